@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import ValidationError
+
+from .models import DEFAULT_PORTS, Security
+from .policy import Policy
+
+POLICY_CHOICES = [
+    ("keep", "Keep: leave every message on the server"),
+    ("mirror", "Mirror: delete from the server what I delete here"),
+    ("delete", "Move: delete from the server once stored safely here"),
+    ("days", "Keep for a number of days, then delete from the server"),
+]
+
+
+class FirstRunForm(UserCreationForm):
+    email = forms.EmailField(required=False)
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+
+class MailAccountForm(forms.Form):
+    label = forms.CharField(max_length=100, required=False, help_text="Optional, e.g. “Work”.")
+    host = forms.CharField(max_length=253, label="POP3 server", help_text="e.g. pop.example.com")
+    security = forms.ChoiceField(choices=Security.choices, initial=Security.SSL)
+    port = forms.IntegerField(
+        min_value=1, max_value=65535, required=False, help_text="Leave empty for the usual port (995 or 110)."
+    )
+    username = forms.CharField(max_length=255, label="User name")
+    password = forms.CharField(widget=forms.PasswordInput(render_value=True), strip=False)
+    policy = forms.ChoiceField(choices=POLICY_CHOICES, initial="keep", label="Server copy", widget=forms.RadioSelect)
+    days = forms.IntegerField(
+        min_value=1, max_value=36500, required=False, initial=30, label="Days to keep on the server"
+    )
+    poll_interval = forms.TypedChoiceField(
+        coerce=int,
+        choices=[(60, "every minute"), (300, "every 5 minutes"), (900, "every 15 minutes"), (3600, "every hour")],
+        initial=300,
+        label="Check for mail",
+    )
+    save_anyway = forms.BooleanField(required=False, label="Save even though the connection test failed")
+
+    def clean_host(self) -> str:
+        host = self.cleaned_data["host"].strip().lower().rstrip(".")
+        if not host or any(c.isspace() or c in "/@:" for c in host):
+            raise ValidationError("Enter a host name such as pop.example.com (no scheme, port or user).")
+        return host
+
+    def clean(self):
+        data = super().clean()
+        if data.get("port") is None and data.get("security"):
+            data["port"] = DEFAULT_PORTS[Security(data["security"])]
+        if data.get("policy") == "days":
+            if not data.get("days"):
+                self.add_error("days", "Say for how many days to keep messages on the server.")
+            else:
+                data["policy"] = f"days:{data['days']}"
+        if data.get("policy"):
+            try:
+                Policy.parse(data["policy"])
+            except ValidationError as exc:
+                self.add_error("policy", exc)
+        return data

@@ -1,0 +1,19 @@
+from django.contrib.auth import get_user_model
+from django.shortcuts import redirect
+from django.urls import reverse
+
+
+class FirstRunMiddleware:
+    """Send every request to the first-run page while no user exists."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.has_users = False  # a cache only: once true it stays true
+
+    def __call__(self, request):
+        if not self.has_users:
+            self.has_users = get_user_model().objects.exists()
+            setup = reverse("first_run")
+            if not self.has_users and request.path != setup and not request.path.startswith("/static/"):
+                return redirect(setup)
+        return self.get_response(request)

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from . import crypto
+from .policy import Policy, validate_policy
+
+
+class Security(models.TextChoices):
+    SSL = "ssl", "SSL/TLS (implicit, usually port 995)"
+    STARTTLS = "starttls", "STARTTLS (STLS, usually port 110)"
+    NONE = "none", "None: unencrypted (password sent in clear text)"
+
+
+DEFAULT_PORTS = {Security.SSL: 995, Security.STARTTLS: 110, Security.NONE: 110}
+
+
+class ErrorClass(models.TextChoices):
+    """What went wrong on the last sync, in classes a user can act on."""
+
+    DNS = "dns", "Host name not found"
+    REFUSED = "refused", "Connection refused"
+    TIMEOUT = "timeout", "Timed out"
+    NETWORK = "network", "Network error"
+    TLS = "tls", "TLS certificate not trusted"
+    AUTH = "auth", "Authentication failed"
+    PRIVATE_ADDRESS = "private_address", "Private address refused"
+    TEMPORARY = "temporary", "Server temporarily unavailable"
+    PROTOCOL = "protocol", "Server protocol error"
+    PERMANENT = "permanent", "Server error"
+    CREDENTIALS = "credentials", "Stored password unreadable"
+    INTERNAL = "internal", "Internal error"
+
+
+class MailAccount(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mail_accounts")
+    label = models.CharField(max_length=100, blank=True)
+    host = models.CharField(max_length=253)
+    port = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    security = models.CharField(max_length=10, choices=Security.choices, default=Security.SSL)
+    username = models.CharField(max_length=255)
+    password_encrypted = models.TextField(editable=False)
+    policy = models.CharField(max_length=32, default="keep", validators=[validate_policy])
+    poll_interval = models.PositiveIntegerField(
+        default=300, validators=[MinValueValidator(60), MaxValueValidator(86400)], help_text="Seconds between checks."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    # Sync status.
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error_class = models.CharField(max_length=20, choices=ErrorClass.choices, blank=True)
+    last_error = models.TextField(blank=True)
+    next_poll_at = models.DateTimeField(default=timezone.now, db_index=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    # Lease: at most one sync per account across all workers (invariant 4).
+    sync_lease_until = models.DateTimeField(null=True, blank=True)
+    sync_lease_token = models.CharField(max_length=32, blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["owner_id", "label", "id"]
+        indexes = [models.Index(fields=["enabled", "next_poll_at"], name="account_due_idx")]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.label or f"{self.username}@{self.host}"
+
+    @property
+    def parsed_policy(self) -> Policy:
+        return Policy.parse(self.policy)
+
+    def set_password(self, password: str) -> None:
+        self.password_encrypted = crypto.encrypt(password)
+
+    def get_password(self) -> str:
+        return crypto.decrypt(self.password_encrypted)
+
+    @property
+    def is_syncing(self) -> bool:
+        return bool(self.sync_lease_until and self.sync_lease_until > timezone.now())

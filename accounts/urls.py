@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "accounts"
+urlpatterns = [
+    path("", views.account_list, name="list"),
+    path("add/", views.account_add, name="add"),
+    path("<int:account_id>/", views.account_detail, name="detail"),
+    path("<int:account_id>/check/", views.account_check_now, name="check_now"),
+    path("<int:account_id>/status/", views.account_status, name="status"),
+]

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from mailbox import sync, tasks
+
+from . import services
+from .forms import FirstRunForm, MailAccountForm
+from .models import MailAccount
+
+
+def first_run(request: HttpRequest) -> HttpResponse:
+    """Create the first administrator; only while no user exists."""
+    User = get_user_model()
+    if User.objects.exists():
+        raise Http404
+    form = FirstRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            # Re-check under the transaction: two people racing to set up get one admin.
+            if User.objects.select_for_update().exists():
+                raise Http404
+            user = form.save(commit=False)
+            user.is_staff = True
+            user.is_superuser = True
+            user.save()
+        login(request, user)
+        messages.success(request, "Welcome to webpop. Add your first POP3 account.")
+        return redirect("accounts:add")
+    return render(request, "accounts/first_run.html", {"form": form})
+
+
+def _own_account(request: HttpRequest, account_id: int) -> MailAccount:
+    return get_object_or_404(MailAccount, id=account_id, owner=request.user)
+
+
+@login_required
+def account_list(request: HttpRequest) -> HttpResponse:
+    accounts = MailAccount.objects.filter(owner=request.user).order_by("label", "id")
+    return render(request, "accounts/list.html", {"accounts": accounts})
+
+
+@login_required
+def account_add(request: HttpRequest) -> HttpResponse:
+    form = MailAccountForm(request.POST or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        report = sync.test_connection(data["host"], data["port"], data["security"], data["username"], data["password"])
+        if request.POST.get("action") == "save" and (report.ok or data["save_anyway"]):
+            account = services.create_account(
+                request.user,
+                label=data["label"],
+                host=data["host"],
+                port=data["port"],
+                security=data["security"],
+                username=data["username"],
+                password=data["password"],
+                policy=data["policy"],
+                poll_interval=data["poll_interval"],
+            )
+            transaction.on_commit(lambda: tasks.sync_account.delay(account.id))
+            messages.success(request, f"Added {account.display_name}. The first sync has started.")
+            return redirect("accounts:detail", account_id=account.id)
+    status = 200 if report is None or report.ok else 422
+    return render(request, "accounts/add.html", {"form": form, "report": report}, status=status)
+
+
+@login_required
+def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = _own_account(request, account_id)
+    message_count = account.messages.count()
+    return render(request, "accounts/detail.html", {"account": account, "message_count": message_count})
+
+
+@login_required
+def account_status(request: HttpRequest, account_id: int) -> JsonResponse:
+    account = _own_account(request, account_id)
+    return JsonResponse(
+        {
+            "syncing": account.is_syncing,
+            "progress_done": account.progress_done,
+            "progress_total": account.progress_total,
+            "last_success_at": account.last_success_at.isoformat() if account.last_success_at else None,
+            "last_error_class": account.last_error_class,
+            "last_error": account.last_error,
+        }
+    )
+
+
+@login_required
+@require_POST
+def account_check_now(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = _own_account(request, account_id)
+    if not account.enabled:
+        messages.error(request, "This account is paused; resume it first.")
+    else:
+        tasks.sync_account.delay(account.id)
+        messages.success(request, f"Checking {account.display_name} for new mail.")
+    return redirect("accounts:detail", account_id=account.id)

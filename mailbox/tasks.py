@@ -1,0 +1,21 @@
+"""Thin Celery wrappers: load an id, call a function in sync.py."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import sync
+
+
+@shared_task(ignore_result=True)
+def poll_due_accounts() -> int:
+    """Beat, every 30 s: claim due accounts and enqueue one sync for each."""
+    account_ids = sync.claim_due_accounts()
+    for account_id in account_ids:
+        sync_account.delay(account_id)
+    return len(account_ids)
+
+
+@shared_task(ignore_result=True)
+def sync_account(account_id: int) -> dict:
+    return sync.sync_account(account_id).as_json()

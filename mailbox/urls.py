@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+app_name = "mailbox"
+urlpatterns = [
+    path("", views.inbox, name="inbox"),
+    path("folder/<str:folder>/", views.inbox, name="folder"),
+    path("message/<int:message_id>/", views.message_detail, name="message"),
+    path("message/<int:message_id>/delete/", views.message_delete, name="delete"),
+    path("message/<int:message_id>/raw/", views.message_raw, name="raw"),
+    path("attachment/<int:attachment_id>/", views.attachment_download, name="attachment"),
+]
