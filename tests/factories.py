@@ -1,0 +1,63 @@
+"""Small builders for test data: messages as bytes, stored messages as rows."""
+
+from __future__ import annotations
+
+import email.policy
+import hashlib
+import os
+from email.message import EmailMessage
+from pathlib import Path
+
+from accounts import services
+from accounts.models import MailAccount
+from mailbox import mime, store
+from mailbox.models import Message
+
+
+def build_message(
+    subject: str = "Hello",
+    body: str = "Hi there.",
+    *,
+    sender: str = "Carol <carol@example.net>",
+    to: str = "alice@example.org",
+    date: str = "Thu, 26 Nov 2026 09:00:00 +0000",
+    attachments: list[tuple[str, str, bytes]] = (),
+    message_id: str | None = None,
+) -> bytes:
+    """An RFC 5322 message with CRLF line endings, as a POP3 server sends it."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = date
+    msg["Message-ID"] = message_id or f"<{abs(hash((subject, body)))}@example.net>"
+    msg.set_content(body)
+    for filename, content_type, data in attachments:
+        maintype, subtype = content_type.split("/", 1)
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes(policy=email.policy.SMTP)
+
+
+def make_account(owner, **overrides) -> MailAccount:
+    fields = {
+        "host": "pop.example.net",
+        "port": 995,
+        "security": "ssl",
+        "username": f"{owner.username}-pop",
+        "password": "secret",
+        "policy": "keep",
+    }
+    fields.update(overrides)
+    return services.create_account(owner, **fields)
+
+
+def store_message(account: MailAccount, raw: bytes, uidl: str) -> Message:
+    """Store ``raw`` as the sync engine would, without a server."""
+    with store.temp_file() as fh:
+        fh.write(raw)
+        fh.flush()
+        os.fsync(fh.fileno())
+    stored = store.commit_raw(Path(fh.name), expected_size=len(raw), expected_sha256=hashlib.sha256(raw).hexdigest())
+    message = store.save_message(account, uidl, stored, mime.parse_bytes(raw))
+    assert message is not None
+    return message
