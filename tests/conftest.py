@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import shutil
+import uuid
+from dataclasses import dataclass
 
 import pytest
 from django.test import Client
@@ -48,3 +52,89 @@ def bob_client(bob) -> Client:
     client = Client()
     client.force_login(bob)
     return client
+
+
+@pytest.fixture(autouse=True)
+def enqueued(request, monkeypatch) -> list[int]:
+    """Record sync tasks the web enqueues instead of publishing them.
+
+    Tests marked ``celery`` publish for real to a real worker.
+    """
+    calls: list[int] = []
+    if request.node.get_closest_marker("celery") is None:
+        from mailbox import tasks
+
+        monkeypatch.setattr(tasks.sync_account, "delay", lambda account_id: calls.append(account_id))
+    return calls
+
+
+# --- Real Dovecot -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dovecot(tmp_path_factory):
+    require(
+        shutil.which("dovecot") is not None or os.path.exists("/usr/sbin/dovecot"),
+        "Dovecot (apt-get install dovecot-pop3d)",
+    )
+    from tests.dovecot import DovecotServer
+
+    server = DovecotServer(tmp_path_factory.mktemp("dovecot"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class PopUser:
+    """A mailbox on the session's Dovecot, fresh for each test."""
+
+    server: object
+    name: str
+    password: str
+
+    def deliver(self, raw: bytes) -> None:
+        self.server.deliver(self.name, raw)
+
+    def sha256s(self) -> set[str]:
+        return self.server.server_sha256s(self.name)
+
+    def messages(self) -> list[bytes]:
+        return self.server.server_messages(self.name)
+
+
+@pytest.fixture
+def trust_dovecot(settings, dovecot):
+    settings.WEBPOP_POP3_CA_FILE = str(dovecot.ca_file)
+
+
+@pytest.fixture
+def pop_user(dovecot, trust_dovecot) -> PopUser:
+    name = f"u{next(_user_numbers)}{uuid.uuid4().hex[:6]}"
+    password = f"pw-{uuid.uuid4().hex}"
+    dovecot.add_user(name, password)
+    return PopUser(dovecot, name, password)
+
+
+_user_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def dovecot_account(alice, pop_user, dovecot):
+    """Factory: a MailAccount of alice's on ``pop_user``'s Dovecot mailbox."""
+
+    def make(policy: str = "keep", security: str = "ssl", **overrides):
+        from tests.factories import make_account
+
+        fields = {
+            "host": "localhost",
+            "port": dovecot.pop3s_port if security == "ssl" else dovecot.pop3_port,
+            "security": security,
+            "username": pop_user.name,
+            "password": pop_user.password,
+            "policy": policy,
+        }
+        fields.update(overrides)
+        return make_account(fields.pop("owner", alice), **fields)
+
+    return make

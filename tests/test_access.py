@@ -43,7 +43,7 @@ def test_bobs_inbox_does_not_list_alices_mail(bob_client, alices_mail):
 
 
 def test_alice_can_open_her_own_objects(alice_client, alices_mail):
-    account, message, attachment = alices_mail
+    _, message, attachment = alices_mail
     assert alice_client.get(reverse("mailbox:message", args=[message.id])).status_code == 200
     download = alice_client.get(reverse("mailbox:attachment", args=[attachment.id]))
     assert download.status_code == 200

@@ -78,7 +78,12 @@ def test_database_url_parsing(url, engine, name):
     assert config["ENGINE"] == engine
     assert config["NAME"] == name
     if engine.endswith("postgresql"):
-        assert (config["USER"], config["PASSWORD"], config["HOST"], config["PORT"]) == ("u", "p@ss", "db.internal", "6543")
+        assert (config["USER"], config["PASSWORD"], config["HOST"], config["PORT"]) == (
+            "u",
+            "p@ss",
+            "db.internal",
+            "6543",
+        )
 
 
 @pytest.mark.parametrize("url", ["mysql://x/y", "postgres://host/", "sqlite://"])
