@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+
+from mailbox.pop3 import normalize_fingerprint
 
 from . import crypto
 from .policy import Policy, validate_policy
@@ -13,6 +16,23 @@ class Security(models.TextChoices):
     SSL = "ssl", "SSL/TLS (implicit, usually port 995)"
     STARTTLS = "starttls", "STARTTLS (STLS, usually port 110)"
     NONE = "none", "None: unencrypted (password sent in clear text)"
+
+
+class AuthMechanism(models.TextChoices):
+    SCRAM_SHA_256 = "SCRAM-SHA-256", "SCRAM-SHA-256"
+    SCRAM_SHA_1 = "SCRAM-SHA-1", "SCRAM-SHA-1"
+    CRAM_MD5 = "CRAM-MD5", "CRAM-MD5"
+    APOP = "APOP", "APOP"
+    PLAIN = "PLAIN", "SASL PLAIN"
+    LOGIN = "LOGIN", "SASL LOGIN"
+    USER = "USER", "USER/PASS"
+
+
+def validate_fingerprint(value: str) -> None:
+    try:
+        normalize_fingerprint(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 DEFAULT_PORTS = {Security.SSL: 995, Security.STARTTLS: 110, Security.NONE: 110}
@@ -43,6 +63,18 @@ class MailAccount(models.Model):
     security = models.CharField(max_length=10, choices=Security.choices, default=Security.SSL)
     username = models.CharField(max_length=255)
     password_encrypted = models.TextField(editable=False)
+    auth_mechanism = models.CharField(
+        max_length=16,
+        choices=AuthMechanism.choices,
+        blank=True,
+        help_text="Leave empty to use the strongest method the server offers.",
+    )
+    tls_fingerprint = models.CharField(
+        max_length=95,
+        blank=True,
+        validators=[validate_fingerprint],
+        help_text="Pin the server's certificate by its SHA-256 fingerprint (for self-signed certificates).",
+    )
     policy = models.CharField(max_length=32, default="keep", validators=[validate_policy])
     poll_interval = models.PositiveIntegerField(
         default=300, validators=[MinValueValidator(60), MaxValueValidator(86400)], help_text="Seconds between checks."

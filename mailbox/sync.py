@@ -58,13 +58,15 @@ class AccountBusy(Exception):
 # --- Connecting ---------------------------------------------------------------
 
 
-def client_for(host: str, port: int, security: str) -> Pop3Client:
+def client_for(host: str, port: int, security: str, *, fingerprint: str = "") -> Pop3Client:
     return Pop3Client(
         host,
         port,
         security,
         timeout=settings.WEBPOP_POP3_TIMEOUT,
+        session_timeout=settings.WEBPOP_SYNC_LEASE_SECONDS * 0.9,  # end before the lease can lapse
         ca_file=settings.WEBPOP_POP3_CA_FILE,
+        fingerprint_sha256=fingerprint or None,
         allow_private=settings.WEBPOP_POP3_ALLOW_PRIVATE,
     )
 
@@ -78,11 +80,20 @@ class ConnectionReport:
     capabilities: Capabilities | None = None
 
 
-def test_connection(host: str, port: int, security: str, username: str, password: str) -> ConnectionReport:
+def test_connection(
+    host: str,
+    port: int,
+    security: str,
+    username: str,
+    password: str,
+    *,
+    mechanism: str = "",
+    fingerprint: str = "",
+) -> ConnectionReport:
     """Connect, log in and STAT, then QUIT. Never changes anything on the server."""
     try:
-        with client_for(host, port, security) as client:
-            client.login(username, password, allow_plaintext=security == "none")
+        with client_for(host, port, security, fingerprint=fingerprint) as client:
+            client.login(username, password, allow_plaintext=security == "none", mechanism=mechanism or None)
             count, _size = client.stat()
             capabilities = client.capabilities
             client.quit()
@@ -213,8 +224,13 @@ def _backoff(interval: int, failures: int) -> dt.timedelta:
 def _run(account: MailAccount, result: SyncResult) -> None:
     password = account.get_password()
     policy = account.parsed_policy
-    with client_for(account.host, account.port, account.security) as client:
-        client.login(account.username, password, allow_plaintext=account.security == "none")
+    with client_for(account.host, account.port, account.security, fingerprint=account.tls_fingerprint) as client:
+        client.login(
+            account.username,
+            password,
+            allow_plaintext=account.security == "none",
+            mechanism=account.auth_mechanism or None,
+        )
         listing: dict[str, int] = {}
         for number, uidl in client.uidl():
             listing.setdefault(uidl, number)  # a duplicated UIDL: first one wins

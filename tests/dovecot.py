@@ -582,7 +582,7 @@ ssl_cert = <{self.base / "cert.pem"}
 ssl_key = <{self.base / "key.pem"}
 disable_plaintext_auth = no
 
-auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256
+auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256 apop
 # A wrong login takes ~0.5 s (Dovecot flushes queued failures on a fixed
 # 500 ms timer) instead of 2 s, and never grows: see also service anvil.
 auth_failure_delay = 0
