@@ -45,6 +45,7 @@ class ErrorClass(models.TextChoices):
     REFUSED = "refused", "Connection refused"
     TIMEOUT = "timeout", "Timed out"
     NETWORK = "network", "Network error"
+    QUOTA = "quota", "Storage quota full"
     TLS = "tls", "TLS certificate not trusted"
     AUTH = "auth", "Authentication failed"
     PRIVATE_ADDRESS = "private_address", "Private address refused"
@@ -92,8 +93,14 @@ class MailAccount(models.Model):
     # Lease: at most one sync per account across all workers (invariant 4).
     sync_lease_until = models.DateTimeField(null=True, blank=True)
     sync_lease_token = models.CharField(max_length=32, blank=True)
+    sync_lease_owner = models.CharField(max_length=255, blank=True, help_text="host:pid of the lease holder")
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
+    progress_bytes = models.PositiveBigIntegerField(default=0)
+    max_message_bytes = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Messages larger than this are not fetched (empty: the site default)."
+    )
+    sync_notes = models.TextField(blank=True, help_text="What the last sync learned about the server.")
 
     class Meta:
         ordering = ["owner_id", "label", "id"]
@@ -117,5 +124,29 @@ class MailAccount(models.Model):
         return crypto.decrypt(self.password_encrypted)
 
     @property
+    def effective_max_message_bytes(self) -> int:
+        return self.max_message_bytes or settings.WEBPOP_MAX_MESSAGE_BYTES
+
+    @property
     def is_syncing(self) -> bool:
         return bool(self.sync_lease_until and self.sync_lease_until > timezone.now())
+
+
+class Profile(models.Model):
+    """Per-user settings and limits."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    storage_quota_bytes = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Empty: the site default (WEBPOP_DEFAULT_QUOTA_MB)."
+    )
+
+    def __str__(self) -> str:
+        return f"Profile of {self.user}"
+
+    @property
+    def effective_quota_bytes(self) -> int | None:
+        """None means unlimited."""
+        if self.storage_quota_bytes is not None:
+            return self.storage_quota_bytes
+        default_mb = settings.WEBPOP_DEFAULT_QUOTA_MB
+        return default_mb * 1024 * 1024 if default_mb else None

@@ -48,7 +48,15 @@ class Message(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["account", "uidl"], name="message_account_uidl_uniq")]
+        constraints = [
+            # Only among copies still on the server: once a message is gone, a
+            # server that reuses its UIDL is delivering a new message.
+            models.UniqueConstraint(
+                fields=["account", "uidl"],
+                condition=~models.Q(server_state="gone"),
+                name="message_account_uidl_uniq",
+            )
+        ]
         indexes = [
             models.Index(fields=["owner", "folder", "-date", "-id"], name="msg_owner_folder_date_idx"),
             models.Index(fields=["account", "folder", "-date", "-id"], name="msg_account_folder_date_idx"),
@@ -77,3 +85,77 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class UidlAlias(models.Model):
+    """A server UIDL whose content is already stored under another UIDL.
+
+    Servers that re-list downloaded mail under new UIDLs (Gmail's ``recent:``
+    mode) would otherwise make every copy a new message. Remembering the
+    alias keeps the next sync from fetching it again, and lets deletion
+    policies DELE it with the message it duplicates.
+    """
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="uidl_aliases")
+    uidl = models.CharField(max_length=255)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="aliases")
+    server_state = models.CharField(max_length=20, choices=ServerState.choices, default=ServerState.ON_SERVER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "uidl"], condition=~models.Q(server_state="gone"), name="alias_account_uidl_uniq"
+            )
+        ]
+
+
+class FetchFailure(models.Model):
+    """A message that could not be fetched or stored; quarantined after repeated failures."""
+
+    class Reason(models.TextChoices):
+        ERROR = "error", "Could not be fetched or stored"
+        TOO_LARGE = "too_large", "Larger than the account's size limit"
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="fetch_failures")
+    uidl = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=16, choices=Reason.choices, default=Reason.ERROR)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    subject = models.TextField(blank=True, help_text="From the headers, when they could be read.")
+    sender = models.CharField(max_length=320, blank=True)
+    raw_path = models.CharField(max_length=255, blank=True, help_text="Bytes kept for download, if any.")
+    first_failed_at = models.DateTimeField(default=timezone.now)
+    last_failed_at = models.DateTimeField(default=timezone.now)
+    quarantined_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "uidl"], name="failure_account_uidl_uniq")]
+        ordering = ["-last_failed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.uidl} ({self.get_reason_display()})"
+
+    @property
+    def is_quarantined(self) -> bool:
+        return self.quarantined_at is not None
+
+
+class SyncRun(models.Model):
+    """One sync of one account, for the account page and the operators' dashboard."""
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="sync_runs")
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    fetched = models.PositiveIntegerField(default=0)
+    bytes = models.PositiveBigIntegerField(default=0)
+    deleted_on_server = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    error_class = models.CharField(max_length=20, blank=True)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["account", "-started_at"], name="syncrun_account_started_idx")]

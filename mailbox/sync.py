@@ -9,25 +9,29 @@ the server confirms QUIT; until then nothing is recorded as gone.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import random
 import secrets
+import signal
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from accounts.crypto import DecryptionError
-from accounts.models import MailAccount
+from accounts.models import MailAccount, Profile
 
 from . import mime, store
-from .models import Message, ServerState
-from .pop3 import Capabilities, Pop3Client, Pop3Error
+from .models import FetchFailure, Message, ServerState, SyncRun, UidlAlias
+from .pop3 import Capabilities, Pop3Client, Pop3Error, Pop3ServerError, Pop3TemporaryError, RetrResult
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +46,20 @@ class SyncResult:
     skipped: int = 0
     error: str | None = None
     seconds: float = 0.0
+    # Not part of the JSON contract of `syncmail`:
     error_class: str = field(default="", repr=False)
+    bytes: int = field(default=0, repr=False)
+    more_pending: bool = field(default=False, repr=False)
+    retry_after: int = field(default=0, repr=False)
+    notes: str = field(default="", repr=False)
 
     def as_json(self) -> dict:
-        data = asdict(self)
-        data.pop("error_class")
+        data = {key: value for key, value in asdict(self).items() if key in _JSON_FIELDS}
         data["seconds"] = round(self.seconds, 3)
         return data
 
 
-class AccountBusy(Exception):
-    """Another sync of this account holds the lease."""
+_JSON_FIELDS = ("account", "fetched", "deleted_on_server", "skipped", "error", "seconds")
 
 
 # --- Connecting ---------------------------------------------------------------
@@ -110,24 +117,70 @@ def test_connection(
 
 # --- Lease (invariant 4) ------------------------------------------------------
 
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class LeaseLost(Exception):
+    """Another worker took over this account's lease: stop without committing DELEs."""
+
+
+def _worker_id() -> str:
+    # Recomputed: Celery's prefork children have their own pids.
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _holder_is_dead(owner: str) -> bool:
+    """True only when the lease holder ran on this host and its process is gone."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
 
 def claim_lease(account_id: int, now: dt.datetime | None = None) -> str | None:
-    """Take the account's sync lease with one conditional UPDATE; None if held."""
+    """Take the account's sync lease with a conditional UPDATE; None if it is held.
+
+    A lease lapses after WEBPOP_SYNC_LEASE_SECONDS; a holder that was killed
+    on this same host is recognised at once (its pid is gone) so a restarted
+    worker need not wait for the lapse.
+    """
     now = now or timezone.now()
     token = secrets.token_hex(16)
-    claimed = (
-        MailAccount.objects.filter(id=account_id)
-        .filter(Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
-        .update(
-            sync_lease_until=now + dt.timedelta(seconds=settings.WEBPOP_SYNC_LEASE_SECONDS),
-            sync_lease_token=token,
-        )
+    new_lease = {
+        "sync_lease_until": now + dt.timedelta(seconds=settings.WEBPOP_SYNC_LEASE_SECONDS),
+        "sync_lease_token": token,
+        "sync_lease_owner": _worker_id(),
+    }
+    free = Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now)
+    if MailAccount.objects.filter(free, id=account_id).update(**new_lease) == 1:
+        return token
+    held = MailAccount.objects.filter(id=account_id).values_list("sync_lease_token", "sync_lease_owner").first()
+    if held and held[0] and _holder_is_dead(held[1]):
+        stolen = MailAccount.objects.filter(id=account_id, sync_lease_token=held[0]).update(**new_lease)
+        if stolen == 1:
+            log.warning("took over the sync lease of dead worker %s account=%s", held[1], account_id)
+            return token
+    return None
+
+
+def renew_lease(account_id: int, token: str) -> None:
+    renewed = MailAccount.objects.filter(id=account_id, sync_lease_token=token).update(
+        sync_lease_until=timezone.now() + dt.timedelta(seconds=settings.WEBPOP_SYNC_LEASE_SECONDS)
     )
-    return token if claimed == 1 else None
+    if renewed != 1:
+        raise LeaseLost(f"the sync lease of account {account_id} was taken over")
 
 
 def release_lease(account_id: int, token: str) -> None:
-    MailAccount.objects.filter(id=account_id, sync_lease_token=token).update(sync_lease_until=None, sync_lease_token="")
+    MailAccount.objects.filter(id=account_id, sync_lease_token=token).update(
+        sync_lease_until=None, sync_lease_token="", sync_lease_owner=""
+    )
 
 
 def claim_due_accounts(now: dt.datetime | None = None, limit: int = 500) -> list[int]:
@@ -135,6 +188,7 @@ def claim_due_accounts(now: dt.datetime | None = None, limit: int = 500) -> list
 
     Each claim is a conditional UPDATE on next_poll_at, so two beats (or a beat
     racing "check now") cannot both enqueue the same account for the same slot.
+    The sync itself sets the real next poll time when it finishes.
     """
     now = now or timezone.now()
     due = list(
@@ -152,6 +206,24 @@ def claim_due_accounts(now: dt.datetime | None = None, limit: int = 500) -> list
     return claimed
 
 
+# --- Crash points for the crash-safety tests ------------------------------------------
+
+# "point:n" kills this process with SIGKILL the n-th time the sync reaches
+# that point. Empty (always, outside the crash tests) it costs one comparison.
+_CRASH_AT = os.environ.get("WEBPOP_TEST_CRASH_AT", "")
+_crash_hits: dict[str, int] = {}
+
+
+def _crash_point(name: str) -> None:
+    if not _CRASH_AT:
+        return
+    point, _, nth = _CRASH_AT.partition(":")
+    if point == name:
+        _crash_hits[name] = _crash_hits.get(name, 0) + 1
+        if _crash_hits[name] >= int(nth or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 # --- Sync -----------------------------------------------------------------------
 
 
@@ -164,29 +236,41 @@ def sync_account(account_id: int) -> SyncResult:
         result.error = "busy: another sync of this account is running"
         result.error_class = "busy"
         return result
+    run = None
     try:
-        account = MailAccount.objects.select_related("owner").get(id=account_id)
-        MailAccount.objects.filter(id=account_id).update(last_attempt_at=timezone.now())
+        account = MailAccount.objects.get(id=account_id)
+        now = timezone.now()
+        MailAccount.objects.filter(id=account_id).update(last_attempt_at=now)
+        run = SyncRun.objects.create(account=account, started_at=now, worker=_worker_id())
         try:
-            _run(account, result)
+            _Session(account, result, token).run()
         except Pop3Error as exc:
             result.error_class = exc.error_class
             result.error = f"{exc.error_class}: {exc}"
+            if isinstance(exc, Pop3TemporaryError) and exc.code == "LOGIN-DELAY":
+                result.retry_after = max(result.retry_after, 900)
         except DecryptionError as exc:
             result.error_class = "credentials"
             result.error = f"credentials: {exc}"
+        except QuotaFull as exc:
+            result.error_class = "quota"
+            result.error = f"quota: {exc}"
+        except LeaseLost as exc:
+            result.error_class = "busy"
+            result.error = f"busy: {exc}"
         except Exception as exc:  # keep the worker alive; record what happened
             log.exception("sync failed account=%s", account_id)
             result.error_class = "internal"
             result.error = f"internal: {type(exc).__name__}"
         result.seconds = time.monotonic() - started
-        _record_outcome(account, result)
+        _record_outcome(account, result, run)
     finally:
         release_lease(account_id, token)
     log.info(
-        "sync account=%s fetched=%s deleted_on_server=%s skipped=%s error_class=%s seconds=%.3f",
+        "sync account=%s fetched=%s bytes=%s deleted_on_server=%s skipped=%s error_class=%s seconds=%.3f",
         account_id,
         result.fetched,
+        result.bytes,
         result.deleted_on_server,
         result.skipped,
         result.error_class or "-",
@@ -195,74 +279,364 @@ def sync_account(account_id: int) -> SyncResult:
     return result
 
 
-def _record_outcome(account: MailAccount, result: SyncResult) -> None:
+class QuotaFull(Exception):
+    """The owner's storage quota is used up: stop fetching (never delete because of it)."""
+
+
+def _record_outcome(account: MailAccount, result: SyncResult, run: SyncRun | None) -> None:
     now = timezone.now()
+    if run is not None:
+        SyncRun.objects.filter(id=run.id).update(
+            finished_at=now,
+            fetched=result.fetched,
+            bytes=result.bytes,
+            deleted_on_server=result.deleted_on_server,
+            skipped=result.skipped,
+            error_class=result.error_class[:20],
+            error=(result.error or "")[:2000],
+        )
     if result.error is None:
+        if result.more_pending:
+            next_poll = now  # the next chunk of a big first sync, right away
+        else:
+            next_poll = now + dt.timedelta(seconds=max(account.poll_interval, result.retry_after))
         MailAccount.objects.filter(id=account.id).update(
             last_success_at=now,
             last_error_class="",
             last_error="",
             consecutive_failures=0,
-            next_poll_at=now + dt.timedelta(seconds=account.poll_interval),
+            next_poll_at=next_poll,
+            sync_notes=result.notes,
         )
         return
+    if result.error_class == "busy":
+        return  # not a failure of the account
     failures = account.consecutive_failures + 1
-    MailAccount.objects.filter(id=account.id).update(
-        last_error_class=result.error_class[:20],
-        last_error=result.error.split(": ", 1)[-1][:2000],
-        consecutive_failures=F("consecutive_failures") + 1,
-        next_poll_at=now + _backoff(account.poll_interval, failures),
+    delay = max(_backoff(account.poll_interval, failures, result.error_class).total_seconds(), result.retry_after)
+    updates = {
+        "last_error_class": result.error_class[:20],
+        "last_error": _explain(result),
+        "consecutive_failures": F("consecutive_failures") + 1,
+        "next_poll_at": now + dt.timedelta(seconds=delay),
+    }
+    if result.notes:
+        updates["sync_notes"] = result.notes
+    MailAccount.objects.filter(id=account.id).update(**updates)
+
+
+_HOW_TO_FIX = {
+    "auth": "Check the user name and password (some providers need an app password). "
+    "webpop keeps retrying, less often, until it works.",
+    "tls": "The server's certificate is not trusted. If the server is yours and self-signed, "
+    "pin its fingerprint in the account settings.",
+    "dns": "Check the server name.",
+    "refused": "Check the server name, port and security setting.",
+    "private_address": "This site does not allow servers on private networks.",
+    "quota": "Delete some mail or ask the administrator for more space. Nothing is deleted from the server.",
+    "credentials": "Enter the password again in the account settings.",
+}
+
+
+def _explain(result: SyncResult) -> str:
+    text = (result.error or "").split(": ", 1)[-1]
+    fix = _HOW_TO_FIX.get(result.error_class)
+    return f"{text} {fix}"[:2000] if fix else text[:2000]
+
+
+def _backoff(interval: int, failures: int, error_class: str = "temporary") -> dt.timedelta:
+    """Exponential backoff with jitter, capped. Authentication errors back off from an hour."""
+    if error_class in {"auth", "credentials"}:
+        base, cap = 3600.0, 24 * 3600.0
+    else:
+        base, cap = float(interval), MAX_BACKOFF.total_seconds()
+    seconds = min(cap, base * (2 ** min(failures - 1, 16)))
+    return dt.timedelta(seconds=seconds * random.uniform(0.8, 1.2))
+
+
+class _Session:
+    """One POP3 session of one account: list, fetch what is new, apply the policy, QUIT."""
+
+    RENEW_EVERY = 50  # messages between lease renewals
+
+    def __init__(self, account: MailAccount, result: SyncResult, lease_token: str):
+        self.account = account
+        self.result = result
+        self.lease_token = lease_token
+        self.policy = account.parsed_policy
+        self.notes: list[str] = []
+
+    def run(self) -> None:
+        account = self.account
+        password = account.get_password()
+        with client_for(account.host, account.port, account.security, fingerprint=account.tls_fingerprint) as client:
+            client.login(
+                account.username,
+                password,
+                allow_plaintext=account.security == "none",
+                mechanism=account.auth_mechanism or None,
+            )
+            self._note_capabilities(client)
+            listing = self._listing(client)
+            known = self._known_uidls()
+            new = [(uidl, number) for uidl, number in listing.items() if uidl not in known]
+            MailAccount.objects.filter(id=account.id).update(
+                progress_total=len(listing), progress_done=len(listing) - len(new), progress_bytes=0
+            )
+            if new:
+                self._fetch(client, new, len(listing) - len(new))
+            _crash_point("before_dele")
+            to_delete = _messages_to_delete(account, self.policy, listing)
+            if to_delete:
+                results = client.dele_many([listing[uidl] for _kind, _pk, uidl in to_delete])
+                to_delete = [item for item, error in zip(to_delete, results, strict=True) if error is None]
+            _crash_point("before_quit")
+            client.quit()  # raises unless the server confirms: then nothing is gone
+
+        _crash_point("after_quit")
+        self.result.deleted_on_server = _mark_gone(to_delete)
+        _reconcile_missing(account, listing)
+        self.result.notes = " ".join(self.notes)
+
+    # Listing -----------------------------------------------------------------
+
+    def _note_capabilities(self, client: Pop3Client) -> None:
+        caps = client.capabilities
+        if caps.login_delay:
+            self.result.retry_after = caps.login_delay
+            self.notes.append(f"The server allows a login every {caps.login_delay} s.")
+        if caps.expire == 0:
+            self.notes.append("The server deletes messages once they are downloaded (EXPIRE 0).")
+        elif caps.expire:
+            self.notes.append(f"The server deletes downloaded messages after {caps.expire} days (EXPIRE).")
+
+    def _listing(self, client: Pop3Client) -> dict[str, int]:
+        """``{uidl: message number}``; duplicates keep the first number."""
+        try:
+            pairs = client.uidl()
+        except Pop3ServerError as exc:
+            if isinstance(exc, Pop3TemporaryError):
+                raise
+            pairs = self._fingerprints(client)
+        listing: dict[str, int] = {}
+        for number, uidl in pairs:
+            if uidl in listing:
+                self.notes.append("The server lists some messages twice under one UIDL.")
+            listing.setdefault(uidl, number)
+        return listing
+
+    def _fingerprints(self, client: Pop3Client) -> list[tuple[int, str]]:
+        """No UIDL: identify each message by its size and a hash of its headers (TOP n 0)."""
+        sizes = client.list()
+        if client.capabilities.raw and not client.capabilities.top:  # without CAPA, just try TOP
+            raise Pop3ServerError(f"{client.host} supports neither UIDL nor TOP, so messages cannot be told apart.")
+        self.notes.append("The server has no UIDL: messages are recognised by size and headers.")
+        digests: dict[int, hashlib._Hash] = {}
+
+        class _Hasher:
+            def __init__(self, digest):
+                self.write = digest.update
+
+        def open_out(number: int):
+            digests[number] = hashlib.sha256(f"{sizes.get(number, 0)}:".encode())
+            return _Hasher(digests[number])
+
+        pairs = []
+        for number, outcome in client.top_many(sorted(sizes), 0, open_out):
+            if isinstance(outcome, Pop3ServerError):
+                raise outcome
+            pairs.append((number, "fp:" + digests[number].hexdigest()[:48]))
+        return pairs
+
+    def _known_uidls(self) -> set[str]:
+        account = self.account
+        live = ~Q(server_state=ServerState.GONE)
+        known = set(Message.objects.filter(live, account=account).values_list("uidl", flat=True))
+        known.update(UidlAlias.objects.filter(live, account=account).values_list("uidl", flat=True))
+        # Quarantined and too-large messages wait for the user's "retry".
+        known.update(
+            FetchFailure.objects.filter(account=account)
+            .filter(Q(quarantined_at__isnull=False) | Q(reason=FetchFailure.Reason.TOO_LARGE))
+            .values_list("uidl", flat=True)
+        )
+        return known
+
+    # Fetching --------------------------------------------------------------------
+
+    def _fetch(self, client: Pop3Client, new: list[tuple[str, int]], already: int) -> None:
+        account, result = self.account, self.result
+        sizes = client.list()
+        limit = account.effective_max_message_bytes
+        quota_left = _quota_left(account)
+        batch: list[tuple[str, int]] = []
+        batch_bytes = 0
+        for uidl, number in new:
+            size = sizes.get(number, 0)
+            if size > limit:
+                _record_too_large(client, account, uidl, number, size)
+                result.skipped += 1
+                continue
+            if batch and (
+                len(batch) >= settings.WEBPOP_SYNC_MAX_MESSAGES or batch_bytes + size > settings.WEBPOP_SYNC_MAX_BYTES
+            ):
+                result.more_pending = True
+                self.notes.append("A large mailbox: it is being fetched in several sessions.")
+                break
+            batch.append((uidl, number))
+            batch_bytes += size
+
+        by_number = {number: uidl for uidl, number in batch}
+        temp_files: dict[int, BinaryIO] = {}
+
+        def open_out(number: int) -> BinaryIO:
+            temp_files[number] = store.temp_file()
+            return temp_files[number]
+
+        done = already
+        stored_bytes = 0
+        try:
+            for count, (number, outcome) in enumerate(client.retr_many(list(by_number), open_out), start=1):
+                uidl = by_number[number]
+                if isinstance(outcome, Pop3ServerError):
+                    _record_failure(account, uidl, sizes.get(number), f"The server refused to send it: {outcome}")
+                    result.skipped += 1
+                    continue
+                tmp = temp_files.pop(number)
+                _crash_point("after_retr")
+                if quota_left is not None and stored_bytes + outcome.size > quota_left:
+                    _discard(tmp)
+                    raise QuotaFull(
+                        f"Your storage is full; {len(batch) - count + 1} or more messages are waiting on the server."
+                    )
+                if _ingest_one(account, uidl, tmp, outcome):
+                    result.fetched += 1
+                    result.bytes += outcome.size
+                    stored_bytes += outcome.size
+                else:
+                    result.skipped += 1
+                done += 1
+                if count % 20 == 0 or count == len(by_number):
+                    MailAccount.objects.filter(id=account.id).update(progress_done=done, progress_bytes=result.bytes)
+                if count % self.RENEW_EVERY == 0:
+                    renew_lease(account.id, self.lease_token)
+        finally:
+            for tmp in temp_files.values():  # only left behind when the session broke mid-message
+                _discard(tmp)
+
+
+def _discard(tmp: BinaryIO) -> None:
+    tmp.close()
+    Path(tmp.name).unlink(missing_ok=True)
+
+
+def _quota_left(account: MailAccount) -> int | None:
+    profile = Profile.objects.filter(user_id=account.owner_id).first()
+    quota = profile.effective_quota_bytes if profile else Profile(user_id=account.owner_id).effective_quota_bytes
+    if quota is None:
+        return None
+    used = Message.objects.filter(owner_id=account.owner_id).aggregate(total=Sum("size"))["total"] or 0
+    if used >= quota:
+        raise QuotaFull("Your storage is full: new mail stays on the server until you make room.")
+    return quota - used
+
+
+def _ingest_one(account: MailAccount, uidl: str, tmp: BinaryIO, retr: RetrResult) -> bool:
+    """Durably store one retrieved message. False if it was skipped (and recorded).
+
+    Errors of this one message (verification, parsing, storage) are recorded
+    and the sync goes on (invariant 3); after WEBPOP_QUARANTINE_AFTER
+    failures it is quarantined. Connection-level errors never reach here.
+    """
+    tmp_path = Path(tmp.name)
+    raw = None
+    try:
+        try:
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        finally:
+            tmp.close()
+        raw = store.commit_raw(tmp_path, expected_size=retr.size, expected_sha256=retr.sha256)
+        _crash_point("after_store")
+        with open(store.path_of(raw.relpath), "rb") as fh:
+            parsed = mime.parse_file(fh)
+        duplicate = _duplicate_of(account, raw.sha256, parsed.message_id)
+        if duplicate is not None:
+            _save_alias(account, uidl, duplicate)
+            return False
+        stored = store.save_message(account, uidl, raw, parsed)
+        _crash_point("after_commit")
+        if stored is not None:
+            FetchFailure.objects.filter(account=account, uidl=uidl).delete()
+        return stored is not None
+    except store.VerificationError as exc:
+        _record_failure(account, uidl, retr.size, f"Stored bytes did not verify: {exc}")
+        return False
+    except Exception as exc:  # invariant 3: one bad message never blocks the rest
+        log.exception("storing failed account=%s uidl=%s", account.id, uidl)
+        _record_failure(account, uidl, retr.size, f"{type(exc).__name__}: {exc}", raw.relpath if raw else "")
+        return False
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def _duplicate_of(account: MailAccount, sha256: str, message_id: str) -> int | None:
+    """A message already stored in this account with the same bytes (re-listed under a new UIDL)."""
+    if not message_id:
+        return None
+    return (
+        Message.objects.filter(account=account, sha256=sha256, message_id=message_id)
+        .values_list("id", flat=True)
+        .first()
     )
 
 
-def _backoff(interval: int, failures: int) -> dt.timedelta:
-    """Exponential backoff with jitter, capped; never slower than the cap."""
-    base = min(MAX_BACKOFF.total_seconds(), interval * (2 ** min(failures - 1, 10)))
-    return dt.timedelta(seconds=base * random.uniform(0.8, 1.2))
+def _save_alias(account: MailAccount, uidl: str, message_id: int) -> None:
+    try:
+        with transaction.atomic():
+            UidlAlias.objects.create(account=account, uidl=uidl, message_id=message_id)
+    except IntegrityError:
+        pass  # a concurrent sync recorded it first
 
 
-def _run(account: MailAccount, result: SyncResult) -> None:
-    password = account.get_password()
-    policy = account.parsed_policy
-    with client_for(account.host, account.port, account.security, fingerprint=account.tls_fingerprint) as client:
-        client.login(
-            account.username,
-            password,
-            allow_plaintext=account.security == "none",
-            mechanism=account.auth_mechanism or None,
-        )
-        listing: dict[str, int] = {}
-        for number, uidl in client.uidl():
-            listing.setdefault(uidl, number)  # a duplicated UIDL: first one wins
-
-        known = set(Message.objects.filter(account=account).values_list("uidl", flat=True))
-        new = [(uidl, number) for uidl, number in listing.items() if uidl not in known]
-        MailAccount.objects.filter(id=account.id).update(progress_done=0, progress_total=len(new))
-        for done, (uidl, number) in enumerate(new, start=1):
-            if _fetch_one(client, account, uidl, number):
-                result.fetched += 1
-            else:
-                result.skipped += 1
-            if done % 20 == 0 or done == len(new):
-                MailAccount.objects.filter(id=account.id).update(progress_done=done)
-
-        to_delete = _messages_to_delete(account, policy, listing)
-        for _pk, uidl in to_delete:
-            client.dele(listing[uidl])
-        client.quit()  # raises unless the server confirms: then nothing is gone
-
-    if to_delete:
-        result.deleted_on_server = Message.objects.filter(id__in=[m for m, _ in to_delete]).update(
-            server_state=ServerState.GONE
-        )
-    # Marked for deletion but no longer listed: already gone from the server.
-    Message.objects.filter(account=account, server_state=ServerState.DELETE_PENDING).exclude(
-        uidl__in=list(listing)
-    ).update(server_state=ServerState.GONE)
+@transaction.atomic
+def _record_failure(account: MailAccount, uidl: str, size: int | None, error: str, raw_path: str = "") -> None:
+    failure, _created = FetchFailure.objects.select_for_update().get_or_create(account=account, uidl=uidl)
+    now = timezone.now()
+    failure.attempts += 1
+    failure.size = size
+    failure.error = error[:2000]
+    failure.last_failed_at = now
+    failure.raw_path = raw_path or failure.raw_path
+    if failure.attempts >= settings.WEBPOP_QUARANTINE_AFTER and failure.quarantined_at is None:
+        failure.quarantined_at = now
+        log.warning("quarantined account=%s uidl=%s attempts=%s", account.id, uidl, failure.attempts)
+    failure.save()
 
 
-def _messages_to_delete(account: MailAccount, policy, listing: dict[str, int]) -> list[tuple[int, str]]:
-    """Committed messages the policy says to DELE now, that the server still lists."""
+def _record_too_large(client: Pop3Client, account: MailAccount, uidl: str, number: int, size: int) -> None:
+    """Skip a message over the size limit, keeping its headers so the user knows what it is."""
+    subject = sender = ""
+    if client.capabilities.top:
+        try:
+            headers = mime.parse_bytes(client.top(number, 0))
+            subject, sender = headers.subject, headers.from_email or headers.from_name
+        except Pop3ServerError:
+            pass
+    FetchFailure.objects.update_or_create(
+        account=account,
+        uidl=uidl,
+        defaults={
+            "size": size,
+            "reason": FetchFailure.Reason.TOO_LARGE,
+            "error": f"{size:,} bytes is over this account's limit of {account.effective_max_message_bytes:,} bytes.",
+            "subject": subject[:1000],
+            "sender": sender[:320],
+            "last_failed_at": timezone.now(),
+        },
+    )
+
+
+def _messages_to_delete(account: MailAccount, policy, listing: dict[str, int]) -> list[tuple[str, int, str]]:
+    """``(kind, pk, uidl)`` of committed copies the policy says to DELE now, still on the server."""
     conditions = Q(server_state=ServerState.DELETE_PENDING) if policy.mirror else Q(pk__in=[])
     if policy.delete_after_fetch:
         conditions |= Q(server_state=ServerState.ON_SERVER)
@@ -270,45 +644,31 @@ def _messages_to_delete(account: MailAccount, policy, listing: dict[str, int]) -
         cutoff = timezone.now() - dt.timedelta(days=policy.delete_after_days)
         conditions |= Q(server_state=ServerState.ON_SERVER, received_at__lte=cutoff)
     rows = Message.objects.filter(conditions, account=account).exclude(server_state=ServerState.GONE)
-    return [(pk, uidl) for pk, uidl in rows.values_list("id", "uidl") if uidl in listing]
+    found = [("message", pk, uidl) for pk, uidl in rows.values_list("id", "uidl") if uidl in listing]
+    # Re-listed copies go with the message they duplicate.
+    message_ids = {pk for _kind, pk, _uidl in found} if not policy.delete_after_fetch else None
+    aliases = UidlAlias.objects.filter(account=account).exclude(server_state=ServerState.GONE)
+    if message_ids is not None:
+        aliases = aliases.filter(message_id__in=message_ids)
+    found += [("alias", pk, uidl) for pk, uidl in aliases.values_list("id", "uidl") if uidl in listing]
+    return found
 
 
-def _fetch_one(client: Pop3Client, account: MailAccount, uidl: str, number: int) -> bool:
-    """Fetch, verify, parse and store one message. False if it was skipped.
+def _mark_gone(deleted: list[tuple[str, int, str]]) -> int:
+    messages = [pk for kind, pk, _uidl in deleted if kind == "message"]
+    aliases = [pk for kind, pk, _uidl in deleted if kind == "alias"]
+    with transaction.atomic():
+        count = Message.objects.filter(id__in=messages).update(server_state=ServerState.GONE)
+        UidlAlias.objects.filter(id__in=aliases).update(server_state=ServerState.GONE)
+    return count
 
-    Errors of this one message (server -ERR on RETR, a parse or storage
-    failure) skip it and the sync goes on; connection-level errors end the
-    session because nothing more can be read from it.
-    """
-    tmp = store.temp_file()
-    tmp_path = Path(tmp.name)
-    try:
-        try:
-            retr = client.retr_to(number, tmp)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        finally:
-            tmp.close()
-        if retr.size > settings.WEBPOP_MAX_MESSAGE_BYTES:
-            log.warning("skipping oversize message account=%s uidl=%s size=%s", account.id, uidl, retr.size)
-            return False
-        raw = store.commit_raw(tmp_path, expected_size=retr.size, expected_sha256=retr.sha256)
-        with open(store.path_of(raw.relpath), "rb") as fh:
-            parsed = mime.parse_file(fh)
-        return store.save_message(account, uidl, raw, parsed) is not None
-    except Pop3Error as exc:
-        if exc.error_class in {"permanent", "temporary"}:  # -ERR for this message only
-            log.warning("RETR failed account=%s uidl=%s error=%s", account.id, uidl, exc)
-            return False
-        raise
-    except store.VerificationError:
-        log.error("verification failed account=%s uidl=%s", account.id, uidl)
-        return False
-    except Exception:  # invariant 3: one bad message never blocks the rest
-        log.exception("storing failed account=%s uidl=%s", account.id, uidl)
-        return False
-    finally:
-        tmp_path.unlink(missing_ok=True)
+
+def _reconcile_missing(account: MailAccount, listing: dict[str, int]) -> None:
+    """Copies the server no longer lists are gone (deleted elsewhere, or expired)."""
+    live = Message.objects.filter(account=account).exclude(server_state=ServerState.GONE)
+    missing = [pk for pk, uidl in live.values_list("id", "uidl") if uidl not in listing]
+    if missing:
+        Message.objects.filter(id__in=missing).update(server_state=ServerState.GONE)
 
 
 # --- User actions ---------------------------------------------------------------
