@@ -410,7 +410,11 @@ class _Session:
             self.notes.append(f"The server deletes downloaded messages after {caps.expire} days (EXPIRE).")
 
     def _listing(self, client: Pop3Client) -> dict[str, int]:
-        """``{uidl: message number}``; duplicates keep the first number."""
+        """``{uidl: message number}``.
+
+        A UIDL the server (wrongly) gives to several messages keeps its first
+        message; the others get ``#2``, ``#3``… in listing order, so none is lost.
+        """
         try:
             pairs = client.uidl()
         except Pop3ServerError as exc:
@@ -418,10 +422,13 @@ class _Session:
                 raise
             pairs = self._fingerprints(client)
         listing: dict[str, int] = {}
+        seen: dict[str, int] = {}
         for number, uidl in pairs:
-            if uidl in listing:
-                self.notes.append("The server lists some messages twice under one UIDL.")
-            listing.setdefault(uidl, number)
+            seen[uidl] = seen.get(uidl, 0) + 1
+            key = uidl if seen[uidl] == 1 else f"{uidl}#{seen[uidl]}"
+            listing[key] = number
+        if len(seen) < len(pairs):
+            self.notes.append("The server gives some messages the same UIDL.")
         return listing
 
     def _fingerprints(self, client: Pop3Client) -> list[tuple[int, str]]:
@@ -556,7 +563,7 @@ def _ingest_one(account: MailAccount, uidl: str, tmp: BinaryIO, retr: RetrResult
             tmp.close()
         raw = store.commit_raw(tmp_path, expected_size=retr.size, expected_sha256=retr.sha256)
         _crash_point("after_store")
-        with open(store.path_of(raw.relpath), "rb") as fh:
+        with store.open_file(raw.relpath) as fh:
             parsed = mime.parse_file(fh)
         duplicate = _duplicate_of(account, raw.sha256, parsed.message_id)
         if duplicate is not None:

@@ -138,3 +138,38 @@ def dovecot_account(alice, pop_user, dovecot):
         return make_account(fields.pop("owner", alice), **fields)
 
     return make
+
+
+# --- Our fault-injecting POP3 server ------------------------------------------------
+
+
+@pytest.fixture
+def fault_server():
+    """Factory: ``fault_server(messages, users, **faults)`` starts a FaultServer for this test."""
+    from tests.fault_server import ServerFactory
+
+    with ServerFactory() as factory:
+        yield factory
+        for server in factory.servers:
+            assert server.errors == [], "the fault server itself failed"
+
+
+@pytest.fixture
+def fault_account(alice):
+    """Factory: a MailAccount of alice's on a running FaultServer (clear text, as its owner chose)."""
+
+    def make(server, policy: str = "keep", **overrides):
+        from tests.factories import make_account
+
+        fields = {
+            "host": server.host,
+            "port": server.port,
+            "security": "none",
+            "username": "alice",
+            "password": server.users["alice"],
+            "policy": policy,
+        }
+        fields.update(overrides)
+        return make_account(alice, **fields)
+
+    return make

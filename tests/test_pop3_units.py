@@ -124,3 +124,13 @@ def test_command_arguments_cannot_inject_lines():
     client = pop3.Pop3Client("example.net", 995)
     with pytest.raises(ValueError):
         client._send("USER a\r\nDELE 1")
+
+
+def test_client_reaches_an_ipv6_server(fault_server):
+    from tests.fault_server import make_message
+
+    server = fault_server([make_message(1)], host="::1")
+    with pop3.Pop3Client("::1", server.port, "none", allow_private=True, timeout=5) as client:
+        client.login("alice", "secret", allow_plaintext=True)
+        assert client.stat()[0] == 1
+        client.quit()
