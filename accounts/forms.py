@@ -9,10 +9,9 @@ from .models import DEFAULT_PORTS, Security
 from .policy import Policy
 
 POLICY_CHOICES = [
-    ("keep", "Keep: leave every message on the server"),
-    ("mirror", "Mirror: delete from the server what I delete here"),
-    ("delete", "Move: delete from the server once stored safely here"),
-    ("days", "Keep for a number of days, then delete from the server"),
+    ("keep", "Keep: leave every message on the server (other mail programs still see it)"),
+    ("mirror", "Mirror: when I delete a message here, delete it on the server too"),
+    ("delete", "Move: delete each message from the server once webpop has stored it safely"),
 ]
 
 
@@ -35,7 +34,12 @@ class MailAccountForm(forms.Form):
     password = forms.CharField(widget=forms.PasswordInput(render_value=True), strip=False)
     policy = forms.ChoiceField(choices=POLICY_CHOICES, initial="keep", label="Server copy", widget=forms.RadioSelect)
     days = forms.IntegerField(
-        min_value=1, max_value=36500, required=False, initial=30, label="Days to keep on the server"
+        min_value=1,
+        max_value=36500,
+        required=False,
+        label="…and delete from the server after this many days",
+        help_text="Optional, with Keep or Mirror: frees space on the server while other devices still "
+        "see recent mail. Only messages webpop has stored are ever deleted.",
     )
     poll_interval = forms.TypedChoiceField(
         coerce=int,
@@ -55,11 +59,13 @@ class MailAccountForm(forms.Form):
         data = super().clean()
         if data.get("port") is None and data.get("security"):
             data["port"] = DEFAULT_PORTS[Security(data["security"])]
-        if data.get("policy") == "days":
-            if not data.get("days"):
-                self.add_error("days", "Say for how many days to keep messages on the server.")
-            else:
-                data["policy"] = f"days:{data['days']}"
+        policy, days = data.get("policy"), data.get("days")
+        if days and policy == "delete":
+            self.add_error("days", "Move already deletes each message from the server as soon as it is stored.")
+        elif days and policy == "keep":
+            data["policy"] = f"days:{days}"
+        elif days and policy == "mirror":
+            data["policy"] = f"mirror+days:{days}"
         if data.get("policy"):
             try:
                 Policy.parse(data["policy"])

@@ -9,4 +9,6 @@ urlpatterns = [
     path("<int:account_id>/", views.account_detail, name="detail"),
     path("<int:account_id>/check/", views.account_check_now, name="check_now"),
     path("<int:account_id>/status/", views.account_status, name="status"),
+    path("<int:account_id>/failures/<int:failure_id>/retry/", views.failure_retry, name="failure_retry"),
+    path("<int:account_id>/failures/<int:failure_id>/raw/", views.failure_raw, name="failure_raw"),
 ]

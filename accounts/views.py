@@ -4,11 +4,12 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from mailbox import sync, tasks
+from mailbox import store, sync, tasks
+from mailbox.models import FetchFailure
 
 from . import services
 from .forms import FirstRunForm, MailAccountForm
@@ -75,8 +76,39 @@ def account_add(request: HttpRequest) -> HttpResponse:
 @login_required
 def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
     account = _own_account(request, account_id)
-    message_count = account.messages.count()
-    return render(request, "accounts/detail.html", {"account": account, "message_count": message_count})
+    context = {
+        "account": account,
+        "message_count": account.messages.count(),
+        "failures": list(account.fetch_failures.all()[:100]),
+        "runs": list(account.sync_runs.all()[:10]),
+    }
+    return render(request, "accounts/detail.html", context)
+
+
+@login_required
+@require_POST
+def failure_retry(request: HttpRequest, account_id: int, failure_id: int) -> HttpResponse:
+    account = _own_account(request, account_id)
+    failure = get_object_or_404(FetchFailure, id=failure_id, account=account)
+    sync.retry_failure(failure)
+    messages.success(request, "webpop will try that message again at the next check.")
+    return redirect("accounts:detail", account_id=account.id)
+
+
+@login_required
+def failure_raw(request: HttpRequest, account_id: int, failure_id: int) -> FileResponse:
+    account = _own_account(request, account_id)
+    failure = get_object_or_404(FetchFailure, id=failure_id, account=account)
+    if not failure.raw_path:
+        raise Http404
+    try:
+        fh = open(store.path_of(failure.raw_path), "rb")  # noqa: SIM115 (FileResponse closes it)
+    except OSError:
+        raise Http404 from None
+    response = FileResponse(fh, as_attachment=True, filename=f"quarantined-{failure.id}.eml")
+    response["Content-Type"] = "application/octet-stream"
+    response["Content-Security-Policy"] = "sandbox"
+    return response
 
 
 @login_required
@@ -87,6 +119,7 @@ def account_status(request: HttpRequest, account_id: int) -> JsonResponse:
             "syncing": account.is_syncing,
             "progress_done": account.progress_done,
             "progress_total": account.progress_total,
+            "progress_bytes": account.progress_bytes,
             "last_success_at": account.last_success_at.isoformat() if account.last_success_at else None,
             "last_error_class": account.last_error_class,
             "last_error": account.last_error,

@@ -19,7 +19,7 @@ def form_data(pop_user, dovecot, **overrides):
         "username": pop_user.name,
         "password": pop_user.password,
         "policy": "keep",
-        "days": "30",
+        "days": "",
         "poll_interval": "300",
         "action": "test",
     }
@@ -87,9 +87,19 @@ def test_save_anyway_keeps_an_account_whose_test_failed(alice_client, pop_user, 
     assert MailAccount.objects.count() == 1
 
 
-def test_days_policy_needs_a_number(alice_client, pop_user, dovecot):
-    response = alice_client.post(reverse("accounts:add"), form_data(pop_user, dovecot, policy="days", days=""))
-    assert "Say for how many days" in response.content.decode()
+@pytest.mark.parametrize(
+    ("policy", "days", "stored"),
+    [("keep", "30", "days:30"), ("mirror", "7", "mirror+days:7"), ("mirror", "", "mirror")],
+)
+def test_days_combine_with_keep_and_mirror(alice_client, pop_user, dovecot, policy, days, stored):
+    data = form_data(pop_user, dovecot, action="save", policy=policy, days=days)
+    assert alice_client.post(reverse("accounts:add"), data).status_code == 302
+    assert MailAccount.objects.get().policy == stored
+
+
+def test_days_do_not_combine_with_move(alice_client, pop_user, dovecot):
+    response = alice_client.post(reverse("accounts:add"), form_data(pop_user, dovecot, policy="delete", days="5"))
+    assert "Move already deletes" in response.content.decode()
 
 
 @pytest.mark.parametrize(("security", "port"), [("ssl", 995), ("starttls", 110), ("none", 110)])

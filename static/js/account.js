@@ -17,7 +17,8 @@
     box.hidden = !data.syncing;
     bar.max = Math.max(data.progress_total, 1);
     bar.value = data.progress_done;
-    text.textContent = data.progress_done + " of " + data.progress_total;
+    text.textContent = data.progress_done + " of " + data.progress_total + " messages, " +
+      (data.progress_bytes / 1048576).toFixed(1) + " MB";
     idleRounds = data.syncing ? 0 : idleRounds + 1;
   }
   setInterval(function () { if (idleRounds < 30) tick(); }, 2000);
