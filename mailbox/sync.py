@@ -692,3 +692,10 @@ def delete_messages(owner_id: int, message_ids: list[int]) -> int:
         server_state=ServerState.DELETE_PENDING
     )
     return moved
+
+
+@transaction.atomic
+def retry_failure(failure: FetchFailure) -> None:
+    """The user asked to try a quarantined message again: forget its failures, poll soon."""
+    FetchFailure.objects.filter(id=failure.id).delete()
+    MailAccount.objects.filter(id=failure.account_id, enabled=True).update(next_poll_at=timezone.now())
