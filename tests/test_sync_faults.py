@@ -192,3 +192,18 @@ def test_no_change_poll_is_one_listing_and_constant_queries(fault_server, fault_
     assert len(queries) <= 16
     if len(counts) == 2:
         assert counts["100"] == counts["10000"]
+
+
+def test_quit_that_fails_assumes_nothing_deleted_and_next_sync_reconciles(fault_server, fault_account):
+    server = fault_server(messages(3), drop_after_command="QUIT")
+    account = fault_account(server, policy="delete")
+    result = sync.sync_account(account.id)
+    assert result.error_class in {"protocol", "network"}
+    assert result.fetched == 3
+    assert server.messages_left() == 3  # the server rolled back
+    assert set(Message.objects.filter(account=account).values_list("server_state", flat=True)) == {"on_server"}
+    healthy = fault_server(messages(3))
+    MailAccount.objects.filter(id=account.id).update(port=healthy.port)
+    again = sync.sync_account(account.id)
+    assert (again.error, again.fetched, again.deleted_on_server) == (None, 0, 3)
+    assert healthy.messages_left() == 0
