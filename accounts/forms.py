@@ -24,6 +24,11 @@ class FirstRunForm(UserCreationForm):
 
 
 class MailAccountForm(forms.Form):
+    address = forms.EmailField(
+        required=False,
+        label="E-mail address",
+        help_text="webpop fills in the server settings for known providers and domains that publish them.",
+    )
     label = forms.CharField(max_length=100, required=False, help_text="Optional, e.g. “Work”.")
     host = forms.CharField(max_length=253, label="POP3 server", help_text="e.g. pop.example.com")
     security = forms.ChoiceField(choices=Security.choices, initial=Security.SSL)

@@ -6,6 +6,7 @@ app_name = "accounts"
 urlpatterns = [
     path("", views.account_list, name="list"),
     path("add/", views.account_add, name="add"),
+    path("suggest/", views.account_suggest, name="suggest"),
     path("<int:account_id>/", views.account_detail, name="detail"),
     path("<int:account_id>/check/", views.account_check_now, name="check_now"),
     path("<int:account_id>/status/", views.account_status, name="status"),

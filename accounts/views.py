@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from mailbox import store, sync, tasks
 from mailbox.models import FetchFailure
 
-from . import services
+from . import autoconfig, services
 from .forms import FirstRunForm, MailAccountForm
 from .models import MailAccount
 
@@ -71,6 +71,14 @@ def account_add(request: HttpRequest) -> HttpResponse:
             return redirect("accounts:detail", account_id=account.id)
     status = 200 if report is None or report.ok else 422
     return render(request, "accounts/add.html", {"form": form, "report": report}, status=status)
+
+
+@login_required
+def account_suggest(request: HttpRequest) -> JsonResponse:
+    """Settings for an e-mail address: a preset, SRV records or the domain's autoconfig."""
+    address = request.GET.get("address", "")[:320]
+    suggestions = autoconfig.suggest(address)
+    return JsonResponse({"suggestions": [s.as_dict() for s in suggestions]})
 
 
 @login_required

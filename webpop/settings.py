@@ -130,6 +130,8 @@ if WEBPOP_POP3_CA_FILE and not Path(WEBPOP_POP3_CA_FILE).is_file():
 
     raise ImproperlyConfigured(f"WEBPOP_POP3_CA_FILE={WEBPOP_POP3_CA_FILE!r} is not a readable file.")
 WEBPOP_POP3_ALLOW_PRIVATE = env_bool("WEBPOP_POP3_ALLOW_PRIVATE", False)
+# Name servers for autoconfig lookups (host or host:port), instead of the system's.
+WEBPOP_DNS_NAMESERVERS = env_list("WEBPOP_DNS_NAMESERVERS", [])
 WEBPOP_POP3_TIMEOUT = env_int("WEBPOP_POP3_TIMEOUT", 60, minimum=1, maximum=3600)
 WEBPOP_SYNC_LEASE_SECONDS = env_int("WEBPOP_SYNC_LEASE_SECONDS", 900, minimum=30)
 WEBPOP_MAX_MESSAGE_BYTES = env_int("WEBPOP_MAX_MESSAGE_BYTES", 100 * 1024 * 1024, minimum=1024)

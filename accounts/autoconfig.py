@@ -1,0 +1,231 @@
+"""Find a mail domain's POP3 settings: presets, RFC 6186 SRV records, autoconfig XML.
+
+Everything here talks to hosts named by untrusted input (the part after "@"),
+so every connection goes through the same guard as POP3: resolve, refuse
+private and reserved addresses unless allowed, connect to the checked address,
+verify TLS, bound the time and the size of what is read.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import re
+import socket
+import ssl
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass
+from urllib.parse import quote
+
+import dns.exception
+import dns.resolver
+from django.conf import settings
+
+from mailbox.pop3 import is_public_address, make_tls_context
+
+from . import presets
+
+log = logging.getLogger(__name__)
+
+MAX_XML_BYTES = 64 * 1024
+TIMEOUT = 5.0
+HTTPS_PORT = 443  # a module constant so tests can serve autoconfig on a free port
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    host: str
+    port: int
+    security: str
+    username: str
+    source: str  # "preset", "srv", "autoconfig", "guess"
+    notes: str = ""
+    name: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class LookupError_(Exception):
+    pass
+
+
+def domain_of(address: str) -> str | None:
+    domain = address.rpartition("@")[2].strip().lower().rstrip(".")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    return domain if _DOMAIN.match(domain) else None
+
+
+def suggest(address: str) -> list[Suggestion]:
+    """Best first. Always returns at least a guess for a well-formed address."""
+    address = address.strip()
+    domain = domain_of(address)
+    if "@" not in address or domain is None:
+        return []
+    preset = presets.for_address(address)
+    if preset is not None:
+        return [
+            Suggestion(
+                preset.host,
+                preset.port,
+                preset.security,
+                preset.username_for(address),
+                "preset",
+                preset.notes,
+                preset.name,
+            )
+        ]
+    found = srv_records(domain, address) + autoconfig_xml(domain, address)
+    seen = set()
+    unique = []
+    for suggestion in found:
+        key = (suggestion.host, suggestion.port, suggestion.security)
+        if key not in seen:
+            seen.add(key)
+            unique.append(suggestion)
+    if not unique:
+        unique.append(
+            Suggestion(f"pop.{domain}", 995, "ssl", address, "guess", "A guess: check it with your provider.")
+        )
+    return unique
+
+
+# --- DNS ------------------------------------------------------------------------------
+
+
+def _resolver() -> dns.resolver.Resolver:
+    servers = settings.WEBPOP_DNS_NAMESERVERS
+    resolver = dns.resolver.Resolver(configure=not servers)
+    if servers:
+        resolver.nameservers = [s.rsplit(":", 1)[0] if s.count(":") == 1 else s for s in servers]
+        ports = {s.rsplit(":", 1)[1] for s in servers if s.count(":") == 1}
+        if ports:
+            resolver.port = int(ports.pop())
+    resolver.lifetime = TIMEOUT
+    resolver.timeout = TIMEOUT
+    return resolver
+
+
+def srv_records(domain: str, address: str) -> list[Suggestion]:
+    """RFC 6186: ``_pop3s._tcp`` (implicit TLS) before ``_pop3._tcp`` (STARTTLS)."""
+    found: list[tuple[int, int, Suggestion]] = []
+    resolver = _resolver()
+    for service, security in (("_pop3s._tcp", "ssl"), ("_pop3._tcp", "starttls")):
+        try:
+            answer = resolver.resolve(f"{service}.{domain}", "SRV")
+        except (dns.exception.DNSException, OSError):
+            continue
+        for record in answer:
+            target = str(record.target).rstrip(".").lower()
+            if target in {"", "."}:  # "service not available here" (RFC 2782)
+                continue
+            suggestion = Suggestion(target, int(record.port), security, address, "srv", name=domain)
+            found.append((0 if security == "ssl" else 1, record.priority, suggestion))
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [suggestion for _, _, suggestion in found]
+
+
+def resolve_public(host: str, port: int) -> list[str]:
+    """Addresses of ``host`` that may be contacted (all must pass, or none are used)."""
+    if settings.WEBPOP_DNS_NAMESERVERS:
+        addresses = []
+        resolver = _resolver()
+        for rdtype in ("A", "AAAA"):
+            try:
+                addresses += [str(r) for r in resolver.resolve(host, rdtype)]
+            except (dns.exception.DNSException, OSError):
+                continue
+    else:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            return []
+        addresses = [info[4][0] for info in infos]
+    if not settings.WEBPOP_POP3_ALLOW_PRIVATE and any(not is_public_address(a) for a in addresses):
+        log.warning("autoconfig refused host=%s: private address", host)
+        return []
+    return addresses
+
+
+# --- Autoconfig XML ---------------------------------------------------------------------
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """Connects to an address checked beforehand, verifying TLS for the host name."""
+
+    def __init__(self, host: str, address: str, context: ssl.SSLContext):
+        super().__init__(host, HTTPS_PORT, timeout=TIMEOUT, context=context)
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def fetch(host: str, path: str) -> bytes | None:
+    """GET https://host/path through the address guard; None on any failure or redirect."""
+    addresses = resolve_public(host, HTTPS_PORT)
+    context = make_tls_context(settings.WEBPOP_POP3_CA_FILE)
+    for address in addresses:
+        connection = _PinnedHTTPSConnection(host, address, context)
+        try:
+            connection.request("GET", path, headers={"Accept": "application/xml", "User-Agent": "webpop"})
+            response = connection.getresponse()
+            if response.status != 200:
+                return None
+            body = response.read(MAX_XML_BYTES + 1)
+            return body if len(body) <= MAX_XML_BYTES else None
+        except (OSError, ssl.SSLError, http.client.HTTPException):
+            continue
+        finally:
+            connection.close()
+    return None
+
+
+def autoconfig_xml(domain: str, address: str) -> list[Suggestion]:
+    """Thunderbird-style autoconfig published by the mail domain itself."""
+    query = f"?emailaddress={quote(address)}"
+    for host, path in (
+        (f"autoconfig.{domain}", f"/mail/config-v1.1.xml{query}"),
+        (domain, f"/.well-known/autoconfig/mail/config-v1.1.xml{query}"),
+    ):
+        body = fetch(host, path)
+        if body:
+            found = parse_autoconfig(body, address)
+            if found:
+                return found
+    return []
+
+
+def parse_autoconfig(body: bytes, address: str) -> list[Suggestion]:
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        return []  # no DTDs: no entity tricks
+    try:
+        root = ET.fromstring(body)  # noqa: S314 (DTDs refused above)
+    except ET.ParseError:
+        return []
+    local, _, domain = address.partition("@")
+    found = []
+    for provider in root.iter("emailProvider"):
+        name = (provider.findtext("displayName") or "").strip()
+        for server in provider.iter("incomingServer"):
+            if server.get("type") != "pop3":
+                continue
+            host = (server.findtext("hostname") or "").strip().lower()
+            socket_type = (server.findtext("socketType") or "").strip().upper()
+            security = {"SSL": "ssl", "STARTTLS": "starttls"}.get(socket_type)
+            try:
+                port = int(server.findtext("port") or 0)
+            except ValueError:
+                continue
+            if not host or security is None or not 0 < port < 65536:
+                continue  # never suggest clear text from a file fetched from the network
+            username = (server.findtext("username") or "%EMAILADDRESS%").strip()
+            username = username.replace("%EMAILADDRESS%", address).replace("%EMAILLOCALPART%", local)
+            username = username.replace("%EMAILDOMAIN%", domain)
+            found.append(Suggestion(host, port, security, username, "autoconfig", name=name))
+    return found
