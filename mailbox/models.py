@@ -109,6 +109,9 @@ class UidlAlias(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.uidl} → message {self.message_id}"
+
 
 class FetchFailure(models.Model):
     """A message that could not be fetched or stored; quarantined after repeated failures."""
@@ -159,3 +162,6 @@ class SyncRun(models.Model):
     class Meta:
         ordering = ["-started_at"]
         indexes = [models.Index(fields=["account", "-started_at"], name="syncrun_account_started_idx")]
+
+    def __str__(self) -> str:
+        return f"sync of account {self.account_id} at {self.started_at:%Y-%m-%d %H:%M:%S}"
