@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import hmac
 import io
@@ -174,11 +175,13 @@ def resolve(host: str, port: int, *, allow_private: bool) -> list[tuple]:
     return infos
 
 
+@functools.lru_cache(maxsize=16)
 def make_tls_context(ca_file: str | None = None, *, pinned: bool = False) -> ssl.SSLContext:
     """System CAs plus an optional extra bundle, host name checked, TLS 1.2+.
 
     With a pinned fingerprint the chain is not checked (self-signed servers are
-    what pinning is for); the fingerprint comparison replaces it.
+    what pinning is for); the fingerprint comparison replaces it. Contexts are
+    cached: loading the system CA store costs ~30 ms, more than a whole poll.
     """
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     if ca_file:

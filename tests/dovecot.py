@@ -301,13 +301,14 @@ class DovecotServer:
     and unix socket paths must stay under ~108 bytes.
     """
 
-    def __init__(self, base: Path, cert: CertKind = "trusted") -> None:
+    def __init__(self, base: Path, cert: CertKind = "trusted", extra_config: str = "") -> None:
         if cert not in ("trusted", "untrusted", "wrong-host"):
             raise ValueError(f"unknown cert kind {cert!r}")
         self._binary = _dovecot_binary()
         self.base = Path(base).resolve()
         self.base.mkdir(parents=True, exist_ok=True)
         self.cert = cert
+        self.extra_config = extra_config  # appended to dovecot.conf (e.g. process tuning for benchmarks)
         self.host = HOST
         self.pop3_port = _free_port()
         self.pop3s_port = _free_port()
@@ -622,4 +623,4 @@ service anvil {{
   }}
 }}
 """
-        self.config_file.write_text(config)
+        self.config_file.write_text(config + self.extra_config)
