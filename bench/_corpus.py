@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import email.policy
+import hashlib
+import os
 import random
+import struct
+import tempfile
 from email.message import EmailMessage
+from pathlib import Path
+
+CACHE_DIR = Path(__file__).resolve().parent.parent / "var" / "bench" / "cache"
 
 WORDS = [
     "the",
@@ -49,7 +56,48 @@ def _text(rng: random.Random, size: int) -> str:
     return "\n".join(lines)
 
 
-def build_messages(count: int = 2000, seed: int = 1) -> list[bytes]:
+def build_messages(count: int = 2000, seed: int = 1, *, cache: bool = True) -> list[bytes]:
+    """The messages, from a disk cache under var/bench/cache when one is there.
+
+    Building them takes seconds; the cache is keyed by this file's source, so
+    changing the generator rebuilds it."""
+    if not cache:
+        return _build(count, seed)
+    key = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    path = CACHE_DIR / f"corpus-{count}-{seed}-{key}.bin"
+    try:
+        return _unpack(path.read_bytes(), count)
+    except (OSError, ValueError, struct.error):
+        pass
+    messages = _build(count, seed)
+    try:
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        for stale in CACHE_DIR.glob(f"corpus-{count}-{seed}-*.bin"):
+            stale.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=CACHE_DIR, prefix=".corpus-")
+        with os.fdopen(fd, "wb") as f:
+            for raw in messages:
+                f.write(struct.pack(">I", len(raw)))
+                f.write(raw)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only tree just means no cache
+    return messages
+
+
+def _unpack(data: bytes, count: int) -> list[bytes]:
+    messages, pos = [], 0
+    while pos < len(data):
+        (size,) = struct.unpack_from(">I", data, pos)
+        pos += 4
+        messages.append(data[pos : pos + size])
+        pos += size
+    if pos != len(data) or len(messages) != count:
+        raise ValueError("truncated corpus cache")
+    return messages
+
+
+def _build(count: int, seed: int) -> list[bytes]:
     rng = random.Random(seed)
     messages = []
     for i in range(count):

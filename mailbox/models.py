@@ -38,6 +38,10 @@ class Message(models.Model):
     in_reply_to = models.TextField(blank=True)
     references = models.TextField(blank=True)
     snippet = models.CharField(max_length=255, blank=True)
+    # Readable body text (HTML converted), calendar summary and file names, for search.
+    search_text = models.TextField(blank=True, default="")
+    # Why the message is not shown in full (limits exceeded); the raw file holds everything.
+    parse_notice = models.CharField(max_length=500, blank=True, default="")
     has_attachments = models.BooleanField(default=False)
 
     seen = models.BooleanField(default=False)
@@ -77,7 +81,8 @@ class Attachment(models.Model):
     content_type = models.CharField(max_length=255)
     size = models.PositiveBigIntegerField()
     content_id = models.CharField(max_length=255, blank=True)
-    sha256 = models.CharField(max_length=64)
+    inline = models.BooleanField(default=False, help_text="Shown within the body (e.g. a cid: image).")
+    sha256 = models.CharField(max_length=64, db_index=True)  # indexed for freeing unreferenced files
     stored_path = models.CharField(max_length=255, help_text="Relative to the mail store.")
 
     class Meta:

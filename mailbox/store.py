@@ -1,29 +1,51 @@
 """Durable storage of raw messages and attachments, and the rows that point at them.
 
-Files are content-addressed by SHA-256 under ``WEBPOP_MAIL_DIR`` in sharded
-folders (``raw/ab/cd/<sha>.eml``, ``att/ab/cd/<sha>``) and written atomically:
-temp file in the same file system, fsync, rename, fsync the folder. A row is
-committed only after its file is in place, so a committed row never points at
-a missing file; a crash between the two leaves an unreferenced file at worst.
+Files are content-addressed by SHA-256 in sharded folders (``raw/ab/cd/<sha>.eml``,
+``att/ab/cd/<sha>``) and go through Django's storage API under the
+``webpop_mail`` alias of ``STORAGES``, so an S3-compatible backend can hold them.
+The default backend, :class:`MailStorage`, is a folder under
+``WEBPOP_MAIL_DIR`` where every write is atomic and durable: temp file in the
+same file system, fsync, rename, fsync the folder. A row is committed only
+after its file is in place, so a committed row never points at a missing file;
+a crash between the two leaves an unreferenced file at worst, which
+:func:`collect_garbage` (``manage.py gcstorage``) frees later.
+
+Freeing versus storing the same content concurrently: storing an existing
+file refreshes its mtime before the row is committed, and freeing skips files
+younger than a grace period and (on the local backend) moves the file aside
+before a last look, putting it back if it was refreshed meanwhile.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
+import re
 import tempfile
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, InvalidStorageError, Storage, storages
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import MailAccount
 
 from .mime import ParsedMessage
 from .models import Attachment, Message
+
+STORAGE_ALIAS = "webpop_mail"
+GC_GRACE = dt.timedelta(minutes=15)  # longer than any save_message between its file and its commit
+TEMP_GRACE = dt.timedelta(days=1)  # longer than any single download
+_RELPATH = re.compile(r"(raw|att)/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})(\.eml)?")
 
 
 class VerificationError(Exception):
@@ -37,22 +59,83 @@ class StoredFile:
     relpath: str
 
 
+class MailStorage(FileSystemStorage):
+    """The local mail store: a folder that follows ``settings.WEBPOP_MAIL_DIR``.
+
+    Names are content hashes, so a name already taken holds the same bytes:
+    saving never renames, and writes are durable (fsync + atomic rename).
+    """
+
+    @property
+    def base_location(self) -> str:  # read on each use: tests move the folder per test
+        return str(self._location or settings.WEBPOP_MAIL_DIR)
+
+    @property
+    def location(self) -> str:
+        return os.path.abspath(self.base_location)
+
+    def get_available_name(self, name: str, max_length: int | None = None) -> str:
+        return name
+
+    def _save(self, name: str, content: File) -> str:
+        dest = Path(self.path(name))
+        with _spool_file(Path(self.location)) as fh:
+            for chunk in content.chunks():
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _rename_into_place(Path(fh.name), dest)
+        return name
+
+
+def mail_storage() -> Storage:
+    try:
+        return storages[STORAGE_ALIAS]
+    except InvalidStorageError:  # settings without the alias: the local default
+        return _fallback_storage
+
+
+_fallback_storage = MailStorage()
+
+
+def _local_root(storage: Storage) -> Path | None:
+    """The folder of a file-system storage (fsync + rename apply), None for remote storage."""
+    return Path(storage.location) if isinstance(storage, FileSystemStorage) else None
+
+
 def root() -> Path:
-    return Path(settings.WEBPOP_MAIL_DIR)
+    """Where files are spooled before they enter the store (the store itself when local)."""
+    return _local_root(mail_storage()) or Path(settings.WEBPOP_MAIL_DIR)
+
+
+def check_relpath(relpath: str) -> str:
+    if not _RELPATH.fullmatch(relpath or ""):
+        raise ValueError(f"{relpath!r} is not a mail store path")
+    return relpath
 
 
 def path_of(relpath: str) -> Path:
-    path = (root() / relpath).resolve()
-    if root().resolve() not in path.parents:
-        raise ValueError(f"{relpath!r} is outside the mail store")
-    return path
+    """The local path of a stored file (file-system storage only)."""
+    local = _local_root(mail_storage())
+    if local is None:
+        raise ValueError("the mail store is not on a local file system")
+    return local / check_relpath(relpath)
+
+
+def open_file(relpath: str) -> File:
+    """Open a stored file for reading, on whichever storage holds it. Raises OSError if missing."""
+    return mail_storage().open(check_relpath(relpath), "rb")
+
+
+def _spool_file(folder: Path) -> BinaryIO:
+    tmp = folder / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    return tempfile.NamedTemporaryFile(dir=tmp, prefix="in-", suffix=".part", delete=False)
 
 
 def temp_file() -> BinaryIO:
     """An open temp file on the store's file system (so rename is atomic)."""
-    tmp = root() / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    return tempfile.NamedTemporaryFile(dir=tmp, prefix="in-", suffix=".part", delete=False)
+    return _spool_file(root())
 
 
 def _fsync_dir(path: Path) -> None:
@@ -61,6 +144,21 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _rename_into_place(tmp_path: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp_path, dest)
+    _fsync_dir(dest.parent)
+
+
+def _refresh(path: Path) -> bool:
+    """Mark an existing file as just stored (see the module docstring); False if absent."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def hash_file(path: Path) -> tuple[int, str]:
@@ -73,15 +171,12 @@ def hash_file(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _place(tmp_path: Path, relpath: str) -> None:
-    dest = root() / relpath
-    if dest.exists():
-        # Same name means same content: keep the one already durable.
-        tmp_path.unlink(missing_ok=True)
-        return
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp_path, dest)
-    _fsync_dir(dest.parent)
+def raw_relpath(sha256: str) -> str:
+    return f"raw/{sha256[:2]}/{sha256[2:4]}/{sha256}.eml"
+
+
+def blob_relpath(sha256: str) -> str:
+    return f"att/{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
 
 def commit_raw(tmp_path: Path, *, expected_size: int, expected_sha256: str) -> StoredFile:
@@ -91,21 +186,44 @@ def commit_raw(tmp_path: Path, *, expected_size: int, expected_sha256: str) -> S
         raise VerificationError(
             f"stored bytes differ from received bytes (size {size} vs {expected_size}, sha256 {sha[:12]}…)"
         )
-    relpath = f"raw/{sha[:2]}/{sha[2:4]}/{sha}.eml"
-    _place(tmp_path, relpath)
+    relpath = raw_relpath(sha)
+    storage = mail_storage()
+    local = _local_root(storage)
+    if local is not None:
+        if _refresh(local / relpath):  # same name, same content: keep the one already durable
+            tmp_path.unlink(missing_ok=True)
+        else:
+            _rename_into_place(tmp_path, local / relpath)
+    else:
+        if not storage.exists(relpath):
+            with open(tmp_path, "rb") as fh:
+                _save_remote(storage, relpath, File(fh))
+        tmp_path.unlink(missing_ok=True)
     return StoredFile(sha256=sha, size=size, relpath=relpath)
 
 
 def write_blob(data: bytes) -> StoredFile:
     sha = hashlib.sha256(data).hexdigest()
-    relpath = f"att/{sha[:2]}/{sha[2:4]}/{sha}"
-    if not (root() / relpath).exists():
-        with temp_file() as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        _place(Path(fh.name), relpath)
+    relpath = blob_relpath(sha)
+    storage = mail_storage()
+    local = _local_root(storage)
+    if local is not None:
+        if not _refresh(local / relpath):
+            with _spool_file(local) as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            _rename_into_place(Path(fh.name), local / relpath)
+    elif not storage.exists(relpath):
+        _save_remote(storage, relpath, ContentFile(data))
     return StoredFile(sha256=sha, size=len(data), relpath=relpath)
+
+
+def _save_remote(storage: Storage, relpath: str, content: File) -> None:
+    saved = storage.save(relpath, content)
+    if saved != relpath:  # a backend that renames on conflict would break content addressing
+        storage.delete(saved)
+        raise OSError(f"mail storage saved {relpath!r} as {saved!r}")
 
 
 def save_message(account: MailAccount, uidl: str, raw: StoredFile, parsed: ParsedMessage) -> Message | None:
@@ -131,11 +249,13 @@ def save_message(account: MailAccount, uidl: str, raw: StoredFile, parsed: Parse
                 to=parsed.to,
                 cc=parsed.cc,
                 date=parsed.date or now,
-                message_id=parsed.message_id,
+                message_id=parsed.message_id[:998],
                 in_reply_to=parsed.in_reply_to,
                 references=parsed.references,
                 snippet=parsed.snippet[:255],
-                has_attachments=any(not att.inline or not att.content_id for att in parsed.attachments),
+                search_text=parsed.search_text,
+                parse_notice=parsed.parse_notice[:500],
+                has_attachments=any(not (att.inline and att.content_id) for att in parsed.attachments),
                 received_at=now,
             )
             Attachment.objects.bulk_create(
@@ -145,6 +265,7 @@ def save_message(account: MailAccount, uidl: str, raw: StoredFile, parsed: Parse
                     content_type=att.content_type[:255],
                     size=blob.size,
                     content_id=att.content_id[:255],
+                    inline=att.inline,
                     sha256=blob.sha256,
                     stored_path=blob.relpath,
                 )
@@ -155,3 +276,168 @@ def save_message(account: MailAccount, uidl: str, raw: StoredFile, parsed: Parse
             return None
         raise
     return message
+
+
+# --- Freeing files nobody references ------------------------------------------------
+
+
+@dataclass
+class GcReport:
+    freed: list[tuple[str, int]] = field(default_factory=list)
+    kept_young: int = 0
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(size for _path, size in self.freed)
+
+
+def _referenced(relpath: str) -> bool:
+    match = _RELPATH.fullmatch(relpath)
+    if not match:
+        return True  # not ours to judge: never free it
+    sha = match.group(4)
+    # Either table counts for either folder: a superset never frees a referenced file.
+    return Message.objects.filter(sha256=sha).exists() or Attachment.objects.filter(sha256=sha).exists()
+
+
+def _age(storage: Storage, relpath: str) -> dt.timedelta | None:
+    try:
+        modified = storage.get_modified_time(relpath)
+    except (OSError, NotImplementedError):
+        return None
+    if timezone.is_naive(modified):
+        modified = timezone.make_aware(modified, dt.UTC)
+    return timezone.now() - modified
+
+
+def free_if_unreferenced(relpath: str, *, grace: dt.timedelta = GC_GRACE, dry_run: bool = False) -> int | None:
+    """Delete one stored file if no row references it and it is older than ``grace``.
+
+    Returns the bytes freed, or None when the file is kept.
+    """
+    storage = mail_storage()
+    age = _age(storage, relpath)
+    if age is None or age < grace or _referenced(relpath):
+        return None
+    size = storage.size(relpath)
+    if dry_run:
+        return size
+    local = _local_root(storage)
+    if local is None:
+        storage.delete(relpath)
+        return size
+    path = local / relpath
+    aside = path.with_name(path.name + ".freeing")
+    try:
+        os.replace(path, aside)  # from here on a new store of this content writes a fresh file
+    except FileNotFoundError:
+        return None
+    refreshed = time.time() - aside.stat().st_mtime < grace.total_seconds()
+    if refreshed or _referenced(relpath):  # stored again while we looked: put it back
+        if path.exists():
+            aside.unlink(missing_ok=True)
+        else:
+            os.replace(aside, path)
+        return None
+    aside.unlink(missing_ok=True)
+    return size
+
+
+def _listdir(storage: Storage, folder: str) -> tuple[list[str], list[str]]:
+    try:
+        dirs, files = storage.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return [], []
+    return sorted(dirs), sorted(files)
+
+
+def _shard_files(storage: Storage, folder: str) -> list[str]:
+    dirs, files = _listdir(storage, folder)
+    out = [f"{folder}/{name}" for name in files]
+    for name in dirs:
+        out += _shard_files(storage, f"{folder}/{name}")
+    return out
+
+
+def _referenced_shas(shas: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(shas), 500):  # stay under SQLite's parameter limit
+        chunk = shas[start : start + 500]
+        found.update(Message.objects.filter(sha256__in=chunk).values_list("sha256", flat=True))
+        found.update(Attachment.objects.filter(sha256__in=chunk).values_list("sha256", flat=True))
+    return found
+
+
+def _restore_set_aside(storage: Storage, relpath: str) -> str:
+    """A ``.freeing`` file is one a crash left mid-free: put it back unless a fresh copy exists."""
+    original = relpath.removesuffix(".freeing")
+    local = _local_root(storage)
+    if local is not None:
+        if (local / original).exists():
+            (local / relpath).unlink(missing_ok=True)
+        else:
+            os.replace(local / relpath, local / original)
+    return original
+
+
+def collect_garbage(*, grace: dt.timedelta = GC_GRACE, dry_run: bool = False) -> GcReport:
+    """Free every stored file no row references, and temp files left by crashes.
+
+    Files are checked a top-level shard at a time, so memory stays small
+    however large the store; each candidate is checked again just before it is freed.
+    """
+    storage = mail_storage()
+    report = GcReport()
+    for top in ("raw", "att"):
+        shards, _files = _listdir(storage, top)
+        for shard in shards:
+            relpaths = []
+            for relpath in _shard_files(storage, f"{top}/{shard}"):
+                if relpath.endswith(".freeing") and not dry_run:
+                    relpath = _restore_set_aside(storage, relpath)
+                match = _RELPATH.fullmatch(relpath)
+                if match:
+                    relpaths.append((relpath, match.group(4)))
+            referenced = _referenced_shas([sha for _path, sha in relpaths])
+            for relpath, sha in relpaths:
+                if sha in referenced:
+                    continue
+                freed = free_if_unreferenced(relpath, grace=grace, dry_run=dry_run)
+                if freed is None:
+                    report.kept_young += 1
+                else:
+                    report.freed.append((relpath, freed))
+    local = _local_root(storage)
+    if local is not None and (local / "tmp").is_dir():
+        cutoff = time.time() - max(grace, TEMP_GRACE).total_seconds()
+        for path in sorted((local / "tmp").iterdir()):
+            stat = path.stat()
+            if path.is_file() and stat.st_mtime < cutoff:
+                if not dry_run:
+                    path.unlink(missing_ok=True)
+                report.freed.append((f"tmp/{path.name}", stat.st_size))
+    return report
+
+
+def purge_messages(messages: QuerySet[Message] | Iterable[Message]) -> int:
+    """Delete messages for good, then free their files once nothing else references them.
+
+    Files younger than the grace period stay until ``gcstorage``: the same
+    content may be in the middle of being stored again.
+    """
+    ids = (
+        [m.pk for m in messages] if not isinstance(messages, QuerySet) else list(messages.values_list("pk", flat=True))
+    )
+    with transaction.atomic():
+        rows = Message.objects.filter(pk__in=ids)
+        paths = set(rows.values_list("raw_path", flat=True))
+        paths |= set(Attachment.objects.filter(message__in=rows).values_list("stored_path", flat=True))
+        deleted = len(ids)
+        rows.delete()
+
+        def free() -> None:
+            for relpath in sorted(paths):
+                free_if_unreferenced(relpath)
+
+        transaction.on_commit(free, robust=True)
+    return deleted

@@ -48,8 +48,9 @@ def _own_message(request: HttpRequest, message_id: int) -> Message:
 @login_required
 def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     message = _own_message(request, message_id)
+    parsed = None
     try:
-        with open(store.path_of(message.raw_path), "rb") as fh:
+        with store.open_file(message.raw_path) as fh:
             parsed = mime.parse_file(fh)
         body = parsed.text_body or parsed.html_body
         body_is_html = not parsed.text_body and bool(parsed.html_body)
@@ -84,7 +85,7 @@ def message_delete(request: HttpRequest, message_id: int) -> HttpResponse:
 def message_raw(request: HttpRequest, message_id: int) -> FileResponse:
     message = _own_message(request, message_id)
     try:
-        fh = open(store.path_of(message.raw_path), "rb")  # noqa: SIM115 (FileResponse closes it)
+        fh = store.open_file(message.raw_path)  # FileResponse closes it
     except OSError:
         raise Http404 from None
     response = FileResponse(fh, as_attachment=True, filename=f"message-{message.id}.eml", content_type="message/rfc822")
@@ -96,7 +97,7 @@ def message_raw(request: HttpRequest, message_id: int) -> FileResponse:
 def attachment_download(request: HttpRequest, attachment_id: int) -> FileResponse:
     attachment = get_object_or_404(Attachment, id=attachment_id, message__owner=request.user)
     try:
-        fh = open(store.path_of(attachment.stored_path), "rb")  # noqa: SIM115 (FileResponse closes it)
+        fh = store.open_file(attachment.stored_path)  # FileResponse closes it
     except OSError:
         raise Http404 from None
     # Always a download, never rendered in our origin (nosniff is global).

@@ -104,6 +104,9 @@ STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request otherwise
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Raw messages and attachments. The default is a folder under WEBPOP_DATA_DIR with
+    # fsync + atomic rename; any Django storage (e.g. S3-compatible) can be named here.
+    "webpop_mail": {"BACKEND": env_str("WEBPOP_MAIL_STORAGE", "mailbox.store.MailStorage")},
 }
 
 # Security headers and cookies. HTTPS-only flags follow WEBPOP_HTTPS so a

@@ -1,0 +1,125 @@
+"""Shared plumbing for the benchmarks: throwaway PostgreSQL databases, child
+processes that are always stopped, and cleanup that runs even on failure."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PG_DSN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pg_url(name: str) -> str:
+    """DATABASE_URL for a database on the benchmark's PostgreSQL server."""
+    base = PG_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgres://", 1)
+    return f"{base}/{name}"
+
+
+def create_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Cleanup:
+    """A LIFO list of cleanup actions run once: at close(), at interpreter exit,
+    or when SIGTERM/SIGHUP arrive (turned into SystemExit so finally blocks run)."""
+
+    def __init__(self) -> None:
+        self._actions: list[tuple[str, Callable[[], object]]] = []
+        self._done = False
+        atexit.register(self.close)
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+
+    @staticmethod
+    def _on_signal(signum, _frame) -> None:
+        raise SystemExit(128 + signum)
+
+    def add(self, what: str, action: Callable[[], object]) -> None:
+        self._actions.append((what, action))
+
+    def close(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        while self._actions:
+            what, action = self._actions.pop()
+            try:
+                action()
+            except Exception as exc:  # keep cleaning up the rest
+                print(f"cleanup of {what} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+    def __enter__(self) -> Cleanup:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def stop_group(proc: subprocess.Popen, *, term_timeout: float = 20.0) -> None:
+    """Stop a child started with start_new_session=True and everything in its
+    process group: SIGTERM, then SIGKILL after term_timeout."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=term_timeout)
+    # Children (e.g. Celery's pool processes) may outlive the leader briefly.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+def run_checked(cmd: list[str], *, env: dict, cwd: Path | None = None, timeout: float = 600) -> str:
+    """Run a child to completion; raise with its stderr if it fails. Returns stdout."""
+    proc = subprocess.run(cmd, env=env, cwd=cwd or REPO, capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd[:4])} … failed with status {proc.returncode}:\n{proc.stderr[-3000:]}{proc.stdout[-1000:]}"
+        )
+    return proc.stdout
+
+
+def run_json(cmd: list[str], *, env: dict, cwd: Path | None = None, timeout: float = 600) -> tuple[dict, float]:
+    """Run a child that prints one JSON line last; return (that JSON, wall seconds)."""
+    import json
+
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=cwd or REPO, capture_output=True, text=True, timeout=timeout, check=False)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd[:3])} … failed with status {proc.returncode}:\n{proc.stderr[-3000:]}{proc.stdout[-1000:]}"
+        )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"{' '.join(cmd[:3])} … printed no result:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return json.loads(lines[-1]), wall
+
+
+def base_env() -> dict[str, str]:
+    """The environment for children, without settings that could leak in from the caller."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBPOP_", "DJANGO_"))}
+    for key in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PYTHONPATH"):
+        env.pop(key, None)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env

@@ -1,0 +1,311 @@
+"""Full ingest: webpop's sync vs django-mailbox 4.10's getmail vs raw pipelined retrieval.
+
+One real Dovecot (implicit TLS, certificate verified with the test CA), the
+standard 2,000 mixed messages (bench/_corpus.py) delivered to two users, and
+two throwaway PostgreSQL databases:
+
+a. raw pipelined retrieval: webpop's Pop3Client, RETR pipelined (window 50)
+   into a sink that discards; best of 3 runs. The ceiling for a POP3 fetcher.
+b. webpop's full ingest: ``mailbox.sync.sync_account`` on a fresh account
+   (RETR to temp file, fsync, size + SHA-256 check, parse, content-addressed
+   raw store, rows committed), in a child process that does only that, so its
+   peak RSS is the worker's.
+c. django-mailbox 4.10's ``getmail`` into its own models, in a throwaway venv
+   (var/bench/, reused between runs) with its own minimal Django project. It
+   deletes what it fetched, so it has its own Dovecot user with the same mail.
+   Its poplib would not verify the certificate; the wrapper makes it verify with
+   the test CA so all three do the same TLS work.
+
+Each child reports its own time for the work (after Django start-up) and its
+peak RSS (VmHWM); the whole-process wall time is shown too. Targets (issue 4):
+webpop ≥ 4× django-mailbox, ≥ 0.4× raw pipelined retrieval, worker peak RSS
+≤ 150 MB. ``--profile`` also writes a cProfile of webpop's sync and prints the
+top functions on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+
+from _benchutil import Cleanup, base_env, create_database, drop_database, pg_url, run_checked, run_json  # noqa: E402
+from _corpus import build_messages  # noqa: E402
+
+from tests.dovecot import DovecotServer  # noqa: E402
+
+RAW_RUNS = 3
+TARGET_VS_DJANGO_MAILBOX = 4.0
+TARGET_VS_RAW = 0.4
+TARGET_RSS_MB = 150.0
+
+DM_SPEC = ["django-mailbox==4.10", "Django>=4.2,<5.3", "psycopg[binary]"]
+DM_VENV = Path(os.environ.get("BENCH_DJANGO_MAILBOX_VENV", REPO / "var" / "bench" / "django-mailbox-4.10-venv"))
+
+CHILD = str(REPO / "bench" / "_ingest_child.py")
+
+
+# --- django-mailbox -------------------------------------------------------------
+
+DM_SETTINGS = """\
+import os
+SECRET_KEY = "bench-not-secret"
+DEBUG = False
+USE_TZ = True
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "django_mailbox"]
+DATABASES = {{"default": {{
+    "ENGINE": "django.db.backends.postgresql",
+    "NAME": {db!r}, "USER": "postgres", "HOST": "127.0.0.1", "PORT": "5432",
+}}}}
+MEDIA_ROOT = {media!r}
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+"""
+
+DM_MANAGE = """\
+import os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dmbench_settings")
+from django.core.management import execute_from_command_line
+execute_from_command_line(sys.argv)
+"""
+
+# Runs one job inside the throwaway venv and prints one JSON line.
+DM_RUN = """\
+import json, os, ssl, sys, time
+from pathlib import Path
+
+CA = os.environ["BENCH_CA_FILE"]
+
+
+def _verifying_context(certfile=None, keyfile=None, **_ignored):
+    # poplib.POP3_SSL without a context uses ssl._create_stdlib_context, which
+    # does not verify: verify for real, like the other two variants.
+    return ssl.create_default_context(cafile=CA)
+
+
+ssl._create_stdlib_context = _verifying_context
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dmbench_settings")
+import django
+
+django.setup()
+from importlib.metadata import version
+
+from django.core.management import call_command
+from django_mailbox.models import Mailbox, Message
+
+
+def peak_rss_kb():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+job = sys.argv[1]
+out = {}
+if job == "create":
+    Mailbox.objects.create(name="bench", uri=sys.argv[2])
+elif job == "getmail":
+    start = time.perf_counter()
+    call_command("getmail")
+    out["seconds"] = time.perf_counter() - start
+    out["stored"] = Message.objects.count()
+    out["peak_rss_kb"] = peak_rss_kb()
+    out["versions"] = {"django-mailbox": version("django-mailbox"), "Django": django.get_version()}
+print(json.dumps(out))
+"""
+
+
+def django_mailbox_python() -> Path:
+    """The throwaway venv's python, created (pip reaches PyPI) unless cached."""
+    python = DM_VENV / "bin" / "python"
+    marker = DM_VENV / ".bench-installed"
+    wanted = json.dumps({"spec": DM_SPEC, "python": sys.version.split()[0]})
+    if python.exists() and marker.exists() and marker.read_text() == wanted:
+        return python
+    shutil.rmtree(DM_VENV, ignore_errors=True)
+    DM_VENV.parent.mkdir(parents=True, exist_ok=True)
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    try:
+        subprocess.run([base, "-m", "venv", str(DM_VENV)], check=True, capture_output=True, text=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *DM_SPEC],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(DM_VENV, ignore_errors=True)
+        raise RuntimeError(f"could not install {' '.join(DM_SPEC)}:\n{exc.stderr[-3000:]}") from None
+    marker.write_text(wanted)
+    return python
+
+
+# --- The benchmark ----------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", metavar="FILE", help="also cProfile webpop's sync (a separate run) into FILE")
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    messages = build_messages()
+    count = len(messages)
+    corpus_bytes = sum(len(m) for m in messages)
+    dm_python = django_mailbox_python()
+
+    with Cleanup() as cleanup:
+        tmp = Path(tempfile.mkdtemp(prefix="webpop-bench-ingest-"))
+        cleanup.add("temp dir", lambda: shutil.rmtree(tmp, ignore_errors=True))
+
+        server = DovecotServer(tmp / "dovecot")
+        cleanup.add("Dovecot", server.close)
+        server.start()
+        users = {"wp": "wp-bench-password", "dm": "dm-bench-password"}
+        for user, password in users.items():
+            server.add_user(user, password)
+            for raw in messages:
+                server.deliver(user, raw)
+        del messages
+        ca = str(server.ca_file)
+        port = server.pop3s_port
+
+        pid = os.getpid()
+        wp_db, dm_db = f"webpop_bench_{pid}", f"djmailbox_bench_{pid}"
+        for db in (wp_db, dm_db):
+            create_database(db)
+            cleanup.add(f"database {db}", lambda db=db: drop_database(db))
+
+        wp_env, account = prepare_webpop(wp_db, tmp / "webpop-data", ca, port, users["wp"])
+
+        # django-mailbox: a minimal project in the temp dir.
+        project = tmp / "dmproject"
+        project.mkdir()
+        (project / "dmbench_settings.py").write_text(DM_SETTINGS.format(db=dm_db, media=str(project / "media")))
+        (project / "manage.py").write_text(DM_MANAGE)
+        (project / "dmrun.py").write_text(DM_RUN)
+        dm_env = base_env() | {"PYTHONPATH": str(project), "BENCH_CA_FILE": ca, "SSL_CERT_FILE": ca}
+        run_checked([str(dm_python), "manage.py", "migrate", "--noinput", "-v", "0"], env=dm_env, cwd=project)
+        run_json(
+            [str(dm_python), "dmrun.py", "create", f"pop3+ssl://dm:{users['dm']}@localhost:{port}"],
+            env=dm_env,
+            cwd=project,
+        )
+
+        # Warm Dovecot's indexes and the page cache for both users (no DELE, nothing changes).
+        for user, password in users.items():
+            run_json([sys.executable, CHILD, "raw", str(port), user, password, ca, "1"], env=base_env())
+
+        raw, raw_wall = run_json(
+            [sys.executable, CHILD, "raw", str(port), "wp", users["wp"], ca, str(RAW_RUNS)], env=base_env()
+        )
+        wp, wp_wall = run_json([sys.executable, CHILD, "sync", str(account)], env=wp_env)
+        dm, dm_wall = run_json([str(dm_python), "dmrun.py", "getmail"], env=dm_env, cwd=project)
+
+        problems = []
+        if raw["count"] != count:
+            problems.append(f"raw retrieval saw {raw['count']} messages, not {count}")
+        if wp["error"] or wp["stored"] != count or wp["fetched"] != count:
+            problems.append(f"webpop stored {wp['stored']} of {count} (fetched {wp['fetched']}, error {wp['error']})")
+        if dm["stored"] != count:
+            problems.append(f"django-mailbox stored {dm['stored']} of {count}")
+        if problems:
+            raise SystemExit("Benchmark invalid: " + "; ".join(problems))
+
+        if args.profile:
+            profile_db = f"webpop_bench_profile_{pid}"
+            create_database(profile_db)
+            cleanup.add(f"database {profile_db}", lambda: drop_database(profile_db))
+            env, profiled = prepare_webpop(profile_db, tmp / "webpop-profile", ca, port, users["wp"])
+            profile_sync(args.profile, env, profiled)
+
+    total_bytes = raw["bytes"] or corpus_bytes
+    rows = [
+        ("a. raw pipelined retrieval (webpop Pop3Client, window 50, discarded)", raw["seconds"], raw_wall, raw),
+        ("b. webpop full ingest (`sync_account`: fetch, verify, parse, store)", wp["seconds"], wp_wall, wp),
+        ("c. django-mailbox 4.10 `getmail` (poplib + its models)", dm["seconds"], dm_wall, dm),
+    ]
+    mean_kb = corpus_bytes / count / 1000
+    versions = dm.get("versions", {})
+    print(
+        f"{count} messages, {mean_kb:.1f} KB average ({total_bytes / 1e6:.0f} MB), loopback TLS to Dovecot "
+        f"(certificate verified), PostgreSQL; django-mailbox {versions.get('django-mailbox', '?')} on Django "
+        f"{versions.get('Django', '?')}. Seconds: the work alone, in a child process; whole process "
+        f"includes Python and Django start-up. Raw retrieval: best of {RAW_RUNS} runs; the others: one run.\n"
+    )
+    print("| variant | seconds | whole process s | messages/s | MB/s | peak RSS |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, seconds, wall, data in rows:
+        rss = data["peak_rss_kb"] * 1024 / 1e6
+        print(
+            f"| {name} | {seconds:.2f} | {wall:.2f} | {count / seconds:,.0f} | "
+            f"{total_bytes / seconds / 1e6:.1f} | {rss:.0f} MB |"
+        )
+
+    vs_dm = dm["seconds"] / wp["seconds"]
+    vs_dm_wall = dm_wall / wp_wall
+    vs_raw = raw["seconds"] / wp["seconds"]
+    wp_rss = wp["peak_rss_kb"] * 1024 / 1e6
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "**missed**"
+
+    print()
+    print("| target (issue 4) | measured | goal | |")
+    print("| --- | ---: | ---: | --- |")
+    print(
+        f"| webpop / django-mailbox, messages/s | {vs_dm:.2f}× (whole process {vs_dm_wall:.2f}×) "
+        f"| ≥ {TARGET_VS_DJANGO_MAILBOX:g}× | {met(vs_dm >= TARGET_VS_DJANGO_MAILBOX)} |"
+    )
+    print(
+        f"| webpop / raw pipelined retrieval, messages/s | {vs_raw:.2f}× | ≥ {TARGET_VS_RAW:g}× "
+        f"| {met(vs_raw >= TARGET_VS_RAW)} |"
+    )
+    print(f"| webpop worker peak RSS | {wp_rss:.0f} MB | ≤ {TARGET_RSS_MB:g} MB | {met(wp_rss <= TARGET_RSS_MB)} |")
+    print(f"\nScript run time: {time.perf_counter() - t0:.0f} s.", file=sys.stderr)
+    return 0
+
+
+def prepare_webpop(db: str, data_dir: Path, ca: str, port: int, password: str) -> tuple[dict, int]:
+    """Migrate a fresh database and create one account; return the env and the account id."""
+    env = base_env() | {
+        "DJANGO_SETTINGS_MODULE": "webpop.settings",
+        "DATABASE_URL": pg_url(db),
+        "WEBPOP_DATA_DIR": str(data_dir),
+        "WEBPOP_POP3_CA_FILE": ca,
+        "WEBPOP_POP3_ALLOW_PRIVATE": "true",
+        "WEBPOP_SYNC_MAX_MESSAGES": "100000",
+        "WEBPOP_SYNC_MAX_BYTES": str(64 * 1024**3),
+        "LOG_LEVEL": "WARNING",
+    }
+    run_checked([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env=env)
+    account = run_json([sys.executable, CHILD, "setup", str(port), "wp", password], env=env)[0]["account"]
+    return env, account
+
+
+def profile_sync(profile_file: str, env: dict, account: int) -> None:
+    """Sync a fresh account under cProfile and print the top functions on stderr."""
+    import pstats
+
+    out, _wall = run_json([sys.executable, CHILD, "sync", str(account), profile_file], env=env)
+    print(
+        f"\nProfiled sync: {out['stored']} messages in {out['seconds']:.2f} s (with profiler overhead)",
+        file=sys.stderr,
+    )
+    stats = pstats.Stats(profile_file, stream=sys.stderr)
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(50)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

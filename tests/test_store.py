@@ -1,0 +1,272 @@
+"""Storage: byte-exact, content-addressed, atomic; attachments once per hash; freeing what nothing references."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from mailbox import mime, store
+from mailbox.models import Attachment, Message
+from tests.factories import build_message, make_account, store_message
+
+pytestmark = pytest.mark.django_db
+
+PDF = b"%PDF-1.7\n" + bytes(range(256)) * 64
+
+
+def _age(path: Path, seconds: float = 3600 * 24) -> None:
+    """Make a stored file look old, as if written long ago."""
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_raw_message_is_stored_byte_exact_under_its_sha256_in_sharded_folders(alice, settings):
+    raw = build_message("Hello", "Body\r\n.dot line\r\n")
+    message = store_message(make_account(alice), raw, "u1")
+    sha = hashlib.sha256(raw).hexdigest()
+    assert message.raw_path == f"raw/{sha[:2]}/{sha[2:4]}/{sha}.eml"
+    assert (Path(settings.WEBPOP_MAIL_DIR) / message.raw_path).read_bytes() == raw
+    assert (message.sha256, message.size) == (sha, len(raw))
+    assert _files(Path(settings.WEBPOP_MAIL_DIR) / "tmp") == []  # the temp file was renamed, not copied
+
+
+def test_commit_raw_refuses_bytes_that_do_not_match_what_the_server_sent(settings):
+    with store.temp_file() as fh:
+        fh.write(b"Subject: x\r\n\r\nbody\r\n")
+    with pytest.raises(store.VerificationError):
+        store.commit_raw(Path(fh.name), expected_size=5, expected_sha256="0" * 64)
+    assert not (Path(settings.WEBPOP_MAIL_DIR) / "raw").exists()
+
+
+def test_the_same_message_in_two_accounts_is_one_file_and_two_rows(alice, settings):
+    raw = build_message("Shared")
+    first = store_message(make_account(alice, username="a1"), raw, "u1")
+    second = store_message(make_account(alice, username="a2"), raw, "u1")
+    assert first.raw_path == second.raw_path
+    assert len(_files(Path(settings.WEBPOP_MAIL_DIR) / "raw")) == 1
+
+
+def test_attachment_bytes_are_stored_once_per_content_hash(alice, settings):
+    account = make_account(alice)
+    one = store_message(account, build_message("One", attachments=[("a.pdf", "application/pdf", PDF)]), "u1")
+    two = store_message(account, build_message("Two", attachments=[("copy.pdf", "application/pdf", PDF)]), "u2")
+    a, b = one.attachments.get(), two.attachments.get()
+    assert a.stored_path == b.stored_path == f"att/{a.sha256[:2]}/{a.sha256[2:4]}/{a.sha256}"
+    assert (a.filename, b.filename) == ("a.pdf", "copy.pdf")
+    assert _files(Path(settings.WEBPOP_MAIL_DIR) / "att") == [a.stored_path.removeprefix("att/")]
+    assert store.open_file(a.stored_path).read() == PDF
+
+
+def test_rows_carry_search_text_notice_and_inline_flags(alice):
+    html = '<p>See <img src="cid:logo@x"> the <b>quarterly</b> numbers</p>'
+    raw = (
+        b"From: a@example.net\r\nSubject: Related\r\nContent-Type: multipart/related; boundary=r\r\n\r\n"
+        b"--r\r\nContent-Type: text/html\r\n\r\n" + html.encode() + b"\r\n"
+        b"--r\r\nContent-Type: image/png\r\nContent-ID: <logo@x>\r\n\r\nPNGDATA\r\n--r--\r\n"
+    )
+    message = store_message(make_account(alice), raw, "u1")
+    assert "quarterly numbers" in message.search_text
+    assert message.snippet == "See the quarterly numbers"
+    assert message.parse_notice == ""
+    image = message.attachments.get()
+    assert (image.inline, image.content_id, image.content_type) == (True, "logo@x", "image/png")
+    assert not message.has_attachments  # an inline image is part of the body, not a file to download
+
+
+def test_a_message_beyond_the_limits_is_stored_whole_with_a_notice(alice, settings):
+    parts = b"".join(
+        b"--b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment\r\n\r\nx\r\n" for _ in range(1200)
+    )
+    raw = (
+        b"From: a@example.net\r\nSubject: Many\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        + parts
+        + b"--b--\r\n"
+    )
+    message = store_message(make_account(alice), raw, "u1")
+    assert "more than 1,000 parts" in message.parse_notice
+    assert store.path_of(message.raw_path).read_bytes() == raw
+
+
+def test_save_message_returns_none_when_the_uidl_is_already_stored(alice):
+    account = make_account(alice)
+    raw = build_message("Once")
+    store_message(account, raw, "u1")
+    with store.temp_file() as fh:
+        fh.write(raw)
+    stored = store.commit_raw(Path(fh.name), expected_size=len(raw), expected_sha256=hashlib.sha256(raw).hexdigest())
+    assert store.save_message(account, "u1", stored, mime.parse_bytes(raw)) is None
+    assert Message.objects.filter(account=account).count() == 1
+
+
+def test_paths_outside_the_store_layout_are_refused():
+    for bad in ("../../etc/passwd", "raw/../../x", "/etc/passwd", "raw/ab/cd/notahash.eml", ""):
+        with pytest.raises(ValueError):
+            store.open_file(bad)
+
+
+def test_the_local_storage_follows_the_mail_dir_setting(settings, tmp_path):
+    settings.WEBPOP_MAIL_DIR = tmp_path / "elsewhere"
+    blob = store.write_blob(b"moved")
+    assert (tmp_path / "elsewhere" / blob.relpath).read_bytes() == b"moved"
+
+
+# --- Freeing --------------------------------------------------------------------------
+
+
+def test_gc_frees_old_unreferenced_files_and_never_a_referenced_one(alice, settings):
+    root = Path(settings.WEBPOP_MAIL_DIR)
+    kept = store_message(
+        make_account(alice), build_message("Kept", attachments=[("k.pdf", "application/pdf", PDF)]), "u1"
+    )
+    orphan = store.write_blob(b"nobody points at me")
+    young = store.write_blob(b"just written, its row may be on its way")
+    for path in root.rglob("*"):
+        if path.is_file() and young.relpath not in str(path):
+            _age(path)
+    report = store.collect_garbage()
+    assert report.freed == [(orphan.relpath, len(b"nobody points at me"))]
+    assert report.kept_young == 1
+    assert not (root / orphan.relpath).exists()
+    assert (root / young.relpath).exists()
+    assert (root / kept.raw_path).exists()
+    assert (root / kept.attachments.get().stored_path).exists()
+
+
+def test_gcstorage_dry_run_lists_without_freeing_and_the_real_run_frees(settings):
+    root = Path(settings.WEBPOP_MAIL_DIR)
+    orphan = store.write_blob(b"orphan")
+    _age(root / orphan.relpath)
+    out = StringIO()
+    call_command("gcstorage", "--dry-run", stdout=out)
+    assert f"would free {orphan.relpath} (6 bytes)" in out.getvalue()
+    assert (root / orphan.relpath).exists()
+    out = StringIO()
+    call_command("gcstorage", stdout=out)
+    assert f"freed {orphan.relpath} (6 bytes)" in out.getvalue()
+    assert "freed 1 files, 6 bytes" in out.getvalue()
+    assert not (root / orphan.relpath).exists()
+
+
+def test_gcstorage_grace_zero_frees_even_new_orphans(settings):
+    orphan = store.write_blob(b"fresh orphan")
+    call_command("gcstorage", "--grace-minutes", "0", stdout=StringIO())
+    assert not (Path(settings.WEBPOP_MAIL_DIR) / orphan.relpath).exists()
+
+
+def test_gc_frees_temp_files_left_by_a_crash_only_when_old(settings):
+    tmp_dir = Path(settings.WEBPOP_MAIL_DIR) / "tmp"
+    with store.temp_file() as old:
+        old.write(b"half a download")
+    with store.temp_file() as current:
+        current.write(b"a download in progress")
+    _age(Path(old.name), 3 * 24 * 3600)
+    report = store.collect_garbage()
+    assert report.freed == [(f"tmp/{Path(old.name).name}", 15)]
+    assert [p.name for p in tmp_dir.iterdir()] == [Path(current.name).name]
+
+
+def test_freeing_gives_way_to_the_same_content_being_stored_again(settings, monkeypatch):
+    """A store of identical bytes racing the free must end with the file in place."""
+    root = Path(settings.WEBPOP_MAIL_DIR)
+    blob = store.write_blob(b"contested")
+    _age(root / blob.relpath)
+    real = store._referenced
+    calls = []
+
+    def stored_again_meanwhile(relpath):
+        if not calls:
+            store.write_blob(b"contested")  # refreshes the file before its row commits
+        calls.append(relpath)
+        return real(relpath)
+
+    monkeypatch.setattr(store, "_referenced", stored_again_meanwhile)
+    assert store.free_if_unreferenced(blob.relpath) is None
+    assert (root / blob.relpath).read_bytes() == b"contested"
+
+
+def test_purge_deletes_rows_and_frees_files_nothing_else_references(
+    alice, settings, django_capture_on_commit_callbacks
+):
+    root = Path(settings.WEBPOP_MAIL_DIR)
+    account = make_account(alice)
+    doomed = store_message(
+        account,
+        build_message(
+            "Doomed", attachments=[("shared.pdf", "application/pdf", PDF), ("own.txt", "text/plain", b"mine")]
+        ),
+        "u1",
+    )
+    keeper = store_message(account, build_message("Keeper", attachments=[("shared.pdf", "application/pdf", PDF)]), "u2")
+    for path in root.rglob("*"):
+        if path.is_file():
+            _age(path)
+    own = doomed.attachments.get(filename="own.txt").stored_path
+    with django_capture_on_commit_callbacks(execute=True):
+        assert store.purge_messages(Message.objects.filter(id=doomed.id)) == 1
+    assert not Message.objects.filter(id=doomed.id).exists()
+    assert not Attachment.objects.filter(message_id=doomed.id).exists()
+    assert not (root / doomed.raw_path).exists()
+    assert not (root / own).exists()
+    assert (root / keeper.raw_path).exists()
+    assert (root / keeper.attachments.get().stored_path).read_bytes() == PDF
+
+
+def test_purge_leaves_just_stored_files_for_gcstorage(alice, settings, django_capture_on_commit_callbacks):
+    message = store_message(make_account(alice), build_message("Brand new"), "u1")
+    with django_capture_on_commit_callbacks(execute=True):
+        store.purge_messages([message])
+    assert (Path(settings.WEBPOP_MAIL_DIR) / message.raw_path).exists()
+    assert store.collect_garbage(grace=store.dt.timedelta(0)).freed == [(message.raw_path, message.size)]
+
+
+# --- Any Django storage (S3-compatible in production) ---------------------------------
+
+
+@pytest.fixture
+def remote_storage(settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        store.STORAGE_ALIAS: {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    }
+    yield store.mail_storage()
+
+
+def test_messages_and_attachments_go_through_a_configured_non_local_storage(alice, remote_storage, settings):
+    raw = build_message("Remote", attachments=[("r.pdf", "application/pdf", PDF)])
+    message = store_message(make_account(alice), raw, "u1")
+    assert remote_storage.open(message.raw_path).read() == raw
+    assert store.open_file(message.attachments.get().stored_path).read() == PDF
+    assert not (Path(settings.WEBPOP_MAIL_DIR) / "raw").exists()
+    with pytest.raises(ValueError):
+        store.path_of(message.raw_path)
+    # The same content again is not written twice, and the spool is left empty.
+    store_message(make_account(alice, username="other"), raw, "u1")
+    assert len(remote_storage.listdir(message.raw_path.rsplit("/", 1)[0])[1]) == 1
+    assert list((Path(settings.WEBPOP_MAIL_DIR) / "tmp").iterdir()) == []
+
+
+def test_gc_works_on_a_non_local_storage(remote_storage):
+    orphan = store.write_blob(b"remote orphan")
+    assert store.collect_garbage(grace=store.dt.timedelta(0)).freed == [(orphan.relpath, 13)]
+    assert not remote_storage.exists(orphan.relpath)
+
+
+def test_views_serve_stored_files_from_the_configured_storage(alice, alice_client, remote_storage):
+    raw = build_message("Via storage", "Readable body", attachments=[("v.pdf", "application/pdf", PDF)])
+    message = store_message(make_account(alice), raw, "u1")
+    page = alice_client.get(reverse("mailbox:message", args=[message.id]))
+    assert page.status_code == 200 and b"Readable body" in page.content
+    assert b"".join(alice_client.get(reverse("mailbox:raw", args=[message.id])).streaming_content) == raw
+    download = alice_client.get(reverse("mailbox:attachment", args=[message.attachments.get().id]))
+    assert b"".join(download.streaming_content) == PDF
