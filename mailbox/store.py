@@ -226,6 +226,47 @@ def _save_remote(storage: Storage, relpath: str, content: File) -> None:
         raise OSError(f"mail storage saved {relpath!r} as {saved!r}")
 
 
+def _message_row(account: MailAccount, uidl: str, raw: StoredFile, parsed: ParsedMessage, now) -> Message:
+    return Message(
+        owner_id=account.owner_id,
+        account=account,
+        uidl=uidl,
+        sha256=raw.sha256,
+        size=raw.size,
+        raw_path=raw.relpath,
+        subject=parsed.subject,
+        from_name=parsed.from_name[:255],
+        from_email=parsed.from_email[:320],
+        to=parsed.to,
+        cc=parsed.cc,
+        date=parsed.date or now,
+        message_id=parsed.message_id[:998],
+        in_reply_to=parsed.in_reply_to,
+        references=parsed.references,
+        snippet=parsed.snippet[:255],
+        search_text=parsed.search_text,
+        parse_notice=parsed.parse_notice[:500],
+        has_attachments=any(not (att.inline and att.content_id) for att in parsed.attachments),
+        received_at=now,
+    )
+
+
+def _attachment_rows(message: Message, blobs) -> list[Attachment]:
+    return [
+        Attachment(
+            message=message,
+            filename=att.filename[:255],
+            content_type=att.content_type[:255],
+            size=blob.size,
+            content_id=att.content_id[:255],
+            inline=att.inline,
+            sha256=blob.sha256,
+            stored_path=blob.relpath,
+        )
+        for att, blob in blobs
+    ]
+
+
 def save_message(account: MailAccount, uidl: str, raw: StoredFile, parsed: ParsedMessage) -> Message | None:
     """Create the Message and its Attachment rows in one transaction.
 
@@ -233,49 +274,41 @@ def save_message(account: MailAccount, uidl: str, raw: StoredFile, parsed: Parse
     earlier sync won, and that copy stands.
     """
     blobs = [(att, write_blob(att.data)) for att in parsed.attachments]
-    now = timezone.now()
     try:
         with transaction.atomic():
-            message = Message.objects.create(
-                owner_id=account.owner_id,
-                account=account,
-                uidl=uidl,
-                sha256=raw.sha256,
-                size=raw.size,
-                raw_path=raw.relpath,
-                subject=parsed.subject,
-                from_name=parsed.from_name[:255],
-                from_email=parsed.from_email[:320],
-                to=parsed.to,
-                cc=parsed.cc,
-                date=parsed.date or now,
-                message_id=parsed.message_id[:998],
-                in_reply_to=parsed.in_reply_to,
-                references=parsed.references,
-                snippet=parsed.snippet[:255],
-                search_text=parsed.search_text,
-                parse_notice=parsed.parse_notice[:500],
-                has_attachments=any(not (att.inline and att.content_id) for att in parsed.attachments),
-                received_at=now,
-            )
-            Attachment.objects.bulk_create(
-                Attachment(
-                    message=message,
-                    filename=att.filename[:255],
-                    content_type=att.content_type[:255],
-                    size=blob.size,
-                    content_id=att.content_id[:255],
-                    inline=att.inline,
-                    sha256=blob.sha256,
-                    stored_path=blob.relpath,
-                )
-                for att, blob in blobs
-            )
+            message = _message_row(account, uidl, raw, parsed, timezone.now())
+            message.save(force_insert=True)
+            Attachment.objects.bulk_create(_attachment_rows(message, blobs))
     except IntegrityError:
-        if Message.objects.filter(account=account, uidl=uidl).exists():
+        if Message.objects.filter(account=account, uidl=uidl).exclude(server_state="gone").exists():
             return None
         raise
     return message
+
+
+def save_messages(account: MailAccount, items: list[tuple[str, StoredFile, ParsedMessage]]) -> list[Message]:
+    """Create many messages and their attachments in one transaction: one commit per batch.
+
+    All or nothing: an IntegrityError (a concurrent sync stored one of them)
+    or any other database error rolls the whole batch back, and the caller
+    stores the messages one by one with ``save_message`` instead.
+    """
+    prepared = [
+        (uidl, raw, parsed, [(att, write_blob(att.data)) for att in parsed.attachments]) for uidl, raw, parsed in items
+    ]
+    now = timezone.now()
+    with transaction.atomic():
+        messages = Message.objects.bulk_create(
+            [_message_row(account, uidl, raw, parsed, now) for uidl, raw, parsed, _blobs in prepared]
+        )
+        Attachment.objects.bulk_create(
+            [
+                row
+                for message, (*_rest, blobs) in zip(messages, prepared, strict=True)
+                for row in _attachment_rows(message, blobs)
+            ]
+        )
+    return messages
 
 
 # --- Freeing files nobody references ------------------------------------------------

@@ -357,6 +357,8 @@ class _Session:
     """One POP3 session of one account: list, fetch what is new, apply the policy, QUIT."""
 
     RENEW_EVERY = 50  # messages between lease renewals
+    BATCH_MESSAGES = 100  # messages per commit
+    BATCH_BYTES = 32 * 1024 * 1024
 
     def __init__(self, account: MailAccount, result: SyncResult, lease_token: str):
         self.account = account
@@ -493,13 +495,16 @@ class _Session:
 
         by_number = {number: uidl for uidl, number in batch}
         temp_files: dict[int, BinaryIO] = {}
+        self._failing = set(FetchFailure.objects.filter(account=account).values_list("uidl", flat=True))
 
         def open_out(number: int) -> BinaryIO:
             temp_files[number] = store.temp_file()
             return temp_files[number]
 
+        pending: list[_Retrieved] = []
+        pending_bytes = 0
+        accepted_bytes = 0
         done = already
-        stored_bytes = 0
         try:
             for count, (number, outcome) in enumerate(client.retr_many(list(by_number), open_out), start=1):
                 uidl = by_number[number]
@@ -509,25 +514,133 @@ class _Session:
                     continue
                 tmp = temp_files.pop(number)
                 _crash_point("after_retr")
-                if quota_left is not None and stored_bytes + outcome.size > quota_left:
+                if quota_left is not None and accepted_bytes + outcome.size > quota_left:
                     _discard(tmp)
-                    raise QuotaFull(
-                        f"Your storage is full; {len(batch) - count + 1} or more messages are waiting on the server."
-                    )
-                if _ingest_one(account, uidl, tmp, outcome):
-                    result.fetched += 1
-                    result.bytes += outcome.size
-                    stored_bytes += outcome.size
-                else:
-                    result.skipped += 1
+                    self._store_batch(pending)  # what fits is kept
+                    pending = []
+                    waiting = len(by_number) - count + 1
+                    raise QuotaFull(f"Your storage is full; {waiting} or more messages are waiting on the server.")
+                tmp.flush()
+                pending.append(_Retrieved(uidl, tmp, outcome))
+                pending_bytes += outcome.size
+                accepted_bytes += outcome.size
                 done += 1
-                if count % 20 == 0 or count == len(by_number):
+                if len(pending) >= self.BATCH_MESSAGES or pending_bytes >= self.BATCH_BYTES:
+                    self._store_batch(pending)
+                    pending, pending_bytes = [], 0
                     MailAccount.objects.filter(id=account.id).update(progress_done=done, progress_bytes=result.bytes)
                 if count % self.RENEW_EVERY == 0:
                     renew_lease(account.id, self.lease_token)
+            self._store_batch(pending)
+            pending = []
+            MailAccount.objects.filter(id=account.id).update(progress_done=done, progress_bytes=result.bytes)
+        except Pop3Error:
+            # The session broke: keep the messages that arrived whole before it did.
+            batch, pending = pending, []
+            self._store_batch(batch)
+            raise
         finally:
+            for item in pending:
+                _discard(item.tmp)
             for tmp in temp_files.values():  # only left behind when the session broke mid-message
                 _discard(tmp)
+
+    def _store_batch(self, batch: list[_Retrieved]) -> None:
+        """Make a batch of retrieved messages durable and commit their rows together.
+
+        Files first (fsync, verify, rename into the store), then one transaction
+        for all rows: a crash at any point leaves at worst unreferenced files,
+        and nothing of the batch can be DELE'd before the commit. A message
+        that fails is recorded and the others go on (invariant 3).
+        """
+        if not batch:
+            return
+        account, result = self.account, self.result
+        ready: list[tuple[str, store.StoredFile, mime.ParsedMessage]] = []
+        for item in batch:
+            raw = None
+            try:
+                try:
+                    os.fsync(item.tmp.fileno())
+                finally:
+                    item.tmp.close()
+                raw = store.commit_raw(
+                    Path(item.tmp.name), expected_size=item.retr.size, expected_sha256=item.retr.sha256
+                )
+                _crash_point("after_store")
+                with store.open_file(raw.relpath) as fh:
+                    parsed = mime.parse_file(fh)
+                ready.append((item.uidl, raw, parsed))
+            except store.VerificationError as exc:
+                _record_failure(account, item.uidl, item.retr.size, f"Stored bytes did not verify: {exc}")
+                result.skipped += 1
+            except Exception as exc:  # invariant 3: one bad message never blocks the rest
+                log.exception("storing failed account=%s uidl=%s", account.id, item.uidl)
+                relpath = raw.relpath if raw else ""
+                _record_failure(account, item.uidl, item.retr.size, f"{type(exc).__name__}: {exc}", relpath)
+                result.skipped += 1
+            finally:
+                Path(item.tmp.name).unlink(missing_ok=True)
+
+        fresh, aliases, later_copies = self._split_duplicates(ready)
+        try:
+            stored = store.save_messages(account, fresh)
+        except Exception:
+            # A concurrent sync or one bad row: store them one by one, isolating failures.
+            log.warning("batch insert failed, storing one by one account=%s", account.id, exc_info=True)
+            stored = []
+            for uidl, raw, parsed in fresh:
+                try:
+                    message = store.save_message(account, uidl, raw, parsed)
+                except Exception as exc:
+                    log.exception("storing failed account=%s uidl=%s", account.id, uidl)
+                    _record_failure(account, uidl, raw.size, f"{type(exc).__name__}: {exc}", raw.relpath)
+                    result.skipped += 1
+                    continue
+                if message is None:
+                    result.skipped += 1
+                else:
+                    stored.append(message)
+        _crash_point("after_commit")
+        for message in stored:
+            for uidl in later_copies.pop((message.sha256, message.message_id), []):
+                aliases.append((uidl, message.pk))
+        for uidl, message_pk in aliases:
+            _save_alias(account, uidl, message_pk)
+        result.skipped += len(aliases)
+        result.fetched += len(stored)
+        result.bytes += sum(message.size for message in stored)
+        done_uidls = {message.uidl for message in stored} & self._failing
+        if done_uidls:
+            FetchFailure.objects.filter(account=account, uidl__in=done_uidls).delete()
+
+    def _split_duplicates(self, ready):
+        """Separate messages already stored under another UIDL (same bytes and Message-ID) in this account."""
+        keyed = {(raw.sha256, parsed.message_id) for _uidl, raw, parsed in ready if parsed.message_id}
+        existing = {}
+        if keyed:
+            rows = Message.objects.filter(account=self.account, sha256__in={sha for sha, _ in keyed})
+            for pk, sha, message_id in rows.values_list("id", "sha256", "message_id"):
+                existing.setdefault((sha, message_id), pk)
+        fresh, aliases, later_copies = [], [], {}
+        for uidl, raw, parsed in ready:
+            key = (raw.sha256, parsed.message_id)
+            if parsed.message_id and key in existing:
+                aliases.append((uidl, existing[key]))
+            elif parsed.message_id and key in later_copies:
+                later_copies[key].append(uidl)  # an alias of the copy stored in this batch
+            else:
+                fresh.append((uidl, raw, parsed))
+                if parsed.message_id:
+                    later_copies[key] = []
+        return fresh, aliases, {key: uidls for key, uidls in later_copies.items() if uidls}
+
+
+@dataclass
+class _Retrieved:
+    uidl: str
+    tmp: BinaryIO
+    retr: RetrResult
 
 
 def _discard(tmp: BinaryIO) -> None:
@@ -544,56 +657,6 @@ def _quota_left(account: MailAccount) -> int | None:
     if used >= quota:
         raise QuotaFull("Your storage is full: new mail stays on the server until you make room.")
     return quota - used
-
-
-def _ingest_one(account: MailAccount, uidl: str, tmp: BinaryIO, retr: RetrResult) -> bool:
-    """Durably store one retrieved message. False if it was skipped (and recorded).
-
-    Errors of this one message (verification, parsing, storage) are recorded
-    and the sync goes on (invariant 3); after WEBPOP_QUARANTINE_AFTER
-    failures it is quarantined. Connection-level errors never reach here.
-    """
-    tmp_path = Path(tmp.name)
-    raw = None
-    try:
-        try:
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        finally:
-            tmp.close()
-        raw = store.commit_raw(tmp_path, expected_size=retr.size, expected_sha256=retr.sha256)
-        _crash_point("after_store")
-        with store.open_file(raw.relpath) as fh:
-            parsed = mime.parse_file(fh)
-        duplicate = _duplicate_of(account, raw.sha256, parsed.message_id)
-        if duplicate is not None:
-            _save_alias(account, uidl, duplicate)
-            return False
-        stored = store.save_message(account, uidl, raw, parsed)
-        _crash_point("after_commit")
-        if stored is not None:
-            FetchFailure.objects.filter(account=account, uidl=uidl).delete()
-        return stored is not None
-    except store.VerificationError as exc:
-        _record_failure(account, uidl, retr.size, f"Stored bytes did not verify: {exc}")
-        return False
-    except Exception as exc:  # invariant 3: one bad message never blocks the rest
-        log.exception("storing failed account=%s uidl=%s", account.id, uidl)
-        _record_failure(account, uidl, retr.size, f"{type(exc).__name__}: {exc}", raw.relpath if raw else "")
-        return False
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-def _duplicate_of(account: MailAccount, sha256: str, message_id: str) -> int | None:
-    """A message already stored in this account with the same bytes (re-listed under a new UIDL)."""
-    if not message_id:
-        return None
-    return (
-        Message.objects.filter(account=account, sha256=sha256, message_id=message_id)
-        .values_list("id", flat=True)
-        .first()
-    )
 
 
 def _save_alias(account: MailAccount, uidl: str, message_id: int) -> None:
