@@ -12,10 +12,12 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import queue
 import random
 import secrets
 import signal
 import socket
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db import connection as db_connection
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
@@ -504,115 +507,126 @@ class _Session:
         pending: list[_Retrieved] = []
         pending_bytes = 0
         accepted_bytes = 0
-        done = already
+        self._done = already
+        self._session_keys: set[tuple[str, str]] = set()
+        writer = _BatchWriter(self)
         try:
-            for count, (number, outcome) in enumerate(client.retr_many(list(by_number), open_out), start=1):
-                uidl = by_number[number]
-                if isinstance(outcome, Pop3ServerError):
-                    _record_failure(account, uidl, sizes.get(number), f"The server refused to send it: {outcome}")
-                    result.skipped += 1
-                    continue
-                tmp = temp_files.pop(number)
-                _crash_point("after_retr")
-                if quota_left is not None and accepted_bytes + outcome.size > quota_left:
-                    _discard(tmp)
-                    self._store_batch(pending)  # what fits is kept
-                    pending = []
-                    waiting = len(by_number) - count + 1
-                    raise QuotaFull(f"Your storage is full; {waiting} or more messages are waiting on the server.")
-                tmp.flush()
-                pending.append(_Retrieved(uidl, tmp, outcome))
-                pending_bytes += outcome.size
-                accepted_bytes += outcome.size
-                done += 1
-                if len(pending) >= self.BATCH_MESSAGES or pending_bytes >= self.BATCH_BYTES:
-                    self._store_batch(pending)
-                    pending, pending_bytes = [], 0
-                    MailAccount.objects.filter(id=account.id).update(progress_done=done, progress_bytes=result.bytes)
-                if count % self.RENEW_EVERY == 0:
-                    renew_lease(account.id, self.lease_token)
-            self._store_batch(pending)
-            pending = []
-            MailAccount.objects.filter(id=account.id).update(progress_done=done, progress_bytes=result.bytes)
-        except Pop3Error:
-            # The session broke: keep the messages that arrived whole before it did.
+            try:
+                for count, (number, outcome) in enumerate(client.retr_many(list(by_number), open_out), start=1):
+                    uidl = by_number[number]
+                    if isinstance(outcome, Pop3ServerError):
+                        _record_failure(account, uidl, sizes.get(number), f"The server refused to send it: {outcome}")
+                        result.skipped += 1
+                        continue
+                    tmp = temp_files.pop(number)
+                    _crash_point("after_retr")
+                    if quota_left is not None and accepted_bytes + outcome.size > quota_left:
+                        _discard(tmp)
+                        waiting = len(by_number) - count + 1
+                        raise QuotaFull(f"Your storage is full; {waiting} or more messages are waiting on the server.")
+                    tmp.flush()
+                    pending.append(_Retrieved(uidl, tmp, outcome))
+                    pending_bytes += outcome.size
+                    accepted_bytes += outcome.size
+                    if len(pending) >= self.BATCH_MESSAGES or pending_bytes >= self.BATCH_BYTES:
+                        batch, pending, pending_bytes = pending, [], 0
+                        writer.submit(self._prepare_batch(batch))
+                    if count % self.RENEW_EVERY == 0:
+                        renew_lease(account.id, self.lease_token)
+            except (Pop3Error, QuotaFull):
+                # The session broke, or storage is full: keep what arrived whole before that.
+                batch, pending = pending, []
+                writer.submit(self._prepare_batch(batch))
+                writer.finish()
+                raise
             batch, pending = pending, []
-            self._store_batch(batch)
-            raise
+            writer.submit(self._prepare_batch(batch))
+            writer.finish()  # every row committed before anything may be DELE'd
         finally:
+            writer.abandon()
             for item in pending:
                 _discard(item.tmp)
             for tmp in temp_files.values():  # only left behind when the session broke mid-message
                 _discard(tmp)
 
-    def _store_batch(self, batch: list[_Retrieved]) -> None:
-        """Make a batch of retrieved messages durable and commit their rows together.
+    def _prepare_batch(self, batch: list[_Retrieved]) -> _PreparedBatch:
+        """Make a batch of retrieved messages durable on disk and parse them (no rows yet).
 
-        Files first (fsync, verify, rename into the store), then one transaction
-        for all rows: a crash at any point leaves at worst unreferenced files,
-        and nothing of the batch can be DELE'd before the commit. A message
-        that fails is recorded and the others go on (invariant 3).
+        Files first (verify, rename into the store, one syncfs for the batch),
+        rows later in ``_commit_batch``: a crash in between leaves at worst
+        unreferenced files, and nothing can be DELE'd before its row is
+        committed. A message that fails is recorded and the others go on
+        (invariant 3).
         """
-        if not batch:
-            return
         account, result = self.account, self.result
         ready: list[tuple[str, store.StoredFile, mime.ParsedMessage]] = []
-        for item in batch:
-            raw = None
-            try:
+        with store.batch_durability():
+            for item in batch:
+                raw = None
                 try:
-                    os.fsync(item.tmp.fileno())
-                finally:
                     item.tmp.close()
-                raw = store.commit_raw(
-                    Path(item.tmp.name), expected_size=item.retr.size, expected_sha256=item.retr.sha256
-                )
-                _crash_point("after_store")
-                with store.open_file(raw.relpath) as fh:
-                    parsed = mime.parse_file(fh)
-                ready.append((item.uidl, raw, parsed))
-            except store.VerificationError as exc:
-                _record_failure(account, item.uidl, item.retr.size, f"Stored bytes did not verify: {exc}")
-                result.skipped += 1
-            except Exception as exc:  # invariant 3: one bad message never blocks the rest
-                log.exception("storing failed account=%s uidl=%s", account.id, item.uidl)
-                relpath = raw.relpath if raw else ""
-                _record_failure(account, item.uidl, item.retr.size, f"{type(exc).__name__}: {exc}", relpath)
-                result.skipped += 1
-            finally:
-                Path(item.tmp.name).unlink(missing_ok=True)
+                    raw = store.commit_raw(
+                        Path(item.tmp.name), expected_size=item.retr.size, expected_sha256=item.retr.sha256
+                    )
+                    _crash_point("after_store")
+                    with store.open_file(raw.relpath) as fh:
+                        parsed = mime.parse_file(fh)
+                    ready.append((item.uidl, raw, parsed))
+                except store.VerificationError as exc:
+                    _record_failure(account, item.uidl, item.retr.size, f"Stored bytes did not verify: {exc}")
+                    result.skipped += 1
+                except Exception as exc:  # invariant 3: one bad message never blocks the rest
+                    log.exception("storing failed account=%s uidl=%s", account.id, item.uidl)
+                    relpath = raw.relpath if raw else ""
+                    _record_failure(account, item.uidl, item.retr.size, f"{type(exc).__name__}: {exc}", relpath)
+                    result.skipped += 1
+                finally:
+                    Path(item.tmp.name).unlink(missing_ok=True)
+            fresh, aliases, later_copies = self._split_duplicates(ready)
+            attachments = [store.write_attachments(parsed) for _uidl, _raw, parsed in fresh]
+        _crash_point("after_sync")
+        return _PreparedBatch(fresh, attachments, aliases, later_copies, len(batch))
 
-        fresh, aliases, later_copies = self._split_duplicates(ready)
+    def _commit_batch(self, job: _PreparedBatch) -> None:
+        """Rows for a prepared batch, in one transaction (runs on the writer thread)."""
+        account = self.account
         try:
-            stored = store.save_messages(account, fresh)
+            stored = store.save_messages(account, job.fresh, job.attachments)
         except Exception:
             # A concurrent sync or one bad row: store them one by one, isolating failures.
             log.warning("batch insert failed, storing one by one account=%s", account.id, exc_info=True)
             stored = []
-            for uidl, raw, parsed in fresh:
+            for uidl, raw, parsed in job.fresh:
                 try:
                     message = store.save_message(account, uidl, raw, parsed)
                 except Exception as exc:
                     log.exception("storing failed account=%s uidl=%s", account.id, uidl)
                     _record_failure(account, uidl, raw.size, f"{type(exc).__name__}: {exc}", raw.relpath)
-                    result.skipped += 1
+                    self._written.skipped += 1
                     continue
                 if message is None:
-                    result.skipped += 1
+                    self._written.skipped += 1
                 else:
                     stored.append(message)
         _crash_point("after_commit")
         for message in stored:
-            for uidl in later_copies.pop((message.sha256, message.message_id), []):
-                aliases.append((uidl, message.pk))
+            self._stored_keys[(message.sha256, message.message_id)] = message.pk
+        aliases = list(job.aliases)
+        for key, uidls in job.later_copies.items():
+            first = self._stored_keys.get(key)
+            if first is not None:  # else the first copy failed: the next sync fetches these again
+                aliases += [(uidl, first) for uidl in uidls]
         for uidl, message_pk in aliases:
             _save_alias(account, uidl, message_pk)
-        result.skipped += len(aliases)
-        result.fetched += len(stored)
-        result.bytes += sum(message.size for message in stored)
+        written = self._written
+        written.skipped += len(aliases)
+        written.fetched += len(stored)
+        written.bytes += sum(message.size for message in stored)
+        self._done += job.count
         done_uidls = {message.uidl for message in stored} & self._failing
         if done_uidls:
             FetchFailure.objects.filter(account=account, uidl__in=done_uidls).delete()
+        MailAccount.objects.filter(id=account.id).update(progress_done=self._done, progress_bytes=written.bytes)
 
     def _split_duplicates(self, ready):
         """Separate messages already stored under another UIDL (same bytes and Message-ID) in this account."""
@@ -627,12 +641,14 @@ class _Session:
             key = (raw.sha256, parsed.message_id)
             if parsed.message_id and key in existing:
                 aliases.append((uidl, existing[key]))
-            elif parsed.message_id and key in later_copies:
-                later_copies[key].append(uidl)  # an alias of the copy stored in this batch
+            elif parsed.message_id and (key in later_copies or key in self._session_keys):
+                # A copy of one stored earlier in this session, maybe not committed yet.
+                later_copies.setdefault(key, []).append(uidl)
             else:
                 fresh.append((uidl, raw, parsed))
                 if parsed.message_id:
                     later_copies[key] = []
+        self._session_keys.update(later_copies)
         return fresh, aliases, {key: uidls for key, uidls in later_copies.items() if uidls}
 
 
@@ -641,6 +657,85 @@ class _Retrieved:
     uidl: str
     tmp: BinaryIO
     retr: RetrResult
+
+
+@dataclass
+class _PreparedBatch:
+    fresh: list
+    attachments: list
+    aliases: list
+    later_copies: dict
+    count: int
+
+
+@dataclass
+class _Written:
+    fetched: int = 0
+    bytes: int = 0
+    skipped: int = 0
+
+
+class _BatchWriter:
+    """Commits prepared batches on a second thread while the session keeps reading.
+
+    The database's work then overlaps the network and parsing. Batches are
+    committed in order; ``finish()`` waits for all of them and re-raises a
+    writer error. Inside an open transaction (a test, or a caller's atomic
+    block) a second connection could not see its rows, so batches are then
+    committed inline.
+    """
+
+    def __init__(self, session: _Session):
+        self.session = session
+        session._written = _Written()
+        session._stored_keys = {}
+        self.inline = transaction.get_connection().in_atomic_block
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        self.finished = False
+
+    def submit(self, job: _PreparedBatch) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.inline:
+            self.session._commit_batch(job)
+            return
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="webpop-batch-writer", daemon=True)
+            self.thread.start()
+        self.queue.put(job)
+
+    def _run(self) -> None:
+        try:
+            while (job := self.queue.get()) is not None:
+                if self.error is None:
+                    try:
+                        self.session._commit_batch(job)
+                    except BaseException as exc:
+                        self.error = exc
+        finally:
+            db_connection.close()
+
+    def finish(self) -> None:
+        self._join()
+        if self.error is not None:
+            raise self.error
+
+    def abandon(self) -> None:
+        """On the way out after an error: wait for what was queued (it is safe to commit)."""
+        self._join()
+
+    def _join(self) -> None:
+        if self.thread is not None and not self.finished:
+            self.finished = True
+            self.queue.put(None)
+            self.thread.join()
+        written, result = self.session._written, self.session.result
+        result.fetched += written.fetched
+        result.bytes += written.bytes
+        result.skipped += written.skipped
+        self.session._written = _Written()
 
 
 def _discard(tmp: BinaryIO) -> None:
