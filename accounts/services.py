@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import MailAccount
+from .policy import Policy
 
 
 @transaction.atomic
@@ -28,7 +29,7 @@ def create_account(
         port=port,
         security=security,
         username=username,
-        policy=policy,
+        policy=str(Policy.parse(policy)),  # one spelling per policy
         poll_interval=poll_interval,
         next_poll_at=timezone.now(),
     )

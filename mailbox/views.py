@@ -2,43 +2,129 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.db.models import Count
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.models import MailAccount
 
-from . import mime, store, sync
+from . import actions, listing, mime, search, store, sync
 from .models import Attachment, Folder, Message
 
-PAGE_SIZE = 50
+LIST_FIELDS = (
+    "id", "subject", "from_name", "from_email", "snippet", "date", "seen", "flagged", "has_attachments", "account_id",
+)  # fmt: skip
+BULK_ACTIONS = {"read", "unread", "star", "unstar", "archive", "inbox", "spam", "trash"}
 
 
 @login_required
 def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
+    """A folder of all the user's accounts (or one, with ``?account=``), or search results (``?q=``)."""
     if folder not in Folder.values:
         raise Http404
+    query = request.GET.get("q", "").strip()
+    rows = Message.objects.filter(owner=request.user).only(*LIST_FIELDS)
+    account = None
+    if request.GET.get("account", "").isdigit():
+        account = get_object_or_404(MailAccount, id=int(request.GET["account"]), owner=request.user)
+        rows = rows.filter(account=account)
+    parsed = search.parse(query)
+    error = None
+    if query:
+        if not any(op == "in" for op, _value, _neg in parsed.filters):
+            rows = rows.exclude(folder__in=[Folder.TRASH, Folder.SPAM])  # as mail clients search
+        try:
+            rows = search.apply(rows, parsed)
+        except search.SearchError as exc:
+            error, rows = str(exc), rows.none()
+    else:
+        rows = rows.filter(folder=folder)
+    try:
+        page = listing.page(rows, before=request.GET.get("before"), after=request.GET.get("after"))
+    except listing.BadCursor:
+        raise Http404 from None
+    accounts = list(MailAccount.objects.filter(owner=request.user).only("id", "label", "host", "username"))
+    context = {
+        "page": page,
+        "folder": folder,
+        "folder_label": "Search" if query else Folder(folder).label,
+        "folders": Folder.choices,
+        "accounts": accounts,
+        "account": account,
+        "query": query,
+        "search_error": error,
+        "highlight": parsed.highlight_terms() if query else [],
+        "unread": _unread_counts(request.user.id),
+        "undo": request.session.get("undo"),
+    }
+    return render(request, "mailbox/inbox.html", context)
+
+
+def _unread_counts(owner_id: int) -> dict[str, int]:
     rows = (
-        Message.objects.filter(owner=request.user, folder=folder)
-        .order_by("-date", "-id")
-        .only("id", "subject", "from_name", "from_email", "snippet", "date", "seen", "flagged", "has_attachments")
+        Message.objects.filter(owner_id=owner_id, seen=False, folder__in=[Folder.INBOX, Folder.SPAM])
+        .values("folder")
+        .annotate(n=Count("id"))
     )
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    accounts = MailAccount.objects.filter(owner=request.user).only(
-        "id", "last_error_class", "label", "host", "username"
+    counts = {row["folder"]: row["n"] for row in rows}
+    return {"inbox": counts.get(Folder.INBOX, 0), "spam": counts.get(Folder.SPAM, 0)}
+
+
+@login_required
+def counts(request: HttpRequest) -> JsonResponse:
+    """For the open page to notice new mail: unread count and the newest inbox message."""
+    newest = (
+        Message.objects.filter(owner=request.user, folder=Folder.INBOX).order_by("-date", "-id").values("id").first()
     )
-    return render(
-        request,
-        "mailbox/inbox.html",
-        {
-            "page": page,
-            "folder": folder,
-            "folder_label": Folder(folder).label,
-            "folders": Folder.choices,
-            "accounts": accounts,
-        },
+    return JsonResponse(
+        {"unread": _unread_counts(request.user.id)["inbox"], "newest": newest["id"] if newest else None}
     )
+
+
+@login_required
+@require_POST
+def bulk(request: HttpRequest) -> HttpResponse:
+    """Toolbar actions on the selected messages."""
+    action = request.POST.get("action", "")
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()][:1000]
+    back = _safe_next(request)
+    if action not in BULK_ACTIONS:
+        messages.error(request, "Unknown action.")
+        return redirect(back)
+    if not ids:
+        messages.info(request, "Select one or more messages first.")
+        return redirect(back)
+    owner = request.user.id
+    if action in {"read", "unread"}:
+        actions.set_seen(owner, ids, action == "read")
+    elif action in {"star", "unstar"}:
+        actions.set_flagged(owner, ids, action == "star")
+    else:
+        previous = actions.move(owner, ids, action)
+        request.session["undo"] = {"previous": {str(k): v for k, v in previous.items()}, "action": action}
+        noun = "message" if len(previous) == 1 else "messages"
+        messages.success(request, f"{len(previous)} {noun} moved to {Folder(action).label}.")
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def undo(request: HttpRequest) -> HttpResponse:
+    pending = request.session.pop("undo", None)
+    if pending:
+        restored = actions.restore(request.user.id, {int(k): v for k, v in pending["previous"].items()})
+        messages.success(request, f"Undone: {restored} restored.")
+    return redirect(_safe_next(request))
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return reverse("mailbox:inbox")
 
 
 def _own_message(request: HttpRequest, message_id: int) -> Message:

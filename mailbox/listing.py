@@ -1,0 +1,62 @@
+"""Keyset pagination for message lists: newest first, no OFFSET.
+
+A cursor is the (date, id) of a row; "older" pages continue after the last
+row shown, "newer" pages before the first. Each page is one indexed range
+scan however deep it is, unlike OFFSET, which reads and throws away every
+row before the page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+PAGE_SIZE = 50
+
+
+class BadCursor(ValueError):
+    pass
+
+
+@dataclass
+class Page:
+    rows: list
+    older: str | None  # cursor for the next (older) page, if any
+    newer: str | None  # cursor for the previous (newer) page, if any
+
+
+def encode(row) -> str:
+    return f"{row.date.timestamp():.6f}_{row.id}"
+
+
+def decode(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        stamp, _, pk = cursor.partition("_")
+        return dt.datetime.fromtimestamp(float(stamp), tz=dt.UTC), int(pk)
+    except (ValueError, OverflowError, OSError):
+        raise BadCursor(cursor) from None
+
+
+def page(queryset: QuerySet, *, before: str | None = None, after: str | None = None, size: int = PAGE_SIZE) -> Page:
+    """Rows of ``queryset`` newest first; ``before``/``after`` are cursors from an earlier page."""
+    if after:
+        date, pk = decode(after)
+        newer = queryset.filter(Q(date__gt=date) | Q(date=date, id__gt=pk)).order_by("date", "id")
+        rows = list(newer[: size + 1])
+        has_more_newer = len(rows) > size
+        rows = rows[:size][::-1]
+        return Page(rows, older=encode(rows[-1]) if rows else None, newer=encode(rows[0]) if has_more_newer else None)
+    ordered = queryset.order_by("-date", "-id")
+    if before:
+        date, pk = decode(before)
+        ordered = ordered.filter(Q(date__lt=date) | Q(date=date, id__lt=pk))
+    rows = list(ordered[: size + 1])
+    has_more = len(rows) > size
+    rows = rows[:size]
+    return Page(
+        rows,
+        older=encode(rows[-1]) if has_more else None,
+        newer=encode(rows[0]) if before and rows else None,
+    )

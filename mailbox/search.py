@@ -1,0 +1,156 @@
+"""Search: the query language people know from Gmail, turned into a queryset.
+
+``from:anna has:attachment "quarterly report" before:2026-01-01 -is:unread``
+
+Free words are matched with the database's full-text search (PostgreSQL
+``SearchVector``) over subject, sender, recipients and body text; on SQLite,
+the embedded default, with substring matches. Operators filter columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+OPERATORS = {"from", "to", "subject", "has", "is", "before", "after", "account", "in", "older_than", "newer_than"}
+_TOKEN = re.compile(r'(-?)(\w+):("[^"]*"|\S+)|(-?)("[^"]*"|\S+)')
+_RELATIVE = re.compile(r"^(\d+)([dwmy])$")
+
+
+class SearchError(ValueError):
+    """A query that cannot be understood; the message says what to fix."""
+
+
+@dataclass
+class ParsedQuery:
+    words: list[str] = field(default_factory=list)
+    excluded_words: list[str] = field(default_factory=list)
+    filters: list[tuple[str, str, bool]] = field(default_factory=list)  # (operator, value, negated)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.words or self.excluded_words or self.filters)
+
+    def highlight_terms(self) -> list[str]:
+        terms = [w for w in self.words if w]
+        terms += [value for op, value, negated in self.filters if op in {"from", "to", "subject"} and not negated]
+        return terms
+
+
+def parse(query: str) -> ParsedQuery:
+    parsed = ParsedQuery()
+    for match in _TOKEN.finditer(query or ""):
+        negated_op, operator, op_value, negated_word, word = match.groups()
+        if operator is not None and operator.lower() in OPERATORS:
+            value = _unquote(op_value)
+            if value:
+                parsed.filters.append((operator.lower(), value, bool(negated_op)))
+            continue
+        text = _unquote(word if word is not None else match.group(0))
+        if not text:
+            continue
+        if negated_word or (negated_op and operator):
+            parsed.excluded_words.append(text.lstrip("-"))
+        else:
+            parsed.words.append(text)
+    return parsed
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1].strip()
+    return value.strip()
+
+
+def _date(value: str, operator: str) -> dt.datetime:
+    relative = _RELATIVE.match(value.lower())
+    now = timezone.now()
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        days = amount * {"d": 1, "w": 7, "m": 30, "y": 365}[unit]
+        return now - dt.timedelta(days=days)
+    for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y"):
+        try:
+            day = dt.datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+        return timezone.make_aware(day, timezone.get_current_timezone())
+    raise SearchError(f"{operator}:{value} — write dates as YYYY-MM-DD, or ages like 7d, 2w, 3m, 1y.")
+
+
+def filter_q(operator: str, value: str) -> Q:
+    """The condition one operator stands for."""
+    if operator == "from":
+        return Q(from_email__icontains=value) | Q(from_name__icontains=value)
+    if operator == "to":
+        return Q(to__icontains=value) | Q(cc__icontains=value)
+    if operator == "subject":
+        return Q(subject__icontains=value)
+    if operator == "has":
+        if value.lower() in {"attachment", "attachments"}:
+            return Q(has_attachments=True)
+        raise SearchError(f"has:{value} — only has:attachment is known.")
+    if operator == "is":
+        flags = {
+            "unread": Q(seen=False),
+            "read": Q(seen=True),
+            "starred": Q(flagged=True),
+            "flagged": Q(flagged=True),
+        }
+        if value.lower() not in flags:
+            raise SearchError(f"is:{value} — use is:unread, is:read or is:starred.")
+        return flags[value.lower()]
+    if operator in {"before", "older_than"}:
+        return Q(date__lt=_date(value, operator))
+    if operator in {"after", "newer_than"}:
+        return Q(date__gte=_date(value, operator))
+    if operator == "account":
+        if value.isdigit():
+            return Q(account_id=int(value))
+        return Q(account__label__iexact=value) | Q(account__host__icontains=value) | Q(account__username__iexact=value)
+    if operator == "in":
+        return Q(folder=value.lower())
+    raise SearchError(f"Unknown operator {operator}:")
+
+
+def apply(queryset: QuerySet, parsed: ParsedQuery) -> QuerySet:
+    """Narrow ``queryset`` (already limited to one owner) by ``parsed``."""
+    for operator, value, negated in parsed.filters:
+        condition = filter_q(operator, value)
+        queryset = queryset.exclude(condition) if negated else queryset.filter(condition)
+    if parsed.words:
+        queryset = full_text(queryset, parsed.words)
+    for word in parsed.excluded_words:
+        queryset = queryset.exclude(Q(subject__icontains=word) | Q(snippet__icontains=word))
+    return queryset
+
+
+SEARCH_FIELDS = ("subject", "from_name", "from_email", "to", "cc", "search_text")
+
+
+def full_text(queryset: QuerySet, words: list[str]) -> QuerySet:
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        vector = SearchVector(*SEARCH_FIELDS, config="simple")
+        query = SearchQuery(" ".join(words), search_type="websearch", config="simple")
+        return queryset.annotate(_document=vector).filter(_document=query)
+    for word in words:
+        condition = Q()
+        for name in SEARCH_FIELDS:
+            condition |= Q(**{f"{name}__icontains": word})
+        queryset = queryset.filter(condition)
+    return queryset
+
+
+def split_words(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
