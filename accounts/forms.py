@@ -5,7 +5,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 
-from .models import DEFAULT_PORTS, Security
+from mailbox.pop3 import normalize_fingerprint
+
+from .models import DEFAULT_PORTS, AuthMechanism, MailAccount, Security
 from .policy import Policy
 
 POLICY_CHOICES = [
@@ -52,7 +54,34 @@ class MailAccountForm(forms.Form):
         initial=300,
         label="Check for mail",
     )
+    auth_mechanism = forms.ChoiceField(
+        choices=[("", "Automatic: the strongest the server offers"), *AuthMechanism.choices],
+        required=False,
+        label="Login method",
+    )
+    tls_fingerprint = forms.CharField(
+        max_length=95,
+        required=False,
+        label="Pinned certificate (SHA-256)",
+        help_text="Only for a server with a self-signed certificate: its SHA-256 fingerprint, as 64 hex digits.",
+    )
+    max_message_mb = forms.IntegerField(
+        min_value=1,
+        max_value=2048,
+        required=False,
+        label="Largest message to fetch (MB)",
+        help_text="Larger messages stay on the server and are listed on the account page.",
+    )
     save_anyway = forms.BooleanField(required=False, label="Save even though the connection test failed")
+
+    def clean_tls_fingerprint(self) -> str:
+        value = self.cleaned_data["tls_fingerprint"].strip()
+        if not value:
+            return ""
+        try:
+            return normalize_fingerprint(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc).capitalize() + ".") from None
 
     def clean_host(self) -> str:
         host = self.cleaned_data["host"].strip().lower().rstrip(".")
@@ -77,3 +106,37 @@ class MailAccountForm(forms.Form):
             except ValidationError as exc:
                 self.add_error("policy", exc)
         return data
+
+
+class MailAccountEditForm(MailAccountForm):
+    """The same settings; the password may stay as it is."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["password"].required = False
+        self.fields["password"].help_text = "Leave empty to keep the saved password."
+        self.fields["password"].widget = forms.PasswordInput(render_value=False)
+        del self.fields["address"]
+
+    @staticmethod
+    def initial_for(account: MailAccount) -> dict:
+        policy = account.parsed_policy
+        if policy.delete_after_fetch:
+            choice = "delete"
+        elif policy.mirror:
+            choice = "mirror"
+        else:
+            choice = "keep"
+        return {
+            "label": account.label,
+            "host": account.host,
+            "security": account.security,
+            "port": account.port,
+            "username": account.username,
+            "policy": choice,
+            "days": policy.delete_after_days,
+            "poll_interval": account.poll_interval,
+            "auth_mechanism": account.auth_mechanism,
+            "tls_fingerprint": account.tls_fingerprint,
+            "max_message_mb": account.max_message_bytes // (1024 * 1024) if account.max_message_bytes else None,
+        }

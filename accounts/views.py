@@ -12,7 +12,7 @@ from mailbox import store, sync, tasks
 from mailbox.models import FetchFailure
 
 from . import autoconfig, services
-from .forms import FirstRunForm, MailAccountForm
+from .forms import FirstRunForm, MailAccountEditForm, MailAccountForm
 from .models import MailAccount
 
 
@@ -53,24 +53,79 @@ def account_add(request: HttpRequest) -> HttpResponse:
     report = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        report = sync.test_connection(data["host"], data["port"], data["security"], data["username"], data["password"])
+        report = _test(data, data["password"])
         if request.POST.get("action") == "save" and (report.ok or data["save_anyway"]):
-            account = services.create_account(
-                request.user,
-                label=data["label"],
-                host=data["host"],
-                port=data["port"],
-                security=data["security"],
-                username=data["username"],
-                password=data["password"],
-                policy=data["policy"],
-                poll_interval=data["poll_interval"],
-            )
+            account = services.create_account(request.user, password=data["password"], **_settings_from(data))
             transaction.on_commit(lambda: tasks.sync_account.delay(account.id))
             messages.success(request, f"Added {account.display_name}. The first sync has started.")
             return redirect("accounts:detail", account_id=account.id)
     status = 200 if report is None or report.ok else 422
     return render(request, "accounts/add.html", {"form": form, "report": report}, status=status)
+
+
+def _settings_from(data: dict) -> dict:
+    return {
+        "label": data["label"],
+        "host": data["host"],
+        "port": data["port"],
+        "security": data["security"],
+        "username": data["username"],
+        "policy": data["policy"],
+        "poll_interval": data["poll_interval"],
+        "auth_mechanism": data["auth_mechanism"],
+        "tls_fingerprint": data["tls_fingerprint"],
+        "max_message_bytes": data["max_message_mb"] * 1024 * 1024 if data["max_message_mb"] else None,
+    }
+
+
+def _test(data: dict, password: str) -> sync.ConnectionReport:
+    return sync.test_connection(
+        data["host"],
+        data["port"],
+        data["security"],
+        data["username"],
+        password,
+        mechanism=data["auth_mechanism"],
+        fingerprint=data["tls_fingerprint"],
+    )
+
+
+@login_required
+def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = _own_account(request, account_id)
+    form = MailAccountEditForm(request.POST or None, initial=MailAccountEditForm.initial_for(account))
+    report = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        password = data["password"] or None
+        report = _test(data, password if password is not None else account.get_password())
+        if request.POST.get("action") == "save" and (report.ok or data["save_anyway"]):
+            services.update_account(account, password=password, **_settings_from(data))
+            messages.success(request, f"Saved {account.display_name}.")
+            return redirect("accounts:detail", account_id=account.id)
+    status = 200 if report is None or report.ok else 422
+    context = {"form": form, "report": report, "account": account}
+    return render(request, "accounts/edit.html", context, status=status)
+
+
+@login_required
+@require_POST
+def account_toggle(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = _own_account(request, account_id)
+    services.set_enabled(account, not account.enabled)
+    messages.success(request, f"{'Paused' if account.enabled else 'Resumed'} {account.display_name}.")
+    return redirect("accounts:detail", account_id=account.id)
+
+
+@login_required
+def account_delete(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = _own_account(request, account_id)
+    if request.method == "POST":
+        name = account.display_name
+        count = services.delete_account(account)
+        messages.success(request, f"Removed {name} and its {count} messages. The server was not touched.")
+        return redirect("accounts:list")
+    return render(request, "accounts/delete.html", {"account": account, "count": account.messages.count()})
 
 
 @login_required
