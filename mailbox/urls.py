@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_export
 
 app_name = "mailbox"
 urlpatterns = [
@@ -9,6 +9,7 @@ urlpatterns = [
     path("messages/bulk/", views.bulk, name="bulk"),
     path("messages/undo/", views.undo, name="undo"),
     path("counts/", views.counts, name="counts"),
+    path("export/", views_export.export_mbox, name="export"),
     path("message/<int:message_id>/", views.message_detail, name="message"),
     path("message/<int:message_id>/delete/", views.message_delete, name="delete"),
     path("message/<int:message_id>/raw/", views.message_raw, name="raw"),

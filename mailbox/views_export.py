@@ -1,0 +1,34 @@
+"""Export a folder or a search result as an mbox file, streamed."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, StreamingHttpResponse
+from django.utils import timezone
+
+from . import mbox, search
+from .models import Folder, Message
+
+
+@login_required
+def export_mbox(request: HttpRequest) -> StreamingHttpResponse:
+    folder = request.GET.get("folder", "")
+    query = request.GET.get("q", "").strip()
+    rows = Message.objects.filter(owner=request.user).exclude(raw_path="")
+    if query:
+        try:
+            rows = search.apply(rows, search.parse(query))
+        except search.SearchError:
+            raise Http404 from None
+        name = "search"
+    elif folder in Folder.values:
+        rows = rows.filter(folder=folder)
+        name = folder
+    else:
+        raise Http404
+    rows = rows.order_by("date", "id").only("id", "raw_path", "from_email", "date")
+    response = StreamingHttpResponse(mbox.export(rows.iterator(chunk_size=200)), content_type="application/mbox")
+    stamp = timezone.localdate().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="webpop-{name}-{stamp}.mbox"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
