@@ -4,7 +4,11 @@ from django.urls import include, path
 
 from accounts import views as account_views
 
+from . import health
+
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("setup/", account_views.first_run, name="first_run"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,0 +1,24 @@
+import pytest
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_answers_without_login_even_before_setup():
+    response = Client().get("/healthz")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_readyz_checks_database_broker_and_storage():
+    response = Client().get("/readyz")
+    assert response.status_code == 200
+    checks = response.json()["checks"]
+    assert set(checks) == {"database", "broker", "storage"}
+    assert all(check["ok"] for check in checks.values())
+
+
+def test_readyz_fails_when_the_broker_is_unreachable(settings):
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"
+    response = Client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"] == {"ok": False, "error": "ConnectionError"}
