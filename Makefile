@@ -30,12 +30,16 @@ run: venv
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
-# Debian packages the tests need (real Dovecot); installed only when missing.
+# Debian packages the tests need (real Dovecot; Chromium for the browser tests, which
+# Playwright drives as /usr/bin/chromium: never `playwright install`); installed only when missing.
 system-deps:
-	@if ! command -v dovecot >/dev/null 2>&1 || ! test -e /usr/lib/dovecot/pop3; then \
-	  echo "Installing dovecot-pop3d (needs root)"; \
+	@missing=""; \
+	if ! command -v dovecot >/dev/null 2>&1 || ! test -e /usr/lib/dovecot/pop3; then missing="$$missing dovecot-pop3d"; fi; \
+	if ! test -x /usr/bin/chromium; then missing="$$missing chromium"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing$$missing (needs root)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dovecot-pop3d >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 test: dev-deps system-deps

@@ -50,6 +50,12 @@ class Message(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     server_state = models.CharField(max_length=20, choices=ServerState.choices, default=ServerState.ON_SERVER)
     received_at = models.DateTimeField(default=timezone.now)
+    # The HTML body as mailbox/sanitize.py made it on first view (never at ingest), with the
+    # sanitizer's VERSION; an older version is re-sanitized lazily. Meta: the markers' nonce,
+    # remote image URLs, resolved cid: references, tracking pixels removed.
+    html_cache = models.TextField(blank=True, default="")
+    html_cache_version = models.PositiveIntegerField(default=0)
+    html_cache_meta = models.JSONField(blank=True, default=dict)
 
     class Meta:
         constraints = [
@@ -170,3 +176,21 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"sync of account {self.account_id} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class RemoteImagePreference(models.Model):
+    """Remote images a user chose to load (through the image proxy) without being asked.
+
+    ``sender`` is a lower-cased address; blank means every sender (the per-user setting).
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    sender = models.CharField(max_length=320, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "sender"], name="remote_image_pref_uniq")]
+        ordering = ["sender"]
+
+    def __str__(self) -> str:
+        return self.sender or "(every sender)"

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import MailAccount
 
-from . import actions, listing, mime, search, store, sync
+from . import actions, listing, mime, search, store, sync, views_html
 from .models import Attachment, Folder, Message
 
 LIST_FIELDS = (
@@ -154,6 +154,7 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
             "body_is_html": body_is_html,
             "attachments": message.attachments.all(),
             "folders": Folder.choices,
+            **views_html.message_context(request, message, parsed),
         },
     )
 

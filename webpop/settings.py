@@ -181,3 +181,13 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django": {"level": "INFO"}},
 }
+
+# HTML mail rendering (mailbox/sanitize.py, mailbox/views_html.py, mailbox/imageproxy.py).
+# Test-only switch: off serves mail HTML unsanitized, to prove the sandbox and CSP hold alone.
+WEBPOP_SANITIZE_HTML = env_bool("WEBPOP_SANITIZE_HTML", True)
+# Lifetime of the signed URLs a message's frame loads its cid: and proxied images through.
+WEBPOP_HTML_ASSET_MAX_AGE = env_int("WEBPOP_HTML_ASSET_MAX_AGE", 600, minimum=10, maximum=86400)
+WEBPOP_IMAGE_PROXY_MAX_BYTES = env_int("WEBPOP_IMAGE_PROXY_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+WEBPOP_IMAGE_PROXY_TIMEOUT = env_int("WEBPOP_IMAGE_PROXY_TIMEOUT", 10, minimum=1, maximum=120)
+# Let the image proxy fetch from private/loopback/link-local addresses (tests only; never in production).
+WEBPOP_IMAGE_PROXY_ALLOW_PRIVATE = env_bool("WEBPOP_IMAGE_PROXY_ALLOW_PRIVATE", False)

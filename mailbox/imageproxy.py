@@ -1,0 +1,191 @@
+"""Fetch a remote image for a reader who allowed it, so the sender never learns their IP.
+
+The request carries no cookie, no Referer and a fixed User-Agent. The host is
+resolved here, every address is checked (private, loopback, link-local,
+multicast, reserved and unspecified ones are refused unless
+``WEBPOP_IMAGE_PROXY_ALLOW_PRIVATE``) and the connection goes to the checked
+address, so DNS rebinding between the check and the connection cannot reach an
+internal service. Redirects are followed (a few) and each hop is checked the
+same way. The answer must be a raster image by its bytes (PNG, JPEG, GIF,
+WebP, BMP, ICO, AVIF; never SVG or HTML) and within the size and time limits.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+from django.conf import settings
+
+MAX_REDIRECTS = 3
+USER_AGENT = "webpop-image-proxy/1"
+ACCEPT = "image/avif,image/webp,image/png,image/jpeg,image/gif,image/*;q=0.8"
+
+
+class ProxyError(Exception):
+    """The image cannot be fetched or is not acceptable; the text says why (for logs, not users)."""
+
+
+@dataclass
+class Image:
+    content_type: str
+    data: bytes
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The raster image type of ``data`` by its magic bytes, or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data.startswith(b"BM") and len(data) > 14:
+        return "image/bmp"
+    if data.startswith(b"\x00\x00\x01\x00"):
+        return "image/x-icon"
+    if data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis"):
+        return "image/avif"
+    return None
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address):
+        mapped = address.ipv4_mapped or address.sixtofour
+        if mapped is not None:
+            address = mapped
+        elif address.teredo is not None:
+            address = address.teredo[1]
+    return address.is_global and not address.is_multicast
+
+
+def resolve(host: str, port: int, *, allow_private: bool) -> str:
+    """An address of ``host`` to connect to; ProxyError if any address it has is not public."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        raise ProxyError(f"cannot resolve {host!r}: {exc}") from None
+    addresses = []
+    for _family, _type, _proto, _canon, sockaddr in infos:
+        address = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+        if not allow_private and not is_public(address):
+            raise ProxyError(f"{host!r} resolves to a non-public address {address}")
+        addresses.append(str(address))
+    if not addresses:
+        raise ProxyError(f"{host!r} has no address")
+    return addresses[0]
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def _percent(char: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "replace"))
+
+
+def _target(url: str) -> tuple[str, str, int, str]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ProxyError(f"scheme {scheme!r} is not fetched")
+    if parts.username is not None or parts.password is not None:
+        raise ProxyError("URLs with credentials are not fetched")
+    host = parts.hostname
+    if not host:
+        raise ProxyError("no host")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        raise ProxyError("bad port") from None
+    try:
+        host = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        raise ProxyError("bad host name") from None
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    # Spaces and non-ASCII characters percent-encoded, as a browser sends them.
+    path = "".join(c if 0x21 <= ord(c) <= 0x7E else _percent(c) for c in path)
+    return scheme, host, port, path
+
+
+def fetch(
+    url: str,
+    *,
+    max_bytes: int | None = None,
+    timeout: float | None = None,
+    allow_private: bool | None = None,
+) -> Image:
+    """GET ``url`` as an image, within the limits; ProxyError otherwise."""
+    max_bytes = settings.WEBPOP_IMAGE_PROXY_MAX_BYTES if max_bytes is None else max_bytes
+    timeout = settings.WEBPOP_IMAGE_PROXY_TIMEOUT if timeout is None else timeout
+    allow_private = settings.WEBPOP_IMAGE_PROXY_ALLOW_PRIVATE if allow_private is None else allow_private
+    deadline = time.monotonic() + timeout
+    for _hop in range(MAX_REDIRECTS + 1):
+        scheme, host, port, path = _target(url)
+        address = resolve(host, port, allow_private=allow_private)
+        remaining = max(0.1, deadline - time.monotonic())
+        connection_class = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
+        connection = connection_class(host, port, address, remaining)
+        try:
+            try:
+                connection.request("GET", path, headers={"User-Agent": USER_AGENT, "Accept": ACCEPT})
+                response = connection.getresponse()
+            except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+                raise ProxyError(f"{host}: {exc.__class__.__name__}: {exc}") from None
+            if response.status in (301, 302, 303, 307, 308):
+                location = response.getheader("Location")
+                if not location:
+                    raise ProxyError("redirect without Location")
+                url = urljoin(url, location)
+                continue
+            if response.status != 200:
+                raise ProxyError(f"{host}: HTTP {response.status}")
+            length = response.getheader("Content-Length")
+            if length and length.strip().isdigit() and int(length) > max_bytes:
+                raise ProxyError(f"{host}: {length} bytes is over the limit")
+            chunks, size = [], 0
+            while True:
+                if time.monotonic() > deadline:
+                    raise ProxyError(f"{host}: too slow")
+                try:
+                    chunk = response.read1(65536)
+                except (OSError, http.client.HTTPException) as exc:
+                    raise ProxyError(f"{host}: {exc.__class__.__name__}: {exc}") from None
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ProxyError(f"{host}: over {max_bytes} bytes")
+                chunks.append(chunk)
+        finally:
+            connection.close()
+        data = b"".join(chunks)
+        content_type = sniff_image(data)
+        if content_type is None:
+            raise ProxyError(f"{host}: not a raster image")
+        return Image(content_type, data)
+    raise ProxyError("too many redirects")
