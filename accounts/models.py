@@ -101,6 +101,9 @@ class MailAccount(models.Model):
         null=True, blank=True, help_text="Messages larger than this are not fetched (empty: the site default)."
     )
     sync_notes = models.TextField(blank=True, help_text="What the last sync learned about the server.")
+    deliver_to = models.CharField(
+        max_length=20, default="inbox", help_text="Folder new mail from this account goes to (e.g. skip the inbox)."
+    )
 
     class Meta:
         ordering = ["owner_id", "label", "id"]
@@ -139,6 +142,8 @@ class Profile(models.Model):
     storage_quota_bytes = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="Empty: the site default (WEBPOP_DEFAULT_QUOTA_MB)."
     )
+    time_zone = models.CharField(max_length=64, blank=True, help_text="IANA name, e.g. Europe/Berlin.")
+    conversations = models.BooleanField(default=True, help_text="Group messages into conversations.")
 
     def __str__(self) -> str:
         return f"Profile of {self.user}"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.utils import timezone
 
@@ -8,10 +9,35 @@ from accounts.models import MailAccount
 
 
 class Folder(models.TextChoices):
+    """System folders. A user folder is stored as ``u<id>`` of its UserFolder row."""
+
     INBOX = "inbox", "Inbox"
     ARCHIVE = "archive", "Archive"
     TRASH = "trash", "Trash"
     SPAM = "spam", "Spam"
+    # Emptied from the trash: kept as a small tombstone (no files) so its UIDL is
+    # never fetched again, until the server copy is gone.
+    PURGED = "purged", "Deleted for good"
+
+
+VISIBLE_FOLDERS = [(Folder.INBOX, "Inbox"), (Folder.ARCHIVE, "Archive"), (Folder.SPAM, "Spam"), (Folder.TRASH, "Trash")]
+
+
+class UserFolder(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mail_folders")
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="userfolder_owner_name_uniq")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def slug(self) -> str:
+        return f"u{self.id}"
 
 
 class ServerState(models.TextChoices):
@@ -46,7 +72,7 @@ class Message(models.Model):
 
     seen = models.BooleanField(default=False)
     flagged = models.BooleanField(default=False)
-    folder = models.CharField(max_length=20, choices=Folder.choices, default=Folder.INBOX)
+    folder = models.CharField(max_length=20, default=Folder.INBOX, help_text="A Folder value or u<UserFolder id>.")
     deleted_at = models.DateTimeField(null=True, blank=True)
     server_state = models.CharField(max_length=20, choices=ServerState.choices, default=ServerState.ON_SERVER)
     received_at = models.DateTimeField(default=timezone.now)
@@ -56,6 +82,12 @@ class Message(models.Model):
     html_cache = models.TextField(blank=True, default="")
     html_cache_version = models.PositiveIntegerField(default=0)
     html_cache_meta = models.JSONField(blank=True, default=dict)
+    # Conversations (mailbox/threads.py): the id of the conversation's first message.
+    thread_id = models.BigIntegerField(null=True, blank=True)
+    message_key = models.CharField(max_length=255, blank=True, help_text="Message-ID without brackets, lower case.")
+    thread_subject = models.CharField(max_length=255, blank=True, help_text="Subject without Re:/Fwd:, lower case.")
+    # PostgreSQL full-text search document (GIN index); unused on SQLite, which uses FTS5.
+    search_document = SearchVectorField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -71,6 +103,9 @@ class Message(models.Model):
             models.Index(fields=["owner", "folder", "-date", "-id"], name="msg_owner_folder_date_idx"),
             models.Index(fields=["account", "folder", "-date", "-id"], name="msg_account_folder_date_idx"),
             models.Index(fields=["account", "server_state"], name="msg_account_server_state_idx"),
+            models.Index(fields=["owner", "thread_id", "date"], name="msg_owner_thread_idx"),
+            models.Index(fields=["owner", "message_key"], name="msg_owner_key_idx"),
+            models.Index(fields=["owner", "thread_subject"], name="msg_owner_thread_subject_idx"),
         ]
 
     def __str__(self) -> str:
@@ -79,6 +114,21 @@ class Message(models.Model):
     @property
     def sender(self) -> str:
         return self.from_name or self.from_email or "(unknown sender)"
+
+
+class MessageReference(models.Model):
+    """One Message-ID a message refers to (References / In-Reply-To), to find replies fast."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey("Message", on_delete=models.CASCADE, related_name="reference_rows")
+    ref = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "ref"], name="msgref_message_ref_uniq")]
+        indexes = [models.Index(fields=["owner", "ref"], name="msgref_owner_ref_idx")]
+
+    def __str__(self) -> str:
+        return self.ref
 
 
 class Attachment(models.Model):

@@ -2,9 +2,10 @@
 
 ``from:anna has:attachment "quarterly report" before:2026-01-01 -is:unread``
 
-Free words are matched with the database's full-text search (PostgreSQL
-``SearchVector``) over subject, sender, recipients and body text; on SQLite,
-the embedded default, with substring matches. Operators filter columns.
+Free words are matched with the database's full-text index over subject,
+sender, recipients and body text: PostgreSQL's tsvector with a GIN index, or
+SQLite's FTS5 on the embedded default (see migration 0006). Operators filter
+columns.
 """
 
 from __future__ import annotations
@@ -135,18 +136,29 @@ SEARCH_FIELDS = ("subject", "from_name", "from_email", "to", "cc", "search_text"
 
 
 def full_text(queryset: QuerySet, words: list[str]) -> QuerySet:
+    """Messages matching every word, through the database's full-text index."""
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchVector
+        from django.contrib.postgres.search import SearchQuery
 
-        vector = SearchVector(*SEARCH_FIELDS, config="simple")
         query = SearchQuery(" ".join(words), search_type="websearch", config="simple")
-        return queryset.annotate(_document=vector).filter(_document=query)
-    for word in words:
+        return queryset.filter(search_document=query)
+    if connection.vendor == "sqlite":
+        match = " ".join(_fts5_term(word) for word in words)
+        return queryset.extra(
+            where=["mailbox_message.id IN (SELECT rowid FROM mailbox_message_fts WHERE mailbox_message_fts MATCH %s)"],
+            params=[match],
+        )
+    for word in words:  # any other database: substring matches
         condition = Q()
         for name in SEARCH_FIELDS:
             condition |= Q(**{f"{name}__icontains": word})
         queryset = queryset.filter(condition)
     return queryset
+
+
+def _fts5_term(word: str) -> str:
+    # Each word a quoted FTS5 string with prefix match: user text is never FTS5 syntax.
+    return '"' + word.replace('"', '""') + '"*'
 
 
 def split_words(text: str) -> list[str]:

@@ -43,6 +43,7 @@ from django.utils import timezone
 
 from accounts.models import MailAccount
 
+from . import threads
 from .mime import ParsedMessage
 from .models import Attachment, Message
 
@@ -317,6 +318,9 @@ def _message_row(account: MailAccount, uidl: str, raw: StoredFile, parsed: Parse
         parse_notice=parsed.parse_notice[:500],
         has_attachments=any(not (att.inline and att.content_id) for att in parsed.attachments),
         received_at=now,
+        folder=account.deliver_to or "inbox",
+        message_key=threads.clean_id(parsed.message_id)[:255],
+        thread_subject=threads.normalize_subject(parsed.subject),
     )
 
 

@@ -32,7 +32,7 @@ from django.utils import timezone
 from accounts.crypto import DecryptionError
 from accounts.models import MailAccount, Profile
 
-from . import mime, store
+from . import mime, store, threads
 from .models import FetchFailure, Message, ServerState, SyncRun, UidlAlias
 from .pop3 import Capabilities, Pop3Client, Pop3Error, Pop3ServerError, Pop3TemporaryError, RetrResult
 
@@ -609,6 +609,10 @@ class _Session:
                 else:
                     stored.append(message)
         _crash_point("after_commit")
+        try:
+            threads.assign(stored)
+        except Exception:  # conversations are a convenience: never lose the batch over them
+            log.exception("threading failed account=%s", account.id)
         for message in stored:
             self._stored_keys[(message.sha256, message.message_id)] = message.pk
         aliases = list(job.aliases)

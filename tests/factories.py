@@ -10,7 +10,7 @@ from pathlib import Path
 
 from accounts import services
 from accounts.models import MailAccount
-from mailbox import mime, store
+from mailbox import mime, store, threads
 from mailbox.models import Message
 
 
@@ -60,4 +60,5 @@ def store_message(account: MailAccount, raw: bytes, uidl: str) -> Message:
     stored = store.commit_raw(Path(fh.name), expected_size=len(raw), expected_sha256=hashlib.sha256(raw).hexdigest())
     message = store.save_message(account, uidl, stored, mime.parse_bytes(raw))
     assert message is not None
+    threads.assign([message])
     return message
