@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 
+from mailbox import folders
 from mailbox.pop3 import normalize_fingerprint
 
 from .models import DEFAULT_PORTS, AuthMechanism, MailAccount, Security
@@ -15,6 +16,8 @@ POLICY_CHOICES = [
     ("mirror", "Mirror: when I delete a message here, delete it on the server too"),
     ("delete", "Move: delete each message from the server once webpop has stored it safely"),
 ]
+
+DELIVERY_FOLDERS = [("inbox", "Inbox"), ("archive", "Archive (skip the inbox)")]
 
 
 class FirstRunForm(UserCreationForm):
@@ -54,6 +57,12 @@ class MailAccountForm(forms.Form):
         initial=300,
         label="Check for mail",
     )
+    deliver_to = forms.ChoiceField(
+        choices=[("inbox", "Inbox")],
+        required=False,
+        label="Put new mail in",
+        help_text="Archive or one of your folders skips the inbox, as Gmail's mail fetcher allowed.",
+    )
     auth_mechanism = forms.ChoiceField(
         choices=[("", "Automatic: the strongest the server offers"), *AuthMechanism.choices],
         required=False,
@@ -73,6 +82,14 @@ class MailAccountForm(forms.Form):
         help_text="Larger messages stay on the server and are listed on the account page.",
     )
     save_anyway = forms.BooleanField(required=False, label="Save even though the connection test failed")
+
+    def __init__(self, *args, owner=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if owner is not None:  # the owner's own folders only
+            self.fields["deliver_to"].choices = folders.target_choices(owner.id, system=DELIVERY_FOLDERS)
+
+    def clean_deliver_to(self) -> str:
+        return self.cleaned_data["deliver_to"] or "inbox"
 
     def clean_tls_fingerprint(self) -> str:
         value = self.cleaned_data["tls_fingerprint"].strip()
@@ -136,6 +153,7 @@ class MailAccountEditForm(MailAccountForm):
             "policy": choice,
             "days": policy.delete_after_days,
             "poll_interval": account.poll_interval,
+            "deliver_to": account.deliver_to,
             "auth_mechanism": account.auth_mechanism,
             "tls_fingerprint": account.tls_fingerprint,
             "max_message_mb": account.max_message_bytes // (1024 * 1024) if account.max_message_bytes else None,

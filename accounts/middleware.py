@@ -1,6 +1,11 @@
+import zoneinfo
+
 from django.contrib.auth import get_user_model
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
+
+from .models import Profile
 
 
 class FirstRunMiddleware:
@@ -17,4 +22,29 @@ class FirstRunMiddleware:
             public = request.path in (setup, "/healthz", "/readyz") or request.path.startswith("/static/")
             if not self.has_users and not public:
                 return redirect(setup)
+        return self.get_response(request)
+
+
+class TimeZoneMiddleware:
+    """Show dates in the signed-in user's time zone (Profile.time_zone), else the site's."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        name = ""
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            name = request.session.get("time_zone")
+            if name is None:
+                profile = Profile.objects.filter(user=user).only("time_zone").first()
+                name = profile.time_zone if profile else ""
+                request.session["time_zone"] = name  # one query per session, not per request
+        if name:
+            try:
+                timezone.activate(zoneinfo.ZoneInfo(name))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                timezone.deactivate()
+        else:
+            timezone.deactivate()
         return self.get_response(request)

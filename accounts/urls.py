@@ -1,12 +1,13 @@
 from django.urls import path
 
-from . import views
+from . import views, views_prefs
 
 app_name = "accounts"
 urlpatterns = [
     path("", views.account_list, name="list"),
     path("add/", views.account_add, name="add"),
     path("suggest/", views.account_suggest, name="suggest"),
+    path("preferences/", views_prefs.preferences, name="preferences"),
     path("<int:account_id>/", views.account_detail, name="detail"),
     path("<int:account_id>/check/", views.account_check_now, name="check_now"),
     path("<int:account_id>/edit/", views.account_edit, name="edit"),

@@ -49,7 +49,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def account_add(request: HttpRequest) -> HttpResponse:
-    form = MailAccountForm(request.POST or None)
+    form = MailAccountForm(request.POST or None, owner=request.user)
     report = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -72,6 +72,7 @@ def _settings_from(data: dict) -> dict:
         "username": data["username"],
         "policy": data["policy"],
         "poll_interval": data["poll_interval"],
+        "deliver_to": data["deliver_to"],
         "auth_mechanism": data["auth_mechanism"],
         "tls_fingerprint": data["tls_fingerprint"],
         "max_message_bytes": data["max_message_mb"] * 1024 * 1024 if data["max_message_mb"] else None,
@@ -93,7 +94,9 @@ def _test(data: dict, password: str) -> sync.ConnectionReport:
 @login_required
 def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
     account = _own_account(request, account_id)
-    form = MailAccountEditForm(request.POST or None, initial=MailAccountEditForm.initial_for(account))
+    form = MailAccountEditForm(
+        request.POST or None, initial=MailAccountEditForm.initial_for(account), owner=request.user
+    )
     report = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -43,7 +43,10 @@ def page(queryset: QuerySet, *, before: str | None = None, after: str | None = N
     """Rows of ``queryset`` newest first; ``before``/``after`` are cursors from an earlier page."""
     if after:
         date, pk = decode(after)
-        newer = queryset.filter(Q(date__gt=date) | Q(date=date, id__gt=pk)).order_by("date", "id")
+        # date__gte narrows the index range; the OR alone makes the planner scan from the start.
+        newer = (
+            queryset.filter(date__gte=date).filter(Q(date__gt=date) | Q(date=date, id__gt=pk)).order_by("date", "id")
+        )
         rows = list(newer[: size + 1])
         has_more_newer = len(rows) > size
         rows = rows[:size][::-1]
@@ -51,7 +54,7 @@ def page(queryset: QuerySet, *, before: str | None = None, after: str | None = N
     ordered = queryset.order_by("-date", "-id")
     if before:
         date, pk = decode(before)
-        ordered = ordered.filter(Q(date__lt=date) | Q(date=date, id__lt=pk))
+        ordered = ordered.filter(date__lte=date).filter(Q(date__lt=date) | Q(date=date, id__lt=pk))
     rows = list(ordered[: size + 1])
     has_more = len(rows) > size
     rows = rows[:size]

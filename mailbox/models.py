@@ -104,6 +104,8 @@ class Message(models.Model):
             models.Index(fields=["account", "folder", "-date", "-id"], name="msg_account_folder_date_idx"),
             models.Index(fields=["account", "server_state"], name="msg_account_server_state_idx"),
             models.Index(fields=["owner", "thread_id", "date"], name="msg_owner_thread_idx"),
+            # Unread counts on every page: only unread rows, so it stays small.
+            models.Index(fields=["owner", "folder", "id"], condition=models.Q(seen=False), name="msg_owner_unread_idx"),
             models.Index(fields=["owner", "message_key"], name="msg_owner_key_idx"),
             models.Index(fields=["owner", "thread_subject"], name="msg_owner_thread_subject_idx"),
         ]
@@ -244,3 +246,37 @@ class RemoteImagePreference(models.Model):
 
     def __str__(self) -> str:
         return self.sender or "(every sender)"
+
+
+class Rule(models.Model):
+    """An incoming-mail rule: "<field> contains <text>" → an action, applied at ingest (mailbox/rules.py)."""
+
+    class Field(models.TextChoices):
+        FROM = "from", "From"
+        TO = "to", "To or Cc"
+        SUBJECT = "subject", "Subject"
+
+    class Action(models.TextChoices):
+        MOVE = "move", "Move to folder"
+        STAR = "star", "Star"
+        READ = "read", "Mark as read"
+        SPAM = "spam", "Mark as spam"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mail_rules")
+    account = models.ForeignKey(
+        MailAccount, on_delete=models.CASCADE, null=True, blank=True, related_name="rules", help_text="Empty: all."
+    )
+    field = models.CharField(max_length=10, choices=Field.choices, default=Field.FROM)
+    contains = models.CharField(max_length=200, help_text="Matched without regard to case.")
+    action = models.CharField(max_length=10, choices=Action.choices, default=Action.MOVE)
+    folder = models.CharField(max_length=20, blank=True, help_text="For Move: a Folder value or u<UserFolder id>.")
+    position = models.PositiveIntegerField(default=0)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["owner", "enabled"], name="rule_owner_enabled_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_field_display()} contains “{self.contains}” → {self.get_action_display()}"

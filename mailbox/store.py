@@ -25,7 +25,7 @@ import functools
 import hashlib
 import os
 import re
-import tempfile
+import secrets
 import threading
 import time
 from collections.abc import Iterable
@@ -133,9 +133,11 @@ def open_file(relpath: str) -> File:
 
 
 def _spool_file(folder: Path) -> BinaryIO:
+    # A plain exclusive create: NamedTemporaryFile's wrappers cost more than the write for small mail.
     tmp = folder / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    return tempfile.NamedTemporaryFile(dir=tmp, prefix="in-", suffix=".part", delete=False)
+    if not tmp.is_dir():
+        tmp.mkdir(parents=True, exist_ok=True)
+    return open(tmp / f"in-{secrets.token_hex(12)}.part", "xb")
 
 
 def temp_file() -> BinaryIO:
@@ -412,7 +414,11 @@ def _referenced(relpath: str) -> bool:
         return True  # not ours to judge: never free it
     sha = match.group(4)
     # Either table counts for either folder: a superset never frees a referenced file.
-    return Message.objects.filter(sha256=sha).exists() or Attachment.objects.filter(sha256=sha).exists()
+    # Tombstones (raw_path "") keep their sha256 but no longer hold the file.
+    return (
+        Message.objects.filter(sha256=sha).exclude(raw_path="").exists()
+        or Attachment.objects.filter(sha256=sha).exists()
+    )
 
 
 def _age(storage: Storage, relpath: str) -> dt.timedelta | None:
@@ -478,7 +484,7 @@ def _referenced_shas(shas: list[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(shas), 500):  # stay under SQLite's parameter limit
         chunk = shas[start : start + 500]
-        found.update(Message.objects.filter(sha256__in=chunk).values_list("sha256", flat=True))
+        found.update(Message.objects.filter(sha256__in=chunk).exclude(raw_path="").values_list("sha256", flat=True))
         found.update(Attachment.objects.filter(sha256__in=chunk).values_list("sha256", flat=True))
     return found
 
@@ -532,6 +538,24 @@ def collect_garbage(*, grace: dt.timedelta = GC_GRACE, dry_run: bool = False) ->
                     path.unlink(missing_ok=True)
                 report.freed.append((f"tmp/{path.name}", stat.st_size))
     return report
+
+
+def release_files(messages: QuerySet[Message]) -> None:
+    """Drop the attachment rows of ``messages`` and free their files (and raw files) after commit.
+
+    The caller clears ``raw_path`` in the same transaction: the rows stay as
+    tombstones that no longer reference any file.
+    """
+    paths = set(messages.exclude(raw_path="").values_list("raw_path", flat=True))
+    attachments = Attachment.objects.filter(message__in=messages)
+    paths |= set(attachments.values_list("stored_path", flat=True))
+    attachments.delete()
+
+    def free() -> None:
+        for relpath in sorted(paths):
+            free_if_unreferenced(relpath)
+
+    transaction.on_commit(free, robust=True)
 
 
 def purge_messages(messages: QuerySet[Message] | Iterable[Message]) -> int:

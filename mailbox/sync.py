@@ -32,7 +32,7 @@ from django.utils import timezone
 from accounts.crypto import DecryptionError
 from accounts.models import MailAccount, Profile
 
-from . import mime, store, threads
+from . import mime, rules, store, threads
 from .models import FetchFailure, Message, ServerState, SyncRun, UidlAlias
 from .pop3 import Capabilities, Pop3Client, Pop3Error, Pop3ServerError, Pop3TemporaryError, RetrResult
 
@@ -613,6 +613,10 @@ class _Session:
             threads.assign(stored)
         except Exception:  # conversations are a convenience: never lose the batch over them
             log.exception("threading failed account=%s", account.id)
+        try:
+            rules.apply(stored)
+        except Exception:  # a broken rule must not lose the batch: the mail stays where it was delivered
+            log.exception("rules failed account=%s", account.id)
         for message in stored:
             self._stored_keys[(message.sha256, message.message_id)] = message.pk
         aliases = list(job.aliases)
@@ -752,7 +756,10 @@ def _quota_left(account: MailAccount) -> int | None:
     quota = profile.effective_quota_bytes if profile else Profile(user_id=account.owner_id).effective_quota_bytes
     if quota is None:
         return None
-    used = Message.objects.filter(owner_id=account.owner_id).aggregate(total=Sum("size"))["total"] or 0
+    used = (
+        Message.objects.filter(owner_id=account.owner_id).exclude(folder="purged").aggregate(total=Sum("size"))["total"]
+        or 0
+    )
     if used >= quota:
         raise QuotaFull("Your storage is full: new mail stays on the server until you make room.")
     return quota - used
@@ -829,6 +836,8 @@ def _mark_gone(deleted: list[tuple[str, int, str]]) -> int:
     with transaction.atomic():
         count = Message.objects.filter(id__in=messages).update(server_state=ServerState.GONE)
         UidlAlias.objects.filter(id__in=aliases).update(server_state=ServerState.GONE)
+        # Tombstones of mail the user deleted for good are no longer needed once the server copy is gone.
+        Message.objects.filter(id__in=messages, folder="purged").delete()
     return count
 
 
@@ -838,6 +847,7 @@ def _reconcile_missing(account: MailAccount, listing: dict[str, int]) -> None:
     missing = [pk for pk, uidl in live.values_list("id", "uidl") if uidl not in listing]
     if missing:
         Message.objects.filter(id__in=missing).update(server_state=ServerState.GONE)
+        Message.objects.filter(id__in=missing, folder="purged").delete()
 
 
 # --- User actions ---------------------------------------------------------------
@@ -845,15 +855,12 @@ def _reconcile_missing(account: MailAccount, listing: dict[str, int]) -> None:
 
 @transaction.atomic
 def delete_messages(owner_id: int, message_ids: list[int]) -> int:
-    """Move messages to Trash; under the mirror policy mark them for DELE on the server."""
-    now = timezone.now()
-    messages = Message.objects.filter(owner_id=owner_id, id__in=message_ids).select_related("account")
-    mirror_ids = [m.id for m in messages if m.account.parsed_policy.mirror]
-    moved = messages.update(folder="trash", deleted_at=now)
-    Message.objects.filter(id__in=mirror_ids, server_state=ServerState.ON_SERVER).update(
-        server_state=ServerState.DELETE_PENDING
+    """Move messages to Trash. The server copy goes (mirror policy) when they leave the trash for good."""
+    return (
+        Message.objects.filter(owner_id=owner_id, id__in=message_ids)
+        .exclude(folder__in=["trash", "purged"])
+        .update(folder="trash", deleted_at=timezone.now())
     )
-    return moved
 
 
 @transaction.atomic

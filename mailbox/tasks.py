@@ -19,3 +19,13 @@ def poll_due_accounts() -> int:
 @shared_task(ignore_result=True)
 def sync_account(account_id: int) -> dict:
     return sync.sync_account(account_id).as_json()
+
+
+@shared_task(ignore_result=True)
+def expire_trash() -> int:
+    """Beat, hourly: messages in the trash for WEBPOP_TRASH_DAYS are deleted for good."""
+    from django.conf import settings
+
+    from . import actions
+
+    return actions.expire_trash(settings.WEBPOP_TRASH_DAYS)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -11,20 +12,20 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import MailAccount
 
-from . import actions, listing, mime, search, store, sync, views_html
-from .models import Attachment, Folder, Message
+from . import actions, folders, listing, mime, search, store, sync, views_html
+from .models import VISIBLE_FOLDERS, Attachment, Folder, Message
 
 LIST_FIELDS = (
     "id", "subject", "from_name", "from_email", "snippet", "date", "seen", "flagged", "has_attachments", "account_id",
 )  # fmt: skip
-BULK_ACTIONS = {"read", "unread", "star", "unstar", "archive", "inbox", "spam", "trash"}
+BULK_ACTIONS = {"read", "unread", "star", "unstar", "archive", "inbox", "spam", "trash", "forever"}
 
 
 @login_required
 def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
     """A folder of all the user's accounts (or one, with ``?account=``), or search results (``?q=``)."""
-    if folder not in Folder.values:
-        raise Http404
+    user_folders = folders.user_folders(request.user.id)
+    folder_label = _folder_label(folder, user_folders)
     query = request.GET.get("q", "").strip()
     rows = Message.objects.filter(owner=request.user).only(*LIST_FIELDS)
     account = None
@@ -46,31 +47,42 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
         page = listing.page(rows, before=request.GET.get("before"), after=request.GET.get("after"))
     except listing.BadCursor:
         raise Http404 from None
-    accounts = list(MailAccount.objects.filter(owner=request.user).only("id", "label", "host", "username"))
+    accounts = list(MailAccount.objects.filter(owner=request.user).only("id", "label", "host", "username", "policy"))
+    unread = _unread_counts(request.user.id)
     context = {
         "page": page,
         "folder": folder,
-        "folder_label": "Search" if query else Folder(folder).label,
-        "folders": Folder.choices,
+        "folder_label": "Search" if query else folder_label,
+        "folders": VISIBLE_FOLDERS,
         "accounts": accounts,
         "account": account,
         "query": query,
         "search_error": error,
         "highlight": parsed.highlight_terms() if query else [],
-        "unread": _unread_counts(request.user.id),
+        "unread": unread,
+        "user_folders": [(f, unread.get(f.slug, 0)) for f in user_folders],
+        "move_targets": [*folders.SYSTEM_TARGETS, *((f.slug, f.name) for f in user_folders)],
         "undo": request.session.get("undo"),
+        "trash_days": settings.WEBPOP_TRASH_DAYS,
+        "mirror_accounts": any(a.policy.startswith("mirror") for a in accounts),
     }
     return render(request, "mailbox/inbox.html", context)
 
 
+def _folder_label(folder: str, user_folders: list) -> str:
+    """A system folder's label or the name of one of the user's folders; anything else is a 404."""
+    if folder in Folder.values and folder != Folder.PURGED:  # tombstones are never listed
+        return Folder(folder).label
+    for user_folder in user_folders:
+        if user_folder.slug == folder:
+            return user_folder.name
+    raise Http404
+
+
 def _unread_counts(owner_id: int) -> dict[str, int]:
-    rows = (
-        Message.objects.filter(owner_id=owner_id, seen=False, folder__in=[Folder.INBOX, Folder.SPAM])
-        .values("folder")
-        .annotate(n=Count("id"))
-    )
-    counts = {row["folder"]: row["n"] for row in rows}
-    return {"inbox": counts.get(Folder.INBOX, 0), "spam": counts.get(Folder.SPAM, 0)}
+    """Unread in Inbox, Spam and each user folder (keyed ``u<id>``), one query."""
+    counts = folders.unread_counts(owner_id)
+    return {**counts, "inbox": counts.get(Folder.INBOX, 0), "spam": counts.get(Folder.SPAM, 0)}
 
 
 @login_required
@@ -89,16 +101,22 @@ def counts(request: HttpRequest) -> JsonResponse:
 def bulk(request: HttpRequest) -> HttpResponse:
     """Toolbar actions on the selected messages."""
     action = request.POST.get("action", "")
+    moving = action == "move"  # the "Move to…" select: a system folder or one of the user's own
+    if moving:
+        action = request.POST.get("folder", "")
     ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()][:1000]
     back = _safe_next(request)
-    if action not in BULK_ACTIONS:
+    if not (actions.can_move_to(request.user.id, action) if moving else action in BULK_ACTIONS):
         messages.error(request, "Unknown action.")
         return redirect(back)
     if not ids:
         messages.info(request, "Select one or more messages first.")
         return redirect(back)
     owner = request.user.id
-    if action in {"read", "unread"}:
+    if action == "forever":
+        count = actions.empty_trash(owner, ids)
+        messages.success(request, f"Deleted {count} for good.")
+    elif action in {"read", "unread"}:
         actions.set_seen(owner, ids, action == "read")
     elif action in {"star", "unstar"}:
         actions.set_flagged(owner, ids, action == "star")
@@ -106,8 +124,17 @@ def bulk(request: HttpRequest) -> HttpResponse:
         previous = actions.move(owner, ids, action)
         request.session["undo"] = {"previous": {str(k): v for k, v in previous.items()}, "action": action}
         noun = "message" if len(previous) == 1 else "messages"
-        messages.success(request, f"{len(previous)} {noun} moved to {Folder(action).label}.")
+        label = folders.label_for(owner, action)
+        messages.success(request, f"{len(previous)} {noun} moved to {label}.")
     return redirect(back)
+
+
+@login_required
+@require_POST
+def empty_trash(request: HttpRequest) -> HttpResponse:
+    count = actions.empty_trash(request.user.id)
+    messages.success(request, f"Trash emptied: {count} deleted for good.")
+    return redirect("mailbox:folder", folder=Folder.TRASH)
 
 
 @login_required
@@ -121,7 +148,7 @@ def undo(request: HttpRequest) -> HttpResponse:
 
 
 def _safe_next(request: HttpRequest) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
+    target = request.GET.get("next") or request.POST.get("next") or ""
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return target
     return reverse("mailbox:inbox")
@@ -153,10 +180,60 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
             "body": body,
             "body_is_html": body_is_html,
             "attachments": message.attachments.all(),
-            "folders": Folder.choices,
+            "folders": VISIBLE_FOLDERS,
+            "move_targets": [(value, label) for value, label in VISIBLE_FOLDERS if value != message.folder],
+            "folder_url": _folder_url(message.folder),
+            "folder_label": dict(Folder.choices).get(message.folder, "Back"),
+            "newer": _neighbour(message, newer=True),
+            "older": _neighbour(message, newer=False),
+            "conversation": _conversation(message),
+            "calendar_summary": getattr(parsed, "calendar_summary", "") if parsed else "",
             **views_html.message_context(request, message, parsed),
         },
     )
+
+
+def _folder_url(folder: str) -> str:
+    if folder == Folder.INBOX:
+        return reverse("mailbox:inbox")
+    return reverse("mailbox:folder", args=[folder])
+
+
+def _neighbour(message: Message, *, newer: bool) -> int | None:
+    """The next message up or down the same folder's list (newest first)."""
+    rows = Message.objects.filter(owner_id=message.owner_id, folder=message.folder)
+    if newer:
+        rows = rows.filter(Q(date__gt=message.date) | Q(date=message.date, id__gt=message.id)).order_by("date", "id")
+    else:
+        rows = rows.filter(Q(date__lt=message.date) | Q(date=message.date, id__lt=message.id)).order_by("-date", "-id")
+    return rows.values_list("id", flat=True).first()
+
+
+def _conversation(message: Message) -> list[Message]:
+    """The other messages of this conversation (not deleted for good), oldest first."""
+    if not message.thread_id:
+        return []
+    rows = (
+        Message.objects.filter(owner_id=message.owner_id, thread_id=message.thread_id)
+        .exclude(folder=Folder.PURGED)
+        .order_by("date", "id")
+        .only("id", "subject", "from_name", "from_email", "date", "seen", "folder")[:200]
+    )
+    rows = list(rows)
+    return rows if len(rows) > 1 else []
+
+
+@login_required
+def message_source(request: HttpRequest, message_id: int) -> FileResponse:
+    """The raw message as plain text in the browser ("view source"); never rendered as HTML."""
+    message = _own_message(request, message_id)
+    try:
+        fh = store.open_file(message.raw_path)  # FileResponse closes it
+    except (OSError, ValueError):
+        raise Http404 from None
+    response = FileResponse(fh, content_type="text/plain; charset=utf-8")
+    response["Content-Security-Policy"] = "sandbox"
+    return response
 
 
 @login_required

@@ -77,19 +77,23 @@ def test_delete_requires_csrf_token(alice, alices_mail):
     assert Message.objects.get(id=message.id).folder == "inbox"
 
 
-def test_delete_moves_to_trash_and_marks_for_server_deletion_under_mirror(alice_client, alice):
+def test_delete_moves_to_trash_and_emptying_it_marks_for_server_deletion_under_mirror(alice_client, alice):
     account = make_account(alice, policy="mirror")
     message = store_message(account, build_message("Bye"), "uid-9")
     response = alice_client.post(reverse("mailbox:delete", args=[message.id]))
     assert response.status_code == 302
     message.refresh_from_db()
-    assert (message.folder, message.server_state) == ("trash", "delete_pending")
+    assert (message.folder, message.server_state) == ("trash", "on_server")  # still undoable
     assert message.deleted_at is not None
+    alice_client.post(reverse("mailbox:empty_trash"))
+    message.refresh_from_db()
+    assert (message.folder, message.server_state, message.raw_path) == ("purged", "delete_pending", "")
 
 
 def test_delete_under_keep_policy_never_touches_the_server_copy(alice_client, alice):
     account = make_account(alice, policy="keep")
     message = store_message(account, build_message("Stay"), "uid-10")
     alice_client.post(reverse("mailbox:delete", args=[message.id]))
+    alice_client.post(reverse("mailbox:empty_trash"))
     message.refresh_from_db()
-    assert (message.folder, message.server_state) == ("trash", "on_server")
+    assert (message.folder, message.server_state) == ("purged", "on_server")

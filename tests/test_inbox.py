@@ -75,14 +75,17 @@ def test_bulk_flags(alice_client, alice):
     assert row.seen and row.flagged
 
 
-def test_trash_under_mirror_marks_for_server_deletion_and_restore_undoes_it(alice_client, alice):
-    (row,) = bulk_messages(make_account(alice, policy="mirror"), 1)
-    alice_client.post(reverse("mailbox:bulk"), {"action": "trash", "ids": [row.id]})
+def test_trash_keeps_the_server_copy_until_deleted_for_good(alice_client, alice):
+    (row, other) = bulk_messages(make_account(alice, policy="mirror"), 2)
+    alice_client.post(reverse("mailbox:bulk"), {"action": "trash", "ids": [row.id, other.id]})
     row.refresh_from_db()
-    assert (row.folder, row.server_state) == ("trash", "delete_pending")
+    assert (row.folder, row.server_state) == ("trash", "on_server")
     alice_client.post(reverse("mailbox:bulk"), {"action": "inbox", "ids": [row.id]})
+    alice_client.post(reverse("mailbox:bulk"), {"action": "forever", "ids": [row.id, other.id]})
     row.refresh_from_db()
-    assert (row.folder, row.server_state) == ("inbox", "on_server")
+    other.refresh_from_db()
+    assert (row.folder, row.server_state) == ("inbox", "on_server")  # not in the trash: untouched
+    assert (other.folder, other.server_state) == ("purged", "delete_pending")
 
 
 def test_bob_cannot_act_on_alices_messages(bob_client, alice):

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import MailAccount
-from mailbox import store, sync
+from mailbox import actions, store, sync
 from mailbox.models import FetchFailure, Message
 from tests.fault_server import make_message
 
@@ -166,6 +166,7 @@ def test_mirror_deletes_what_the_user_deleted_on_the_fault_server(fault_server, 
     sync.sync_account(account.id)
     doomed = Message.objects.get(account=account, uidl="uid-00004")
     sync.delete_messages(alice.id, [doomed.id])
+    actions.empty_trash(alice.id)
     assert sync.sync_account(account.id).deleted_on_server == 1
     assert server.remaining_uidls() == ["uid-00001", "uid-00002", "uid-00003", "uid-00005"]
 

@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.FirstRunMiddleware",
+    "accounts.middleware.TimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "webpop.urls"
@@ -138,6 +139,8 @@ WEBPOP_DNS_NAMESERVERS = env_list("WEBPOP_DNS_NAMESERVERS", [])
 WEBPOP_POP3_TIMEOUT = env_int("WEBPOP_POP3_TIMEOUT", 60, minimum=1, maximum=3600)
 WEBPOP_SYNC_LEASE_SECONDS = env_int("WEBPOP_SYNC_LEASE_SECONDS", 900, minimum=30)
 WEBPOP_MAX_MESSAGE_BYTES = env_int("WEBPOP_MAX_MESSAGE_BYTES", 100 * 1024 * 1024, minimum=1024)
+# Largest upload of .eml / .mbox files to import at once (streamed to temp files, never held in memory).
+WEBPOP_IMPORT_MAX_BYTES = env_int("WEBPOP_IMPORT_MAX_BYTES", 200 * 1024 * 1024, minimum=1024)
 # A first sync of a huge mailbox proceeds in sessions of at most this much.
 WEBPOP_SYNC_MAX_MESSAGES = env_int("WEBPOP_SYNC_MAX_MESSAGES", 1000, minimum=1)
 WEBPOP_SYNC_MAX_BYTES = env_int("WEBPOP_SYNC_MAX_BYTES", 512 * 1024 * 1024, minimum=1024)
@@ -170,7 +173,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "mailbox.tasks.poll_due_accounts",
         "schedule": timedelta(seconds=env_int("WEBPOP_POLL_TICK_SECONDS", 30, minimum=1)),
     },
+    "expire-trash": {"task": "mailbox.tasks.expire_trash", "schedule": timedelta(hours=1)},
 }
+# Days a message stays in the trash before it is deleted for good (and, under
+# the mirror policy, from the server).
+WEBPOP_TRASH_DAYS = env_int("WEBPOP_TRASH_DAYS", 30, minimum=1)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 LOGGING = {

@@ -1,0 +1,269 @@
+"""Web speed: gunicorn (2 sync workers) on PostgreSQL, one user with 100,000 messages.
+
+A throwaway PostgreSQL database and data directory are created, migrated and
+filled (bench/_web_seed.py: a few hundred messages stored as the sync engine
+stores them, the rest bulk rows via COPY), then ``wrk`` (Debian package
+``wrk``; a small threaded Python load generator when it is missing) loads
+each URL for ``--duration`` seconds at concurrency 8, logged in with a real
+session cookie:
+
+- inbox page 1                 ``/``
+- a deep keyset page           ``/?before=<cursor 90% down the inbox>``
+- a cached message view        ``/message/<id>/`` (viewed once first: HTML cache warm)
+- a search                     ``/?q=invoice`` (full-text, ~6% of the rows match)
+- the ceiling: a trivial view  ``/healthz`` (small JSON, no session, no query)
+
+Targets (issue 7): inbox ≥ 40% of the trivial view's requests/s; search p99 ≤ 150 ms.
+Prints a Markdown table. Everything (gunicorn, database, data dir) is removed at the end,
+also on failure or SIGTERM.
+
+    .venv/bin/python bench/web.py [--duration 30] [--messages 100000] [--keep-db]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+
+from _benchutil import Cleanup, base_env, create_database, drop_database, pg_url, run_checked, stop_group  # noqa: E402
+
+DB_NAME = "webpop_bench_web"
+CONCURRENCY = 8
+TARGET_INBOX_RATIO = 0.40
+TARGET_SEARCH_P99_MS = 150.0
+PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() else sys.executable
+GUNICORN = str(Path(PYTHON).parent / "gunicorn")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer within {timeout:.0f} s") from None
+            time.sleep(0.2)
+
+
+def fetch(url: str, cookie: str | None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+# --- load ------------------------------------------------------------------------------
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+def load_wrk(url: str, cookie: str | None, duration: int) -> dict:
+    cmd = ["wrk", "-t2", f"-c{CONCURRENCY}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if cookie:
+        cmd += ["-H", f"Cookie: {cookie}"]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True, timeout=duration + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "requests": requests,
+        "non2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(1) if errors else "",
+        "tool": "wrk",
+    }
+
+
+def load_python(url: str, cookie: str | None, duration: int) -> dict:
+    """Fallback: CONCURRENCY threads with keep-alive connections. Slower than wrk; fine for ratios."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    latencies: list[list[float]] = [[] for _ in range(CONCURRENCY)]
+    bad = [0] * CONCURRENCY
+    stop_at = time.perf_counter() + duration
+
+    def worker(k: int) -> None:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        headers = {"Cookie": cookie} if cookie else {}
+        while time.perf_counter() < stop_at:
+            start = time.perf_counter()
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            latencies[k].append((time.perf_counter() - start) * 1000)
+            if response.status >= 400:
+                bad[k] += 1
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=worker, args=(k,)) for k in range(CONCURRENCY)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    all_ms = sorted(x for chunk in latencies for x in chunk)
+    quantiles = statistics.quantiles(all_ms, n=100)
+    return {
+        "rps": len(all_ms) / elapsed,
+        "p50": quantiles[49],
+        "p99": quantiles[98],
+        "requests": len(all_ms),
+        "non2xx": sum(bad),
+        "socket_errors": "",
+        "tool": "python",
+    }
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=30, help="seconds of load per URL (default 30)")
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--python-load", action="store_true", help="use the Python load generator even if wrk exists")
+    parser.add_argument(
+        "--profile",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="profile the views in-process (queries, EXPLAIN ANALYZE, cProfile) after the load: "
+        "auto = only when a target is missed (default)",
+    )
+    args = parser.parse_args()
+    load = load_python if args.python_load or not shutil.which("wrk") else load_wrk
+
+    with Cleanup() as cleanup:
+        data_dir = Path(tempfile.mkdtemp(prefix="webpop-bench-web-"))
+        cleanup.add("data dir", lambda: shutil.rmtree(data_dir, ignore_errors=True))
+        create_database(DB_NAME)
+        cleanup.add("database", lambda: drop_database(DB_NAME))
+        env = base_env() | {
+            "DATABASE_URL": pg_url(DB_NAME),
+            "WEBPOP_DATA_DIR": str(data_dir),
+            "DJANGO_SETTINGS_MODULE": "webpop.settings",
+            "DEBUG": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        }
+        t0 = time.perf_counter()
+        run_checked([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env=env)
+        seed_out = run_checked(
+            [PYTHON, str(REPO / "bench" / "_web_seed.py"), "--messages", str(args.messages)], env=env, timeout=600
+        )
+        seed = json.loads([line for line in seed_out.splitlines() if line.startswith("{")][-1])
+        took = time.perf_counter() - t0
+        print(f"seeded {seed['messages']:,} messages ({seed['inbox']:,} in the inbox) in {took:.0f} s", file=sys.stderr)
+
+        port = free_port()
+        gunicorn = subprocess.Popen(
+            [GUNICORN, "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "webpop.wsgi"],
+            cwd=REPO,
+            env=env,
+            start_new_session=True,
+        )
+        cleanup.add("gunicorn", lambda: stop_group(gunicorn))
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/healthz")
+
+        cookie = f"sessionid={seed['sessionid']}"
+        targets = [
+            ("inbox page 1", "/", cookie),
+            (f"deep keyset page (row {seed['deep_position']:,})", f"/?before={seed['deep_cursor']}", cookie),
+            ("cached message view", f"/message/{seed['message_id']}/", cookie),
+            (f"search `{seed['search_word']}`", f"/?q={seed['search_word']}", cookie),
+            ("trivial view (/healthz)", "/healthz", None),
+        ]
+        # Check every URL answers 200 for this session (not a login redirect) and warm caches:
+        # the message page and its HTML body fill the sanitized-HTML cache on first view.
+        for label, path, ck in targets:
+            status, _body = fetch(base + path, ck)
+            if status != 200:
+                raise RuntimeError(f"{label}: GET {path} answered {status}, not 200")
+        fetch(f"{base}/message/{seed['message_id']}/body/", cookie)
+        for _ in range(3):  # both workers, warm imports and template caches
+            for _label, path, ck in targets:
+                fetch(base + path, ck)
+
+        results = []
+        for label, path, ck in targets:
+            print(f"loading {label} for {args.duration} s …", file=sys.stderr)
+            results.append((label, load(base + path, ck, args.duration)))
+
+        ceiling = results[-1][1]["rps"]
+        inbox = results[0][1]
+        search = results[3][1]
+        ratio = inbox["rps"] / ceiling if ceiling else 0.0
+        missed = ratio < TARGET_INBOX_RATIO or search["p99"] > TARGET_SEARCH_P99_MS
+        profile = None
+        if args.profile == "always" or (args.profile == "auto" and missed):
+            stop_group(gunicorn)  # the profile runs alone
+            spec = {"sessionid": seed["sessionid"], "urls": [(label, path) for label, path, ck in targets if ck]}
+            profile = run_checked([PYTHON, str(REPO / "bench" / "_web_profile.py"), json.dumps(spec)], env=env)
+    tool = results[0][1]["tool"]
+    print(
+        f"\n### webpop web: gunicorn {args.workers} sync workers, PostgreSQL, {seed['messages']:,} messages, "
+        f"{tool} {args.duration} s × concurrency {CONCURRENCY}\n"
+    )
+    print("| URL | requests/s | p50 ms | p99 ms | requests | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, r in results:
+        print(f"| {label} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['requests']:,} | {r['non2xx']} |")
+    met = "met" if ratio >= TARGET_INBOX_RATIO else "NOT met"
+    print(f"\n- inbox / trivial view requests/s: **{ratio:.0%}** (target ≥ {TARGET_INBOX_RATIO:.0%}: {met})")
+    met = "met" if search["p99"] <= TARGET_SEARCH_P99_MS else "NOT met"
+    print(f"- search p99: **{search['p99']:.1f} ms** (target ≤ {TARGET_SEARCH_P99_MS:.0f} ms: {met})")
+    errors = [label for label, r in results if r["non2xx"] or r["socket_errors"]]
+    if errors:
+        print(f"- errors during load: {', '.join(errors)}")
+    if profile:
+        print("\n### Profile (in-process, one request at a time)\n" + profile)
+    ok = ratio >= TARGET_INBOX_RATIO and search["p99"] <= TARGET_SEARCH_P99_MS and not errors
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""User folders: create, rename, delete, and which folders a user may file mail into.
+
+A message's ``folder`` holds a system folder value or ``u<id>`` of one of the
+owner's UserFolder rows; every check here is per owner (invariant 7).
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+
+from accounts.models import MailAccount
+
+from .models import Folder, Message, Rule, UserFolder
+
+SYSTEM_TARGETS = [(Folder.INBOX.value, "Inbox"), (Folder.ARCHIVE.value, "Archive"), (Folder.SPAM.value, "Spam")]
+
+
+class FolderError(ValueError):
+    pass
+
+
+def folder_id(slug: str) -> int | None:
+    """The UserFolder id in ``u<id>``, None for anything else."""
+    if slug.startswith("u") and slug[1:].isdigit():
+        return int(slug[1:])
+    return None
+
+
+def user_folders(owner_id: int) -> list[UserFolder]:
+    return list(UserFolder.objects.filter(owner_id=owner_id))
+
+
+def owned_folder(owner_id: int, slug: str) -> UserFolder | None:
+    pk = folder_id(slug)
+    return UserFolder.objects.filter(owner_id=owner_id, id=pk).first() if pk is not None else None
+
+
+def is_owned_slug(owner_id: int, slug: str) -> bool:
+    pk = folder_id(slug)
+    return pk is not None and UserFolder.objects.filter(owner_id=owner_id, id=pk).exists()
+
+
+def label_for(owner_id: int, slug: str) -> str | None:
+    """The name shown for a folder, None if the owner has no such folder."""
+    if slug in Folder.values:
+        return Folder(slug).label
+    folder = owned_folder(owner_id, slug)
+    return folder.name if folder else None
+
+
+def target_choices(owner_id: int, *, system=SYSTEM_TARGETS) -> list[tuple[str, str]]:
+    """Folders mail can be filed into (deliver-to, rules, import)."""
+    return [*system, *((f.slug, f.name) for f in user_folders(owner_id))]
+
+
+def unread_counts(owner_id: int) -> dict[str, int]:
+    """Unread messages in Inbox, Spam and every user folder, in one query."""
+    rows = (
+        Message.objects.filter(owner_id=owner_id, seen=False)
+        .filter(Q(folder__in=[Folder.INBOX, Folder.SPAM]) | Q(folder__startswith="u"))
+        .values("folder")
+        .annotate(n=Count("id"))
+    )
+    return {row["folder"]: row["n"] for row in rows}
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise FolderError("Give the folder a name.")
+    if len(name) > 100:
+        raise FolderError("Folder names are at most 100 characters.")
+    if name.casefold() in {label.casefold() for label in Folder.labels} | {v for v in Folder.values}:
+        raise FolderError(f"“{name}” is a built-in folder.")
+    return name
+
+
+def create(owner_id: int, name: str) -> UserFolder:
+    name = _clean_name(name)
+    try:
+        with transaction.atomic():
+            return UserFolder.objects.create(owner_id=owner_id, name=name)
+    except IntegrityError:
+        raise FolderError(f"You already have a folder called “{name}”.") from None
+
+
+def rename(folder: UserFolder, name: str) -> UserFolder:
+    name = _clean_name(name)
+    folder.name = name
+    try:
+        with transaction.atomic():
+            folder.save(update_fields=["name"])
+    except IntegrityError:
+        raise FolderError(f"You already have a folder called “{name}”.") from None
+    return folder
+
+
+@transaction.atomic
+def delete(folder: UserFolder) -> int:
+    """Remove a folder: its messages go back to the Inbox, and nothing keeps filing into it."""
+    slug, owner_id = folder.slug, folder.owner_id
+    moved = Message.objects.filter(owner_id=owner_id, folder=slug).update(folder=Folder.INBOX)
+    MailAccount.objects.filter(owner_id=owner_id, deliver_to=slug).update(deliver_to=Folder.INBOX)
+    Rule.objects.filter(owner_id=owner_id, folder=slug).delete()
+    folder.delete()
+    return moved

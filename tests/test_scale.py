@@ -1,0 +1,226 @@
+"""Keyset pagination and search at scale: 100,000 messages on PostgreSQL (issue 7).
+
+The rows are bulk-created once for the module with COPY (bench/_web_data.py, the same
+generator bench/web.py uses) and the module's tests only read them. The walk through the
+pages follows the cursors the pages themselves hand out, as the browser does, and compares
+with one ORDER BY over the whole folder; every page costs the same number of queries
+however deep it is.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.db.models import Q
+from django.urls import reverse
+
+from bench._web_data import RARE_EVERY, RARE_WORD, RawFile, build_rows, copy_rows
+from mailbox import listing, search
+from mailbox.models import Folder, Message
+from tests.conftest import require
+from tests.factories import make_account
+
+N = 100_000
+PAGE = listing.PAGE_SIZE
+MAX_QUERIES = 12  # a list page's budget; the walk below also checks it is the same on every page
+
+
+class QueryCounts:
+    """Queries per request, to check a deep page costs exactly what the first page costs."""
+
+    def __init__(self):
+        self.counts: list[int] = []
+
+    def get(self, client, *args, **kwargs):
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(*args, **kwargs)
+        self.counts.append(len(queries))
+        return response
+
+
+@pytest.fixture(scope="module")
+def big(django_db_setup, django_db_blocker):
+    """alice's 100,000 messages, created once; removed after the module."""
+    with django_db_blocker.unblock():
+        require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL=postgres://…)")
+        from django.contrib.auth import get_user_model
+
+        from accounts.models import MailAccount
+
+        user = get_user_model().objects.create_user("scale", "scale@example.org", "scale-Password-1")
+        account = make_account(user, username="scale-pop")
+        # No raw files: these tests only list and search (the message page is bench/web.py's).
+        copy_rows(build_rows(user.id, account.id, N, [RawFile("00/00/missing", "0" * 64, 1000)]))
+        inbox_ids = list(
+            Message.objects.filter(owner=user, folder=Folder.INBOX)
+            .order_by("-date", "-id")
+            .values_list("id", flat=True)
+        )
+        yield user, account, inbox_ids
+        # The rows have no attachments, references or aliases: a plain DELETE is enough and fast.
+        Message.objects.filter(owner=user)._raw_delete(connection.alias)
+        MailAccount.objects.filter(owner=user).delete()
+        user.delete()
+
+
+def _client(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _ids(response) -> list[int]:
+    return [row.id for row in response.context["page"].rows]
+
+
+@pytest.mark.django_db
+def test_the_rows_are_there(big):
+    user, _account, inbox_ids = big
+    assert Message.objects.filter(owner=user).count() == N
+    assert Message.objects.filter(owner=user, search_document__isnull=True).count() == 0  # the trigger ran
+    assert 65_000 < len(inbox_ids) < 75_000
+    # Ties on the date (every 50th pair shares one) exist, so the id tie-break matters.
+    dates = Message.objects.filter(owner=user).values("date").distinct().count()
+    assert dates < N
+
+
+@pytest.mark.django_db
+def test_walking_pages_by_cursor_first_tenth_and_last(big, django_assert_max_num_queries):
+    user, _account, inbox_ids = big
+    client = _client(user)
+    counted = QueryCounts()
+    seen: list[int] = []
+    with django_assert_max_num_queries(MAX_QUERIES):
+        response = counted.get(client, reverse("mailbox:inbox"))
+    assert response.status_code == 200
+    assert _ids(response) == inbox_ids[:PAGE]
+    seen += _ids(response)
+    # Pages 2..10 through the "older" cursors the pages give out: no gaps, no duplicates.
+    for number in range(2, 11):
+        cursor = response.context["page"].older
+        with django_assert_max_num_queries(MAX_QUERIES):
+            response = counted.get(client, reverse("mailbox:inbox"), {"before": cursor})
+        assert response.status_code == 200
+        assert _ids(response) == inbox_ids[(number - 1) * PAGE : number * PAGE], f"page {number}"
+        seen += _ids(response)
+    assert len(seen) == len(set(seen)) == 10 * PAGE
+    # And back one page with the "newer" cursor.
+    with django_assert_max_num_queries(MAX_QUERIES):
+        back = counted.get(client, reverse("mailbox:inbox"), {"after": response.context["page"].newer})
+    assert _ids(back) == inbox_ids[8 * PAGE : 9 * PAGE]
+
+    # The last page, reached with the cursor of the row just before it: same query count.
+    last_start = (len(inbox_ids) - 1) // PAGE * PAGE
+    before_last = Message.objects.get(id=inbox_ids[last_start - 1])
+    with django_assert_max_num_queries(MAX_QUERIES):
+        response = counted.get(client, reverse("mailbox:inbox"), {"before": listing.encode(before_last)})
+    assert _ids(response) == inbox_ids[last_start:]
+    # However deep: pages 2..10, the way back and the last page all cost the same (page 1 may differ).
+    assert len(set(counted.counts[1:])) == 1, counted.counts
+    assert response.context["page"].older is None
+    assert response.context["page"].newer is not None
+
+
+@pytest.mark.django_db
+def test_keyset_walk_of_the_whole_folder_at_the_listing_level(big, django_assert_num_queries):
+    """Every inbox row exactly once, in order, one query per page (listing.page directly)."""
+    user, _account, inbox_ids = big
+    rows = Message.objects.filter(owner=user, folder=Folder.INBOX).only("id", "date")
+    walked: list[int] = []
+    cursor = None
+    pages = 0
+    while True:
+        with django_assert_num_queries(1):
+            page = listing.page(rows, before=cursor, size=1000)
+        walked += [row.id for row in page.rows]
+        pages += 1
+        if page.older is None:
+            break
+        cursor = page.older
+    assert walked == inbox_ids
+    assert pages == -(-len(inbox_ids) // 1000)
+
+
+@pytest.mark.django_db
+def test_deep_page_uses_the_index_not_offset(big):
+    user, _account, inbox_ids = big
+    deep = Message.objects.get(id=inbox_ids[60_000])
+    rows = Message.objects.filter(owner=user, folder=Folder.INBOX)
+    date, pk = listing.decode(listing.encode(deep))
+    # The query listing.page runs for ?before=<cursor>.
+    queryset = rows.order_by("-date", "-id").filter(Q(date__lt=date) | Q(date=date, id__lt=pk))[: PAGE + 1]
+    plan = queryset.explain()
+    assert "msg_owner_folder_date_idx" in plan, plan
+    assert "OFFSET" not in str(queryset.query).upper()
+
+
+@pytest.mark.django_db
+def test_search_with_from_and_a_free_word(big, django_assert_max_num_queries):
+    user, _account, _inbox_ids = big
+    client = _client(user)
+    # The expected rows, computed without the full-text index: a sender and a subject word.
+    sender = Message.objects.filter(owner=user).exclude(folder__in=[Folder.TRASH, Folder.SPAM]).first()
+    address = sender.from_email
+    expected = list(
+        Message.objects.filter(owner=user, from_email=address, subject__icontains="invoice")
+        .exclude(folder__in=[Folder.TRASH, Folder.SPAM])
+        .order_by("-date", "-id")
+        .values_list("id", flat=True)
+    )
+    assert expected, "the generator gives every sender some invoices"
+    with django_assert_max_num_queries(MAX_QUERIES):
+        response = client.get(reverse("mailbox:inbox"), {"q": f"from:{address} invoice"})
+    assert response.status_code == 200
+    got = _ids(response)
+    assert got == expected[:PAGE]
+    if len(expected) > PAGE:  # the search pages by cursor too
+        with django_assert_max_num_queries(MAX_QUERIES):
+            more = client.get(
+                reverse("mailbox:inbox"), {"q": f"from:{address} invoice", "before": response.context["page"].older}
+            )
+        assert _ids(more) == expected[PAGE : 2 * PAGE]
+
+
+@pytest.mark.django_db
+def test_search_for_a_rare_body_word_finds_exactly_those_rows(big, django_assert_max_num_queries):
+    user, _account, _inbox_ids = big
+    expected = set(
+        Message.objects.filter(owner=user, search_text__contains=RARE_WORD)
+        .exclude(folder__in=[Folder.TRASH, Folder.SPAM])
+        .values_list("id", flat=True)
+    )
+    assert 80 <= len(expected) <= -(-N // RARE_EVERY)
+    rows = Message.objects.filter(owner=user).exclude(folder__in=[Folder.TRASH, Folder.SPAM])
+    found: list[int] = []
+    cursor = None
+    while True:
+        with django_assert_max_num_queries(1):
+            page = listing.page(search.apply(rows, search.parse(RARE_WORD)), before=cursor)
+        found += [row.id for row in page.rows]
+        if page.older is None:
+            break
+        cursor = page.older
+    assert len(found) == len(set(found))
+    assert set(found) == expected
+    client = _client(user)
+    with django_assert_max_num_queries(MAX_QUERIES):
+        response = client.get(reverse("mailbox:inbox"), {"q": RARE_WORD})
+    assert _ids(response) == found[:PAGE]
+
+
+@pytest.mark.django_db
+def test_search_queries_are_fast_enough(big):
+    """A coarse guard (generous for CI machines): a page of search results under 0.5 s."""
+    import time
+
+    user, _account, _inbox_ids = big
+    rows = Message.objects.filter(owner=user).exclude(folder__in=[Folder.TRASH, Folder.SPAM])
+    for query in ("invoice", "garden concert", f"from:{Message.objects.filter(owner=user).first().from_email}"):
+        parsed = search.parse(query)
+        start = time.perf_counter()
+        listing.page(search.apply(rows, parsed))
+        assert time.perf_counter() - start < 0.5, query
