@@ -3,20 +3,21 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from accounts.models import MailAccount
+from accounts.models import MailAccount, Profile
 
 from . import actions, folders, listing, mime, search, store, sync, views_html
 from .models import VISIBLE_FOLDERS, Attachment, Folder, Message
 
 LIST_FIELDS = (
     "id", "subject", "from_name", "from_email", "snippet", "date", "seen", "flagged", "has_attachments", "account_id",
+    "thread_id", "owner_id", "folder",
 )  # fmt: skip
 BULK_ACTIONS = {"read", "unread", "star", "unstar", "archive", "inbox", "spam", "trash", "forever"}
 
@@ -34,7 +35,9 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
         rows = rows.filter(account=account)
     parsed = search.parse(query)
     error = None
+    grouped = False
     if query:
+        rows = rows.exclude(folder=Folder.PURGED)
         if not any(op == "in" for op, _value, _neg in parsed.filters):
             rows = rows.exclude(folder__in=[Folder.TRASH, Folder.SPAM])  # as mail clients search
         try:
@@ -43,10 +46,15 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
             error, rows = str(exc), rows.none()
     else:
         rows = rows.filter(folder=folder)
+        grouped = _conversations_on(request)
+        if grouped:
+            rows = rows.filter(~Exists(_newer_in_conversation()))
     try:
         page = listing.page(rows, before=request.GET.get("before"), after=request.GET.get("after"))
     except listing.BadCursor:
         raise Http404 from None
+    if grouped:
+        _annotate_conversation_sizes(page.rows, folder)
     accounts = list(MailAccount.objects.filter(owner=request.user).only("id", "label", "host", "username", "policy"))
     unread = _unread_counts(request.user.id)
     context = {
@@ -54,6 +62,7 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
         "folder": folder,
         "folder_label": "Search" if query else folder_label,
         "folders": VISIBLE_FOLDERS,
+        "grouped": grouped,
         "accounts": accounts,
         "account": account,
         "query": query,
@@ -67,6 +76,39 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
         "mirror_accounts": any(a.policy.startswith("mirror") for a in accounts),
     }
     return render(request, "mailbox/inbox.html", context)
+
+
+def _conversations_on(request: HttpRequest) -> bool:
+    """The user's choice (Preferences), overridden for one page by ``?view=messages|conversations``."""
+    view = request.GET.get("view")
+    if view in {"messages", "conversations"}:
+        return view == "conversations"
+    choice = Profile.objects.filter(user_id=request.user.id).values_list("conversations", flat=True).first()
+    return True if choice is None else choice
+
+
+def _newer_in_conversation():
+    """A newer message of the same conversation in the same folder: only the newest one is listed."""
+    return Message.objects.filter(
+        owner_id=OuterRef("owner_id"), thread_id=OuterRef("thread_id"), folder=OuterRef("folder")
+    ).filter(Q(date__gt=OuterRef("date")) | Q(date=OuterRef("date"), id__gt=OuterRef("id")))
+
+
+def _annotate_conversation_sizes(rows: list[Message], folder: str) -> None:
+    """``conversation_size`` and ``conversation_unread`` for each listed conversation, in one query."""
+    thread_ids = {m.thread_id for m in rows if m.thread_id}
+    sizes: dict[int, tuple[int, int]] = {}
+    if thread_ids:
+        counted = (
+            Message.objects.filter(owner_id=rows[0].owner_id, folder=folder, thread_id__in=thread_ids)
+            .values("thread_id")
+            .annotate(n=Count("id"), unread=Count("id", filter=Q(seen=False)))
+        )
+        sizes = {row["thread_id"]: (row["n"], row["unread"]) for row in counted}
+    for message in rows:
+        size, unread = sizes.get(message.thread_id, (1, 0 if message.seen else 1))
+        message.conversation_size = size
+        message.conversation_unread = unread
 
 
 def _folder_label(folder: str, user_folders: list) -> str:

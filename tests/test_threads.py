@@ -66,3 +66,26 @@ def test_hostile_references_are_bounded():
     header = " ".join(f"<{i}@x>" for i in range(10_000))
     assert len(threads.references_of(header, "<p@x>")) == threads.MAX_REFERENCES
     assert threads.references_of(header, "<p@x>")[-1] == "p@x"
+
+
+def test_inbox_lists_each_conversation_once_with_its_size(alice_client, alice):
+    from django.urls import reverse
+
+    account = make_account(alice)
+    store_message(account, raw("Plan", "a@x", date="Mon, 23 Nov 2026 09:00:00 +0000"), "1")
+    store_message(account, raw("Re: Plan", "b@x", in_reply_to="a@x", date="Tue, 24 Nov 2026 09:00:00 +0000"), "2")
+    store_message(account, raw("Solo", "c@x", date="Wed, 25 Nov 2026 09:00:00 +0000"), "3")
+    grouped = alice_client.get(reverse("mailbox:inbox")).context["page"].rows
+    assert [(m.subject, m.conversation_size) for m in grouped] == [("Solo", 1), ("Re: Plan", 2)]
+    single = alice_client.get(reverse("mailbox:inbox") + "?view=messages").context["page"].rows
+    assert [m.subject for m in single] == ["Solo", "Re: Plan", "Plan"]
+
+
+def test_conversation_preference_switches_the_default(alice_client, alice):
+    from django.urls import reverse
+
+    account = make_account(alice)
+    store_message(account, raw("Plan", "a@x"), "1")
+    store_message(account, raw("Re: Plan", "b@x", in_reply_to="a@x"), "2")
+    alice_client.post(reverse("accounts:preferences"), {"time_zone": ""})  # conversations unchecked
+    assert len(alice_client.get(reverse("mailbox:inbox")).context["page"].rows) == 2
