@@ -173,3 +173,13 @@ def fault_account(alice):
         return make_account(alice, **fields)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Real Chromium for this test module (one launch per module keeps the suite fast)."""
+    from tests.browser import chromium, chromium_available
+
+    require(chromium_available(), "Chromium (apt-get install chromium)")
+    with chromium() as launched:
+        yield launched

@@ -10,49 +10,16 @@ A failure lists each violation as ``page [scheme] rule (impact): target — summ
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
-from tests.conftest import require
 from tests.factories import build_message, make_account, store_message
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 BLOCKING = {"serious", "critical"}
 AXE_OPTIONS = {"resultTypes": ["violations"], "iframes": False}
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require(bool(shutil.which("chromium")) or os.path.exists(CHROMIUM), "Chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture(scope="module")

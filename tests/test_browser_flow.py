@@ -16,9 +16,7 @@ widths go to test-artifacts/screens/.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -27,44 +25,14 @@ import pytest
 
 from mailbox import sync
 from mailbox.models import Folder, Message, ServerState
-from tests.conftest import require
 from tests.factories import build_message
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 TIMEOUT_MS = 15_000
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require(bool(shutil.which("chromium")) or os.path.exists(CHROMIUM), "Chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 class Screens:

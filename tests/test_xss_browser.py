@@ -15,9 +15,7 @@ One Chromium per module (Playwright driving Debian's /usr/bin/chromium; never ``
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,47 +25,15 @@ from django.test import Client
 
 from mailbox.sanitize import clean
 from tests import html_samples, xss_vectors
-from tests.conftest import require
 from tests.factories import make_account, store_message
 from tests.test_imageproxy import PNG, ImageServer
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 VECTOR_CLASSES = xss_vectors.by_class()
 # What Chromium says when it blocks script or a load: never seen while the sanitizer is on.
 BLOCKED = re.compile(r"Blocked script execution|Refused to|Content Security Policy|Ignored call to", re.I)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require(bool(shutil.which("chromium")) or os.path.exists(CHROMIUM), "Chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls made by the tests
-    # themselves are still plain synchronous calls.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @dataclass
