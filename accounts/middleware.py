@@ -37,9 +37,11 @@ class TimeZoneMiddleware:
         if user is not None and user.is_authenticated:
             name = request.session.get("time_zone")
             if name is None:
-                profile = Profile.objects.filter(user=user).only("time_zone").first()
-                name = profile.time_zone if profile else ""
-                request.session["time_zone"] = name  # one query per session, not per request
+                # One query per session, not per request; the list view's preference comes along.
+                row = Profile.objects.filter(user=user).values_list("time_zone", "conversations").first()
+                name, conversations = row if row else ("", True)
+                request.session["time_zone"] = name
+                request.session["conversations"] = conversations
         if name:
             try:
                 timezone.activate(zoneinfo.ZoneInfo(name))

@@ -42,6 +42,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         save_preferences(request.user, **form.cleaned_data)
         request.session["time_zone"] = form.cleaned_data["time_zone"]
+        request.session["conversations"] = form.cleaned_data["conversations"]
         messages.success(request, "Preferences saved.")
         return redirect("accounts:preferences")
     return render(request, "accounts/preferences.html", {"form": form})

@@ -83,8 +83,12 @@ def _conversations_on(request: HttpRequest) -> bool:
     view = request.GET.get("view")
     if view in {"messages", "conversations"}:
         return view == "conversations"
-    choice = Profile.objects.filter(user_id=request.user.id).values_list("conversations", flat=True).first()
-    return True if choice is None else choice
+    choice = request.session.get("conversations")
+    if choice is None:  # once per session, like the time zone
+        choice = Profile.objects.filter(user_id=request.user.id).values_list("conversations", flat=True).first()
+        choice = True if choice is None else choice
+        request.session["conversations"] = choice
+    return choice
 
 
 def _newer_in_conversation():
