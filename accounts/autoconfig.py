@@ -47,10 +47,6 @@ class Suggestion:
         return asdict(self)
 
 
-class LookupError_(Exception):
-    pass
-
-
 def domain_of(address: str) -> str | None:
     domain = address.rpartition("@")[2].strip().lower().rstrip(".")
     try:

@@ -21,7 +21,8 @@ class ActionError(ValueError):
 
 
 def owned(owner_id: int, ids) -> QuerySet:
-    return Message.objects.filter(owner_id=owner_id, id__in=list(ids))
+    """The owner's messages among ``ids``; tombstones (deleted for good) are never acted on again."""
+    return Message.objects.filter(owner_id=owner_id, id__in=list(ids)).exclude(folder=Folder.PURGED)
 
 
 @transaction.atomic

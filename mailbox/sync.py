@@ -854,16 +854,6 @@ def _reconcile_missing(account: MailAccount, listing: dict[str, int]) -> None:
 
 
 @transaction.atomic
-def delete_messages(owner_id: int, message_ids: list[int]) -> int:
-    """Move messages to Trash. The server copy goes (mirror policy) when they leave the trash for good."""
-    return (
-        Message.objects.filter(owner_id=owner_id, id__in=message_ids)
-        .exclude(folder__in=["trash", "purged"])
-        .update(folder="trash", deleted_at=timezone.now())
-    )
-
-
-@transaction.atomic
 def retry_failure(failure: FetchFailure) -> None:
     """The user asked to try a quarantined message again: forget its failures, poll soon."""
     FetchFailure.objects.filter(id=failure.id).delete()

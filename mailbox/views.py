@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import MailAccount, Profile
 
-from . import actions, folders, listing, mime, search, store, sync, views_html
+from . import actions, folders, listing, mime, search, store, views_html
 from .models import VISIBLE_FOLDERS, Attachment, Folder, Message
 
 LIST_FIELDS = (
@@ -286,7 +286,7 @@ def message_source(request: HttpRequest, message_id: int) -> FileResponse:
 @require_POST
 def message_delete(request: HttpRequest, message_id: int) -> HttpResponse:
     message = _own_message(request, message_id)
-    sync.delete_messages(request.user.id, [message.id])
+    actions.move(request.user.id, [message.id], Folder.TRASH)
     messages.success(request, "Moved to Trash.")
     return redirect("mailbox:inbox")
 

@@ -165,7 +165,7 @@ def test_mirror_deletes_what_the_user_deleted_on_the_fault_server(fault_server, 
     account = fault_account(server, policy="mirror")
     sync.sync_account(account.id)
     doomed = Message.objects.get(account=account, uidl="uid-00004")
-    sync.delete_messages(alice.id, [doomed.id])
+    actions.move(alice.id, [doomed.id], "trash")
     actions.empty_trash(alice.id)
     assert sync.sync_account(account.id).deleted_on_server == 1
     assert server.remaining_uidls() == ["uid-00001", "uid-00002", "uid-00003", "uid-00005"]

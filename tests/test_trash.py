@@ -19,7 +19,7 @@ def test_emptying_frees_files_but_keeps_a_tombstone_so_keep_never_refetches(pop_
     sync.sync_account(account.id)
     message = Message.objects.get(account=account)
     raw_file = store.path_of(message.raw_path)
-    sync.delete_messages(alice.id, [message.id])
+    actions.move(alice.id, [message.id], "trash")
     assert actions.empty_trash(alice.id) == 1
     message.refresh_from_db()
     assert (message.folder, message.raw_path, message.server_state) == ("purged", "", "on_server")
@@ -36,7 +36,7 @@ def test_mirror_tombstone_is_removed_once_the_server_copy_is_deleted(pop_user, d
     account = dovecot_account(policy="mirror")
     sync.sync_account(account.id)
     message = Message.objects.get(account=account)
-    sync.delete_messages(alice.id, [message.id])
+    actions.move(alice.id, [message.id], "trash")
     actions.empty_trash(alice.id)
     assert sync.sync_account(account.id).deleted_on_server == 1
     assert pop_user.messages() == []
@@ -83,3 +83,13 @@ def test_trash_page_explains_and_offers_empty(alice_client, alice):
     actions.move(alice.id, [message.id], "trash")
     page = alice_client.get(reverse("mailbox:folder", args=["trash"])).content.decode()
     assert "Empty trash now" in page and "also from the server" in page
+
+
+def test_tombstones_cannot_be_moved_or_restored(alice_client, alice):
+    message = store_message(make_account(alice), build_message("gone for good"), "1")
+    actions.move(alice.id, [message.id], "trash")
+    actions.empty_trash(alice.id)
+    alice_client.post(reverse("mailbox:bulk"), {"action": "inbox", "ids": [message.id]})
+    assert actions.restore(alice.id, {message.id: "inbox"}) == 0
+    message.refresh_from_db()
+    assert message.folder == "purged"
