@@ -56,6 +56,14 @@ def raw(port: int, user: str, password: str, ca_file: str, runs: int) -> dict:
     return {"seconds": min(times), "all_seconds": times, "count": count, "bytes": size, "peak_rss_kb": peak_rss_kb()}
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and its finished children."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webpop.settings")
     import django
@@ -90,14 +98,16 @@ def sync(account_id: int, profile_file: str | None) -> dict:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _cpu_seconds()
     result = sync_account(account_id)
     seconds = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu_start
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile_file)
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "fetched": result.fetched,
         "bytes": result.bytes,
         "skipped": result.skipped,

@@ -29,6 +29,7 @@ import functools
 import html
 import mimetypes
 import mmap
+import os
 import re
 import struct
 from dataclasses import dataclass, field
@@ -107,8 +108,18 @@ def parse_bytes(data: bytes, *, received_at: dt.datetime | None = None) -> Parse
     return _Walker(bytes(data), received_at).run()
 
 
+# Below this size a file is read: mapping and unmapping cost more than copying small mail.
+MAP_THRESHOLD = 1024 * 1024
+
+
 def parse_file(fp: BinaryIO, *, received_at: dt.datetime | None = None) -> ParsedMessage:
-    """Parse a whole file; a real file is mapped, not read, so big messages cost little memory."""
+    """Parse a whole file; a big real file is mapped, not read, so big messages cost little memory."""
+    try:
+        if os.fstat(fp.fileno()).st_size < MAP_THRESHOLD:
+            fp.seek(0)
+            return _Walker(fp.read(), received_at).run()
+    except (AttributeError, OSError, ValueError):  # not a real file
+        pass
     try:
         mapped = mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ)
     except (AttributeError, OSError, ValueError):  # not a real file, or empty

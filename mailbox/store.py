@@ -134,10 +134,13 @@ def open_file(relpath: str) -> File:
 
 def _spool_file(folder: Path) -> BinaryIO:
     # A plain exclusive create: NamedTemporaryFile's wrappers cost more than the write for small mail.
-    tmp = folder / "tmp"
-    if not tmp.is_dir():
-        tmp.mkdir(parents=True, exist_ok=True)
-    return open(tmp / f"in-{secrets.token_hex(12)}.part", "xb")
+    # The folder exists after the first file, so it is created only when the open says it is missing.
+    name = os.path.join(folder, "tmp", f"in-{secrets.token_hex(12)}.part")
+    try:
+        return open(name, "xb")
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(name), exist_ok=True)
+        return open(name, "xb")
 
 
 def temp_file() -> BinaryIO:
@@ -217,8 +220,13 @@ def _make_durable(paths: set[Path]) -> None:
 
 
 def _rename_into_place(tmp_path: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp_path, dest)
+    try:  # the shard folder usually exists: try first, create only when missing
+        os.replace(tmp_path, dest)
+    except FileNotFoundError:
+        if not os.path.exists(tmp_path):
+            raise
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp_path, dest)
     if not _defer(dest, dest.parent):
         _fsync_dir(dest.parent)
 

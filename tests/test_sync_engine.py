@@ -132,7 +132,7 @@ def test_lease_of_a_live_worker_is_respected(pop_user, dovecot_account):
 def test_lost_lease_stops_the_sync_without_quit(pop_user, dovecot_account, monkeypatch):
     deliver(pop_user, 8)
     account = dovecot_account(policy="delete")
-    monkeypatch.setattr(sync._Session, "RENEW_EVERY", 3)
+    monkeypatch.setattr(sync._Session, "RENEW_SECONDS", 0.0)
     real_renew = sync.renew_lease
 
     def stolen(account_id, token):
