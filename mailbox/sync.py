@@ -4,28 +4,37 @@ Order per message (DESIGN.md, invariant 1): RETR into a temp file -> fsync ->
 verify size and SHA-256 -> parse -> raw file into the store -> rows committed.
 Only after that may the message be DELE'd, and DELEs take effect only when
 the server confirms QUIT; until then nothing is recorded as gone.
+
+A large download is parsed and stored in a forked child process while this
+one keeps reading from the server (:class:`_ForkedIngest`): parsing and
+storing cost more CPU than the network, and a second core then does them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime as dt
 import hashlib
 import logging
+import multiprocessing
 import os
 import queue
 import random
 import secrets
 import signal
 import socket
+import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db import connection as db_connection
+from django.db import connections as db_connections
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
@@ -34,7 +43,7 @@ from accounts.models import MailAccount, Profile
 
 from . import mime, rules, store, threads
 from .models import FetchFailure, Message, ServerState, SyncRun, UidlAlias
-from .pop3 import Capabilities, Pop3Client, Pop3Error, Pop3ServerError, Pop3TemporaryError, RetrResult
+from .pop3 import Capabilities, Pop3Client, Pop3Error, Pop3ServerError, Pop3TemporaryError
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +64,7 @@ class SyncResult:
     more_pending: bool = field(default=False, repr=False)
     retry_after: int = field(default=0, repr=False)
     notes: str = field(default="", repr=False)
+    ingest_peak_rss_kb: int = field(default=0, repr=False)  # of the ingest child, when there was one
 
     def as_json(self) -> dict:
         data = {key: value for key, value in asdict(self).items() if key in _JSON_FIELDS}
@@ -224,7 +234,12 @@ def _crash_point(name: str) -> None:
     if point == name:
         _crash_hits[name] = _crash_hits.get(name, 0) + 1
         if _crash_hits[name] >= int(nth or 1):
+            if _ingest_parent_pid:  # the whole worker dies, not just its ingest child
+                os.kill(_ingest_parent_pid, signal.SIGKILL)
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+_ingest_parent_pid = 0  # set in a _ForkedIngest child
 
 
 # --- Sync -----------------------------------------------------------------------
@@ -359,7 +374,7 @@ def _backoff(interval: int, failures: int, error_class: str = "temporary") -> dt
 class _Session:
     """One POP3 session of one account: list, fetch what is new, apply the policy, QUIT."""
 
-    RENEW_EVERY = 50  # messages between lease renewals
+    RENEW_SECONDS = 20.0  # between lease renewals: far inside any lease, and one UPDATE, not one per message
     BATCH_MESSAGES = 100  # messages per commit
     BATCH_BYTES = 32 * 1024 * 1024
 
@@ -509,7 +524,8 @@ class _Session:
         accepted_bytes = 0
         self._done = already
         self._session_keys: set[tuple[str, str]] = set()
-        writer = _BatchWriter(self)
+        writer = self._ingest(len(by_number))
+        renewed_at = time.monotonic()
         try:
             try:
                 for count, (number, outcome) in enumerate(client.retr_many(list(by_number), open_out), start=1):
@@ -524,30 +540,41 @@ class _Session:
                         _discard(tmp)
                         waiting = len(by_number) - count + 1
                         raise QuotaFull(f"Your storage is full; {waiting} or more messages are waiting on the server.")
-                    tmp.flush()
-                    pending.append(_Retrieved(uidl, tmp, outcome))
+                    tmp.close()  # durable with its batch (one syncfs), before any row points at it
+                    pending.append(_Retrieved(uidl, tmp.name, outcome.size, outcome.sha256))
                     pending_bytes += outcome.size
                     accepted_bytes += outcome.size
                     if len(pending) >= self.BATCH_MESSAGES or pending_bytes >= self.BATCH_BYTES:
                         batch, pending, pending_bytes = pending, [], 0
-                        writer.submit(self._prepare_batch(batch))
-                    if count % self.RENEW_EVERY == 0:
+                        writer.submit(batch)
+                    if time.monotonic() - renewed_at >= self.RENEW_SECONDS:
                         renew_lease(account.id, self.lease_token)
+                        renewed_at = time.monotonic()
             except (Pop3Error, QuotaFull):
                 # The session broke, or storage is full: keep what arrived whole before that.
                 batch, pending = pending, []
-                writer.submit(self._prepare_batch(batch))
+                writer.submit(batch)
                 writer.finish()
                 raise
             batch, pending = pending, []
-            writer.submit(self._prepare_batch(batch))
+            writer.submit(batch)
             writer.finish()  # every row committed before anything may be DELE'd
         finally:
             writer.abandon()
             for item in pending:
-                _discard(item.tmp)
+                Path(item.path).unlink(missing_ok=True)
             for tmp in temp_files.values():  # only left behind when the session broke mid-message
                 _discard(tmp)
+
+    def _ingest(self, count: int) -> _LocalIngest | _ForkedIngest:
+        """Where retrieved batches are parsed and stored: a child process for a large download."""
+        if (
+            count >= settings.WEBPOP_SYNC_INGEST_PROCESS_MIN
+            and hasattr(os, "fork")
+            and not transaction.get_connection().in_atomic_block  # a child could not see uncommitted rows
+        ):
+            return _ForkedIngest(self)
+        return _LocalIngest(self)
 
     def _prepare_batch(self, batch: list[_Retrieved]) -> _PreparedBatch:
         """Make a batch of retrieved messages durable on disk and parse them (no rows yet).
@@ -564,24 +591,21 @@ class _Session:
             for item in batch:
                 raw = None
                 try:
-                    item.tmp.close()
-                    raw = store.commit_raw(
-                        Path(item.tmp.name), expected_size=item.retr.size, expected_sha256=item.retr.sha256
-                    )
+                    raw = store.commit_raw(Path(item.path), expected_size=item.size, expected_sha256=item.sha256)
                     _crash_point("after_store")
                     with store.open_file(raw.relpath) as fh:
                         parsed = mime.parse_file(fh)
                     ready.append((item.uidl, raw, parsed))
                 except store.VerificationError as exc:
-                    _record_failure(account, item.uidl, item.retr.size, f"Stored bytes did not verify: {exc}")
+                    _record_failure(account, item.uidl, item.size, f"Stored bytes did not verify: {exc}")
                     result.skipped += 1
                 except Exception as exc:  # invariant 3: one bad message never blocks the rest
                     log.exception("storing failed account=%s uidl=%s", account.id, item.uidl)
                     relpath = raw.relpath if raw else ""
-                    _record_failure(account, item.uidl, item.retr.size, f"{type(exc).__name__}: {exc}", relpath)
+                    _record_failure(account, item.uidl, item.size, f"{type(exc).__name__}: {exc}", relpath)
                     result.skipped += 1
                 finally:
-                    Path(item.tmp.name).unlink(missing_ok=True)
+                    Path(item.path).unlink(missing_ok=True)
             fresh, aliases, later_copies = self._split_duplicates(ready)
             attachments = [store.write_attachments(parsed) for _uidl, _raw, parsed in fresh]
         _crash_point("after_sync")
@@ -662,9 +686,12 @@ class _Session:
 
 @dataclass
 class _Retrieved:
+    """A message retrieved into a closed temp file, with the size and SHA-256 the session saw."""
+
     uidl: str
-    tmp: BinaryIO
-    retr: RetrResult
+    path: str
+    size: int
+    sha256: str
 
 
 @dataclass
@@ -744,6 +771,164 @@ class _BatchWriter:
         result.bytes += written.bytes
         result.skipped += written.skipped
         self.session._written = _Written()
+
+
+class _LocalIngest:
+    """Parse and store batches in this process (files here, rows on the writer thread)."""
+
+    def __init__(self, session: _Session):
+        self.session = session
+        self.writer = _BatchWriter(session)
+
+    def submit(self, batch: list[_Retrieved]) -> None:
+        self.writer.submit(self.session._prepare_batch(batch))
+
+    def finish(self) -> None:
+        self.writer.finish()
+
+    def abandon(self) -> None:
+        self.writer.abandon()
+
+
+class IngestProcessError(Exception):
+    """The ingest child failed or died: what it acknowledged as committed stands, nothing else."""
+
+
+class _ForkedIngest:
+    """Parse and store batches in a forked child while this process keeps reading from the server.
+
+    The child runs a :class:`_LocalIngest` on its own database connection and
+    acknowledges each batch; at most ``MAX_UNACKED`` batches are outstanding,
+    so temp files and memory stay bounded. ``finish()`` returns only when the
+    child reports every batch committed: nothing may be DELE'd before that.
+    The child dies with this process (``PR_SET_PDEATHSIG``), so a killed
+    worker leaves no orphan writing behind it.
+    """
+
+    MAX_UNACKED = 2
+
+    def __init__(self, session: _Session):
+        self.session = session
+        self.unacked = 0
+        self.finished = False
+        self.sent: list[str] = []  # temp files handed over; after a failure any still there are removed
+        # The child must not share this process's database socket: both reconnect.
+        db_connections.close_all()
+        parent_pid = os.getpid()
+        self.conn, child_conn = multiprocessing.Pipe()
+        pid = os.fork()
+        if pid == 0:
+            self.conn.close()
+            _ingest_child(session, child_conn, parent_pid)
+        child_conn.close()
+        self.pid = pid
+
+    def submit(self, batch: list[_Retrieved]) -> None:
+        while self.unacked >= self.MAX_UNACKED:
+            self._receive()
+        self.sent += [item.path for item in batch]
+        try:
+            self.conn.send([astuple(item) for item in batch])
+        except OSError:
+            self._receive()  # the child is gone: report why
+            raise IngestProcessError("the ingest process stopped reading") from None
+        self.unacked += 1
+
+    def _receive(self) -> dict | None:
+        try:
+            kind, payload = self.conn.recv()
+        except (EOFError, OSError):
+            raise IngestProcessError("the ingest process died") from None
+        if kind == "error":
+            raise IngestProcessError(payload)
+        if kind == "ack":
+            self.unacked -= 1
+            return None
+        return payload
+
+    def finish(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        try:
+            with contextlib.suppress(OSError):  # the child is gone: _receive says why
+                self.conn.send(None)
+            while (done := self._receive()) is None:
+                pass
+        except BaseException:
+            self._reap()
+            for path in self.sent:  # the child is gone: what it did not store is nobody's
+                Path(path).unlink(missing_ok=True)
+            raise
+        self._reap()
+        result = self.session.result
+        result.fetched += done["fetched"]
+        result.bytes += done["bytes"]
+        result.skipped += done["skipped"]
+        result.ingest_peak_rss_kb = done["peak_rss_kb"]
+
+    def abandon(self) -> None:
+        """On the way out after an error: let the child commit what it has (safe), then reap it."""
+        if self.finished:
+            return
+        try:
+            self.finish()
+        except IngestProcessError as exc:
+            log.warning("ingest process account=%s: %s", self.session.account.id, exc)
+
+    def _reap(self) -> None:
+        self.conn.close()
+        os.waitpid(self.pid, 0)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # it died before the line above took effect
+        os._exit(1)
+
+
+def _ingest_child(session: _Session, conn, parent_pid: int) -> NoReturn:
+    """The body of a :class:`_ForkedIngest` child: never returns."""
+    global _ingest_parent_pid
+    code = 0
+    try:
+        _ingest_parent_pid = parent_pid
+        _die_with_parent(parent_pid)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_DFL)  # not the worker's handlers
+        session.result = SyncResult(account=session.account.id)  # counts of this child only
+        ingest = _LocalIngest(session)
+        try:
+            while (items := conn.recv()) is not None:
+                ingest.submit([_Retrieved(*item) for item in items])
+                conn.send(("ack", None))
+            ingest.finish()
+        except BaseException as exc:
+            code = 1
+            ingest.abandon()
+            log.exception("ingest process failed account=%s", session.account.id)
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        else:
+            result = session.result
+            done = {"fetched": result.fetched, "bytes": result.bytes, "skipped": result.skipped}
+            conn.send(("done", done | {"peak_rss_kb": _peak_rss_kb()}))
+    except BaseException:
+        code = 1
+    finally:
+        db_connections.close_all()
+        os._exit(code)
+
+
+def _peak_rss_kb() -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _discard(tmp: BinaryIO) -> None:

@@ -48,6 +48,8 @@ def subprocess_env(settings, tmp_path, dovecot):
         WEBPOP_POP3_CA_FILE=str(dovecot.ca_file),
         WEBPOP_POP3_ALLOW_PRIVATE="true",
         WEBPOP_SYNC_MAX_MESSAGES="100000",
+        # Every download goes through the forked ingest child, so kills land in both processes.
+        WEBPOP_SYNC_INGEST_PROCESS_MIN="1",
         LOG_LEVEL="WARNING",
     )
     env.pop("WEBPOP_TEST_CRASH_AT", None)

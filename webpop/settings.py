@@ -144,6 +144,8 @@ WEBPOP_IMPORT_MAX_BYTES = env_int("WEBPOP_IMPORT_MAX_BYTES", 200 * 1024 * 1024, 
 # A first sync of a huge mailbox proceeds in sessions of at most this much.
 WEBPOP_SYNC_MAX_MESSAGES = env_int("WEBPOP_SYNC_MAX_MESSAGES", 1000, minimum=1)
 WEBPOP_SYNC_MAX_BYTES = env_int("WEBPOP_SYNC_MAX_BYTES", 512 * 1024 * 1024, minimum=1024)
+# Downloads of at least this many messages are parsed and stored in a child process, on a second core.
+WEBPOP_SYNC_INGEST_PROCESS_MIN = env_int("WEBPOP_SYNC_INGEST_PROCESS_MIN", 100, minimum=1)
 WEBPOP_QUARANTINE_AFTER = env_int("WEBPOP_QUARANTINE_AFTER", 3, minimum=1)
 WEBPOP_DEFAULT_QUOTA_MB = env_int("WEBPOP_DEFAULT_QUOTA_MB", 0, minimum=0)  # 0: unlimited
 
