@@ -64,6 +64,56 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+class PssSampler:
+    """Peak of the proportional set size (PSS) of this process plus its children, sampled.
+
+    A forked ingest child shares most of its pages with its parent: adding the
+    two VmHWM figures would count those twice. PSS splits shared pages between
+    the processes that map them, so the sum is the memory the worker really holds.
+    """
+
+    def __init__(self, interval: float = 0.02) -> None:
+        import threading
+
+        self.interval = interval
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _pss_kb(pid: int) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def _children(self) -> list[int]:
+        pids = []
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                pids += [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        return pids
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.wait(self.interval):
+            total = self._pss_kb(me) + sum(self._pss_kb(pid) for pid in self._children())
+            self.peak_kb = max(self.peak_kb, total)
+
+    def __enter__(self) -> PssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webpop.settings")
     import django
@@ -99,7 +149,8 @@ def sync(account_id: int, profile_file: str | None) -> dict:
         profiler = cProfile.Profile()
         profiler.enable()
     start, cpu_start = time.perf_counter(), _cpu_seconds()
-    result = sync_account(account_id)
+    with PssSampler() as pss:
+        result = sync_account(account_id)
     seconds = time.perf_counter() - start
     cpu = _cpu_seconds() - cpu_start
     if profiler is not None:
@@ -115,6 +166,8 @@ def sync(account_id: int, profile_file: str | None) -> dict:
         "more_pending": result.more_pending,
         "stored": Message.objects.filter(account_id=account_id).count(),
         "peak_rss_kb": peak_rss_kb(),
+        "ingest_peak_rss_kb": result.ingest_peak_rss_kb,
+        "peak_pss_kb": pss.peak_kb,
     }
 
 
