@@ -136,24 +136,68 @@ SEARCH_FIELDS = ("subject", "from_name", "from_email", "to", "cc", "search_text"
 
 
 def full_text(queryset: QuerySet, words: list[str]) -> QuerySet:
-    """Messages matching every word, through the database's full-text index."""
+    """Messages matching every word, through the database's full-text index.
+
+    On PostgreSQL, rows not indexed yet (stored since ``index_pending`` last
+    ran; a partial index finds them) are matched by substring meanwhile.
+    """
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery
 
         query = SearchQuery(" ".join(words), search_type="websearch", config="simple")
-        return queryset.filter(search_document=query)
+        return queryset.filter(Q(search_document=query) | (Q(search_document__isnull=True) & _substrings(words)))
     if connection.vendor == "sqlite":
         match = " ".join(_fts5_term(word) for word in words)
         return queryset.extra(
             where=["mailbox_message.id IN (SELECT rowid FROM mailbox_message_fts WHERE mailbox_message_fts MATCH %s)"],
             params=[match],
         )
-    for word in words:  # any other database: substring matches
-        condition = Q()
+    return queryset.filter(_substrings(words))  # any other database: substring matches
+
+
+def _substrings(words: list[str]) -> Q:
+    """Every word somewhere in the searched columns."""
+    condition = Q()
+    for word in words:
+        any_field = Q()
         for name in SEARCH_FIELDS:
-            condition |= Q(**{f"{name}__icontains": word})
-        queryset = queryset.filter(condition)
-    return queryset
+            any_field |= Q(**{f"{name}__icontains": word})
+        condition &= any_field
+    return condition
+
+
+INDEX_BATCH = 500
+
+
+def index_pending(limit: int = INDEX_BATCH) -> int:
+    """Build the search documents of up to ``limit`` messages stored since the last run.
+
+    PostgreSQL only (SQLite's FTS5 triggers index at insert). Concurrent runs
+    skip each other's rows. Returns how many were indexed: 0 means caught up.
+    """
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE mailbox_message SET search_document =
+              mailbox_message_document(subject, from_name, from_email, "to", cc, search_text)
+            WHERE id IN (
+              SELECT id FROM mailbox_message WHERE search_document IS NULL
+              ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+            )
+            """,
+            [limit],
+        )
+        return cursor.rowcount
+
+
+def index_all_pending() -> int:
+    """``index_pending`` until caught up; returns the total."""
+    total = 0
+    while indexed := index_pending():
+        total += indexed
+    return total
 
 
 def _fts5_term(word: str) -> str:

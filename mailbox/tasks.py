@@ -18,7 +18,18 @@ def poll_due_accounts() -> int:
 
 @shared_task(ignore_result=True)
 def sync_account(account_id: int) -> dict:
-    return sync.sync_account(account_id).as_json()
+    result = sync.sync_account(account_id)
+    if result.fetched:
+        index_search.delay()
+    return result.as_json()
+
+
+@shared_task(ignore_result=True)
+def index_search() -> int:
+    """After a sync that stored mail, and from beat as a sweep: build pending search documents."""
+    from . import search
+
+    return search.index_all_pending()
 
 
 @shared_task(ignore_result=True)

@@ -65,6 +65,7 @@ def enqueued(request, monkeypatch) -> list[int]:
         from mailbox import tasks
 
         monkeypatch.setattr(tasks.sync_account, "delay", lambda account_id: calls.append(account_id))
+        monkeypatch.setattr(tasks.index_search, "delay", lambda: None)
     return calls
 
 

@@ -176,6 +176,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=env_int("WEBPOP_POLL_TICK_SECONDS", 30, minimum=1)),
     },
     "expire-trash": {"task": "mailbox.tasks.expire_trash", "schedule": timedelta(hours=1)},
+    # Each sync enqueues indexing of what it stored; this sweep catches anything left over.
+    "index-search": {"task": "mailbox.tasks.index_search", "schedule": timedelta(minutes=1)},
 }
 # Days a message stays in the trash before it is deleted for good (and, under
 # the mirror policy, from the server).

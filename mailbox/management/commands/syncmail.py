@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import MailAccount
-from mailbox import sync
+from mailbox import search, sync
 
 
 class Command(BaseCommand):
@@ -31,5 +31,6 @@ class Command(BaseCommand):
             failed |= result.error is not None
             self.stdout.write(json.dumps(result.as_json()))
             self.stdout.flush()
+        search.index_all_pending()  # what was stored is searchable through the index when this returns
         if failed:
             raise SystemExit(1)
