@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class OAuthConfig(AppConfig):
+    name = "oauth"
+    label = "oauth"
+    verbose_name = "OAuth2 sign-in"
