@@ -31,10 +31,19 @@ from django.utils import timezone
 
 from accounts.crypto import DecryptionError
 from accounts.models import MailAccount, Profile
+from oauth import tokens as oauth_tokens
 
 from . import mime, rules, store, threads
 from .models import FetchFailure, Message, ServerState, SyncRun, UidlAlias
-from .pop3 import Capabilities, Pop3Client, Pop3Error, Pop3ServerError, Pop3TemporaryError, RetrResult
+from .pop3 import (
+    Capabilities,
+    Pop3AuthError,
+    Pop3Client,
+    Pop3Error,
+    Pop3ServerError,
+    Pop3TemporaryError,
+    RetrResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +64,7 @@ class SyncResult:
     more_pending: bool = field(default=False, repr=False)
     retry_after: int = field(default=0, repr=False)
     notes: str = field(default="", repr=False)
+    reconnect: bool = field(default=False, repr=False)  # an OAuth2 grant is gone: the user must sign in again
 
     def as_json(self) -> dict:
         data = {key: value for key, value in asdict(self).items() if key in _JSON_FIELDS}
@@ -252,6 +262,13 @@ def sync_account(account_id: int) -> SyncResult:
             result.error = f"{exc.error_class}: {exc}"
             if isinstance(exc, Pop3TemporaryError) and exc.code == "LOGIN-DELAY":
                 result.retry_after = max(result.retry_after, 900)
+        except oauth_tokens.ReconnectRequired as exc:
+            result.error_class = "auth"
+            result.error = f"auth: {exc}"
+            result.reconnect = True
+        except oauth_tokens.TokenUnavailable as exc:
+            result.error_class = "temporary"
+            result.error = f"temporary: {exc}"
         except DecryptionError as exc:
             result.error_class = "credentials"
             result.error = f"credentials: {exc}"
@@ -340,9 +357,12 @@ _HOW_TO_FIX = {
 }
 
 
+_RECONNECT = "Use Reconnect on the account page to sign in again; until then webpop does not try."
+
+
 def _explain(result: SyncResult) -> str:
     text = (result.error or "").split(": ", 1)[-1]
-    fix = _HOW_TO_FIX.get(result.error_class)
+    fix = _RECONNECT if result.reconnect else _HOW_TO_FIX.get(result.error_class)
     return f"{text} {fix}"[:2000] if fix else text[:2000]
 
 
@@ -372,14 +392,24 @@ class _Session:
 
     def run(self) -> None:
         account = self.account
-        password = account.get_password()
+        oauth = oauth_tokens.grant_mechanism(account)  # "" unless the account signs in with OAuth2
+        secret = oauth_tokens.access_token_for(account) if oauth else account.get_password()
         with client_for(account.host, account.port, account.security, fingerprint=account.tls_fingerprint) as client:
-            client.login(
-                account.username,
-                password,
-                allow_plaintext=account.security == "none",
-                mechanism=account.auth_mechanism or None,
-            )
+            if oauth:
+                try:
+                    client.login_oauth(
+                        account.username, secret, mechanism=oauth, allow_plaintext=account.security == "none"
+                    )
+                except Pop3AuthError:
+                    oauth_tokens.discard_access_token(account)  # next time: refresh, and learn if it was revoked
+                    raise
+            else:
+                client.login(
+                    account.username,
+                    secret,
+                    allow_plaintext=account.security == "none",
+                    mechanism=account.auth_mechanism or None,
+                )
             self._note_capabilities(client)
             listing = self._listing(client)
             known = self._known_uidls()
