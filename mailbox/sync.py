@@ -109,11 +109,18 @@ def test_connection(
     *,
     mechanism: str = "",
     fingerprint: str = "",
+    access_token: str = "",
 ) -> ConnectionReport:
-    """Connect, log in and STAT, then QUIT. Never changes anything on the server."""
+    """Connect, log in and STAT, then QUIT. Never changes anything on the server.
+
+    With ``access_token`` the login is OAuth2 (``mechanism`` XOAUTH2 or OAUTHBEARER) and ``password`` unused.
+    """
     try:
         with client_for(host, port, security, fingerprint=fingerprint) as client:
-            client.login(username, password, allow_plaintext=security == "none", mechanism=mechanism or None)
+            if access_token:
+                client.login_oauth(username, access_token, mechanism=mechanism, allow_plaintext=security == "none")
+            else:
+                client.login(username, password, allow_plaintext=security == "none", mechanism=mechanism or None)
             count, _size = client.stat()
             capabilities = client.capabilities
             client.quit()
@@ -125,6 +132,22 @@ def test_connection(
         message=f"Connected and logged in: {count} {noun} on the server.",
         message_count=count,
         capabilities=capabilities,
+    )
+
+
+def test_oauth_connection(
+    account: MailAccount, host: str, port: int, security: str, username: str, *, fingerprint: str = ""
+) -> ConnectionReport:
+    """``test_connection`` for an account that signs in with its OAuth2 grant."""
+    try:
+        token = oauth_tokens.access_token_for(account)
+    except oauth_tokens.ReconnectRequired as exc:
+        return ConnectionReport(ok=False, message=f"{exc} {_RECONNECT}", error_class="auth")
+    except oauth_tokens.TokenUnavailable as exc:
+        return ConnectionReport(ok=False, message=str(exc), error_class="temporary")
+    mechanism = oauth_tokens.grant_mechanism(account)
+    return test_connection(
+        host, port, security, username, "", mechanism=mechanism, fingerprint=fingerprint, access_token=token
     )
 
 

@@ -183,7 +183,7 @@ def id_token_claims(provider: Provider, id_token: str, *, nonce: str) -> dict:
     audiences = audience if isinstance(audience, list) else [audience]
     if provider.client_id not in audiences:
         raise GrantRejected("invalid_id_token", "the id_token is for another application")
-    if provider.issuer and claims.get("iss") != provider.issuer:
+    if provider.issuers and claims.get("iss") not in provider.issuers:
         raise GrantRejected("invalid_id_token", "the id_token is from another issuer")
     if claims.get("nonce") != nonce:
         raise GrantRejected("invalid_id_token", "the id_token does not answer this sign-in")

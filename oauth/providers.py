@@ -29,8 +29,8 @@ class Provider:
     smtp_port: int
     smtp_security: str
     mechanism: str = "XOAUTH2"
-    # Expected "iss" of the id_token; "" accepts any (Microsoft's "common" tenant issues per tenant).
-    issuer: str = ""
+    # Accepted "iss" of the id_token; empty accepts any (Microsoft's "common" tenant issues per tenant).
+    issuers: tuple[str, ...] = ()
     # Extra parameters of the authorization request (offline access, account chooser).
     authorize_params: tuple[tuple[str, str], ...] = ()
 
@@ -58,7 +58,7 @@ def _defaults() -> dict[str, Provider]:
             smtp_host="smtp.gmail.com",
             smtp_port=465,
             smtp_security="ssl",
-            issuer="https://accounts.google.com",
+            issuers=("https://accounts.google.com", "accounts.google.com"),
             # A refresh token is only issued with offline access; consent makes Google issue a new one on reconnect.
             authorize_params=(("access_type", "offline"), ("prompt", "consent")),
         ),
@@ -96,6 +96,8 @@ def get(key: str) -> Provider | None:
         raise ImproperlyConfigured(f"WEBPOP_OAUTH_PROVIDERS[{key!r}] has unknown fields: {sorted(unknown)}")
     if "authorize_params" in overrides:
         overrides["authorize_params"] = tuple(dict(overrides["authorize_params"]).items())
+    if "issuers" in overrides:
+        overrides["issuers"] = tuple(overrides["issuers"])
     provider = replace(provider, **overrides)
     for url in (provider.authorize_url, provider.token_url):
         if not url.startswith("https://"):

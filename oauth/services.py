@@ -59,6 +59,12 @@ def create_oauth_account(
     return account
 
 
+def existing_grant(owner, sign_in: SignIn) -> Grant | None:
+    """``owner``'s grant for the mailbox that just signed in, if they added it before."""
+    grants = Grant.objects.filter(account__owner=owner, provider=sign_in.provider).select_related("account")
+    return grants.filter(email__iexact=sign_in.email).order_by("id").first()
+
+
 @transaction.atomic
 def reconnect(account: MailAccount, sign_in: SignIn) -> Grant:
     """Replace a revoked or failing grant with a fresh sign-in as the same mailbox; poll again now."""

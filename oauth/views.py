@@ -101,17 +101,22 @@ def callback(request: HttpRequest) -> HttpResponse:
             % {"provider": provider.name, "error": exc},
         )
         return back
-    if account is not None:
-        try:
-            services.reconnect(account, sign_in)
-        except services.WrongIdentity as exc:
-            messages.error(request, str(exc))
-            return back
-        transaction.on_commit(lambda: tasks.sync_account.delay(account.id))
-        messages.success(request, _("Signed in again. Checking %(account)s for mail.") % {"account": account})
+    if account is None:
+        # The same mailbox added before: sign it in again rather than fetch everything twice.
+        existing = services.existing_grant(request.user, sign_in)
+        if existing is None:
+            flow.keep_sign_in(request.session, sign_in)
+            return redirect("oauth:confirm")
+        account = existing.account
+        back = redirect("accounts:detail", account_id=account.id)
+    try:
+        services.reconnect(account, sign_in)
+    except services.WrongIdentity as exc:
+        messages.error(request, str(exc))
         return back
-    flow.keep_sign_in(request.session, sign_in)
-    return redirect("oauth:confirm")
+    transaction.on_commit(lambda: tasks.sync_account.delay(account.id))
+    messages.success(request, _("Signed in again. Checking %(account)s for mail.") % {"account": account})
+    return back
 
 
 @login_required

@@ -69,7 +69,7 @@ def configure(settings, auth, pop, ca_file, key: str = "google", **extra) -> Non
         key: {
             "authorize_url": auth.authorize_url,
             "token_url": auth.token_url,
-            "issuer": auth.issuer,
+            "issuers": [auth.issuer],
             "pop3_host": pop.host,
             "pop3_port": pop.port,
             "pop3_security": "ssl",
@@ -423,3 +423,41 @@ def test_id_token_for_another_client_or_sign_in_is_refused(google, auth, claims,
     payload = base64.urlsafe_b64encode(json.dumps(base | claims).encode()).rstrip(b"=").decode()
     with pytest.raises(client.GrantRejected, match=error):
         client.id_token_claims(providers.get("google"), f"e30.{payload}.sig", nonce="n1")
+
+
+def test_signing_in_to_a_mailbox_already_added_signs_it_in_again(oauth_account, auth, alice_client, ca_file, alice):
+    auth.revoke(EMAIL)
+    expire(oauth_account)
+    sync.sync_account(oauth_account.id)
+
+    answer = sign_in(alice_client, auth, ca_file, reverse("oauth:start", args=["google"]))
+
+    assert answer["Location"] == reverse("accounts:detail", args=[oauth_account.id])
+    assert MailAccount.objects.filter(owner=alice).count() == 1
+    assert Grant.objects.get(account=oauth_account).revoked_at is None
+    assert tokens.access_token_for(oauth_account) == auth.access_tokens[EMAIL]
+
+
+def test_editing_an_oauth_account_tests_the_connection_with_its_token(oauth_account, alice_client, pop):
+    form = {
+        "label": "Gmail",
+        "host": oauth_account.host,
+        "security": "ssl",
+        "port": oauth_account.port,
+        "username": EMAIL,
+        "password": "",
+        "policy": "delete",
+        "poll_interval": 300,
+        "deliver_to": "inbox",
+        "auth_mechanism": "",
+        "tls_fingerprint": "",
+        "action": "save",
+    }
+
+    answer = alice_client.post(reverse("accounts:edit", args=[oauth_account.id]), form)
+
+    assert answer.status_code == 302
+    assert pop.session_log[-1].mechanism == "XOAUTH2"
+    account = MailAccount.objects.get(id=oauth_account.id)
+    assert (account.policy, account.label) == ("delete", "Gmail")
+    assert Grant.objects.filter(account=account).exists()
