@@ -53,3 +53,33 @@ class Grant(models.Model):
 
     def get_access_token(self) -> str:
         return crypto.decrypt(self.access_token_encrypted) if self.access_token_encrypted else ""
+
+
+class ProviderKey(models.TextChoices):
+    GOOGLE = "google", "Google"
+    MICROSOFT = "microsoft", "Microsoft"
+
+
+class ProviderCredentials(models.Model):
+    """Client credentials an administrator entered in the admin (the environment's, when set, win)."""
+
+    provider = models.CharField(max_length=20, choices=ProviderKey.choices, unique=True)
+    client_id = models.CharField(max_length=255)
+    client_secret_encrypted = models.TextField(editable=False)
+    tenant = models.CharField(
+        max_length=100, blank=True, help_text="Microsoft only: your directory (tenant) id; empty means “common”."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "OAuth2 client credentials"
+        verbose_name_plural = "OAuth2 client credentials"
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} client {self.client_id}"
+
+    def set_client_secret(self, secret: str) -> None:
+        self.client_secret_encrypted = crypto.encrypt(secret)
+
+    def get_client_secret(self) -> str:
+        return crypto.decrypt(self.client_secret_encrypted)

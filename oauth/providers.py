@@ -1,16 +1,23 @@
 """The OAuth2 providers webpop can sign in with, and their mail servers.
 
-Defaults are the providers' public endpoints; ``settings.WEBPOP_OAUTH_PROVIDERS``
-overrides any field per provider (a national cloud, or the local authorization
-server in the tests).
+Client credentials come from the environment (WEBPOP_OAUTH_*_CLIENT_ID /
+_CLIENT_SECRET) or, when unset there, from what an administrator entered in
+the admin (ProviderCredentials). Defaults are the providers' public
+endpoints; ``settings.WEBPOP_OAUTH_PROVIDERS`` overrides any field per
+provider (a national cloud, or the local authorization server in the tests).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, fields, replace
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from accounts import crypto
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,15 +46,33 @@ class Provider:
         return bool(self.client_id and self.client_secret)
 
 
-def _defaults() -> dict[str, Provider]:
-    tenant = settings.WEBPOP_OAUTH_MICROSOFT_TENANT or "common"
-    microsoft_base = f"https://login.microsoftonline.com/{tenant}/oauth2/v2.0"
-    return {
-        "google": Provider(
+def _credentials(key: str) -> tuple[str, str, str]:
+    """``(client_id, client_secret, tenant)``: from the environment when set there, else from the admin."""
+    client_id = getattr(settings, f"WEBPOP_OAUTH_{key.upper()}_CLIENT_ID", "") or ""
+    if client_id:
+        secret = getattr(settings, f"WEBPOP_OAUTH_{key.upper()}_CLIENT_SECRET", "") or ""
+        return client_id, secret, settings.WEBPOP_OAUTH_MICROSOFT_TENANT or "common"
+    from .models import ProviderCredentials
+
+    row = ProviderCredentials.objects.filter(provider=key).first()
+    if row is None:
+        return "", "", "common"
+    try:
+        secret = row.get_client_secret()
+    except crypto.DecryptionError:
+        log.error("the %s client secret entered in the admin cannot be decrypted: enter it again", key)
+        return "", "", "common"
+    return row.client_id, secret, row.tenant or "common"
+
+
+def _defaults(key: str) -> Provider | None:
+    if key == "google":
+        client_id, client_secret, _tenant = _credentials(key)
+        return Provider(
             key="google",
             name="Google",
-            client_id=settings.WEBPOP_OAUTH_GOOGLE_CLIENT_ID or "",
-            client_secret=settings.WEBPOP_OAUTH_GOOGLE_CLIENT_SECRET or "",
+            client_id=client_id,
+            client_secret=client_secret,
             authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
             token_url="https://oauth2.googleapis.com/token",  # noqa: S106 (a URL)
             # openid email: the id_token then names the mailbox address.
@@ -61,12 +86,15 @@ def _defaults() -> dict[str, Provider]:
             issuers=("https://accounts.google.com", "accounts.google.com"),
             # A refresh token is only issued with offline access; consent makes Google issue a new one on reconnect.
             authorize_params=(("access_type", "offline"), ("prompt", "consent")),
-        ),
-        "microsoft": Provider(
+        )
+    if key == "microsoft":
+        client_id, client_secret, tenant = _credentials(key)
+        microsoft_base = f"https://login.microsoftonline.com/{tenant}/oauth2/v2.0"
+        return Provider(
             key="microsoft",
             name="Microsoft",
-            client_id=settings.WEBPOP_OAUTH_MICROSOFT_CLIENT_ID or "",
-            client_secret=settings.WEBPOP_OAUTH_MICROSOFT_CLIENT_SECRET or "",
+            client_id=client_id,
+            client_secret=client_secret,
             authorize_url=f"{microsoft_base}/authorize",
             token_url=f"{microsoft_base}/token",
             scope="https://outlook.office.com/POP.AccessAsUser.All https://outlook.office.com/SMTP.Send "
@@ -78,8 +106,8 @@ def _defaults() -> dict[str, Provider]:
             smtp_port=587,
             smtp_security="starttls",
             authorize_params=(("prompt", "select_account"),),
-        ),
-    }
+        )
+    return None
 
 
 _FIELDS = {f.name for f in fields(Provider)}
@@ -87,7 +115,7 @@ _FIELDS = {f.name for f in fields(Provider)}
 
 def get(key: str) -> Provider | None:
     """The provider ``key`` with the site's overrides applied, or None if unknown."""
-    provider = _defaults().get(key)
+    provider = _defaults(key)
     if provider is None:
         return None
     overrides = dict(settings.WEBPOP_OAUTH_PROVIDERS.get(key) or {})

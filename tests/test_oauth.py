@@ -24,7 +24,7 @@ from accounts.models import MailAccount
 from mailbox import sync
 from mailbox.models import Message
 from oauth import client, providers, tokens
-from oauth.models import Grant
+from oauth.models import Grant, ProviderCredentials
 from tests.fault_server import make_message, tls_materials
 from tests.oauth_server import AuthServer
 from tests.tlsutil import make_pki
@@ -124,6 +124,27 @@ def test_starting_needs_post_and_a_configured_provider(alice_client, google):
     assert alice_client.get(reverse("oauth:start", args=["google"])).status_code == 405
     assert alice_client.post(reverse("oauth:start", args=["microsoft"])).status_code == 404
     assert alice_client.post(reverse("oauth:start", args=["yahoo"])).status_code == 404
+
+
+def test_credentials_entered_in_the_admin_configure_a_provider(admin_client, alice_client, settings):
+    settings.WEBPOP_OAUTH_MICROSOFT_CLIENT_ID = settings.WEBPOP_OAUTH_MICROSOFT_CLIENT_SECRET = ""
+    add = reverse("admin:oauth_providercredentials_add")
+    form = {"provider": "microsoft", "client_id": "ms-client", "client_secret": "", "tenant": "contoso.example"}
+    assert admin_client.post(add, form).status_code == 200  # a secret is required at first
+    assert admin_client.post(add, form | {"client_secret": "ms-secret-1"}).status_code == 302
+
+    row = ProviderCredentials.objects.get(provider="microsoft")
+    assert "ms-secret-1" not in row.client_secret_encrypted
+    provider = providers.get_configured("microsoft")
+    assert (provider.client_id, provider.client_secret) == ("ms-client", "ms-secret-1")
+    assert provider.token_url == "https://login.microsoftonline.com/contoso.example/oauth2/v2.0/token"
+    assert "Sign in with Microsoft" in alice_client.get(reverse("accounts:add")).content.decode()
+    # Saving again without a secret keeps the saved one; the environment wins over the admin.
+    change = reverse("admin:oauth_providercredentials_change", args=[row.id])
+    assert admin_client.post(change, form | {"client_id": "ms-client-2"}).status_code == 302
+    assert providers.get("microsoft").client_secret == "ms-secret-1"
+    settings.WEBPOP_OAUTH_MICROSOFT_CLIENT_ID, settings.WEBPOP_OAUTH_MICROSOFT_CLIENT_SECRET = "env-id", "env-secret"
+    assert (providers.get("microsoft").client_id, providers.get("microsoft").client_secret) == ("env-id", "env-secret")
 
 
 # --- The whole flow ----------------------------------------------------------------
