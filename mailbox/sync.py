@@ -64,7 +64,7 @@ class SyncResult:
     more_pending: bool = field(default=False, repr=False)
     retry_after: int = field(default=0, repr=False)
     notes: str = field(default="", repr=False)
-    reconnect: bool = field(default=False, repr=False)  # an OAuth2 grant is gone: the user must sign in again
+    fix: str = field(default="", repr=False)  # what the user can do, when it differs from the error class's
 
     def as_json(self) -> dict:
         data = {key: value for key, value in asdict(self).items() if key in _JSON_FIELDS}
@@ -288,7 +288,7 @@ def sync_account(account_id: int) -> SyncResult:
         except oauth_tokens.ReconnectRequired as exc:
             result.error_class = "auth"
             result.error = f"auth: {exc}"
-            result.reconnect = True
+            result.fix = _RECONNECT
         except oauth_tokens.TokenUnavailable as exc:
             result.error_class = "temporary"
             result.error = f"temporary: {exc}"
@@ -380,12 +380,16 @@ _HOW_TO_FIX = {
 }
 
 
-_RECONNECT = "Use Reconnect on the account page to sign in again; until then webpop does not try."
+_RECONNECT = "Sign in again with Reconnect on the account page; until then no mail is fetched."
+_OAUTH_REFUSED = (
+    "The mail server refused the signed-in access. Make sure POP is turned on in the mailbox's settings; "
+    "if you removed webpop's access or changed your password, sign in again with Reconnect."
+)
 
 
 def _explain(result: SyncResult) -> str:
     text = (result.error or "").split(": ", 1)[-1]
-    fix = _RECONNECT if result.reconnect else _HOW_TO_FIX.get(result.error_class)
+    fix = result.fix or _HOW_TO_FIX.get(result.error_class)
     return f"{text} {fix}"[:2000] if fix else text[:2000]
 
 
@@ -425,6 +429,7 @@ class _Session:
                     )
                 except Pop3AuthError:
                     oauth_tokens.discard_access_token(account)  # next time: refresh, and learn if it was revoked
+                    self.result.fix = _OAUTH_REFUSED
                     raise
             else:
                 client.login(

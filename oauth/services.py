@@ -41,7 +41,7 @@ def create_oauth_account(
         username=sign_in.email,
         password="",  # never used: the account logs in with its grant
         policy=policy,
-        label=label,
+        label=label or sign_in.email,
         deliver_to=deliver_to,
     )
     grant = Grant(

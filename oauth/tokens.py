@@ -105,7 +105,7 @@ def mark_revoked(grant: Grant, reason: str) -> Grant:
 
 def _revoked_text(grant: Grant) -> str:
     name = getattr(providers.get(grant.provider), "name", grant.provider)
-    return f"{name} no longer accepts webpop's access to {grant.email}: sign in again with Reconnect."
+    return f"{name} no longer accepts webpop's access to {grant.email}."
 
 
 def discard_access_token(account: MailAccount) -> None:

@@ -1,8 +1,11 @@
 """Sign in with Google / Microsoft: the whole OAuth2 flow against a local authorization server.
 
 The browser's part is played by the Django test client (webpop's pages) and
-requests (the provider's /authorize page); the tokens issued are then used
-for XOAUTH2 / OAUTHBEARER against the fault POP3 server over TLS.
+requests (the provider's /authorize page), and once by real Chromium; the
+tokens issued are then used for XOAUTH2 / OAUTHBEARER against the fault POP3
+server over TLS. Chromium trusts the provider's test certificate as a user's
+browser trusts Google's, while webpop's own token requests verify it against
+WEBPOP_OAUTH_CA_FILE. Screenshots go to test-artifacts/screens/oauth-*.png.
 """
 
 from __future__ import annotations
@@ -10,13 +13,17 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import threading
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from django.conf import settings as django_settings
 from django.db import connection
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -32,6 +39,7 @@ from tests.tlsutil import make_pki
 pytestmark = pytest.mark.django_db
 
 EMAIL = "alice@example.net"
+SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
 
 
 @pytest.fixture
@@ -378,6 +386,7 @@ def test_token_refused_by_the_mail_server_is_refreshed_next_time(oauth_account, 
     pop.tokens = {}  # the POP3 server no longer takes the cached token
 
     assert sync.sync_account(oauth_account.id).error_class == "auth"
+    assert "Make sure POP is turned on" in MailAccount.objects.get(id=oauth_account.id).last_error
     pop.tokens = auth.access_tokens
     result = sync.sync_account(oauth_account.id)
 
@@ -482,3 +491,61 @@ def test_editing_an_oauth_account_tests_the_connection_with_its_token(oauth_acco
     account = MailAccount.objects.get(id=oauth_account.id)
     assert (account.policy, account.label) == ("delete", "Gmail")
     assert Grant.objects.filter(account=account).exists()
+
+
+# --- In a real browser --------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sign_in_with_google_and_reconnect_in_chromium(browser, live_server, settings, auth, pop, ca_file, alice):
+    configure(settings, auth, pop, ca_file)
+    web = Client()
+    web.force_login(alice)
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, ignore_https_errors=True)
+    host = live_server.url.split("//", 1)[1].split(":")[0]
+    context.add_cookies(
+        [
+            {
+                "name": django_settings.SESSION_COOKIE_NAME,
+                "value": web.cookies[django_settings.SESSION_COOKIE_NAME].value,
+                "domain": host,
+                "path": "/",
+            }
+        ]
+    )
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+        page.goto(f"{live_server.url}/accounts/add/", wait_until="load")
+        page.screenshot(path=str(SCREENS / "oauth-add.png"), full_page=True)
+        page.get_by_role("button", name="Sign in with Google").click()
+        page.wait_for_url(re.compile(r"/oauth/confirm/$"))
+        assert EMAIL in page.locator("main").inner_text()
+        page.screenshot(path=str(SCREENS / "oauth-confirm.png"), full_page=True)
+        page.check("input[name=policy][value=keep]")
+        page.get_by_role("button", name="Add account").click()
+        page.wait_for_url(re.compile(r"/accounts/\d+/$"))
+        account = MailAccount.objects.get(owner=alice)
+        assert f"Signed in with Google as {EMAIL}" in page.locator("#oauth-status").inner_text()
+        assert page.locator("h1").inner_text() == EMAIL
+
+        assert sync.sync_account(account.id).fetched == 2
+        auth.revoke(EMAIL)
+        expire(account)
+        assert sync.sync_account(account.id).error_class == "auth"
+        page.reload(wait_until="load")
+        page.screenshot(path=str(SCREENS / "oauth-reconnect.png"), full_page=True)
+        assert "no longer accepts" in page.locator("#oauth-status").inner_text()
+
+        page.get_by_role("button", name="Reconnect").click()
+        page.wait_for_url(re.compile(rf"/accounts/{account.id}/$"))
+        assert "Signed in again" in page.locator(".flash").inner_text()
+        assert page.get_by_role("button", name="Reconnect").count() == 0
+        assert sync.sync_account(account.id).error is None
+    finally:
+        context.close()
+    assert errors == []
