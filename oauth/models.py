@@ -7,6 +7,11 @@ from accounts import crypto
 from accounts.models import MailAccount
 
 
+class ProviderKey(models.TextChoices):
+    GOOGLE = "google", "Google"
+    MICROSOFT = "microsoft", "Microsoft"
+
+
 class Mechanism(models.TextChoices):
     XOAUTH2 = "XOAUTH2", "XOAUTH2"
     OAUTHBEARER = "OAUTHBEARER", "OAUTHBEARER"
@@ -21,7 +26,7 @@ class Grant(models.Model):
     """
 
     account = models.OneToOneField(MailAccount, on_delete=models.CASCADE, related_name="oauth_grant")
-    provider = models.CharField(max_length=20)
+    provider = models.CharField(max_length=20, choices=ProviderKey.choices)
     mechanism = models.CharField(max_length=16, choices=Mechanism.choices, default=Mechanism.XOAUTH2)
     subject = models.CharField(max_length=255, blank=True, help_text="The provider's id of the signed-in user.")
     email = models.CharField(max_length=320)
@@ -53,11 +58,6 @@ class Grant(models.Model):
 
     def get_access_token(self) -> str:
         return crypto.decrypt(self.access_token_encrypted) if self.access_token_encrypted else ""
-
-
-class ProviderKey(models.TextChoices):
-    GOOGLE = "google", "Google"
-    MICROSOFT = "microsoft", "Microsoft"
 
 
 class ProviderCredentials(models.Model):

@@ -35,10 +35,6 @@ class TokenUnavailable(Exception):
     """The token endpoint could not be reached or answered nonsense: try again later."""
 
 
-def uses_oauth(account: MailAccount) -> bool:
-    return Grant.objects.filter(account_id=account.id).exists()
-
-
 def access_token_for(account: MailAccount) -> str:
     """A valid access token for ``account``'s grant; refreshes it (once across workers) when due."""
     grant = Grant.objects.filter(account_id=account.id).first()

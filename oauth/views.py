@@ -68,8 +68,9 @@ def callback(request: HttpRequest) -> HttpResponse:
     if pending["account"] is not None:
         account = get_object_or_404(MailAccount, id=pending["account"], owner=request.user)
     back = redirect("accounts:detail", account_id=account.id) if account else redirect("accounts:add")
-    if provider is None:
-        raise Http404
+    if provider is None:  # the administrator removed it meanwhile
+        messages.error(request, _("Sign-in with this provider is not set up on this site any more."))
+        return back
     error = request.GET.get("error")
     if error:
         if error == "access_denied":

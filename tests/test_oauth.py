@@ -13,7 +13,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -22,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -153,6 +157,35 @@ def test_credentials_entered_in_the_admin_configure_a_provider(admin_client, ali
     assert providers.get("microsoft").client_secret == "ms-secret-1"
     settings.WEBPOP_OAUTH_MICROSOFT_CLIENT_ID, settings.WEBPOP_OAUTH_MICROSOFT_CLIENT_SECRET = "env-id", "env-secret"
     assert (providers.get("microsoft").client_id, providers.get("microsoft").client_secret) == ("env-id", "env-secret")
+
+
+def test_a_client_id_without_its_secret_stops_the_server_at_start(tmp_path):
+    secret_file = tmp_path / "google-secret"
+    secret_file.write_text("from-a-file\n")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("WEBPOP_OAUTH_")}
+    check = [sys.executable, "manage.py", "shell", "-c", "from oauth import providers; print(providers.get('google'))"]
+    root = Path(__file__).resolve().parent.parent
+
+    half = subprocess.run(
+        check, cwd=root, env=env | {"WEBPOP_OAUTH_MICROSOFT_CLIENT_ID": "x"}, capture_output=True, text=True
+    )
+    assert half.returncode != 0
+    assert "Set both WEBPOP_OAUTH_MICROSOFT_CLIENT_ID and _CLIENT_SECRET, or neither." in half.stderr
+    whole = subprocess.run(
+        check,
+        cwd=root,
+        env=env | {"WEBPOP_OAUTH_GOOGLE_CLIENT_ID": "gid", "WEBPOP_OAUTH_GOOGLE_CLIENT_SECRET_FILE": str(secret_file)},
+        capture_output=True,
+        text=True,
+    )
+    assert whole.returncode == 0, whole.stderr
+    assert "client_id='gid', client_secret='from-a-file'" in whole.stdout
+
+
+def test_endpoints_must_use_https(settings):
+    settings.WEBPOP_OAUTH_PROVIDERS = {"google": {"token_url": "http://127.0.0.1:9/token"}}
+    with pytest.raises(ImproperlyConfigured, match="must use https://"):
+        providers.get("google")
 
 
 # --- The whole flow ----------------------------------------------------------------
