@@ -110,6 +110,7 @@ def test_connection(
     mechanism: str = "",
     fingerprint: str = "",
     access_token: str = "",
+    two_step: bool = False,
 ) -> ConnectionReport:
     """Connect, log in and STAT, then QUIT. Never changes anything on the server.
 
@@ -118,7 +119,9 @@ def test_connection(
     try:
         with client_for(host, port, security, fingerprint=fingerprint) as client:
             if access_token:
-                client.login_oauth(username, access_token, mechanism=mechanism, allow_plaintext=security == "none")
+                client.login_oauth(
+                    username, access_token, mechanism=mechanism, two_step=two_step, allow_plaintext=security == "none"
+                )
             else:
                 client.login(username, password, allow_plaintext=security == "none", mechanism=mechanism or None)
             count, _size = client.stat()
@@ -145,9 +148,17 @@ def test_oauth_connection(
         return ConnectionReport(ok=False, message=f"{exc} {_RECONNECT}", error_class="auth")
     except oauth_tokens.TokenUnavailable as exc:
         return ConnectionReport(ok=False, message=str(exc), error_class="temporary")
-    mechanism = oauth_tokens.grant_mechanism(account)
+    login = oauth_tokens.oauth_login(account)
     return test_connection(
-        host, port, security, username, "", mechanism=mechanism, fingerprint=fingerprint, access_token=token
+        host,
+        port,
+        security,
+        username,
+        "",
+        mechanism=login.mechanism,
+        fingerprint=fingerprint,
+        access_token=token,
+        two_step=login.two_step,
     )
 
 
@@ -419,13 +430,17 @@ class _Session:
 
     def run(self) -> None:
         account = self.account
-        oauth = oauth_tokens.grant_mechanism(account)  # "" unless the account signs in with OAuth2
+        oauth = oauth_tokens.oauth_login(account)  # None unless the account signs in with OAuth2
         secret = oauth_tokens.access_token_for(account) if oauth else account.get_password()
         with client_for(account.host, account.port, account.security, fingerprint=account.tls_fingerprint) as client:
             if oauth:
                 try:
                     client.login_oauth(
-                        account.username, secret, mechanism=oauth, allow_plaintext=account.security == "none"
+                        account.username,
+                        secret,
+                        mechanism=oauth.mechanism,
+                        two_step=oauth.two_step,
+                        allow_plaintext=account.security == "none",
                     )
                 except Pop3AuthError:
                     oauth_tokens.discard_access_token(account)  # next time: refresh, and learn if it was revoked

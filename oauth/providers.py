@@ -36,6 +36,8 @@ class Provider:
     smtp_port: int
     smtp_security: str
     mechanism: str = "XOAUTH2"
+    # Send the SASL response after the server's "+" instead of with AUTH (Outlook's POP3 wants this).
+    sasl_two_step: bool = False
     # Accepted "iss" of the id_token; empty accepts any (Microsoft's "common" tenant issues per tenant).
     issuers: tuple[str, ...] = ()
     # Extra parameters of the authorization request (offline access, account chooser).
@@ -106,6 +108,7 @@ def _defaults(key: str) -> Provider | None:
             smtp_port=587,
             smtp_security="starttls",
             authorize_params=(("prompt", "select_account"),),
+            sasl_two_step=True,
         )
     return None
 

@@ -25,6 +25,16 @@ class SignIn:
     tokens: client.TokenSet
 
 
+def finish_sign_in(provider: Provider, *, code: str, redirect_uri: str, code_verifier: str, nonce: str) -> SignIn:
+    """Exchange the authorization code (proving PKCE) and learn which mailbox signed in.
+
+    Raises ``client.GrantRejected`` or ``client.ProviderUnavailable``; nothing is stored here.
+    """
+    token_set = client.exchange_code(provider, code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
+    claims = client.id_token_claims(provider, token_set.id_token, nonce=nonce)
+    return SignIn(provider.key, client.mailbox_address(claims), str(claims.get("sub", "")), token_set)
+
+
 class WrongIdentity(Exception):
     """Reconnect signed in as someone other than the account's mailbox."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
@@ -109,6 +110,15 @@ def discard_access_token(account: MailAccount) -> None:
     Grant.objects.filter(account_id=account.id).update(access_token_encrypted="", access_token_expires_at=None)
 
 
-def grant_mechanism(account: MailAccount) -> str:
-    """The SASL mechanism (XOAUTH2 / OAUTHBEARER) of ``account``'s grant; "" for password accounts."""
-    return Grant.objects.filter(account_id=account.id).values_list("mechanism", flat=True).first() or ""
+class OAuthLogin(NamedTuple):
+    mechanism: str  # XOAUTH2 or OAUTHBEARER
+    two_step: bool  # the SASL response after the server's "+", not with AUTH
+
+
+def oauth_login(account: MailAccount) -> OAuthLogin | None:
+    """How ``account`` logs in with its grant; None for a password account."""
+    row = Grant.objects.filter(account_id=account.id).values_list("mechanism", "provider").first()
+    if row is None:
+        return None
+    provider = providers.get(row[1])
+    return OAuthLogin(row[0], bool(provider and provider.sasl_two_step))

@@ -79,13 +79,14 @@ def callback(request: HttpRequest) -> HttpResponse:
             text = _("%(provider)s did not complete the sign-in. Nothing was changed; please try again.")
         messages.error(request, text % {"provider": provider.name})
         return back
-    code = request.GET.get("code", "")
     try:
-        tokens = client.exchange_code(
-            provider, code=code, redirect_uri=_callback_uri(request), code_verifier=pending["verifier"]
+        sign_in = services.finish_sign_in(
+            provider,
+            code=request.GET.get("code", ""),
+            redirect_uri=_callback_uri(request),
+            code_verifier=pending["verifier"],
+            nonce=pending["nonce"],
         )
-        claims = client.id_token_claims(provider, tokens.id_token, nonce=pending["nonce"])
-        sign_in = services.SignIn(provider.key, client.mailbox_address(claims), str(claims.get("sub", "")), tokens)
     except client.ProviderUnavailable as exc:
         log.warning("oauth code exchange failed provider=%s: %s", provider.key, exc)
         messages.error(

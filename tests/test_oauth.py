@@ -222,6 +222,9 @@ def test_sign_in_adds_the_account_and_its_first_sync_logs_in_with_xoauth2(
 
     assert (result.error, result.fetched) == (None, 2)
     assert pop.session_log[-1].mechanism == "XOAUTH2" and pop.session_log[-1].user == EMAIL
+    # Outlook's POP3 takes the XOAUTH2 response only after its "+"; Gmail's with the command.
+    auth_line = next(line for line in pop.session_log[-1].commands if line.startswith("AUTH "))
+    assert (auth_line == "AUTH XOAUTH2") == (provider == "microsoft")
     assert Message.objects.filter(account=account).count() == 2
     detail = alice_client.get(reverse("accounts:detail", args=[account.id])).content.decode()
     assert f"as {EMAIL}" in detail and "Reconnect" not in detail
