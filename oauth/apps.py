@@ -5,3 +5,6 @@ class OAuthConfig(AppConfig):
     name = "oauth"
     label = "oauth"
     verbose_name = "OAuth2 sign-in"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401 (connects the receivers)

@@ -86,6 +86,7 @@ def _session(provider: Provider, *, redirect_uri: str | None = None) -> OAuth2Se
         redirect_uri=redirect_uri,
         code_challenge_method="S256",
         token_endpoint_auth_method="client_secret_post",  # noqa: S106 (a method name)
+        revocation_endpoint_auth_method="client_secret_post",
         default_timeout=settings.WEBPOP_OAUTH_TIMEOUT,
     )
     session.verify = True
@@ -129,6 +130,17 @@ def refresh(provider: Provider, refresh_token: str) -> TokenSet:
     result = _token_set(token)
     result.refresh_token = result.refresh_token or refresh_token  # providers may or may not rotate it
     return result
+
+
+def revoke(provider: Provider, refresh_token: str) -> None:
+    """Give a refresh token back (RFC 7009), so the provider's list of apps no longer shows webpop."""
+    if not provider.revocation_url:
+        return
+    url, hint = provider.revocation_url, "refresh_token"
+    with _session(provider) as session:
+        response = _call(lambda: session.revoke_token(url, token=refresh_token, token_type_hint=hint))
+    if response.status_code >= 400:
+        raise ProviderUnavailable(f"the sign-in server answered HTTP {response.status_code}")
 
 
 def _call(request):

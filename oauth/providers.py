@@ -36,6 +36,8 @@ class Provider:
     smtp_port: int
     smtp_security: str
     mechanism: str = "XOAUTH2"
+    # RFC 7009 endpoint to give the refresh token back when an account is removed ("" when there is none).
+    revocation_url: str = ""
     # Send the SASL response after the server's "+" instead of with AUTH (Outlook's POP3 wants this).
     sasl_two_step: bool = False
     # Accepted "iss" of the id_token; empty accepts any (Microsoft's "common" tenant issues per tenant).
@@ -77,6 +79,7 @@ def _defaults(key: str) -> Provider | None:
             client_secret=client_secret,
             authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
             token_url="https://oauth2.googleapis.com/token",  # noqa: S106 (a URL)
+            revocation_url="https://oauth2.googleapis.com/revoke",
             # openid email: the id_token then names the mailbox address.
             scope="https://mail.google.com/ openid email",
             pop3_host="pop.gmail.com",
@@ -130,8 +133,8 @@ def get(key: str) -> Provider | None:
     if "issuers" in overrides:
         overrides["issuers"] = tuple(overrides["issuers"])
     provider = replace(provider, **overrides)
-    for url in (provider.authorize_url, provider.token_url):
-        if not url.startswith("https://"):
+    for url in (provider.authorize_url, provider.token_url, provider.revocation_url):
+        if url and not url.startswith("https://"):
             raise ImproperlyConfigured(f"OAuth endpoint {url!r} of {provider.name} must use https://.")
     return provider
 

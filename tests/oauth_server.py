@@ -11,7 +11,8 @@ Standard library HTTP server in a background thread, no Django:
 grant with a mandatory PKCE S256 check and one-time codes, and the
 refresh_token grant with rotation: a refresh token works once, and presenting
 a used one revokes the whole grant, as Microsoft and Google do on reuse.
-``revoke(email)`` makes every refresh token of a user answer invalid_grant.
+``revoke(email)`` makes every refresh token of a user answer invalid_grant, as
+does a refresh token given back at /revoke (RFC 7009).
 Each id_token is an HS256 JWT signed with the client secret.
 """
 
@@ -55,6 +56,7 @@ class Stats:
     authorize_requests: list[dict] = field(default_factory=list)
     token_requests: list[dict] = field(default_factory=list)  # form bodies (secrets included: a test server)
     refreshes: int = 0  # successful refresh_token grants
+    revocations: int = 0  # refresh tokens given back at /revoke
 
 
 class AuthServer:
@@ -123,6 +125,10 @@ class AuthServer:
     def token_url(self) -> str:
         return f"{self.base_url}/token"
 
+    @property
+    def revocation_url(self) -> str:
+        return f"{self.base_url}/revoke"
+
     @staticmethod
     def ca_pem() -> str:
         return tls_materials().ca_pem
@@ -181,6 +187,19 @@ class AuthServer:
         if grant_type == "refresh_token":
             return self._refresh_grant(form)
         return 400, {"error": "unsupported_grant_type"}
+
+    def revoke_endpoint(self, form: dict[str, str]) -> tuple[int, dict]:
+        if self.token_status is not None:
+            return self.token_status, {}
+        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+            return 401, {"error": "invalid_client"}
+        with self._lock:
+            token = self._refresh.get(form.get("token", ""))
+            if token is not None:  # unknown tokens get 200 too (RFC 7009 2.2)
+                self._revoked_families.add(token.family)
+                self.access_tokens.pop(token.email, None)
+                self.stats.revocations += 1
+        return 200, {}
 
     def _code_grant(self, form: dict[str, str]) -> tuple[int, dict]:
         with self._lock:
@@ -261,10 +280,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode()
+        form = {key: values[0] for key, values in parse_qs(body).items()}
+        if urlsplit(self.path).path == "/revoke":
+            status, data = self.auth.revoke_endpoint(form)
+            self._send(status, {"Content-Type": "application/json"}, json.dumps(data).encode())
+            return
         if urlsplit(self.path).path != "/token":
             self._send(404, {}, b"")
             return
-        form = {key: values[0] for key, values in parse_qs(body).items()}
         basic = None
         header = self.headers.get("Authorization", "")
         if header.startswith("Basic "):

@@ -81,6 +81,7 @@ def configure(settings, auth, pop, ca_file, key: str = "google", **extra) -> Non
         key: {
             "authorize_url": auth.authorize_url,
             "token_url": auth.token_url,
+            "revocation_url": auth.revocation_url,
             "issuers": [auth.issuer],
             "pop3_host": pop.host,
             "pop3_port": pop.port,
@@ -470,6 +471,35 @@ def test_reconnect_is_post_only_and_for_the_owner_only(oauth_account, bob_client
     assert bob_client.post(url).status_code == 404
     password_account = MailAccount.objects.create(owner=alice, host="pop.example.net", port=995, username="a")
     assert alice_client.post(reverse("oauth:reconnect", args=[password_account.id])).status_code == 404
+
+
+def test_removing_the_account_gives_the_refresh_token_back(
+    oauth_account, auth, alice_client, django_capture_on_commit_callbacks
+):
+    refresh_token = Grant.objects.get(account=oauth_account).get_refresh_token()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = alice_client.post(reverse("accounts:delete", args=[oauth_account.id]))
+
+    assert answer.status_code == 302 and not Grant.objects.exists()
+    assert auth.stats.revocations == 1
+    status, body = auth.token(
+        {"grant_type": "refresh_token", "refresh_token": refresh_token},
+        (auth.client_id, auth.client_secret),
+    )
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+def test_removing_the_account_works_while_the_provider_is_down(
+    oauth_account, auth, alice_client, django_capture_on_commit_callbacks
+):
+    auth.token_status = 503
+
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = alice_client.post(reverse("accounts:delete", args=[oauth_account.id]))
+
+    assert answer.status_code == 302
+    assert not MailAccount.objects.filter(id=oauth_account.id).exists() and not Grant.objects.exists()
 
 
 # --- id_token checks ------------------------------------------------------------------------
