@@ -58,7 +58,8 @@ def access_token_for(account: MailAccount) -> str:
         try:
             tokens = client.refresh(provider, grant.get_refresh_token())
         except client.GrantRejected as exc:
-            if exc.error not in {"invalid_grant", "unauthorized_client", "invalid_scope", "consent_required"}:
+            # Only answers about this user's grant revoke it; a client problem (invalid_client) is the admin's.
+            if exc.error not in {"invalid_grant", "invalid_scope", "consent_required", "interaction_required"}:
                 raise TokenUnavailable(f"{provider.name} refused to refresh the access token ({exc.error}).") from None
             revoked = mark_revoked(grant, exc.error)
         except client.ProviderUnavailable as exc:

@@ -392,6 +392,16 @@ def test_token_endpoint_down_is_a_temporary_error(oauth_account, auth):
     assert Grant.objects.get(account=oauth_account).revoked_at is None
 
 
+def test_a_wrong_client_secret_is_a_temporary_error_not_a_revoked_grant(oauth_account, auth, settings):
+    expire(oauth_account)
+    settings.WEBPOP_OAUTH_GOOGLE_CLIENT_SECRET = "rotated-by-mistake"
+
+    result = sync.sync_account(oauth_account.id)
+
+    assert result.error_class == "temporary" and "invalid_client" in result.error
+    assert Grant.objects.get(account=oauth_account).revoked_at is None
+
+
 # --- Revoked grants and Reconnect -------------------------------------------------------
 
 
