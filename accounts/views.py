@@ -101,7 +101,17 @@ def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         password = data["password"] or None
-        report = _test(data, password if password is not None else account.get_password())
+        if hasattr(account, "oauth_grant"):  # signs in with OAuth2: test with its token, not a password
+            report = sync.test_oauth_connection(
+                account,
+                data["host"],
+                data["port"],
+                data["security"],
+                data["username"],
+                fingerprint=data["tls_fingerprint"],
+            )
+        else:
+            report = _test(data, password if password is not None else account.get_password())
         if request.POST.get("action") == "save" and (report.ok or data["save_anyway"]):
             services.update_account(account, password=password, **_settings_from(data))
             messages.success(request, f"Saved {account.display_name}.")

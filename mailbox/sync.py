@@ -40,10 +40,11 @@ from django.utils import timezone
 
 from accounts.crypto import DecryptionError
 from accounts.models import MailAccount, Profile
+from oauth import tokens as oauth_tokens
 
 from . import mime, rules, store, threads
 from .models import FetchFailure, Message, ServerState, SyncRun, UidlAlias
-from .pop3 import Capabilities, Pop3Client, Pop3Error, Pop3ServerError, Pop3TemporaryError
+from .pop3 import Capabilities, Pop3AuthError, Pop3Client, Pop3Error, Pop3ServerError, Pop3TemporaryError
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class SyncResult:
     retry_after: int = field(default=0, repr=False)
     notes: str = field(default="", repr=False)
     ingest_peak_rss_kb: int = field(default=0, repr=False)  # of the ingest child, when there was one
+    fix: str = field(default="", repr=False)  # what the user can do, when it differs from the error class's
 
     def as_json(self) -> dict:
         data = {key: value for key, value in asdict(self).items() if key in _JSON_FIELDS}
@@ -109,11 +111,21 @@ def test_connection(
     *,
     mechanism: str = "",
     fingerprint: str = "",
+    access_token: str = "",
+    two_step: bool = False,
 ) -> ConnectionReport:
-    """Connect, log in and STAT, then QUIT. Never changes anything on the server."""
+    """Connect, log in and STAT, then QUIT. Never changes anything on the server.
+
+    With ``access_token`` the login is OAuth2 (``mechanism`` XOAUTH2 or OAUTHBEARER) and ``password`` unused.
+    """
     try:
         with client_for(host, port, security, fingerprint=fingerprint) as client:
-            client.login(username, password, allow_plaintext=security == "none", mechanism=mechanism or None)
+            if access_token:
+                client.login_oauth(
+                    username, access_token, mechanism=mechanism, two_step=two_step, allow_plaintext=security == "none"
+                )
+            else:
+                client.login(username, password, allow_plaintext=security == "none", mechanism=mechanism or None)
             count, _size = client.stat()
             capabilities = client.capabilities
             client.quit()
@@ -125,6 +137,30 @@ def test_connection(
         message=f"Connected and logged in: {count} {noun} on the server.",
         message_count=count,
         capabilities=capabilities,
+    )
+
+
+def test_oauth_connection(
+    account: MailAccount, host: str, port: int, security: str, username: str, *, fingerprint: str = ""
+) -> ConnectionReport:
+    """``test_connection`` for an account that signs in with its OAuth2 grant."""
+    try:
+        token = oauth_tokens.access_token_for(account)
+    except oauth_tokens.ReconnectRequired as exc:
+        return ConnectionReport(ok=False, message=f"{exc} {_RECONNECT}", error_class="auth")
+    except oauth_tokens.TokenUnavailable as exc:
+        return ConnectionReport(ok=False, message=str(exc), error_class="temporary")
+    login = oauth_tokens.oauth_login(account)
+    return test_connection(
+        host,
+        port,
+        security,
+        username,
+        "",
+        mechanism=login.mechanism,
+        fingerprint=fingerprint,
+        access_token=token,
+        two_step=login.two_step,
     )
 
 
@@ -267,6 +303,13 @@ def sync_account(account_id: int) -> SyncResult:
             result.error = f"{exc.error_class}: {exc}"
             if isinstance(exc, Pop3TemporaryError) and exc.code == "LOGIN-DELAY":
                 result.retry_after = max(result.retry_after, 900)
+        except oauth_tokens.ReconnectRequired as exc:
+            result.error_class = "auth"
+            result.error = f"auth: {exc}"
+            result.fix = _RECONNECT
+        except oauth_tokens.TokenUnavailable as exc:
+            result.error_class = "temporary"
+            result.error = f"temporary: {exc}"
         except DecryptionError as exc:
             result.error_class = "credentials"
             result.error = f"credentials: {exc}"
@@ -355,9 +398,16 @@ _HOW_TO_FIX = {
 }
 
 
+_RECONNECT = "Sign in again with Reconnect on the account page; until then no mail is fetched."
+_OAUTH_REFUSED = (
+    "The mail server refused the signed-in access. Make sure POP is turned on in the mailbox's settings; "
+    "if you removed webpop's access or changed your password, sign in again with Reconnect."
+)
+
+
 def _explain(result: SyncResult) -> str:
     text = (result.error or "").split(": ", 1)[-1]
-    fix = _HOW_TO_FIX.get(result.error_class)
+    fix = result.fix or _HOW_TO_FIX.get(result.error_class)
     return f"{text} {fix}"[:2000] if fix else text[:2000]
 
 
@@ -387,14 +437,29 @@ class _Session:
 
     def run(self) -> None:
         account = self.account
-        password = account.get_password()
+        oauth = oauth_tokens.oauth_login(account)  # None unless the account signs in with OAuth2
+        secret = oauth_tokens.access_token_for(account) if oauth else account.get_password()
         with client_for(account.host, account.port, account.security, fingerprint=account.tls_fingerprint) as client:
-            client.login(
-                account.username,
-                password,
-                allow_plaintext=account.security == "none",
-                mechanism=account.auth_mechanism or None,
-            )
+            if oauth:
+                try:
+                    client.login_oauth(
+                        account.username,
+                        secret,
+                        mechanism=oauth.mechanism,
+                        two_step=oauth.two_step,
+                        allow_plaintext=account.security == "none",
+                    )
+                except Pop3AuthError:
+                    oauth_tokens.discard_access_token(account)  # next time: refresh, and learn if it was revoked
+                    self.result.fix = _OAUTH_REFUSED
+                    raise
+            else:
+                client.login(
+                    account.username,
+                    secret,
+                    allow_plaintext=account.security == "none",
+                    mechanism=account.auth_mechanism or None,
+                )
             self._note_capabilities(client)
             listing = self._listing(client)
             known = self._known_uidls()

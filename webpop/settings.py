@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "accounts.apps.AccountsConfig",
     "mailbox.apps.MailboxConfig",
+    "oauth.apps.OAuthConfig",
 ]
 
 MIDDLEWARE = [
@@ -148,6 +149,31 @@ WEBPOP_SYNC_MAX_BYTES = env_int("WEBPOP_SYNC_MAX_BYTES", 512 * 1024 * 1024, mini
 WEBPOP_SYNC_INGEST_PROCESS_MIN = env_int("WEBPOP_SYNC_INGEST_PROCESS_MIN", 100, minimum=1)
 WEBPOP_QUARANTINE_AFTER = env_int("WEBPOP_QUARANTINE_AFTER", 3, minimum=1)
 WEBPOP_DEFAULT_QUOTA_MB = env_int("WEBPOP_DEFAULT_QUOTA_MB", 0, minimum=0)  # 0: unlimited
+
+# OAuth2 sign-in for providers that no longer take passwords (oauth/). A provider's
+# button appears only when its client id and secret are set. Endpoints and servers
+# may be overridden per provider in WEBPOP_OAUTH_PROVIDERS (see oauth/providers.py).
+WEBPOP_OAUTH_GOOGLE_CLIENT_ID = env_str("WEBPOP_OAUTH_GOOGLE_CLIENT_ID", "")
+WEBPOP_OAUTH_GOOGLE_CLIENT_SECRET = env_str("WEBPOP_OAUTH_GOOGLE_CLIENT_SECRET", "")
+WEBPOP_OAUTH_MICROSOFT_CLIENT_ID = env_str("WEBPOP_OAUTH_MICROSOFT_CLIENT_ID", "")
+WEBPOP_OAUTH_MICROSOFT_CLIENT_SECRET = env_str("WEBPOP_OAUTH_MICROSOFT_CLIENT_SECRET", "")
+WEBPOP_OAUTH_MICROSOFT_TENANT = env_str("WEBPOP_OAUTH_MICROSOFT_TENANT", "common")
+WEBPOP_OAUTH_PROVIDERS: dict[str, dict] = {"google": {}, "microsoft": {}}  # per-provider overrides
+for _name, _id, _secret in (
+    ("GOOGLE", WEBPOP_OAUTH_GOOGLE_CLIENT_ID, WEBPOP_OAUTH_GOOGLE_CLIENT_SECRET),
+    ("MICROSOFT", WEBPOP_OAUTH_MICROSOFT_CLIENT_ID, WEBPOP_OAUTH_MICROSOFT_CLIENT_SECRET),
+):
+    if bool(_id) != bool(_secret):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"Set both WEBPOP_OAUTH_{_name}_CLIENT_ID and _CLIENT_SECRET, or neither.")
+# Extra CA bundle trusted for the token endpoints (system CAs always are).
+WEBPOP_OAUTH_CA_FILE = env_str("WEBPOP_OAUTH_CA_FILE", None) or None
+if WEBPOP_OAUTH_CA_FILE and not Path(WEBPOP_OAUTH_CA_FILE).is_file():
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"WEBPOP_OAUTH_CA_FILE={WEBPOP_OAUTH_CA_FILE!r} is not a readable file.")
+WEBPOP_OAUTH_TIMEOUT = env_int("WEBPOP_OAUTH_TIMEOUT", 30, minimum=1, maximum=300)
 
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport so a
 # single machine needs no broker service.
