@@ -14,7 +14,7 @@ does not verify certificates unless told to. This client:
   SCRAM-SHA-1, SCRAM-SHA-256 with server signature check, XOAUTH2, OAUTHBEARER);
 * turns server answers into exceptions the sync engine can act on.
 
-It does not import Django: callers pass everything in. It never sends QUIT on
+It reads no Django settings: callers pass everything in. It never sends QUIT on
 its own after an error, so the server rolls back the session's DELEs.
 """
 

@@ -81,6 +81,15 @@ def test_the_client_address_ignores_forwarded_headers_unless_proxies_are_configu
     assert ratelimit.client_ip(request) == "10.0.0.2"
 
 
+def test_ipv6_clients_are_counted_by_their_slash_64():
+    one = RequestFactory().get("/", REMOTE_ADDR="2001:db8:1:2::a")
+    same_subscriber = RequestFactory().get("/", REMOTE_ADDR="2001:db8:1:2:ffff::1")
+    other = RequestFactory().get("/", REMOTE_ADDR="2001:db8:1:3::a")
+    assert ratelimit.client_ip(one) == ratelimit.client_ip(same_subscriber) == "2001:db8:1:2::/64"
+    assert ratelimit.client_ip(other) != ratelimit.client_ip(one)
+    assert ratelimit.client_ip(RequestFactory().get("/", REMOTE_ADDR="::ffff:192.0.2.7")) == "192.0.2.7"
+
+
 # --- The account form's connection test ---------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ with its window. Login attempts are limited separately (django-axes).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 
@@ -49,18 +50,32 @@ def retry_after(window: int) -> int:
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The client's address: REMOTE_ADDR, or behind WEBPOP_PROXY_HOPS proxies the address the outermost one saw.
+    """The client's address (IPv6: its /64): REMOTE_ADDR, or behind WEBPOP_PROXY_HOPS proxies what the outermost saw.
 
     Each proxy appends the address it received the request from to
     X-Forwarded-For, so only the last ``hops`` entries are trustworthy; anything
     left of them is whatever the client chose to send.
     """
+    address = request.META.get("REMOTE_ADDR", "")
     hops = settings.WEBPOP_PROXY_HOPS
     if hops:
         forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
         if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return request.META.get("REMOTE_ADDR", "")
+            address = forwarded[-hops]
+    return _client_network(address)
+
+
+def _client_network(address: str) -> str:
+    """IPv6 clients by their /64: one subscriber gets a whole /64 and can pick any address in it."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def limit_request(request: HttpRequest, action: str, *, per_user: int, per_ip: int, window: int = 60) -> int | None:
