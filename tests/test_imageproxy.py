@@ -134,7 +134,7 @@ def test_names_resolving_to_private_addresses_are_refused(monkeypatch, address):
         raise AssertionError("connected to a refused address")
 
     monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
-    monkeypatch.setattr(socket, "create_connection", no_connect)
+    monkeypatch.setattr(netguard, "connect_first", no_connect)
     with pytest.raises(ProxyError, match="non-public"):
         imageproxy.fetch("https://images.example/a.png", allow_private=False)
 

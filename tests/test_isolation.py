@@ -10,14 +10,11 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import pytest
-from django.apps import apps
-from django.contrib.auth import get_user_model
-from django.db import models
 from django.test import Client
 from django.urls import reverse
 
 from tests import urlwalk
-from tests.urlwalk import COVERAGE, PUBLIC, SECRETS, Route, is_admin
+from tests.urlwalk import COVERAGE, PUBLIC, SECRETS, Route, cross_owner_rows, is_admin, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -31,50 +28,6 @@ def world(alice, bob, settings):
 def body_of(response) -> str:
     content = b"".join(response.streaming_content) if response.streaming else response.content
     return str(response.headers) + content.decode("utf-8", "replace")
-
-
-def _owner_lookup(model) -> str | None:
-    """How rows of ``model`` lead to the user who owns them."""
-    names = {f.name for f in model._meta.get_fields()}
-    for lookup, first in (("owner", "owner"), ("user", "user"), ("account__owner", "account"),
-                          ("message__owner", "message")):  # fmt: skip
-        if first in names:
-            return lookup
-    return None
-
-
-def owned_models() -> list[tuple[type[models.Model], str]]:
-    found = []
-    for app in ("accounts", "mailbox"):
-        for model in apps.get_app_config(app).get_models():
-            lookup = _owner_lookup(model)
-            assert lookup, f"{model.__name__}: tell tests/test_isolation.py how its rows lead to their owner"
-            found.append((model, lookup))
-    return found
-
-
-def snapshot(user) -> dict:
-    """Every row of ``user``'s, field by field (the user row itself included)."""
-    rows = {"user": list(get_user_model().objects.filter(id=user.id).values())}
-    for model, lookup in owned_models():
-        rows[model.__name__] = list(model.objects.filter(**{lookup: user}).order_by("pk").values())
-    return rows
-
-
-def cross_owner_rows(user) -> list[str]:
-    """Rows of ``user``'s that point at another user's objects (e.g. a rule on someone else's account)."""
-    found = []
-    for model, lookup in owned_models():
-        for relation in model._meta.get_fields():
-            if not (relation.many_to_one and relation.concrete) or relation.name == lookup.split("__")[0]:
-                continue
-            target_lookup = _owner_lookup(relation.related_model)
-            if target_lookup is None or relation.related_model is get_user_model():
-                continue
-            rows = model.objects.filter(**{lookup: user}).exclude(**{f"{relation.name}__{target_lookup}": user})
-            rows = rows.exclude(**{f"{relation.name}__isnull": True})
-            found += [f"{model.__name__} {pk} → {relation.name}" for pk in rows.values_list("pk", flat=True)]
-    return found
 
 
 def _url(route: Route, world) -> tuple[str, urlwalk.Case | None]:

@@ -18,7 +18,10 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.views_prefs import save_preferences
@@ -286,3 +289,50 @@ def admin_kwargs(route: Route, w: World) -> dict:
     names = [m.group(1) or m.group(2) for m in _PARAM.finditer(route.route)]
     values = {"app_label": "accounts", "url": "nothing-here/"}
     return {name: values.get(name, str(w.account.id)) for name in names}
+
+
+# --- Whose rows are whose ----------------------------------------------------------------------
+
+
+def _owner_lookup(model) -> str | None:
+    """How rows of ``model`` lead to the user who owns them."""
+    names = {f.name for f in model._meta.get_fields()}
+    for lookup, first in (("owner", "owner"), ("user", "user"), ("account__owner", "account"),
+                          ("message__owner", "message")):  # fmt: skip
+        if first in names:
+            return lookup
+    return None
+
+
+def owned_models() -> list[tuple[type[models.Model], str]]:
+    found = []
+    for app in ("accounts", "mailbox"):
+        for model in apps.get_app_config(app).get_models():
+            lookup = _owner_lookup(model)
+            assert lookup, f"{model.__name__}: tell tests/urlwalk.py how its rows lead to their owner"
+            found.append((model, lookup))
+    return found
+
+
+def snapshot(user) -> dict:
+    """Every row of ``user``'s, field by field (the user row itself included)."""
+    rows = {"user": list(get_user_model().objects.filter(id=user.id).values())}
+    for model, lookup in owned_models():
+        rows[model.__name__] = list(model.objects.filter(**{lookup: user}).order_by("pk").values())
+    return rows
+
+
+def cross_owner_rows(user) -> list[str]:
+    """Rows of ``user``'s that point at another user's objects (e.g. a rule on someone else's account)."""
+    found = []
+    for model, lookup in owned_models():
+        for relation in model._meta.get_fields():
+            if not (relation.many_to_one and relation.concrete) or relation.name == lookup.split("__")[0]:
+                continue
+            target_lookup = _owner_lookup(relation.related_model)
+            if target_lookup is None or relation.related_model is get_user_model():
+                continue
+            rows = model.objects.filter(**{lookup: user}).exclude(**{f"{relation.name}__{target_lookup}": user})
+            rows = rows.exclude(**{f"{relation.name}__isnull": True})
+            found += [f"{model.__name__} {pk} → {relation.name}" for pk in rows.values_list("pk", flat=True)]
+    return found
