@@ -95,3 +95,34 @@ def test_behind_https_pages_send_hsts_and_secure_lax_cookies(behind_https, alice
     assert login.status_code == 302
     session = login.cookies["sessionid"]
     assert session["secure"] and session["httponly"] and session["samesite"] == "Lax"
+
+
+# --- webpop's own checks (webpop/checks.py) --------------------------------------------------------
+
+
+def test_test_only_switches_are_reported_by_the_deploy_check(settings):
+    from webpop import checks
+
+    settings.WEBPOP_SANITIZE_HTML = True
+    settings.WEBPOP_IMAGE_PROXY_ALLOW_PRIVATE = False
+    settings.WEBPOP_POP3_ALLOW_PRIVATE = False
+    assert checks.test_only_switches(None) == []
+    settings.WEBPOP_SANITIZE_HTML = False
+    settings.WEBPOP_IMAGE_PROXY_ALLOW_PRIVATE = True
+    settings.WEBPOP_POP3_ALLOW_PRIVATE = True
+    found = checks.test_only_switches(None)
+    assert [(c.id, c.level) for c in found] == [("webpop.E001", 40), ("webpop.W001", 30), ("webpop.I001", 20)]
+
+
+def test_a_malformed_encryption_key_fails_every_start(tmp_path):
+    result = manage(tmp_path, "check", WEBPOP_ENCRYPTION_KEYS="not-a-key")
+    assert result.returncode != 0
+    assert "webpop.E002" in result.stderr and "Key 1 of WEBPOP_ENCRYPTION_KEYS is not a Fernet key" in result.stderr
+
+
+def test_the_image_proxy_switch_fails_the_production_check(tmp_path):
+    result = manage(
+        tmp_path, "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, WEBPOP_IMAGE_PROXY_ALLOW_PRIVATE="true"
+    )
+    assert result.returncode != 0
+    assert "webpop.W001" in result.stdout + result.stderr

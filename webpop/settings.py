@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "accounts.apps.AccountsConfig",
     "mailbox.apps.MailboxConfig",
+    "webpop.apps.WebpopConfig",  # system checks of webpop's own settings (webpop/checks.py)
 ]
 
 MIDDLEWARE = [
