@@ -117,6 +117,14 @@ def test_allow_private_connects_to_loopback(listener):
     assert listener.connections() == 1
 
 
+def test_a_source_address_is_bound_before_connecting(listener):
+    # For an SMTP client that must send from one address of a multi-homed host.
+    with netguard.create_connection(
+        "127.0.0.1", listener.port, timeout=2, allow_private=True, source_address=("127.0.0.3", 0)
+    ) as sock:
+        assert sock.getsockname()[0] == "127.0.0.3"
+
+
 def test_one_private_address_among_public_ones_refuses_the_host(monkeypatch):
     fake_dns(monkeypatch, {"mixed.test": [["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c", "10.0.0.7"]]})
     with pytest.raises(netguard.AddressNotAllowed) as caught:
