@@ -1,9 +1,9 @@
 """Find a mail domain's POP3 settings: presets, RFC 6186 SRV records, autoconfig XML.
 
 Everything here talks to hosts named by untrusted input (the part after "@"),
-so every connection goes through the same guard as POP3: resolve, refuse
-private and reserved addresses unless allowed, connect to the checked address,
-verify TLS, bound the time and the size of what is read.
+so every connection goes through the same guard as POP3 (``webpop.netguard``):
+resolve, refuse private and reserved addresses unless allowed, connect to the
+checked address, verify TLS, bound the time and the size of what is read.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import logging
 import re
-import socket
 import ssl
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
@@ -21,7 +20,8 @@ import dns.exception
 import dns.resolver
 from django.conf import settings
 
-from mailbox.pop3 import is_public_address, make_tls_context
+from mailbox.pop3 import make_tls_context
+from webpop import netguard
 
 from . import presets
 
@@ -125,26 +125,28 @@ def srv_records(domain: str, address: str) -> list[Suggestion]:
     return [suggestion for _, _, suggestion in found]
 
 
+def _nameserver_lookup(host: str, port: int) -> list[str]:
+    """A and AAAA records from the configured name servers (WEBPOP_DNS_NAMESERVERS)."""
+    addresses = []
+    resolver = _resolver()
+    for rdtype in ("A", "AAAA"):
+        try:
+            addresses += [str(r) for r in resolver.resolve(host, rdtype)]
+        except (dns.exception.DNSException, OSError):
+            continue
+    return addresses
+
+
 def resolve_public(host: str, port: int) -> list[str]:
     """Addresses of ``host`` that may be contacted (all must pass, or none are used)."""
-    if settings.WEBPOP_DNS_NAMESERVERS:
-        addresses = []
-        resolver = _resolver()
-        for rdtype in ("A", "AAAA"):
-            try:
-                addresses += [str(r) for r in resolver.resolve(host, rdtype)]
-            except (dns.exception.DNSException, OSError):
-                continue
-    else:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError):
-            return []
-        addresses = [info[4][0] for info in infos]
-    if not settings.WEBPOP_POP3_ALLOW_PRIVATE and any(not is_public_address(a) for a in addresses):
+    lookup = _nameserver_lookup if settings.WEBPOP_DNS_NAMESERVERS else None
+    try:
+        return netguard.resolve(host, port, allow_private=settings.WEBPOP_POP3_ALLOW_PRIVATE, lookup=lookup)
+    except netguard.AddressNotAllowed:
         log.warning("autoconfig refused host=%s: private address", host)
-        return []
-    return addresses
+    except netguard.UnresolvableHost:
+        pass
+    return []
 
 
 # --- Autoconfig XML ---------------------------------------------------------------------
@@ -158,7 +160,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self._address = address
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock = netguard.connect_first([self._address], self.port, timeout=self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from mailbox import store, sync, tasks
 from mailbox.models import FetchFailure
+from webpop import ratelimit
 
 from . import autoconfig, services
 from .forms import FirstRunForm, MailAccountEditForm, MailAccountForm
@@ -50,17 +53,37 @@ def account_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def account_add(request: HttpRequest) -> HttpResponse:
     form = MailAccountForm(request.POST or None, owner=request.user)
-    report = None
+    report = wait = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        report = _test(data, data["password"])
-        if request.POST.get("action") == "save" and (report.ok or data["save_anyway"]):
+        wait = _test_limit(request)
+        report = _rate_limited(wait) if wait else _test(data, data["password"])
+        if request.POST.get("action") == "save" and not wait and (report.ok or data["save_anyway"]):
             account = services.create_account(request.user, password=data["password"], **_settings_from(data))
             transaction.on_commit(lambda: tasks.sync_account.delay(account.id))
             messages.success(request, f"Added {account.display_name}. The first sync has started.")
             return redirect("accounts:detail", account_id=account.id)
-    status = 200 if report is None or report.ok else 422
-    return render(request, "accounts/add.html", {"form": form, "report": report}, status=status)
+    return _form_response(request, "accounts/add.html", {"form": form, "report": report}, wait)
+
+
+def _test_limit(request: HttpRequest) -> int | None:
+    """Seconds to wait before the next connection test, or None (each test connects to a host the user chose)."""
+    limit = settings.WEBPOP_RATELIMIT_TEST_CONNECTION
+    return ratelimit.limit_request(request, "test-connection", per_user=limit, per_ip=3 * limit)
+
+
+def _rate_limited(wait: int) -> sync.ConnectionReport:
+    text = gettext("Too many connection tests in a short time. Nothing was saved; try again in %(seconds)d seconds.")
+    return sync.ConnectionReport(ok=False, message=text % {"seconds": wait}, error_class="rate_limited")
+
+
+def _form_response(request: HttpRequest, template: str, context: dict, wait: int | None) -> HttpResponse:
+    report = context["report"]
+    status = 429 if wait else 200 if report is None or report.ok else 422
+    response = render(request, template, context, status=status)
+    if wait:
+        response["Retry-After"] = str(wait)
+    return response
 
 
 def _settings_from(data: dict) -> dict:
@@ -97,11 +120,14 @@ def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
     form = MailAccountEditForm(
         request.POST or None, initial=MailAccountEditForm.initial_for(account), owner=request.user
     )
-    report = None
+    report = wait = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         password = data["password"] or None
-        if hasattr(account, "oauth_grant"):  # signs in with OAuth2: test with its token, not a password
+        wait = _test_limit(request)
+        if wait:
+            report = _rate_limited(wait)
+        elif hasattr(account, "oauth_grant"):  # signs in with OAuth2: test with its token, not a password
             report = sync.test_oauth_connection(
                 account,
                 data["host"],
@@ -112,13 +138,12 @@ def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
             )
         else:
             report = _test(data, password if password is not None else account.get_password())
-        if request.POST.get("action") == "save" and (report.ok or data["save_anyway"]):
+        if request.POST.get("action") == "save" and not wait and (report.ok or data["save_anyway"]):
             services.update_account(account, password=password, **_settings_from(data))
             messages.success(request, f"Saved {account.display_name}.")
             return redirect("accounts:detail", account_id=account.id)
-    status = 200 if report is None or report.ok else 422
     context = {"form": form, "report": report, "account": account}
-    return render(request, "accounts/edit.html", context, status=status)
+    return _form_response(request, "accounts/edit.html", context, wait)
 
 
 @login_required
@@ -144,6 +169,13 @@ def account_delete(request: HttpRequest, account_id: int) -> HttpResponse:
 @login_required
 def account_suggest(request: HttpRequest) -> JsonResponse:
     """Settings for an e-mail address: a preset, SRV records or the domain's autoconfig."""
+    limit = settings.WEBPOP_RATELIMIT_SUGGEST
+    wait = ratelimit.limit_request(request, "suggest", per_user=limit, per_ip=3 * limit)
+    if wait:
+        error = gettext("Too many lookups; try again in %(seconds)d seconds.") % {"seconds": wait}
+        response = JsonResponse({"suggestions": [], "error": error}, status=429)
+        response["Retry-After"] = str(wait)
+        return response
     address = request.GET.get("address", "")[:320]
     suggestions = autoconfig.suggest(address)
     return JsonResponse({"suggestions": [s.as_dict() for s in suggestions]})

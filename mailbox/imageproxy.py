@@ -1,10 +1,10 @@
 """Fetch a remote image for a reader who allowed it, so the sender never learns their IP.
 
 The request carries no cookie, no Referer and a fixed User-Agent. The host is
-resolved here, every address is checked (private, loopback, link-local,
-multicast, reserved and unspecified ones are refused unless
+resolved and every address checked by ``webpop.netguard`` (private, loopback,
+link-local, multicast, reserved and unspecified ones are refused unless
 ``WEBPOP_IMAGE_PROXY_ALLOW_PRIVATE``) and the connection goes to the checked
-address, so DNS rebinding between the check and the connection cannot reach an
+addresses, so DNS rebinding between the check and the connection cannot reach an
 internal service. Redirects are followed (a few) and each hop is checked the
 same way. The answer must be a raster image by its bytes (PNG, JPEG, GIF,
 WebP, BMP, ICO, AVIF; never SVG or HTML) and within the size and time limits.
@@ -13,14 +13,14 @@ WebP, BMP, ICO, AVIF; never SVG or HTML) and within the size and time limits.
 from __future__ import annotations
 
 import http.client
-import ipaddress
-import socket
 import ssl
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
+
+from webpop import netguard
 
 MAX_REDIRECTS = 3
 USER_AGENT = "webpop-image-proxy/1"
@@ -56,49 +56,34 @@ def sniff_image(data: bytes) -> str | None:
     return None
 
 
-def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address):
-        mapped = address.ipv4_mapped or address.sixtofour
-        if mapped is not None:
-            address = mapped
-        elif address.teredo is not None:
-            address = address.teredo[1]
-    return address.is_global and not address.is_multicast
-
-
-def resolve(host: str, port: int, *, allow_private: bool) -> str:
-    """An address of ``host`` to connect to; ProxyError if any address it has is not public."""
+def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """The checked addresses of ``host`` (``webpop.netguard``); ProxyError if any is not public."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError) as exc:
-        raise ProxyError(f"cannot resolve {host!r}: {exc}") from None
-    addresses = []
-    for _family, _type, _proto, _canon, sockaddr in infos:
-        address = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
-        if not allow_private and not is_public(address):
-            raise ProxyError(f"{host!r} resolves to a non-public address {address}")
-        addresses.append(str(address))
-    if not addresses:
-        raise ProxyError(f"{host!r} has no address")
-    return addresses[0]
+        return netguard.resolve(host, port, allow_private=allow_private)
+    except netguard.UnresolvableHost as exc:
+        raise ProxyError(f"cannot resolve {host!r}: {exc.reason}") from None
+    except netguard.AddressNotAllowed as exc:
+        raise ProxyError(f"{host!r} resolves to a non-public address {exc.address}") from None
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+    """Connects to addresses checked beforehand, never to the name (no DNS rebinding)."""
+
+    def __init__(self, host: str, port: int, addresses: list[str], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
-        self._address = address
+        self._addresses = addresses
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = netguard.connect_first(self._addresses, self.port, timeout=self.timeout)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, addresses: list[str], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self._address = address
+        self._addresses = addresses
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock = netguard.connect_first(self._addresses, self.port, timeout=self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
@@ -146,10 +131,10 @@ def fetch(
     deadline = time.monotonic() + timeout
     for _hop in range(MAX_REDIRECTS + 1):
         scheme, host, port, path = _target(url)
-        address = resolve(host, port, allow_private=allow_private)
+        addresses = resolve(host, port, allow_private=allow_private)
         remaining = max(0.1, deadline - time.monotonic())
         connection_class = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
-        connection = connection_class(host, port, address, remaining)
+        connection = connection_class(host, port, addresses, remaining)
         try:
             try:
                 connection.request("GET", path, headers={"User-Agent": USER_AGENT, "Accept": ACCEPT})

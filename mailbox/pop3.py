@@ -14,7 +14,7 @@ does not verify certificates unless told to. This client:
   SCRAM-SHA-1, SCRAM-SHA-256 with server signature check, XOAUTH2, OAUTHBEARER);
 * turns server answers into exceptions the sync engine can act on.
 
-It does not import Django: callers pass everything in. It never sends QUIT on
+It reads no Django settings: callers pass everything in. It never sends QUIT on
 its own after an error, so the server rolls back the session's DELEs.
 """
 
@@ -27,7 +27,6 @@ import functools
 import hashlib
 import hmac
 import io
-import ipaddress
 import re
 import secrets
 import socket
@@ -38,6 +37,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
+
+from webpop import netguard
+from webpop.netguard import is_public_address  # noqa: F401 (part of this module's API)
 
 # Status and listing lines longer than this are a protocol error; message
 # lines are unbounded (they are streamed, never held whole).
@@ -141,38 +143,18 @@ def server_error(line: str, *, during_login: bool = False) -> Pop3ServerError:
 # --- Address checks and TLS ---------------------------------------------------
 
 
-def is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """Every address of ``host``, checked by ``webpop.netguard``, as POP3 errors.
 
-
-def resolve(host: str, port: int, *, allow_private: bool) -> list[tuple]:
-    """Resolve ``host`` (IPv6 and IPv4) and refuse non-public addresses unless allowed.
-
-    The caller connects to exactly these addresses, so a DNS answer that
+    The client connects to exactly these addresses, so a DNS answer that
     changes between the check and the connect cannot redirect it.
     """
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise Pop3ConnectError(
-            f"Host name {host!r} could not be resolved ({exc.strerror}).", error_class="dns"
-        ) from None
-    except UnicodeError:
-        raise Pop3ConnectError(f"Host name {host!r} is not a valid host name.", error_class="dns") from None
-    if not infos:
-        raise Pop3ConnectError(f"Host name {host!r} has no addresses.", error_class="dns")
-    if not allow_private:
-        for info in infos:
-            address = info[4][0]
-            if not is_public_address(address):
-                raise Pop3PrivateAddressError(
-                    f"{host} resolves to {address}, a private, loopback or reserved address; "
-                    "connections there are not allowed on this server."
-                )
-    return infos
+        return netguard.resolve(host, port, allow_private=allow_private)
+    except netguard.UnresolvableHost as exc:
+        raise Pop3ConnectError(str(exc), error_class="dns") from None
+    except netguard.AddressNotAllowed as exc:
+        raise Pop3PrivateAddressError(str(exc)) from None
 
 
 @functools.lru_cache(maxsize=16)
@@ -358,22 +340,11 @@ class Pop3Client:
     def connect(self) -> str:
         if self.session_timeout is not None:
             self._deadline = time.monotonic() + self.session_timeout
-        infos = resolve(self.host, self.port, allow_private=self.allow_private)
-        last_error: Exception | None = None
-        sock = None
-        for family, socktype, proto, _canon, sockaddr in infos:
-            try:
-                sock = socket.socket(family, socktype, proto)
-                sock.settimeout(self._op_timeout())
-                sock.connect(sockaddr)
-                break
-            except OSError as exc:
-                last_error = exc
-                if sock is not None:
-                    sock.close()
-                sock = None
-        if sock is None:
-            raise self._connect_error(last_error)
+        addresses = resolve(self.host, self.port, allow_private=self.allow_private)
+        try:
+            sock = netguard.connect_first(addresses, self.port, timeout=self._op_timeout())
+        except OSError as exc:
+            raise self._connect_error(exc) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         try:

@@ -184,3 +184,17 @@ def browser():
     require(chromium_available(), "Chromium (apt-get install chromium)")
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_keys(settings):
+    """The configured cache (Redis in CI), under a key prefix of this test's own.
+
+    Rate-limit counters (webpop/ratelimit.py) are keyed per user and client
+    address; every test client is 127.0.0.1, so without this they would carry
+    over from one test to the next.
+    """
+    caches = {alias: dict(config) for alias, config in settings.CACHES.items()}
+    for config in caches.values():
+        config["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = caches

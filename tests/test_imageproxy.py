@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import socket
 import threading
@@ -17,6 +16,7 @@ from django.urls import reverse
 from mailbox import imageproxy
 from mailbox.imageproxy import ProxyError
 from tests.factories import make_account, store_message
+from webpop import netguard
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -134,7 +134,7 @@ def test_names_resolving_to_private_addresses_are_refused(monkeypatch, address):
         raise AssertionError("connected to a refused address")
 
     monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
-    monkeypatch.setattr(socket, "create_connection", no_connect)
+    monkeypatch.setattr(netguard, "connect_first", no_connect)
     with pytest.raises(ProxyError, match="non-public"):
         imageproxy.fetch("https://images.example/a.png", allow_private=False)
 
@@ -154,12 +154,12 @@ def test_a_name_with_any_private_address_is_refused(monkeypatch):
 
 def test_public_addresses_are_public():
     for address in ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c", "8.8.8.8"]:
-        assert imageproxy.is_public(ipaddress.ip_address(address))
+        assert netguard.is_public_address(address)
 
 
 def test_redirects_are_checked_hop_by_hop(server, monkeypatch):
     # 127.0.0.1 plays a public host here; 127.0.0.2 stays what it is.
-    monkeypatch.setattr(imageproxy, "is_public", lambda address: str(address) == "127.0.0.1")
+    monkeypatch.setattr(netguard, "is_public_address", lambda address: address == "127.0.0.1")
     server.routes["/to-private"] = (302, {"Location": f"http://127.0.0.2:{server.port}/a.png"}, b"", 0)
     server.routes["/to-public"] = (301, {"Location": "/a.png"}, b"", 0)
     with pytest.raises(ProxyError, match="non-public"):

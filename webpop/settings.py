@@ -46,10 +46,12 @@ INSTALLED_APPS = [
     "accounts.apps.AccountsConfig",
     "mailbox.apps.MailboxConfig",
     "oauth.apps.OAuthConfig",
+    "webpop.apps.WebpopConfig",  # system checks of webpop's own settings (webpop/checks.py)
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "webpop.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -111,8 +113,9 @@ STORAGES = {
     "webpop_mail": {"BACKEND": env_str("WEBPOP_MAIL_STORAGE", "mailbox.store.MailStorage")},
 }
 
-# Security headers and cookies. HTTPS-only flags follow WEBPOP_HTTPS so a
-# plain-HTTP `make run` on localhost still works.
+# Security headers and cookies (Content-Security-Policy: webpop/security.py). HTTPS-only
+# flags follow WEBPOP_HTTPS so a plain-HTTP `make run` on localhost still works;
+# `manage.py check --deploy` is clean with WEBPOP_HTTPS=true and DEBUG off.
 WEBPOP_HTTPS = env_bool("WEBPOP_HTTPS", False)
 SESSION_COOKIE_SECURE = WEBPOP_HTTPS
 CSRF_COOKIE_SECURE = WEBPOP_HTTPS
@@ -121,11 +124,20 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if WEBPOP_HTTPS:
+    # The TLS proxy in front must set (not pass on) X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe over plain HTTP
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    # Sub-domains of the webmail's own host name (not its siblings).
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    # Preloading is a promise about a whole registered domain, made by its owner: opt-in.
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # Mail fetching.
 WEBPOP_MAIL_DIR = DATA_DIR / "mail"
@@ -192,6 +204,30 @@ else:
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
         "store_processed": False,
     }
+# Django's cache holds rate-limit counters (webpop/ratelimit.py): Redis when REDIS_URL is
+# set, shared by every web process; else files under the data dir (one machine).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "webpop",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 20000},
+        }
+    }
+# Rate limits per user per minute (each client address gets three times as many: people share NATs).
+WEBPOP_RATELIMIT_TEST_CONNECTION = env_int("WEBPOP_RATELIMIT_TEST_CONNECTION", 10, minimum=1)
+WEBPOP_RATELIMIT_SUGGEST = env_int("WEBPOP_RATELIMIT_SUGGEST", 30, minimum=1)
+# Reverse proxies in front of webpop that append to X-Forwarded-For (0: clients connect directly).
+WEBPOP_PROXY_HOPS = env_int("WEBPOP_PROXY_HOPS", 0, minimum=0, maximum=5)
+
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

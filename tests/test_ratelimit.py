@@ -1,0 +1,183 @@
+"""webpop/ratelimit.py: fixed windows in the cache, per user and per address; the connection test and suggest."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+
+import pytest
+from django.core.cache import caches
+from django.test import Client, RequestFactory
+from django.urls import reverse
+
+from accounts.models import MailAccount
+from tests.conftest import require
+from tests.factories import make_account
+from webpop import ratelimit
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_a_key_allows_its_limit_per_window_then_refuses(monkeypatch):
+    clock = FakeClock(1_000_020.0)
+    monkeypatch.setattr(ratelimit, "time", clock)
+    assert [ratelimit.hit("k", 3, 60) for _ in range(5)] == [True, True, True, False, False]
+    assert ratelimit.hit("other", 3, 60) is True  # keys are counted apart
+    clock.now += 59  # still the same window
+    assert ratelimit.hit("k", 3, 60) is False
+    clock.now += 1  # the next window
+    assert ratelimit.hit("k", 3, 60) is True
+
+
+def test_retry_after_counts_to_the_end_of_the_window(monkeypatch):
+    monkeypatch.setattr(ratelimit, "time", FakeClock(1_000_045.5))  # 25.5 s into a 60 s window
+    assert ratelimit.retry_after(60) == 35
+
+
+def test_concurrent_hits_on_redis_are_all_counted(settings):
+    require(bool(os.environ.get("REDIS_URL")), "Redis (REDIS_URL)")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+        }
+    }
+    results: list[bool] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def worker():
+        start.wait()
+        for _ in range(5):
+            allowed = ratelimit.hit("burst", 17, 3600)
+            with lock:
+                results.append(allowed)
+        caches["default"].close()
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(True) == 17
+    assert len(results) == 40
+
+
+def test_the_client_address_ignores_forwarded_headers_unless_proxies_are_configured(settings):
+    request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9")
+    settings.WEBPOP_PROXY_HOPS = 0
+    assert ratelimit.client_ip(request) == "10.0.0.2"
+    settings.WEBPOP_PROXY_HOPS = 1  # one proxy: it appended the address it saw; the rest is the client's say
+    assert ratelimit.client_ip(request) == "203.0.113.9"
+    settings.WEBPOP_PROXY_HOPS = 3  # fewer entries than proxies: misconfigured, use the peer
+    assert ratelimit.client_ip(request) == "10.0.0.2"
+
+
+def test_ipv6_clients_are_counted_by_their_slash_64():
+    one = RequestFactory().get("/", REMOTE_ADDR="2001:db8:1:2::a")
+    same_subscriber = RequestFactory().get("/", REMOTE_ADDR="2001:db8:1:2:ffff::1")
+    other = RequestFactory().get("/", REMOTE_ADDR="2001:db8:1:3::a")
+    assert ratelimit.client_ip(one) == ratelimit.client_ip(same_subscriber) == "2001:db8:1:2::/64"
+    assert ratelimit.client_ip(other) != ratelimit.client_ip(one)
+    assert ratelimit.client_ip(RequestFactory().get("/", REMOTE_ADDR="::ffff:192.0.2.7")) == "192.0.2.7"
+
+
+# --- The account form's connection test ---------------------------------------------------------
+
+
+def form_data(server, **overrides) -> dict:
+    data = {
+        "label": "Home",
+        "host": server.host,
+        "security": "none",
+        "port": server.port,
+        "username": "alice",
+        "password": server.users["alice"],
+        "policy": "keep",
+        "days": "",
+        "poll_interval": "300",
+        "action": "test",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.django_db
+def test_connection_tests_are_limited_per_user_and_nothing_is_lost(alice_client, fault_server, settings):
+    settings.WEBPOP_RATELIMIT_TEST_CONNECTION = 2
+    server = fault_server()
+    url = reverse("accounts:add")
+    assert [alice_client.post(url, form_data(server)).status_code for _ in range(2)] == [200, 200]
+    limited = alice_client.post(url, form_data(server, label="Work account", action="save", save_anyway="on"))
+    assert limited.status_code == 429
+    assert 1 <= int(limited["Retry-After"]) <= 60
+    html = limited.content.decode()
+    assert 'data-error-class="rate_limited"' in html
+    assert "Too many connection tests" in html
+    assert 'value="Work account"' in html  # the form comes back filled in
+    assert server.sessions == 2  # the third test never connected
+    assert MailAccount.objects.count() == 0  # and "save anyway" did not slip past the limit
+
+
+@pytest.mark.django_db
+def test_editing_an_account_shares_the_connection_test_limit(alice, alice_client, fault_server, settings):
+    settings.WEBPOP_RATELIMIT_TEST_CONNECTION = 1
+    server = fault_server()
+    account = make_account(alice, host=server.host, port=server.port, security="none", username="alice")
+    assert alice_client.post(reverse("accounts:add"), form_data(server)).status_code == 200
+    edit = alice_client.post(reverse("accounts:edit", args=[account.id]), form_data(server, label="Renamed"))
+    assert edit.status_code == 429
+    account.refresh_from_db()
+    assert account.label != "Renamed"
+    assert server.sessions == 1
+
+
+@pytest.mark.django_db
+def test_one_address_is_limited_across_users(django_user_model, fault_server, settings):
+    settings.WEBPOP_RATELIMIT_TEST_CONNECTION = 1  # three per address
+    server = fault_server()
+    statuses = []
+    for number in range(4):
+        user = django_user_model.objects.create(username=f"user{number}")
+        client = Client(REMOTE_ADDR="198.51.100.7")
+        client.force_login(user)
+        statuses.append(client.post(reverse("accounts:add"), form_data(server)).status_code)
+    assert statuses == [200, 200, 200, 429]
+    elsewhere = django_user_model.objects.create(username="elsewhere")
+    client = Client(REMOTE_ADDR="198.51.100.8")
+    client.force_login(elsewhere)
+    assert client.post(reverse("accounts:add"), form_data(server)).status_code == 200
+
+
+@pytest.mark.django_db
+def test_invalid_forms_do_not_use_up_the_limit(alice_client, fault_server, settings):
+    settings.WEBPOP_RATELIMIT_TEST_CONNECTION = 1
+    server = fault_server()
+    for _ in range(3):
+        assert alice_client.post(reverse("accounts:add"), form_data(server, host="")).status_code == 200
+    assert alice_client.post(reverse("accounts:add"), form_data(server)).status_code == 200
+
+
+# --- Autoconfig suggestions ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_suggest_is_limited_with_a_json_answer(alice_client, bob_client, settings):
+    settings.WEBPOP_RATELIMIT_SUGGEST = 2
+    settings.WEBPOP_DNS_NAMESERVERS = ["127.0.0.1:9"]  # presets only: no lookups
+    url = reverse("accounts:suggest") + "?address=me@fastmail.com"
+    assert [alice_client.get(url).status_code for _ in range(2)] == [200, 200]
+    limited = alice_client.get(url)
+    assert limited.status_code == 429
+    assert limited.json()["suggestions"] == []
+    assert "Too many lookups" in limited.json()["error"]
+    assert int(limited["Retry-After"]) >= 1
+    assert bob_client.get(url).status_code == 200  # another user (same address, under its limit of 6)

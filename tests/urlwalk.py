@@ -1,0 +1,355 @@
+"""Every URL pattern of the project, with arguments built from alice's objects.
+
+Used by tests/test_isolation.py (bob and anonymous visitors against alice's
+objects) and tests/test_security_headers.py (headers on every page).
+
+Adding a URL: add ONE line to ``COVERAGE`` below, naming how its arguments come
+from alice's objects (``World``) and which methods the view accepts:
+
+    "app:name": obj(lambda w: {"thing_id": w.thing.id}, methods="GET"),   # one object of alice's
+    "app:name": own(),                                                   # the user's own list / form
+
+or add it to ``PUBLIC`` when it is meant to work without logging in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import models
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from accounts.views_prefs import save_preferences
+from mailbox import actions, folders, rules
+from mailbox.models import FetchFailure, Message, RemoteImagePreference, Rule, UserFolder
+from mailbox.views_html import asset_token, ensure_rendered
+from oauth.models import Grant
+from tests.factories import build_message, make_account, store_message
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
+# Text that only alice's objects contain: none of it may appear in a page served to anyone else.
+SECRETS = (
+    "Alice-Secret-Subject",
+    "alice-secret-body",
+    "alice-secret-pop-user",
+    "alice-secret-host.example",
+    "Alice Secret Label",
+    "Alice Secret Folder",
+    "alice-secret-rule",
+    "alice-secret-plan.pdf",
+    "news@alice-secret.example",
+)
+
+
+@dataclass
+class World:
+    """alice's objects of every kind a URL can name, and a few of bob's (so bob's pages are not empty)."""
+
+    alice: object
+    bob: object
+    account: object
+    message: Message
+    trashed: Message
+    attachment: object
+    inline_image: object
+    folder: UserFolder
+    rule: Rule
+    failure: FetchFailure
+    bob_message: Message
+    oauth_account: object = None  # a second account of alice's that signs in with OAuth2
+    signer: object = None  # whose signature the signed (token) URLs carry: bob's unless a test says otherwise
+
+
+def _alices_message() -> bytes:
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"] = "Newsletter <news@alice-secret.example>"
+    msg["To"] = "alice@example.org"
+    msg["Subject"] = "Alice-Secret-Subject"
+    msg["Date"] = "Thu, 26 Nov 2026 09:00:00 +0000"
+    msg["Message-ID"] = "<alice-secret@alice-secret.example>"
+    msg.set_content("alice-secret-body in plain text")
+    msg.add_alternative(
+        '<p>alice-secret-body</p><img src="cid:logo@alice-secret.example" alt="logo">'
+        '<img src="http://192.0.2.1/pixel.png" alt="pixel">',  # refused at once: no network in tests
+        subtype="html",
+    )
+    msg.get_payload()[1].add_related(PNG, "image", "png", cid="<logo@alice-secret.example>", filename="logo.png")
+    msg.add_attachment(b"%PDF-1.4 alice", maintype="application", subtype="pdf", filename="alice-secret-plan.pdf")
+    return msg.as_bytes()
+
+
+def build_world(alice, bob) -> World:
+    account = make_account(
+        alice, host="alice-secret-host.example", username="alice-secret-pop-user", label="Alice Secret Label"
+    )
+    message = store_message(account, _alices_message(), "alice-1")
+    ensure_rendered(message)  # as alice's first view does: the remote-image list the proxy serves from
+    message.refresh_from_db()
+    trashed = store_message(account, build_message("Alice-Secret-Subject in the trash", "x"), "alice-2")
+    actions.move(alice.id, [trashed.id], "trash")
+    folder = folders.create(alice.id, "Alice Secret Folder")
+    rule = rules.create(alice.id, field="subject", contains="alice-secret-rule", action="move", folder=folder.slug)
+    failure = FetchFailure.objects.create(
+        account=account, uidl="alice-3", size=10, attempts=3, error="boom", raw_path=message.raw_path,
+        subject="Alice-Secret-Subject", quarantined_at=message.received_at,
+    )  # fmt: skip
+    RemoteImagePreference.objects.create(owner=alice, sender="news@alice-secret.example")
+    save_preferences(alice, time_zone="Europe/Paris", conversations=False)
+    attachments = list(message.attachments.all())
+    oauth_account = make_account(alice, host="pop.gmail.com", username="alice-secret-pop-user@gmail.com")
+    grant = Grant(account=oauth_account, provider="google", email="alice-secret-pop-user@gmail.com")
+    grant.set_refresh_token("alice-secret-refresh-token")
+    grant.save()
+    bob_account = make_account(bob, host="pop.bob.example", username="bob-pop", label="Bob")
+    bob_message = store_message(bob_account, build_message("Bob's own", "hello bob"), "bob-1")
+    return World(
+        alice=alice,
+        bob=bob,
+        account=account,
+        message=message,
+        trashed=trashed,
+        attachment=next(a for a in attachments if a.filename == "alice-secret-plan.pdf"),
+        inline_image=next(a for a in attachments if a.content_type == "image/png"),
+        folder=folder,
+        rule=rule,
+        failure=failure,
+        bob_message=bob_message,
+        oauth_account=oauth_account,
+        signer=bob,
+    )
+
+
+# --- Coverage ---------------------------------------------------------------------------------
+
+Builder = Callable[[World], dict]
+
+
+@dataclass(frozen=True)
+class Case:
+    kind: str  # "object": names one of alice's objects; "own": the user's own list or form; "token": signed URL
+    args: Builder = field(default=lambda w: {})
+    methods: str = "GET"  # what the view accepts: "GET", "POST" or "GET POST"
+    queries: Callable[[World], list[dict]] = field(default=lambda w: [{}])
+    posts: Callable[[World], list[dict]] = field(default=lambda w: [{}])
+
+
+def obj(args: Builder, *, methods: str = "GET", queries=None, posts=None) -> Case:
+    return Case("object", args, methods, queries or (lambda w: [{}]), posts or (lambda w: [{}]))
+
+
+def own(*, args: Builder | None = None, methods: str = "GET", queries=None, posts=None) -> Case:
+    return Case("own", args or (lambda w: {}), methods, queries or (lambda w: [{}]), posts or (lambda w: [{}]))
+
+
+def token(args: Builder) -> Case:
+    return Case("token", args, "GET")
+
+
+def _account(w: World) -> dict:
+    return {"account_id": w.account.id}
+
+
+def _message(w: World) -> dict:
+    return {"message_id": w.message.id}
+
+
+def _failure(w: World) -> dict:
+    return {"account_id": w.account.id, "failure_id": w.failure.id}
+
+
+def _account_form(w: World) -> dict:
+    return {
+        "label": "Bob was here", "host": "pop.bob.example", "security": "ssl", "port": "995", "username": "bob",
+        "password": "bob-secret", "policy": "delete", "poll_interval": "60", "deliver_to": w.folder.slug,
+        "action": "save", "save_anyway": "on",
+    }  # fmt: skip
+
+
+def _bulk(w: World) -> list[dict]:
+    ids = [w.message.id, w.trashed.id]
+    actions_ = ["read", "unread", "star", "unstar", "archive", "inbox", "spam", "trash", "forever"]
+    return [{"action": a, "ids": ids} for a in actions_] + [{"action": "move", "folder": w.folder.slug, "ids": ids}]
+
+
+def _import(w: World) -> list[dict]:
+    upload = SimpleUploadedFile("x.eml", build_message("Bob imports into alice's account"), "message/rfc822")
+    return [{"account": w.account.id, "folder": w.folder.slug, "files": upload}]
+
+
+COVERAGE: dict[str, Case] = {
+    "accounts:list": own(),
+    "accounts:add": own(methods="GET POST", posts=lambda w: [_account_form(w)]),
+    "accounts:suggest": own(queries=lambda w: [{"address": "me@fastmail.com"}]),
+    "accounts:preferences": own(methods="GET POST", posts=lambda w: [{"time_zone": "Asia/Tokyo"}]),
+    "accounts:detail": obj(_account),
+    "accounts:check_now": obj(_account, methods="POST"),
+    "accounts:edit": obj(_account, methods="GET POST", posts=lambda w: [_account_form(w)]),
+    "accounts:toggle": obj(_account, methods="POST"),
+    "accounts:delete": obj(_account, methods="GET POST"),
+    "accounts:status": obj(_account),
+    "accounts:failure_retry": obj(_failure, methods="POST"),
+    "accounts:failure_raw": obj(_failure),
+    "mailbox:inbox": own(queries=lambda w: [{}, {"account": w.account.id}, {"q": "secret"}]),
+    "mailbox:folder": own(args=lambda w: {"folder": w.folder.slug}, queries=lambda w: [{}, {"q": "in:trash"}]),
+    "mailbox:bulk": own(methods="POST", posts=_bulk),
+    "mailbox:undo": own(methods="POST"),
+    "mailbox:counts": own(),
+    "mailbox:empty_trash": own(methods="POST"),
+    "mailbox:source": obj(_message),
+    "mailbox:export": own(queries=lambda w: [{"folder": "inbox"}, {"folder": "trash"}, {"q": "secret"}]),
+    "mailbox:message": obj(_message),
+    "mailbox:delete": obj(_message, methods="POST"),
+    "mailbox:raw": obj(_message),
+    "mailbox:attachment": obj(lambda w: {"attachment_id": w.attachment.id}),
+    "mailbox:message_body": obj(_message, queries=lambda w: [{}, {"images": "1"}]),
+    # Signed URLs the cookie-less message frame loads: bob can only sign for himself.
+    "mailbox:cid_image": token(
+        lambda w: {
+            "message_id": w.message.id,
+            "token": asset_token(w.signer.id, w.message.id, False),
+            "attachment_id": w.inline_image.id,
+        }
+    ),
+    "mailbox:proxied_image": token(
+        lambda w: {"message_id": w.message.id, "token": asset_token(w.signer.id, w.message.id, True), "index": 0}
+    ),
+    "mailbox:remote_images_sender": obj(
+        _message, methods="POST", posts=lambda w: [{"action": "always"}, {"action": "never"}]
+    ),
+    "mailbox:remote_image_settings": own(
+        methods="GET POST", posts=lambda w: [{"remove": "news@alice-secret.example"}, {"everyone": "on"}]
+    ),
+    "mailbox:folders": own(methods="GET POST", posts=lambda w: [{"name": "Bob's folder"}]),
+    "mailbox:folder_rename": obj(lambda w: {"folder_id": w.folder.id}, methods="POST", posts=lambda w: [{"name": "B"}]),
+    "mailbox:folder_delete": obj(lambda w: {"folder_id": w.folder.id}, methods="POST"),
+    "mailbox:rules": own(
+        methods="GET POST",
+        posts=lambda w: [
+            {"field": "subject", "contains": "x", "action": "move", "folder": w.folder.slug, "account": w.account.id}
+        ],
+    ),
+    "mailbox:rule_delete": obj(lambda w: {"rule_id": w.rule.id}, methods="POST"),
+    "mailbox:rule_run": obj(lambda w: {"rule_id": w.rule.id}, methods="POST"),
+    "mailbox:import": own(methods="GET POST", posts=_import),
+    "oauth:start": own(args=lambda w: {"provider": "google"}, methods="POST"),
+    "oauth:callback": own(queries=lambda w: [{}, {"state": "forged", "code": "x"}]),
+    "oauth:confirm": own(methods="GET POST"),
+    "oauth:reconnect": obj(lambda w: {"account_id": w.oauth_account.id}, methods="POST"),
+}
+
+# Work without logging in (anonymous visitors are not sent to the login page).
+PUBLIC = {"healthz", "readyz", "first_run", "login", "logout", "admin:login", "admin:logout"}
+
+
+def is_admin(key: str) -> bool:
+    """Django's admin: staff only, checked by the admin site itself for every one of its URLs."""
+    return key.startswith(("admin:", "admin/"))
+
+
+# --- Walking the URL configuration ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    key: str  # "namespace:name", or the route text for unnamed patterns
+    route: str  # the full route text, for messages and unnamed patterns
+    named: bool
+
+
+def routes() -> Iterator[Route]:
+    def walk(patterns, prefix: str, namespace: str | None):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                inner = namespace
+                if pattern.namespace:
+                    inner = f"{namespace}:{pattern.namespace}" if namespace else pattern.namespace
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern), inner)
+            elif isinstance(pattern, URLPattern):
+                route = prefix + str(pattern.pattern)
+                if pattern.name:
+                    key = f"{namespace}:{pattern.name}" if namespace else pattern.name
+                    yield Route(key, route, True)
+                else:
+                    yield Route(route, route, False)
+
+    yield from walk(get_resolver().url_patterns, "", None)
+
+
+_PARAM = re.compile(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>[^)]*\)")
+
+
+def url_for(route: Route, kwargs: dict) -> str:
+    if route.named:
+        return reverse(route.key, kwargs=kwargs)
+    # Unnamed (admin) patterns: fill each parameter in the route text.
+    path = _PARAM.sub(lambda m: str(kwargs.get(m.group(1) or m.group(2), "1")), route.route)
+    return "/" + path.replace("^", "").replace("$", "")
+
+
+def admin_kwargs(route: Route, w: World) -> dict:
+    names = [m.group(1) or m.group(2) for m in _PARAM.finditer(route.route)]
+    values = {"app_label": "accounts", "url": "nothing-here/"}
+    return {name: values.get(name, str(w.account.id)) for name in names}
+
+
+# --- Whose rows are whose ----------------------------------------------------------------------
+
+
+def _owner_lookup(model) -> str | None:
+    """How rows of ``model`` lead to the user who owns them."""
+    names = {f.name for f in model._meta.get_fields()}
+    for lookup, first in (("owner", "owner"), ("user", "user"), ("account__owner", "account"),
+                          ("message__owner", "message")):  # fmt: skip
+        if first in names:
+            return lookup
+    return None
+
+
+# Rows that belong to the site, not to a user (staff edit them in the admin).
+SITE_WIDE = {"oauth.ProviderCredentials"}
+
+
+def owned_models() -> list[tuple[type[models.Model], str]]:
+    found = []
+    for app in ("accounts", "mailbox", "oauth"):
+        for model in apps.get_app_config(app).get_models():
+            if model._meta.label in SITE_WIDE:
+                continue
+            lookup = _owner_lookup(model)
+            assert lookup, f"{model.__name__}: tell tests/urlwalk.py how its rows lead to their owner"
+            found.append((model, lookup))
+    return found
+
+
+def snapshot(user) -> dict:
+    """Every row of ``user``'s, field by field (the user row itself included)."""
+    rows = {"user": list(get_user_model().objects.filter(id=user.id).values())}
+    for model, lookup in owned_models():
+        rows[model.__name__] = list(model.objects.filter(**{lookup: user}).order_by("pk").values())
+    return rows
+
+
+def cross_owner_rows(user) -> list[str]:
+    """Rows of ``user``'s that point at another user's objects (e.g. a rule on someone else's account)."""
+    found = []
+    for model, lookup in owned_models():
+        for relation in model._meta.get_fields():
+            if not (relation.many_to_one and relation.concrete) or relation.name == lookup.split("__")[0]:
+                continue
+            target_lookup = _owner_lookup(relation.related_model)
+            if target_lookup is None or relation.related_model is get_user_model():
+                continue
+            rows = model.objects.filter(**{lookup: user}).exclude(**{f"{relation.name}__{target_lookup}": user})
+            rows = rows.exclude(**{f"{relation.name}__isnull": True})
+            found += [f"{model.__name__} {pk} → {relation.name}" for pk in rows.values_list("pk", flat=True)]
+    return found
