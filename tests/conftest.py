@@ -183,3 +183,18 @@ def browser():
     require(chromium_available(), "Chromium (apt-get install chromium)")
     with chromium() as launched:
         yield launched
+
+
+# --- Operators (ops/) ---------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user("olga", "olga@example.org", "olga-Password-1", is_staff=True)
+
+
+@pytest.fixture
+def staff_client(staff) -> Client:
+    client = Client()
+    client.force_login(staff)
+    return client
