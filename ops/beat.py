@@ -17,15 +17,18 @@ log = logging.getLogger(__name__)
 
 class GuardedScheduler(PersistentScheduler):
     def __init__(self, *args, **kwargs):
-        import django
+        from django.apps import apps
 
-        django.setup()  # no-op when already set up; beat may load us before Django
+        if not apps.ready:  # setup() again would reconfigure logging under beat's redirected stderr
+            import django
+
+            django.setup()
         from . import beatlock
 
         self._lock = beatlock
         self.holder = beatlock.holder_id()
         self.lease_seconds = settings.WEBPOP_BEAT_LEASE_SECONDS
-        self.leading = False
+        self.leading: bool | None = None  # unknown until the first tick: log either way
         super().__init__(*args, **kwargs)
 
     def _hold(self) -> bool:
