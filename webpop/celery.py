@@ -56,7 +56,10 @@ class Heartbeat(bootsteps.StartStopStep):
         except Exception:
             log.exception("could not record that %s stopped", worker.hostname)
         finally:
-            db.close_old_connections()
+            db.connections.close_all()
+
+    def terminate(self, worker) -> None:  # a cold shutdown stops the heartbeat the same way
+        self.stop(worker)
 
 
 app.steps["worker"].add(Heartbeat)
