@@ -276,3 +276,16 @@ def test_actions_return_to_a_local_page_only(staff_client, account):
     assert staff_client.post(url, {"pause": "0", "next": "https://evil.example/"})["Location"] == reverse(
         "ops:accounts"
     )
+
+
+def test_heartbeats_and_the_beat_lease_are_readable_in_django_admin(django_user_model):
+    from ops import beatlock
+
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.org", "root-Password-1")
+    client = Client()
+    client.force_login(admin_user)
+    WorkerHeartbeat.objects.create(hostname="w9@mx9", pid=9)
+    beatlock.hold("mx9:42", 60)
+    assert "w9@mx9" in client.get("/admin/ops/workerheartbeat/?q=w9").content.decode()
+    assert "mx9:42" in client.get("/admin/ops/schedulerlease/").content.decode()
+    assert client.get("/admin/ops/workerheartbeat/add/").status_code == 403
