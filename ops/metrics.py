@@ -1,24 +1,19 @@
 """Prometheus text exposition (format 0.0.4) computed from the database and the broker.
 
-Counters are totals over the SyncRun history kept in the database; the
-histogram of sync durations is computed in one aggregate query.
+Sync counters and the duration histogram come from ops/totals.py (running totals
+plus the most recent SyncRun rows), so every web process reports the same numbers
+and a scrape stays cheap however long the history is.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from mailbox.models import SyncRun
-
-from . import heartbeats, queue, stats
+from . import heartbeats, queue, stats, totals
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 
 
 def _escape(value: str) -> str:
@@ -40,80 +35,48 @@ def _family(name: str, kind: str, help_text: str, samples: Iterable[str]) -> lis
     return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *samples]
 
 
-def sync_duration_histogram() -> dict:
-    duration = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
-    aggregates = {
-        f"le_{i}": Count("id", filter=Q(duration__lte=dt.timedelta(seconds=bound)))
-        for i, bound in enumerate(DURATION_BUCKETS)
-    }
-    row = (
-        SyncRun.objects.filter(finished_at__isnull=False)
-        .annotate(duration=duration)
-        .aggregate(count=Count("id"), total=Sum("duration"), **aggregates)
-    )
-    return {
-        "buckets": [(bound, row[f"le_{i}"]) for i, bound in enumerate(DURATION_BUCKETS)],
-        "count": row["count"],
-        "sum": stats._seconds(row["total"]),
-    }
-
-
 def render() -> str:
     lines: list[str] = []
-    by_result = SyncRun.objects.aggregate(
-        ok=Count("id", filter=Q(error_class="", finished_at__isnull=False)),
-        busy=Count("id", filter=Q(error_class="busy")),
-        error=Count("id", filter=~Q(error_class__in=stats.NOT_AN_ERROR)),
-        running=Count("id", filter=Q(finished_at__isnull=True)),
-        fetched=Coalesce(Sum("fetched"), 0),
-        fetched_bytes=Coalesce(Sum("bytes"), 0),
-    )
+    total = totals.current()
     lines += _family(
         "webpop_syncs_total",
         "counter",
         "Syncs of POP3 accounts by result.",
-        [_sample("webpop_syncs_total", by_result[r], {"result": r}) for r in ("ok", "error", "busy")],
+        [_sample("webpop_syncs_total", total.get(f"syncs:{r}", 0), {"result": r}) for r in ("ok", "error", "busy")],
     )
     lines += _family(
         "webpop_syncs_running",
         "gauge",
         "Syncs started and not finished.",
-        [_sample("webpop_syncs_running", by_result["running"])],
+        [_sample("webpop_syncs_running", totals.running())],
     )
-    errors = (
-        SyncRun.objects.exclude(error_class__in=stats.NOT_AN_ERROR)
-        .order_by()
-        .values("error_class")
-        .annotate(n=Count("id"))
-        .order_by("error_class")
-    )
+    error_classes = sorted(name.split(":", 1)[1] for name in total if name.startswith("errors:"))
     lines += _family(
         "webpop_sync_errors_total",
         "counter",
         "Failed syncs by error class.",
-        [_sample("webpop_sync_errors_total", row["n"], {"class": row["error_class"]}) for row in errors],
+        [_sample("webpop_sync_errors_total", total[f"errors:{c}"], {"class": c}) for c in error_classes],
     )
     lines += _family(
         "webpop_messages_fetched_total",
         "counter",
         "Messages fetched and stored by syncs.",
-        [_sample("webpop_messages_fetched_total", by_result["fetched"])],
+        [_sample("webpop_messages_fetched_total", total.get("fetched", 0))],
     )
     lines += _family(
         "webpop_fetched_bytes_total",
         "counter",
         "Bytes of messages fetched by syncs.",
-        [_sample("webpop_fetched_bytes_total", by_result["fetched_bytes"])],
+        [_sample("webpop_fetched_bytes_total", total.get("bytes", 0))],
     )
-    histogram = sync_duration_histogram()
     samples = [
-        _sample("webpop_sync_duration_seconds_bucket", count, {"le": f"{bound:g}"})
-        for bound, count in histogram["buckets"]
+        _sample("webpop_sync_duration_seconds_bucket", total.get(f"duration_le:{bound:g}", 0), {"le": f"{bound:g}"})
+        for bound in totals.DURATION_BUCKETS
     ]
     samples += [
-        _sample("webpop_sync_duration_seconds_bucket", histogram["count"], {"le": "+Inf"}),
-        _sample("webpop_sync_duration_seconds_sum", float(histogram["sum"])),
-        _sample("webpop_sync_duration_seconds_count", histogram["count"]),
+        _sample("webpop_sync_duration_seconds_bucket", total.get("duration_count", 0), {"le": "+Inf"}),
+        _sample("webpop_sync_duration_seconds_sum", float(total.get("duration_sum", 0.0))),
+        _sample("webpop_sync_duration_seconds_count", total.get("duration_count", 0)),
     ]
     lines += _family("webpop_sync_duration_seconds", "histogram", "Duration of finished syncs.", samples)
     depth = queue.queue_depth()

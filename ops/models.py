@@ -32,3 +32,17 @@ class SchedulerLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder or 'nobody'}"
+
+
+class MetricTotal(models.Model):
+    """A running total for /metrics, folded from SyncRun rows so a scrape reads only recent rows.
+
+    ``name`` is e.g. ``syncs:ok``, ``errors:auth``, ``duration_le:5``; the row named
+    ``_folded_through_id`` holds the highest SyncRun id already added in.
+    """
+
+    name = models.CharField(max_length=64, unique=True)
+    value = models.FloatField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value:g}"

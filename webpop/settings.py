@@ -198,6 +198,10 @@ WEBPOP_BEAT_LEASE_SECONDS = env_int("WEBPOP_BEAT_LEASE_SECONDS", 60, minimum=3, 
 WEBPOP_HEARTBEAT_SECONDS = env_int("WEBPOP_HEARTBEAT_SECONDS", 30, minimum=1, maximum=3600)
 # Bearer token for Prometheus scraping /metrics; unset: staff sessions only.
 WEBPOP_METRICS_TOKEN = env_str("WEBPOP_METRICS_TOKEN", None) or None
+# Days of per-sync history (SyncRun) kept; the dashboard shows 7. /metrics totals keep counting.
+WEBPOP_SYNC_HISTORY_DAYS = env_int("WEBPOP_SYNC_HISTORY_DAYS", 30, minimum=8)
+CELERY_BEAT_SCHEDULE["fold-sync-totals"] = {"task": "ops.tasks.fold_sync_totals", "schedule": timedelta(minutes=1)}
+CELERY_BEAT_SCHEDULE["prune-sync-history"] = {"task": "ops.tasks.prune_sync_history", "schedule": timedelta(hours=1)}
 
 LOGGING = {
     "version": 1,
