@@ -186,31 +186,29 @@ class UserStorage:
     quota_bytes: int | None
 
 
-def users_by_storage(limit: int = 50, q: str = "") -> list[UserStorage]:
-    """Users with the most mail stored first; storage from Message.size (raw bytes)."""
+def users_with_storage(q: str = "") -> QuerySet:
+    """Users with the most mail stored first (as dicts); storage from Message.size (raw bytes)."""
     User = get_user_model()
-    message_bytes = (
-        Message.objects.filter(owner=OuterRef("pk")).order_by().values("owner").annotate(s=Sum("size")).values("s")
-    )
-    message_count = (
-        Message.objects.filter(owner=OuterRef("pk")).order_by().values("owner").annotate(n=Count("id")).values("n")
-    )
-    account_count = (
-        MailAccount.objects.filter(owner=OuterRef("pk")).order_by().values("owner").annotate(n=Count("id")).values("n")
-    )
+
+    def per_user(queryset: QuerySet, aggregate):
+        return queryset.filter(owner=OuterRef("pk")).order_by().values("owner").annotate(v=aggregate).values("v")
+
     users = User.objects.all()
     if q:
         users = users.filter(Q(username__icontains=q) | Q(email__icontains=q))
-    rows = (
+    return (
         users.annotate(
-            stored=Coalesce(message_bytes, 0),
-            n_messages=Coalesce(message_count, 0),
-            n_accounts=Coalesce(account_count, 0),
+            stored=Coalesce(per_user(Message.objects, Sum("size")), 0),
+            n_messages=Coalesce(per_user(Message.objects, Count("id")), 0),
+            n_accounts=Coalesce(per_user(MailAccount.objects, Count("id")), 0),
             quota=F("profile__storage_quota_bytes"),
         )
         .order_by("-stored", "username")
-        .values("id", "username", "is_active", "is_staff", "stored", "n_messages", "n_accounts", "quota")[:limit]
+        .values("id", "username", "is_active", "is_staff", "stored", "n_messages", "n_accounts", "quota")
     )
+
+
+def storage_rows(rows) -> list[UserStorage]:
     default_quota = settings.WEBPOP_DEFAULT_QUOTA_MB * 1024 * 1024 or None
     return [
         UserStorage(
@@ -225,6 +223,10 @@ def users_by_storage(limit: int = 50, q: str = "") -> list[UserStorage]:
         )
         for r in rows
     ]
+
+
+def users_by_storage(limit: int = 50, q: str = "") -> list[UserStorage]:
+    return storage_rows(users_with_storage(q)[:limit])
 
 
 def total_storage() -> dict[str, int]:

@@ -105,7 +105,8 @@ def account_list(request: HttpRequest) -> HttpResponse:
 @staff_only
 def user_list(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()[:100]
-    return render(request, "ops/users.html", {"users": stats.users_by_storage(limit=200, q=q), "q": q})
+    page = Paginator(stats.users_with_storage(q), 50).get_page(request.GET.get("page"))
+    return render(request, "ops/users.html", {"users": stats.storage_rows(page.object_list), "page": page, "q": q})
 
 
 def _back(request: HttpRequest, default: str) -> HttpResponse:

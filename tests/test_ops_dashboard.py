@@ -289,3 +289,12 @@ def test_heartbeats_and_the_beat_lease_are_readable_in_django_admin(django_user_
     assert "w9@mx9" in client.get("/admin/ops/workerheartbeat/?q=w9").content.decode()
     assert "mx9:42" in client.get("/admin/ops/schedulerlease/").content.decode()
     assert client.get("/admin/ops/workerheartbeat/add/").status_code == 403
+
+
+def test_users_list_pages_through_every_user(staff_client, django_user_model):
+    django_user_model.objects.bulk_create(django_user_model(username=f"user{i:03d}") for i in range(60))
+    first = staff_client.get(reverse("ops:users")).content.decode()
+    second = staff_client.get(reverse("ops:users"), {"page": 2}).content.decode()
+    assert "Page 1 of 2" in first and "Page 2 of 2" in second
+    names = {f"user{i:03d}" for i in range(60)}
+    assert {n for n in names if f">{n}<" in first} | {n for n in names if f">{n}<" in second} == names

@@ -143,6 +143,7 @@ def test_two_workers_share_fifty_accounts_and_the_dashboard_shows_both(
     MailAccount.objects.update(next_poll_at="2100-01-01T00:00:00Z")
 
     _wait_for(lambda: WorkerHeartbeat.objects.filter(hostname__startswith="ops-w").count() == 2, "both workers")
+    first_seen = dict(WorkerHeartbeat.objects.values_list("hostname", "last_seen_at"))
 
     def enqueue(ids: list[int]) -> None:
         for account_id in ids:
@@ -176,6 +177,12 @@ def test_two_workers_share_fifty_accounts_and_the_dashboard_shows_both(
     # Both workers did the work (each run names the pool process that ran it: host:pid).
     parents = {_parent_pid(int(worker.rpartition(":")[2])) for *_, worker in runs}
     assert {two_workers["ops-w1"].pid, two_workers["ops-w2"].pid} <= parents
+
+    # Both kept beating (every second here) while their pool processes synced.
+    _wait_for(
+        lambda: all(row.last_seen_at > first_seen[row.hostname] for row in WorkerHeartbeat.objects.all()),
+        "further heartbeats",
+    )
 
     # The dashboard in Chromium shows both workers alive.
     client = Client()
