@@ -190,7 +190,8 @@ def browser():
 
 @pytest.fixture
 def staff(django_user_model):
-    return django_user_model.objects.create_user("olga", "olga@example.org", "olga-Password-1", is_staff=True)
+    # No password (signed in with force_login): hashing one costs more than the tests that use it.
+    return django_user_model.objects.create_user("olga", "olga@example.org", is_staff=True)
 
 
 @pytest.fixture
