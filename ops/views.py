@@ -81,7 +81,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "storage_total": stats.total_storage(),
         "quarantined": stats.quarantined(limit=20),
         "quarantined_count": stats.quarantined_count(),
-        "problem_accounts": stats.accounts_list().exclude(health__in=("ok", "new"))[:20],
+        "problem_accounts": stats.accounts_list().exclude(health__in=("ok", "new", "paused"))[:20],
     }
     return render(request, "ops/dashboard.html", context)
 
