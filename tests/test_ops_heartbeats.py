@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -71,3 +76,37 @@ def test_a_running_worker_reports_and_its_clean_stop_is_recorded(settings):
     stopped = WorkerHeartbeat.objects.get(hostname="hb-test@here")
     assert stopped.stopped_at is not None
     assert [w.state for w in heartbeats.workers()] == ["stopped"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_on_the_folder_queue_reports_too(tmp_path, settings):
+    """No Redis (the single-machine default): heartbeats go through the database all the same."""
+    require(connection.vendor == "postgresql", "PostgreSQL (set DATABASE_URL)")
+    db = connection.settings_dict
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env.update(
+        DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
+        WEBPOP_DATA_DIR=str(tmp_path),
+        SECRET_KEY=settings.SECRET_KEY,
+        WEBPOP_ENCRYPTION_KEYS=",".join(settings.WEBPOP_ENCRYPTION_KEYS),
+        WEBPOP_HEARTBEAT_SECONDS="1",
+    )
+    with open(tmp_path / "worker.log", "w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "webpop", "worker", "--pool", "solo", "--hostname", "folder@here"],
+            cwd=Path(__file__).resolve().parent.parent, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        seen = []
+        while len(seen) < 2:  # started, then at least one periodic beat
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-2000:]
+            row = WorkerHeartbeat.objects.filter(hostname="folder@here").values_list("last_seen_at", flat=True).first()
+            if row is not None and row not in seen:
+                seen.append(row)
+            time.sleep(0.2)
+        assert "filesystem" in (tmp_path / "worker.log").read_text()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    assert [w.state for w in heartbeats.workers() if w.hostname == "folder@here"] == ["stopped"]
