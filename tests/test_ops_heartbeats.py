@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.db import connection
 from django.utils import timezone
 
 from ops import heartbeats
