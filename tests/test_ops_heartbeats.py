@@ -91,11 +91,13 @@ def test_a_worker_on_the_folder_queue_reports_too(tmp_path, settings):
         SECRET_KEY=settings.SECRET_KEY,
         WEBPOP_ENCRYPTION_KEYS=",".join(settings.WEBPOP_ENCRYPTION_KEYS),
         WEBPOP_HEARTBEAT_SECONDS="1",
+        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
     )
     with open(tmp_path / "worker.log", "w") as log:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "webpop", "worker", "--pool", "solo", "--hostname", "folder@here"],
-            cwd=Path(__file__).resolve().parent.parent, env=env, stdout=log, stderr=subprocess.STDOUT,
+            # kombu keeps its folder-queue control files in the working directory: not the checkout's.
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
