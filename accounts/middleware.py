@@ -19,7 +19,7 @@ class FirstRunMiddleware:
         if not self.has_users:
             self.has_users = get_user_model().objects.exists()
             setup = reverse("first_run")
-            public = request.path in (setup, "/healthz", "/readyz") or request.path.startswith("/static/")
+            public = request.path in (setup, "/healthz", "/readyz", "/metrics") or request.path.startswith("/static/")
             if not self.has_users and not public:
                 return redirect(setup)
         return self.get_response(request)

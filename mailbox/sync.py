@@ -241,7 +241,7 @@ def claim_due_accounts(now: dt.datetime | None = None, limit: int = 500) -> list
     """
     now = now or timezone.now()
     due = list(
-        MailAccount.objects.filter(enabled=True, next_poll_at__lte=now)
+        MailAccount.objects.filter(enabled=True, next_poll_at__lte=now, owner__is_active=True)  # disabled users: none
         .order_by("next_poll_at")
         .values_list("id", "next_poll_at", "poll_interval")[:limit]
     )

@@ -198,3 +198,19 @@ def _own_cache_keys(settings):
     for config in caches.values():
         config["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
     settings.CACHES = caches
+
+
+# --- Operators (ops/) ---------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(django_user_model):
+    # No password (signed in with force_login): hashing one costs more than the tests that use it.
+    return django_user_model.objects.create_user("olga", "olga@example.org", is_staff=True)
+
+
+@pytest.fixture
+def staff_client(staff) -> Client:
+    client = Client()
+    client.force_login(staff)
+    return client

@@ -245,10 +245,18 @@ COVERAGE: dict[str, Case] = {
     "oauth:callback": own(queries=lambda w: [{}, {"state": "forged", "code": "x"}]),
     "oauth:confirm": own(methods="GET POST"),
     "oauth:reconnect": obj(lambda w: {"account_id": w.oauth_account.id}, methods="POST"),
+    # The operators' dashboard: staff only (they act on every user's objects); everyone else gets 404.
+    "ops:dashboard": own(),
+    "ops:accounts": own(queries=lambda w: [{}, {"health": "error"}]),
+    "ops:users": own(),
+    "ops:account_sync": obj(_account, methods="POST"),
+    "ops:account_pause": obj(_account, methods="POST"),
+    "ops:user_active": obj(lambda w: {"user_id": w.alice.id}, methods="POST"),
+    "ops:failure_retry": obj(lambda w: {"failure_id": w.failure.id}, methods="POST"),
 }
 
 # Work without logging in (anonymous visitors are not sent to the login page).
-PUBLIC = {"healthz", "readyz", "first_run", "login", "logout", "admin:login", "admin:logout"}
+PUBLIC = {"healthz", "readyz", "metrics", "first_run", "login", "logout", "admin:login", "admin:logout"}
 
 
 def is_admin(key: str) -> bool:

@@ -1,9 +1,65 @@
+import logging
 import os
 
-from celery import Celery
+from celery import Celery, bootsteps
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webpop.settings")
 
 app = Celery("webpop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+log = logging.getLogger(__name__)
+
+
+class Heartbeat(bootsteps.StartStopStep):
+    """Record ``node name -> last seen`` in the database every WEBPOP_HEARTBEAT_SECONDS (ops/heartbeats.py).
+
+    Runs on the worker's own timer in the main process, so a worker that is busy
+    with long syncs in its pool still shows up as alive.
+    """
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.tref = None
+
+    def _beat(self, worker, starting: bool = False) -> None:
+        from django import db
+
+        from ops import heartbeats
+
+        try:
+            db.close_old_connections()
+            heartbeats.record(worker.hostname, pid=os.getpid(), concurrency=worker.concurrency or 0, starting=starting)
+        except Exception:  # a missed beat must never stop the worker
+            log.exception("could not record the heartbeat of %s", worker.hostname)
+            db.close_old_connections()
+
+    def start(self, worker) -> None:
+        from ops import heartbeats
+
+        self._beat(worker, starting=True)
+        self.tref = worker.timer.call_repeatedly(heartbeats.interval(), self._beat, (worker,), priority=10)
+
+    def stop(self, worker) -> None:
+        from django import db
+
+        from ops import heartbeats
+
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
+        try:
+            heartbeats.record_stopped(worker.hostname, pid=os.getpid())
+        except Exception:
+            log.exception("could not record that %s stopped", worker.hostname)
+        finally:
+            db.connections.close_all()
+
+    def terminate(self, worker) -> None:  # a cold shutdown stops the heartbeat the same way
+        self.stop(worker)
+
+
+app.steps["worker"].add(Heartbeat)

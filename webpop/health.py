@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 
 from django.conf import settings
@@ -33,11 +34,25 @@ def _broker() -> None:
             raise OSError(f"broker folder {folder} is missing")
 
 
+class StorageProbeError(Exception):
+    """The mail storage gave back other bytes than were written."""
+
+
 def _storage() -> None:
+    """Write, read back and delete a small probe object: proves the storage takes writes, not just lists."""
+    from django.core.files.base import ContentFile
+
     from mailbox import store
 
     storage = store.mail_storage()
-    storage.exists("raw")  # reaches the backend (a folder, or S3-compatible storage)
+    payload = secrets.token_bytes(16)
+    name = storage.save(f"readyz/probe-{secrets.token_hex(8)}", ContentFile(payload))
+    try:
+        with storage.open(name, "rb") as fh:
+            if fh.read() != payload:
+                raise StorageProbeError("probe read back differs")
+    finally:
+        storage.delete(name)
 
 
 CHECKS = {"database": _database, "broker": _broker, "storage": _storage}

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "mailbox.apps.MailboxConfig",
     "oauth.apps.OAuthConfig",
     "webpop.apps.WebpopConfig",  # system checks of webpop's own settings (webpop/checks.py)
+    "ops.apps.OpsConfig",
 ]
 
 MIDDLEWARE = [
@@ -112,6 +113,17 @@ STORAGES = {
     # fsync + atomic rename; any Django storage (e.g. S3-compatible) can be named here.
     "webpop_mail": {"BACKEND": env_str("WEBPOP_MAIL_STORAGE", "mailbox.store.MailStorage")},
 }
+# WEBPOP_STORAGE=s3 keeps mail in an S3-compatible bucket (django-storages), shared by every
+# machine; "local" (the default) is the folder above, or a shared volume mounted there.
+WEBPOP_STORAGE = env_str("WEBPOP_STORAGE", "local")
+if WEBPOP_STORAGE == "s3":
+    from .storage import s3_storage_options
+
+    STORAGES["webpop_mail"] = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": s3_storage_options()}
+elif WEBPOP_STORAGE != "local":
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"WEBPOP_STORAGE={WEBPOP_STORAGE!r} is not supported (use local or s3).")
 
 # Security headers and cookies (Content-Security-Policy: webpop/security.py). HTTPS-only
 # flags follow WEBPOP_HTTPS so a plain-HTTP `make run` on localhost still works;
@@ -245,6 +257,17 @@ CELERY_BEAT_SCHEDULE = {
 # the mirror policy, from the server).
 WEBPOP_TRASH_DAYS = env_int("WEBPOP_TRASH_DAYS", 30, minimum=1)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+
+# Operations (ops/): one beat enqueues (a lease in the database), worker heartbeats, /metrics.
+CELERY_BEAT_SCHEDULER = "ops.beat:GuardedScheduler"
+WEBPOP_BEAT_LEASE_SECONDS = env_int("WEBPOP_BEAT_LEASE_SECONDS", 60, minimum=3, maximum=3600)
+WEBPOP_HEARTBEAT_SECONDS = env_int("WEBPOP_HEARTBEAT_SECONDS", 30, minimum=1, maximum=3600)
+# Bearer token for Prometheus scraping /metrics; unset: staff sessions only.
+WEBPOP_METRICS_TOKEN = env_str("WEBPOP_METRICS_TOKEN", None) or None
+# Days of per-sync history (SyncRun) kept; the dashboard shows 7. /metrics totals keep counting.
+WEBPOP_SYNC_HISTORY_DAYS = env_int("WEBPOP_SYNC_HISTORY_DAYS", 30, minimum=8)
+CELERY_BEAT_SCHEDULE["fold-sync-totals"] = {"task": "ops.tasks.fold_sync_totals", "schedule": timedelta(minutes=1)}
+CELERY_BEAT_SCHEDULE["prune-sync-history"] = {"task": "ops.tasks.prune_sync_history", "schedule": timedelta(hours=1)}
 
 LOGGING = {
     "version": 1,

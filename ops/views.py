@@ -1,0 +1,190 @@
+"""The operators' dashboard (staff only) and /metrics. Thin: check access, call ops modules, render."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hmac
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.models import MailAccount
+from mailbox.models import FetchFailure
+
+from . import actions, charts, heartbeats, metrics, queue, stats
+
+
+def staff_only(view):
+    """Anonymous: to the login page. Signed in but not staff: 404, the dashboard does not exist for them."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not (request.user.is_active and request.user.is_staff):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@staff_only
+@require_GET
+@never_cache
+def dashboard(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    week = stats.hourly_activity(24 * 7, now)
+    day = week[-24:]
+    health = stats.health_counts()
+    context = {
+        "now": now,
+        "users": stats.user_counts(),
+        "health": [(key, label, health[key]) for key, label in stats.HEALTH.items()],
+        "accounts_total": sum(health.values()),
+        "queue_depth": queue.queue_depth(),
+        "workers": heartbeats.workers(now),
+        "heartbeat_seconds": heartbeats.interval(),
+        "charts": [
+            (_("Syncs per hour, last 24 hours"), charts.hourly_chart([(b.start, b.syncs) for b in day]), "syncs-24h"),
+            (
+                _("Messages ingested per hour, last 24 hours"),
+                charts.hourly_chart([(b.start, b.fetched) for b in day]),
+                "fetched-24h",
+            ),
+            (
+                _("Syncs per hour, last 7 days"),
+                charts.hourly_chart([(b.start, b.syncs) for b in week], daily_ticks=True),
+                "syncs-7d",
+            ),
+            (
+                _("Messages ingested per hour, last 7 days"),
+                charts.hourly_chart([(b.start, b.fetched) for b in week], daily_ticks=True),
+                "fetched-7d",
+            ),
+        ],
+        "errors_24h": stats.errors_by_class(now - dt.timedelta(hours=24)),
+        "errors_7d": stats.errors_by_class(now - dt.timedelta(days=7)),
+        "slowest": stats.slowest_servers(now - dt.timedelta(days=7)),
+        "storage": stats.users_by_storage(limit=20),
+        "storage_total": stats.total_storage(),
+        "quarantined": stats.quarantined(limit=20),
+        "quarantined_count": stats.quarantined_count(),
+        "problem_accounts": stats.accounts_list().exclude(health__in=("ok", "new", "paused"))[:20],
+    }
+    return render(request, "ops/dashboard.html", context)
+
+
+@staff_only
+@require_GET
+@never_cache
+def account_list(request: HttpRequest) -> HttpResponse:
+    health = request.GET.get("health", "")
+    q = request.GET.get("q", "").strip()[:100]
+    page = Paginator(stats.accounts_list(health=health, q=q), 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "ops/accounts.html",
+        {"page": page, "health": health, "q": q, "health_choices": list(stats.HEALTH.items())},
+    )
+
+
+@staff_only
+@require_GET
+@never_cache
+def user_list(request: HttpRequest) -> HttpResponse:
+    q = request.GET.get("q", "").strip()[:100]
+    page = Paginator(stats.users_with_storage(q), 50).get_page(request.GET.get("page"))
+    return render(request, "ops/users.html", {"users": stats.storage_rows(page.object_list), "page": page, "q": q})
+
+
+def _back(request: HttpRequest, default: str) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    return redirect(default)
+
+
+@staff_only
+@require_POST
+def account_sync(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = get_object_or_404(MailAccount, id=account_id)
+    try:
+        actions.sync_now(request.user, account)
+        messages.success(request, _("Sync of %(account)s queued.") % {"account": account.display_name})
+    except actions.ActionRefused:
+        messages.error(request, _("%(account)s is paused; resume it first.") % {"account": account.display_name})
+    return _back(request, reverse("ops:accounts"))
+
+
+@staff_only
+@require_POST
+def account_pause(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = get_object_or_404(MailAccount, id=account_id)
+    pause = request.POST.get("pause") == "1"
+    actions.set_paused(request.user, account, pause)
+    if pause:
+        messages.success(request, _("%(account)s is paused.") % {"account": account.display_name})
+    else:
+        messages.success(request, _("%(account)s is polled again.") % {"account": account.display_name})
+    return _back(request, reverse("ops:accounts"))
+
+
+@staff_only
+@require_POST
+def user_active(request: HttpRequest, user_id: int) -> HttpResponse:
+    user = get_object_or_404(get_user_model(), pk=user_id)
+    active = request.POST.get("active") == "1"
+    try:
+        actions.set_user_active(request.user, user, active)
+    except actions.ActionRefused:
+        messages.error(request, _("You cannot disable your own user."))
+    else:
+        if active:
+            messages.success(request, _("%(user)s can sign in again.") % {"user": user.get_username()})
+        else:
+            messages.success(
+                request, _("%(user)s is disabled: no sign-in, no polling.") % {"user": user.get_username()}
+            )
+    return _back(request, reverse("ops:users"))
+
+
+@staff_only
+@require_POST
+def failure_retry(request: HttpRequest, failure_id: int) -> HttpResponse:
+    failure = get_object_or_404(FetchFailure, id=failure_id, quarantined_at__isnull=False)
+    actions.retry_quarantined(request.user, failure)
+    messages.success(request, _("The message will be fetched again on the next sync."))
+    return _back(request, reverse("ops:dashboard"))
+
+
+@require_GET
+@never_cache
+def prometheus(request: HttpRequest) -> HttpResponse:
+    """Prometheus scrape: a bearer token (WEBPOP_METRICS_TOKEN) or a staff session."""
+    user = request.user
+    allowed = user.is_authenticated and user.is_active and user.is_staff
+    token = settings.WEBPOP_METRICS_TOKEN
+    if not allowed and token:
+        given = request.headers.get("Authorization", "")
+        scheme, _sep, value = given.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode()):
+            allowed = True
+        else:
+            response = HttpResponse("unauthorized\n", status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = 'Bearer realm="webpop metrics"'
+            return response
+    if not allowed:
+        raise Http404
+    return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)
