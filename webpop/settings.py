@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "accounts.apps.AccountsConfig",
     "mailbox.apps.MailboxConfig",
+    "outgoing.apps.OutgoingConfig",
 ]
 
 MIDDLEWARE = [
@@ -146,6 +147,12 @@ WEBPOP_SYNC_MAX_MESSAGES = env_int("WEBPOP_SYNC_MAX_MESSAGES", 1000, minimum=1)
 WEBPOP_SYNC_MAX_BYTES = env_int("WEBPOP_SYNC_MAX_BYTES", 512 * 1024 * 1024, minimum=1024)
 WEBPOP_QUARANTINE_AFTER = env_int("WEBPOP_QUARANTINE_AFTER", 3, minimum=1)
 WEBPOP_DEFAULT_QUOTA_MB = env_int("WEBPOP_DEFAULT_QUOTA_MB", 0, minimum=0)  # 0: unlimited
+
+# Sending mail (outgoing/). SMTP connections use WEBPOP_POP3_CA_FILE and WEBPOP_POP3_ALLOW_PRIVATE too.
+WEBPOP_SEND_RATE_PER_HOUR = env_int("WEBPOP_SEND_RATE_PER_HOUR", 200, minimum=0)  # per user; admin may override
+WEBPOP_MAX_SEND_BYTES = env_int("WEBPOP_MAX_SEND_BYTES", 25 * 1024 * 1024, minimum=1024)
+WEBPOP_SMTP_TIMEOUT = env_int("WEBPOP_SMTP_TIMEOUT", 60, minimum=1, maximum=3600)
+WEBPOP_SEND_MAX_RECIPIENTS = env_int("WEBPOP_SEND_MAX_RECIPIENTS", 100, minimum=1)
 
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport so a
 # single machine needs no broker service.
