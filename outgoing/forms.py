@@ -100,7 +100,9 @@ class ComposeForm(forms.Form):
 
     def __init__(self, *args, accounts: list[MailAccount], attachment_ids: list[int] = (), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["account"].queryset = MailAccount.objects.filter(id__in=[a.id for a in accounts])
+        self.fields["account"].queryset = MailAccount.objects.filter(id__in=[a.id for a in accounts]).select_related(
+            "smtp"
+        )
         self.fields["account"].label_from_instance = _identity_label
         self.fields["remove"].choices = [(pk, pk) for pk in attachment_ids]
         for name in ("to", "cc", "bcc"):

@@ -13,5 +13,6 @@ urlpatterns = [
     path("drafts/", views.drafts, name="drafts"),
     path("outbox/", views.outbox, name="outbox"),
     path("addresses/", views.address_suggestions, name="addresses"),
+    path("settings/", views.accounts, name="accounts"),
     path("settings/<int:account_id>/", views.smtp_settings, name="settings"),
 ]

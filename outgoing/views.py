@@ -39,9 +39,7 @@ def compose_message(request: HttpRequest, outgoing_id: int | None = None) -> Htt
         messages.info(request, _("This message is already being sent or was sent."))
         return redirect("outgoing:outbox" if outgoing.state != OutgoingState.SENT else "mailbox:inbox")
     if not accounts:
-        return render(
-            request, "outgoing/setup_needed.html", {"accounts": MailAccount.objects.filter(owner=request.user)}
-        )
+        return redirect("outgoing:accounts")
     existing = list(outgoing.attachments.only("id", "filename", "content_type", "size")) if outgoing else []
     form_kwargs = {"accounts": accounts, "attachment_ids": [a.id for a in existing]}
     status = 200
@@ -212,6 +210,25 @@ def address_suggestions(request: HttpRequest) -> JsonResponse:
 
 
 @login_required
+def accounts(request: HttpRequest) -> HttpResponse:
+    """Each account and whether (and as whom) it sends, with a link to its sending settings."""
+    rows = list(MailAccount.objects.filter(owner=request.user).select_related("smtp"))
+    configured = [a for a in rows if _has_smtp(a)]
+    return render(
+        request,
+        "outgoing/accounts.html",
+        {"accounts": [(a, a.smtp if _has_smtp(a) else None) for a in rows], "ready": bool(configured)},
+    )
+
+
+def _has_smtp(account: MailAccount) -> bool:
+    try:
+        return account.smtp is not None
+    except SmtpSettings.DoesNotExist:
+        return False
+
+
+@login_required
 def smtp_settings(request: HttpRequest, account_id: int) -> HttpResponse:
     """An account's sending settings: server, login, identity; "Test" connects and logs in without sending."""
     account = get_object_or_404(MailAccount, id=account_id, owner=request.user)
@@ -227,7 +244,7 @@ def smtp_settings(request: HttpRequest, account_id: int) -> HttpResponse:
             else:
                 services.save(account, form.cleaned_data)
                 messages.success(request, _("Sending settings saved."))
-                return redirect("outgoing:compose")
+                return redirect("outgoing:accounts")
         else:
             status = 400
     else:

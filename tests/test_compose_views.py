@@ -25,8 +25,10 @@ def compose_data(account, **overrides) -> dict:
 
 def test_compose_without_sending_settings_asks_to_set_them_up(alice, alice_client):
     account = make_account(alice)
-    page = alice_client.get(reverse("outgoing:compose")).content.decode()
-    assert "Set up sending" in page
+    response = alice_client.get(reverse("outgoing:compose"), follow=True)
+    assert response.redirect_chain == [(reverse("outgoing:accounts"), 302)]
+    page = response.content.decode()
+    assert "Set up sending" in page and "Not set up" in page
     assert reverse("outgoing:settings", args=[account.id]) in page
 
 
@@ -44,6 +46,8 @@ def test_settings_are_prefilled_from_the_provider_preset(alice, alice_client):
     assert response.status_code == 302
     smtp = SmtpSettings.objects.get(account=account)
     assert (smtp.host, smtp.port, smtp.security) == ("smtp.office365.com", 587, "starttls")
+    page = alice_client.get(response["Location"]).content.decode()
+    assert "smtp.office365.com:587" in page and "alice@gmail.com" in page
 
 
 def test_settings_save_encrypts_the_password_and_keeps_it_when_left_empty(alice, alice_client):

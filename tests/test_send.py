@@ -334,3 +334,19 @@ def test_sync_never_deletes_or_reconciles_sent_mail(alice, pop_user, dovecot_acc
     actions.move(alice.id, [sent.id], Folder.TRASH)
     assert actions.empty_trash(alice.id) == 1
     assert not Message.objects.filter(id=sent.id).exists()
+
+
+def test_sent_mail_is_listed_searchable_and_a_delete_can_be_undone(alice, alice_client, smtp_account, queue):
+    account = smtp_account()
+    outgoing = draft(alice, account, subject="Quarterly figures", body="The zebracorn numbers are in.")
+    queue(alice, outgoing)
+    assert send.deliver(outgoing.id) is send.Outcome.SENT
+    sent = Message.objects.get(folder=Folder.SENT)
+
+    assert "Quarterly figures" in alice_client.get("/folder/sent/").content.decode()
+    assert "Quarterly figures" in alice_client.get("/", {"q": "zebracorn"}).content.decode()
+    assert "Quarterly figures" not in alice_client.get("/").content.decode()  # not in the Inbox
+
+    previous = actions.move(alice.id, [sent.id], Folder.TRASH)
+    assert actions.restore(alice.id, previous) == 1
+    assert Message.objects.get(id=sent.id).folder == Folder.SENT
