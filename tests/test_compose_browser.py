@@ -16,12 +16,20 @@ from django.test import Client
 
 from mailbox import sync
 from mailbox.models import Folder, Message
-from outgoing import tasks
+from outgoing import send, tasks
 from outgoing.models import OutgoingMessage, OutgoingState
 from tests.factories import build_message
+from tests.test_accessibility import _check
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot]
 TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def axe():
+    from axe_playwright_python.sync_playwright import Axe
+
+    return Axe()
 
 
 def _login_cookie(user) -> str:
@@ -105,3 +113,27 @@ def test_reply_to_a_synced_message_reaches_the_server_and_sent(
     assert OutgoingMessage.objects.get().state == OutgoingState.SENT
     assert errors == []
     context.close()
+
+
+def test_sending_pages_have_no_serious_or_critical_violations(browser, axe, live_server, alice, smtp_account):
+    account = smtp_account()
+    draft = send.save_draft(
+        alice, None, account=account, to="bob@example.net", subject="Draft", add=[("a.txt", "text/plain", b"a")]
+    )
+    failed = send.save_draft(alice, None, account=account, to="bob@example.net", subject="Bounced")
+    OutgoingMessage.objects.filter(id=failed.id).update(
+        state=OutgoingState.FAILED, error="The server refused the message: 550 5.1.1 No such user"
+    )
+    cookie = _login_cookie(alice)
+    pages = {
+        "compose": "/compose/",
+        "draft": f"/compose/{draft.id}/",
+        "drafts": "/compose/drafts/",
+        "outbox": "/compose/outbox/",
+        "sending-settings": "/compose/settings/",
+        "account-sending": f"/compose/settings/{account.id}/",
+    }
+    problems = []
+    for name, path in pages.items():
+        problems += _check(browser, axe, live_server.url + path, name, cookie)
+    assert problems == [], "axe-core found serious/critical violations:\n" + "\n".join(problems)
