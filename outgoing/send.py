@@ -43,6 +43,9 @@ EDITABLE = (OutgoingState.DRAFT, OutgoingState.FAILED)
 IN_FLIGHT = (OutgoingState.QUEUED, OutgoingState.SENDING)
 # A worker that died while sending leaves its claim; after this long another may send it.
 CLAIM_LEASE = dt.timedelta(minutes=30)
+# A queued message untouched this long lost its task (the longest retry wait is 75 minutes).
+STALE_AFTER = dt.timedelta(minutes=90)
+MAX_ATTEMPTS = 20  # in all, across resumed tasks: then it goes to the Outbox
 
 
 class SendRefused(ValueError):
@@ -344,7 +347,19 @@ def deliver(outgoing_id: int) -> Outcome:
         note = _("Not delivered to: %(list)s") % {
             "list": "; ".join(f"{rcpt} ({answer})" for rcpt, (_code, answer) in result.refused.items())
         }
-    file_sent(outgoing, note)
+    try:
+        file_sent(outgoing, note)
+    except Exception:
+        # The server has it: never send it again. The bytes stay on this row for the Outbox.
+        log.exception("sent but not filed in Sent outgoing=%s", outgoing.id)
+        OutgoingMessage.objects.filter(id=outgoing.id, state=OutgoingState.SENDING).update(
+            state=OutgoingState.SENT,
+            sent_at=timezone.now(),
+            updated_at=timezone.now(),
+            claimed_at=None,
+            error_class="not_filed",
+            error=_("Sent, but the copy could not be filed in Sent."),
+        )
     return Outcome.SENT
 
 
@@ -366,6 +381,25 @@ def give_up(outgoing_id: int) -> bool:
             state=OutgoingState.FAILED, updated_at=timezone.now()
         )
     )
+
+
+@transaction.atomic
+def resume_stalled(now: dt.datetime | None = None) -> list[int]:
+    """Queued messages whose task was lost, and claims of workers that died: queued again (ids to enqueue).
+
+    Sending twice is prevented by the claim, so enqueueing one that is in fact still waiting is harmless.
+    """
+    now = now or timezone.now()
+    stalled = Q(state=OutgoingState.QUEUED, updated_at__lt=now - STALE_AFTER) | Q(
+        state=OutgoingState.SENDING, claimed_at__lt=now - CLAIM_LEASE
+    )
+    rows = OutgoingMessage.objects.filter(stalled)
+    rows.filter(attempts__gte=MAX_ATTEMPTS).update(state=OutgoingState.FAILED, claimed_at=None, updated_at=now)
+    ids = list(rows.filter(attempts__lt=MAX_ATTEMPTS).values_list("id", flat=True)[:500])
+    OutgoingMessage.objects.filter(stalled, id__in=ids).update(
+        state=OutgoingState.QUEUED, claimed_at=None, updated_at=now
+    )
+    return ids
 
 
 def sent_uidl(outgoing: OutgoingMessage) -> str:

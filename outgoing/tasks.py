@@ -26,3 +26,12 @@ def send_outgoing(self, outgoing_id: int) -> str:
             return send.Outcome.FAILED.value
         raise self.retry(countdown=backoff(self.request.retries))
     return outcome.value
+
+
+@shared_task
+def resume_stalled_sends() -> int:
+    """Beat, every few minutes: send what lost its task (a worker died, a broker lost a message)."""
+    ids = send.resume_stalled()
+    for outgoing_id in ids:
+        send_outgoing.delay(outgoing_id)
+    return len(ids)

@@ -86,7 +86,7 @@ def compose_message(request: HttpRequest, outgoing_id: int | None = None) -> Htt
         "outgoing": outgoing,
         "attachments": existing,
         "max_send_bytes": settings.WEBPOP_MAX_SEND_BYTES,
-        "signatures": {a.id: a.smtp.signature for a in accounts},
+        "signatures": {a.id: compose.signature_block(a.smtp.signature) for a in accounts},
         "counts": _counts(request.user.id),
     }
     return render(request, "outgoing/compose.html", context, status=status)

@@ -137,3 +137,27 @@ def test_sending_pages_have_no_serious_or_critical_violations(browser, axe, live
     for name, path in pages.items():
         problems += _check(browser, axe, live_server.url + path, name, cookie)
     assert problems == [], "axe-core found serious/critical violations:\n" + "\n".join(problems)
+
+
+def test_choosing_another_sender_swaps_the_signature(browser, live_server, alice, smtp_account):
+    from tests.factories import make_account
+
+    home = smtp_account(signature="Alice at home")
+    work = smtp_account(
+        make_account(alice, username="alice@work.example"), from_email="alice@work.example", signature="Alice\nACME Ltd"
+    )
+    context = browser.new_context()
+    context.add_cookies(
+        [{"name": django_settings.SESSION_COOKIE_NAME, "value": _login_cookie(alice), "url": live_server.url}]
+    )
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{live_server.url}/compose/?account={home.id}")
+    body = page.locator("#id_body")
+    assert body.input_value() == "\n\n-- \nAlice at home\n"
+    body.focus()
+    body.press("Control+Home")
+    body.type("Hello")
+    page.locator("#id_account").select_option(str(work.id))
+    assert body.input_value() == "Hello\n\n-- \nAlice\nACME Ltd\n"
+    context.close()

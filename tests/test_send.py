@@ -350,3 +350,45 @@ def test_sent_mail_is_listed_searchable_and_a_delete_can_be_undone(alice, alice_
     previous = actions.move(alice.id, [sent.id], Folder.TRASH)
     assert actions.restore(alice.id, previous) == 1
     assert Message.objects.get(id=sent.id).folder == Folder.SENT
+
+
+def test_stalled_messages_are_resumed_and_endless_ones_given_up(alice, smtp_account, smtp_server, queue, send_enqueued):
+    account = smtp_account()
+    lost, dead_worker, waiting, hopeless = (draft(alice, account, subject=s) for s in ("lost", "dead", "wait", "x"))
+    for outgoing in (lost, dead_worker, waiting, hopeless):
+        queue(alice, outgoing)
+    long_ago = timezone.now() - send.STALE_AFTER - timezone.timedelta(minutes=1)
+    OutgoingMessage.objects.filter(id=lost.id).update(updated_at=long_ago)
+    OutgoingMessage.objects.filter(id=dead_worker.id).update(
+        state=OutgoingState.SENDING, claimed_at=timezone.now() - send.CLAIM_LEASE * 2
+    )
+    OutgoingMessage.objects.filter(id=hopeless.id).update(updated_at=long_ago, attempts=send.MAX_ATTEMPTS)
+    send_enqueued.clear()
+
+    assert tasks.resume_stalled_sends.apply().get() == 2
+    assert sorted(send_enqueued) == sorted([lost.id, dead_worker.id])
+    assert OutgoingMessage.objects.get(id=dead_worker.id).state == OutgoingState.QUEUED
+    assert OutgoingMessage.objects.get(id=hopeless.id).state == OutgoingState.FAILED
+    assert OutgoingMessage.objects.get(id=waiting.id).state == OutgoingState.QUEUED
+    assert send.resume_stalled() == []  # touched: not again at the next tick
+    for outgoing_id in send_enqueued:
+        assert send.deliver(outgoing_id) is send.Outcome.SENT
+    assert len(smtp_server.received) == 2
+
+
+def test_a_sent_message_that_cannot_be_filed_is_never_sent_again(alice, smtp_account, smtp_server, queue, monkeypatch):
+    account = smtp_account()
+    outgoing = draft(alice, account)
+    queue(alice, outgoing)
+
+    def broken_store(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(send, "file_sent", broken_store)
+    assert send.deliver(outgoing.id) is send.Outcome.SENT
+    row = OutgoingMessage.objects.get(id=outgoing.id)
+    assert (row.state, row.error_class) == (OutgoingState.SENT, "not_filed")
+    assert row.raw is not None  # the bytes are kept
+    assert send.deliver(outgoing.id) is send.Outcome.SKIPPED
+    assert send.resume_stalled() == []
+    assert len(smtp_server.received) == 1

@@ -181,6 +181,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=env_int("WEBPOP_POLL_TICK_SECONDS", 30, minimum=1)),
     },
     "expire-trash": {"task": "mailbox.tasks.expire_trash", "schedule": timedelta(hours=1)},
+    "resume-stalled-sends": {"task": "outgoing.tasks.resume_stalled_sends", "schedule": timedelta(minutes=5)},
 }
 # Days a message stays in the trash before it is deleted for good (and, under
 # the mirror policy, from the server).

@@ -45,6 +45,20 @@
   setInterval(autosave, 5000);
   form.addEventListener("submit", function () { dirty = false; });
 
+  // --- Another sender: swap the signature if the old one is still in the text ---
+  const signatures = JSON.parse(document.getElementById("compose-signatures").textContent);
+  const account = form.querySelector("[name=account]");
+  const body = form.querySelector("[name=body]");
+  let previous = account ? account.value : null;
+  if (account && body) account.addEventListener("change", function () {
+    const before = (signatures[previous] || "").trim();
+    const after = (signatures[account.value] || "").trim();
+    if (before && body.value.includes(before)) body.value = body.value.replace(before, after);
+    else if (!before && after && !body.value.trim()) body.value = "\n\n" + after + "\n";
+    previous = account.value;
+    dirty = true;
+  });
+
   // --- Address suggestions ---
   let active = null;
   let timer = null;
