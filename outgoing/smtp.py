@@ -180,14 +180,14 @@ class SmtpClient:
             return error_for(exc.smtp_code, exc.smtp_error, doing)
         if isinstance(exc, smtplib.SMTPServerDisconnected):
             return SmtpTemporaryError(f"{where} closed the connection during {doing}.")
+        if isinstance(exc, smtplib.SMTPException):  # e.g. an extension missing: an OSError, but not the network's
+            return SmtpPermanentError(f"{where}: {exc}")
         if isinstance(exc, ConnectionRefusedError):
             return SmtpTemporaryError(f"Connection to {where} was refused: no SMTP server is listening on that port.")
         if isinstance(exc, TimeoutError | socket.timeout):
             return SmtpTemporaryError(f"{where} did not answer in time during {doing}.")
         if isinstance(exc, OSError):
             return SmtpTemporaryError(f"Network error with {where} during {doing}: {exc.strerror or exc}.")
-        if isinstance(exc, smtplib.SMTPException):
-            return SmtpPermanentError(f"{where}: {exc}")
         raise exc
 
     # Session ---------------------------------------------------------------------

@@ -77,7 +77,7 @@ def compose_message(request: HttpRequest, outgoing_id: int | None = None) -> Htt
         if _wants_json(request):
             return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
         status = 400
-        if outgoing is not None and outgoing_id is None:  # saved, then refused: keep editing the draft
+        if outgoing is not None:  # saved (with any new files), then refused: keep editing the draft
             existing = list(outgoing.attachments.only("id", "filename", "content_type", "size"))
     else:
         form = ComposeForm(initial=_initial(request, outgoing, accounts), **form_kwargs)
