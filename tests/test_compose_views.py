@@ -257,3 +257,20 @@ def test_json_of_presets_is_embedded_without_inline_script(alice, alice_client):
     data = json.loads(page[start : page.index("</script>", start)])
     assert data["gmail"] == {"host": "smtp.gmail.com", "port": 465, "security": "ssl"}
     assert "<script>" not in page and "style=" not in page
+
+
+def test_every_sending_page_needs_a_login(alice, client):  # alice: past the first-run setup
+    for url in [
+        reverse("outgoing:compose"),
+        reverse("outgoing:edit", args=[1]),
+        reverse("outgoing:drafts"),
+        reverse("outgoing:outbox"),
+        reverse("outgoing:accounts"),
+        reverse("outgoing:settings", args=[1]),
+        reverse("outgoing:addresses") + "?q=al",
+        reverse("outgoing:attachment", args=[1, 1]),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/login/"), url
+    for url in [reverse("outgoing:reply", args=[1]), reverse("outgoing:retry", args=[1])]:
+        assert client.post(url)["Location"].startswith("/login/"), url
