@@ -151,3 +151,16 @@ def test_netguard_refuses_loopback_and_private_and_connects_when_allowed(smtp_se
     with pytest.raises(netguard.UnresolvableHost):
         netguard.create_connection("no-such-host.invalid", 25, timeout=3, allow_private=True)
     assert issubclass(netguard.AddressNotAllowed, OSError) and issubclass(netguard.UnresolvableHost, OSError)
+
+
+def test_login_mechanism_is_used_when_plain_is_not_offered(smtp_server):
+    smtp_server.add_user("alice", "pässwörd")
+    with client(smtp_server) as c:
+        c._smtp.esmtp_features["auth"] = "LOGIN CRAM-MD5"  # as a server offering only these would say
+        assert c.login(Credentials("alice", "pässwörd")) == "LOGIN"
+        c.send("a@example.org", ["b@example.net"], MESSAGE)
+    assert smtp_server.received[0].mechanism == "LOGIN"
+    with client(smtp_server) as c:
+        c._smtp.esmtp_features["auth"] = "CRAM-MD5 GSSAPI"
+        with pytest.raises(SmtpAuthError, match="offers no login method webpop supports"):
+            c.login(Credentials("alice", "pässwörd"))
