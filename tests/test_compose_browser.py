@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -23,6 +24,7 @@ from tests.test_accessibility import _check
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot]
 TIMEOUT_MS = 15_000
+SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +81,14 @@ def test_reply_to_a_synced_message_reaches_the_server_and_sent(
     suggestion.wait_for()
     cc.press("ArrowDown")
     cc.press("Enter")
-    assert cc.input_value() == '"Dan" <dan@example.net>, '
+    assert cc.input_value() == "Dan <dan@example.net>, "
 
     body = page.locator("#id_body")
     body.focus()
     body.press("Control+Home")
     body.type("Yes, see you at 8!")
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENS / "compose-reply-desktop.png"), full_page=True)
     page.get_by_role("button", name="Send").click()
     page.wait_for_url(f"{live_server.url}/message/{original.id}/")
     assert page.get_by_text("Your message is being sent.").is_visible()

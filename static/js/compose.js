@@ -69,7 +69,9 @@
   }
   function choose(input, item) {
     const parts = input.value.split(",");
-    parts[parts.length - 1] = " " + (item.name ? "\"" + item.name.replace(/"/g, "") + "\" <" + item.address + ">" : item.address);
+    let name = item.name.replace(/["\\]/g, "");
+    if (/[,;:<>()[\]@.]/.test(name)) name = "\"" + name + "\"";  // RFC 5322 specials need quotes
+    parts[parts.length - 1] = " " + (name ? name + " <" + item.address + ">" : item.address);
     input.value = parts.join(",").replace(/^\s+/, "") + ", ";
     hide();
     input.focus();
