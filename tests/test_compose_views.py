@@ -274,3 +274,15 @@ def test_every_sending_page_needs_a_login(alice, client):  # alice: past the fir
         assert response.status_code == 302 and response["Location"].startswith("/login/"), url
     for url in [reverse("outgoing:reply", args=[1]), reverse("outgoing:retry", args=[1])]:
         assert client.post(url)["Location"].startswith("/login/"), url
+
+
+def test_admin_sets_a_users_sending_limit(admin_client, alice, smtp_account, settings):
+    smtp_account()
+    assert send.limit_per_hour(alice.id) == settings.WEBPOP_SEND_RATE_PER_HOUR
+    response = admin_client.post("/admin/outgoing/sendlimit/add/", {"user": alice.id, "per_hour": 5})
+    assert response.status_code == 302
+    assert send.limit_per_hour(alice.id) == 5
+    smtp = SmtpSettings.objects.get()
+    page = admin_client.get(f"/admin/outgoing/smtpsettings/{smtp.id}/change/").content.decode()
+    assert "password_encrypted" not in page and smtp.password_encrypted not in page
+    assert admin_client.get("/admin/outgoing/outgoingmessage/").status_code == 200
