@@ -363,13 +363,24 @@ def build(draft: Draft, *, message_id: str, date: dt.datetime) -> bytes:
         body += "\n"
     msg.set_content(body, charset="utf-8")
     for filename, content_type, data in draft.attachments:
-        maintype, _slash, subtype = (content_type or "application/octet-stream").partition("/")
-        if not maintype or not subtype or maintype == "multipart":
-            maintype, subtype = "application", "octet-stream"
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename or "attachment")
+        _attach(msg, filename or "attachment", content_type, data)
     for part in msg.iter_parts():
         del part["MIME-Version"]  # the email package repeats it on parts; it belongs to the top only
     return msg.as_bytes(policy=POLICY)
+
+
+def _attach(msg: EmailMessage, filename: str, content_type: str, data: bytes) -> None:
+    """Base64, except a forwarded message (message/rfc822 allows only 7bit, 8bit or binary: RFC 2046 5.2.1)."""
+    maintype, _slash, subtype = (content_type or "").lower().partition("/")
+    if not maintype or not subtype or maintype == "multipart" or (maintype == "message" and subtype != "rfc822"):
+        maintype, subtype = "application", "octet-stream"
+    if maintype == "message":
+        text = re.sub(rb"\r?\n", b"\r\n", data)
+        if text.isascii() and all(len(line) <= 998 for line in text.split(b"\r\n")):
+            msg.add_attachment(text, maintype="message", subtype="rfc822", cte="7bit", filename=filename)
+            return
+        maintype, subtype = "application", "octet-stream"  # 8-bit mail: kept byte-exact as a file
+    msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
 
 
 def with_bcc(raw: bytes, bcc: list[Mailbox]) -> bytes:

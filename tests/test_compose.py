@@ -235,3 +235,25 @@ def test_message_ids_are_random_in_the_senders_domain():
     first, second = compose.new_message_id("alice@example.org"), compose.new_message_id("alice@example.org")
     assert first != second
     assert first.startswith("<") and first.endswith("@example.org>")
+
+
+def test_forwarded_messages_stay_messages_and_odd_types_become_files():
+    inner = b"From: x@example.net\r\nSubject: inner\r\n\r\nhello\r\n"
+    d = draft(
+        attachments=[
+            ("fw.eml", "message/rfc822", inner),
+            ("8bit.eml", "message/rfc822", "Subject: ü\r\n\r\nü\r\n".encode()),
+            ("status", "message/delivery-status", b"Status: 5.0.0\r\n"),
+            ("weird", "multipart/mixed", b"x"),
+        ]
+    )
+    parsed = email.message_from_bytes(compose.build(d, message_id="<x@y>", date=dt.datetime.now(UTC)))
+    parts = [p for p in parsed.walk() if p.get_filename()]
+    assert [(p.get_filename(), p.get_content_type(), p["Content-Transfer-Encoding"]) for p in parts] == [
+        ("fw.eml", "message/rfc822", "7bit"),
+        ("8bit.eml", "application/octet-stream", "base64"),
+        ("status", "application/octet-stream", "base64"),
+        ("weird", "application/octet-stream", "base64"),
+    ]
+    assert parts[0].get_payload(0)["Subject"] == "inner"
+    assert parts[1].get_payload(decode=True) == "Subject: ü\r\n\r\nü\r\n".encode()
