@@ -91,8 +91,12 @@ def sent_in_last_hour(user_id: int) -> int:
 # --- Drafts ---------------------------------------------------------------------------
 
 
-def _attachment_budget(outgoing: OutgoingMessage | None, new: list[tuple[str, str, bytes]]) -> None:
-    existing = sum(outgoing.attachments.values_list("size", flat=True)) if outgoing and outgoing.pk else 0
+def _attachment_budget(
+    outgoing: OutgoingMessage | None, new: list[tuple[str, str, bytes]], removed: list[int] = ()
+) -> None:
+    existing = 0
+    if outgoing is not None and outgoing.pk:
+        existing = sum(outgoing.attachments.exclude(id__in=list(removed)).values_list("size", flat=True))
     total = existing + sum(len(data) for _n, _t, data in new)
     # Base64 makes attachments a third bigger on the wire.
     if total * 4 // 3 > settings.WEBPOP_MAX_SEND_BYTES:
@@ -125,7 +129,7 @@ def save_draft(
     if account.owner_id != owner.id:
         raise SendRefused(_("Unknown account."))
     add = [(_clean_filename(name), ctype or "application/octet-stream", data) for name, ctype, data in add]
-    _attachment_budget(outgoing, add)
+    _attachment_budget(outgoing, add, remove)
     fields = {"account": account, "to": to, "cc": cc, "bcc": bcc, "subject": subject, "body": body}
     now = timezone.now()
     if outgoing is None:

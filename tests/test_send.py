@@ -285,6 +285,12 @@ def test_size_limits(alice, smtp_account, settings):
     settings.WEBPOP_MAX_SEND_BYTES = 4000
     with pytest.raises(send.SendRefused, match="too large"):
         draft(alice, account, add=[("big.bin", "application/octet-stream", b"x" * 3500)])
+    kept = draft(alice, account, add=[("a.bin", "application/octet-stream", b"a" * 2000)])
+    swap = kept.attachments.get().id
+    send.save_draft(
+        alice, kept, account=account, add=[("b.bin", "application/octet-stream", b"b" * 2000)], remove=[swap]
+    )
+    assert [a.filename for a in kept.attachments.all()] == ["b.bin"]  # the one removed does not count
     outgoing = draft(alice, account, body="long line of text " * 300)
     with pytest.raises(send.SendRefused, match="at most 4,000 bytes"):
         send.queue(alice, outgoing.id)
