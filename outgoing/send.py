@@ -162,6 +162,10 @@ def start_reply(owner, message: Message, kind: str) -> OutgoingMessage:
     original = compose.original_of(message)
     account = message.account
     smtp = _settings_of(account)
+    if smtp is None:  # the account it came to cannot send: answer from one that can, if any
+        others = sendable_accounts(owner)
+        if others:
+            account, smtp = others[0], others[0].smtp
     signature = smtp.signature if smtp else ""
     now = timezone.now()
     outgoing = OutgoingMessage(owner=owner, account=account, kind=kind, source=message, created_at=now, updated_at=now)

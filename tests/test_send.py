@@ -398,3 +398,15 @@ def test_a_sent_message_that_cannot_be_filed_is_never_sent_again(alice, smtp_acc
     assert send.deliver(outgoing.id) is send.Outcome.SKIPPED
     assert send.resume_stalled() == []
     assert len(smtp_server.received) == 1
+
+
+def test_reply_to_mail_of_an_account_that_cannot_send_uses_one_that_can(alice, smtp_account):
+    from tests.factories import make_account
+
+    receive_only = make_account(alice, username="old@example.net")
+    sender = smtp_account(signature="Alice")
+    message = store_message(receive_only, build_message("Old address", "hi", message_id="<o@example.net>"), "u1")
+    outgoing = send.start_reply(alice, message, OutgoingMessage.Kind.REPLY)
+    assert outgoing.account_id == sender.id
+    assert "-- \nAlice\n" in outgoing.body
+    assert outgoing.source_id == message.id
