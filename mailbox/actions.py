@@ -13,7 +13,8 @@ from django.utils import timezone
 from . import folders, store
 from .models import Folder, Message, ServerState
 
-MOVABLE_TO = {Folder.INBOX, Folder.ARCHIVE, Folder.SPAM, Folder.TRASH}
+# Sent is listed so that undoing a delete puts sent mail back where it was.
+MOVABLE_TO = {Folder.INBOX, Folder.ARCHIVE, Folder.SPAM, Folder.TRASH, Folder.SENT}
 
 
 class ActionError(ValueError):

@@ -15,12 +15,20 @@ class Folder(models.TextChoices):
     ARCHIVE = "archive", "Archive"
     TRASH = "trash", "Trash"
     SPAM = "spam", "Spam"
+    # Mail sent from webpop (outgoing/): stored here only, never on a POP3 server.
+    SENT = "sent", "Sent"
     # Emptied from the trash: kept as a small tombstone (no files) so its UIDL is
     # never fetched again, until the server copy is gone.
     PURGED = "purged", "Deleted for good"
 
 
-VISIBLE_FOLDERS = [(Folder.INBOX, "Inbox"), (Folder.ARCHIVE, "Archive"), (Folder.SPAM, "Spam"), (Folder.TRASH, "Trash")]
+VISIBLE_FOLDERS = [
+    (Folder.INBOX, "Inbox"),
+    (Folder.SENT, "Sent"),
+    (Folder.ARCHIVE, "Archive"),
+    (Folder.SPAM, "Spam"),
+    (Folder.TRASH, "Trash"),
+]
 
 
 class UserFolder(models.Model):

@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -214,3 +215,69 @@ def staff_client(staff) -> Client:
     client = Client()
     client.force_login(staff)
     return client
+
+
+# --- Real SMTP server (aiosmtpd) and sending ------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def send_enqueued(request, monkeypatch) -> list[int]:
+    """Record send tasks the web enqueues instead of publishing them (tests marked ``celery`` publish)."""
+    calls: list[int] = []
+    if request.node.get_closest_marker("celery") is None:
+        from outgoing import tasks
+
+        monkeypatch.setattr(tasks.send_outgoing, "delay", lambda outgoing_id: calls.append(outgoing_id))
+    return calls
+
+
+@pytest.fixture(scope="session")
+def _smtp_server(tmp_path_factory):
+    from tests.smtp_server import SmtpTestServer
+
+    server = SmtpTestServer(tmp_path_factory.mktemp("smtp"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_server(_smtp_server, settings, tmp_path):
+    """The session's SMTP server, emptied for this test; its CA trusted (with any CA trusted already)."""
+    _smtp_server.reset()
+    bundle = tmp_path / "smtp-ca-bundle.pem"
+    extra = Path(settings.WEBPOP_POP3_CA_FILE).read_bytes() if settings.WEBPOP_POP3_CA_FILE else b""
+    bundle.write_bytes(_smtp_server.ca_file.read_bytes() + b"\n" + extra)
+    settings.WEBPOP_POP3_CA_FILE = str(bundle)
+    return _smtp_server
+
+
+@pytest.fixture
+def smtp_account(alice, smtp_server):
+    """Factory: sending settings (a separate login on ``smtp_server``) for a MailAccount of alice's."""
+
+    def make(account=None, *, security: str = "starttls", **overrides):
+        from outgoing.models import SmtpSettings
+        from tests.factories import make_account
+
+        if account is None:
+            account = make_account(alice, username="alice@example.org")
+        fields = {
+            "host": "localhost",
+            "port": smtp_server.ssl_port if security == "ssl" else smtp_server.starttls_port,
+            "security": security,
+            "auth": "separate",
+            "username": f"smtp-{account.id}",
+            "from_name": "Alice Example",
+            "from_email": "alice@example.org",
+        }
+        password = overrides.pop("password", f"smtp-pw-{account.id}-ü")
+        fields.update(overrides)
+        smtp = SmtpSettings(account=account, **fields)
+        smtp.set_password(password)
+        smtp.save()
+        if fields["auth"] == "separate":
+            smtp_server.add_user(fields["username"], password)
+        return account
+
+    return make

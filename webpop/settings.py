@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "oauth.apps.OAuthConfig",
     "webpop.apps.WebpopConfig",  # system checks of webpop's own settings (webpop/checks.py)
     "ops.apps.OpsConfig",
+    "outgoing.apps.OutgoingConfig",
 ]
 
 MIDDLEWARE = [
@@ -198,6 +199,11 @@ if WEBPOP_OAUTH_CA_FILE and not Path(WEBPOP_OAUTH_CA_FILE).is_file():
 
     raise ImproperlyConfigured(f"WEBPOP_OAUTH_CA_FILE={WEBPOP_OAUTH_CA_FILE!r} is not a readable file.")
 WEBPOP_OAUTH_TIMEOUT = env_int("WEBPOP_OAUTH_TIMEOUT", 30, minimum=1, maximum=300)
+# Sending mail (outgoing/). SMTP connections use WEBPOP_POP3_CA_FILE and WEBPOP_POP3_ALLOW_PRIVATE too.
+WEBPOP_SEND_RATE_PER_HOUR = env_int("WEBPOP_SEND_RATE_PER_HOUR", 200, minimum=0)  # per user; admin may override
+WEBPOP_MAX_SEND_BYTES = env_int("WEBPOP_MAX_SEND_BYTES", 25 * 1024 * 1024, minimum=1024)
+WEBPOP_SMTP_TIMEOUT = env_int("WEBPOP_SMTP_TIMEOUT", 60, minimum=1, maximum=3600)
+WEBPOP_SEND_MAX_RECIPIENTS = env_int("WEBPOP_SEND_MAX_RECIPIENTS", 100, minimum=1)
 
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport so a
 # single machine needs no broker service.
@@ -252,6 +258,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-trash": {"task": "mailbox.tasks.expire_trash", "schedule": timedelta(hours=1)},
     # Each sync enqueues indexing of what it stored; this sweep catches anything left over.
     "index-search": {"task": "mailbox.tasks.index_search", "schedule": timedelta(minutes=1)},
+    "resume-stalled-sends": {"task": "outgoing.tasks.resume_stalled_sends", "schedule": timedelta(minutes=5)},
 }
 # Days a message stays in the trash before it is deleted for good (and, under
 # the mirror policy, from the server).

@@ -18,5 +18,6 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("oauth/", include("oauth.urls")),
     path("admin/", admin.site.urls),
+    path("compose/", include("outgoing.urls")),
     path("", include("mailbox.urls")),
 ]

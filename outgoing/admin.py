@@ -1,0 +1,32 @@
+from django.contrib import admin
+
+from .models import OutgoingMessage, SendLimit, SmtpSettings
+
+
+@admin.register(SendLimit)
+class SendLimitAdmin(admin.ModelAdmin):
+    list_display = ("user", "per_hour")
+    search_fields = ("user__username",)
+    raw_id_fields = ("user",)
+
+
+@admin.register(SmtpSettings)
+class SmtpSettingsAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "account", "security", "auth", "updated_at")
+    search_fields = ("host", "from_email", "account__owner__username")
+    raw_id_fields = ("account",)
+    exclude = ("password_encrypted",)  # never shown or edited here
+
+
+@admin.register(OutgoingMessage)
+class OutgoingMessageAdmin(admin.ModelAdmin):
+    """For operators: what is stuck or failing. Contents are the users' own: not shown."""
+
+    list_display = ("id", "owner", "account", "state", "attempts", "error_class", "updated_at", "sent_at")
+    list_filter = ("state", "error_class")
+    search_fields = ("owner__username",)
+    fields = ("owner", "account", "state", "attempts", "error_class", "error", "queued_at", "sent_at", "message_id")
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts import crypto
+from accounts.models import MailAccount
+
+
+class SmtpSecurity(models.TextChoices):
+    SSL = "ssl", _("SSL/TLS (implicit, usually port 465)")
+    STARTTLS = "starttls", _("STARTTLS (usually port 587)")
+    NONE = "none", _("None: unencrypted (password sent in clear text)")
+
+
+DEFAULT_SMTP_PORTS = {SmtpSecurity.SSL: 465, SmtpSecurity.STARTTLS: 587, SmtpSecurity.NONE: 25}
+
+
+class SmtpAuth(models.TextChoices):
+    SAME = "same", _("The same user name and password as for receiving (POP3)")
+    SEPARATE = "separate", _("A separate user name and password")
+    OAUTH2 = "oauth2", _("OAuth2 (the account's sign-in with the provider)")
+
+
+class SmtpSettings(models.Model):
+    """How one mail account sends: its SMTP server and the identity its mail goes out under."""
+
+    account = models.OneToOneField(MailAccount, on_delete=models.CASCADE, related_name="smtp")
+    host = models.CharField(max_length=253)
+    port = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    security = models.CharField(max_length=10, choices=SmtpSecurity.choices, default=SmtpSecurity.STARTTLS)
+    auth = models.CharField(max_length=10, choices=SmtpAuth.choices, default=SmtpAuth.SAME)
+    username = models.CharField(max_length=255, blank=True, help_text="Only for a separate login.")
+    password_encrypted = models.TextField(blank=True, editable=False)
+    from_name = models.CharField(max_length=255, blank=True)
+    from_email = models.EmailField(max_length=320)
+    signature = models.TextField(blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "SMTP settings"
+        verbose_name_plural = "SMTP settings"
+
+    def __str__(self) -> str:
+        return f"{self.from_email} via {self.host}:{self.port}"
+
+    def set_password(self, password: str) -> None:
+        self.password_encrypted = crypto.encrypt(password) if password else ""
+
+    def get_password(self) -> str:
+        return crypto.decrypt(self.password_encrypted) if self.password_encrypted else ""
+
+
+class SendLimit(models.Model):
+    """An administrator's per-user override of WEBPOP_SEND_RATE_PER_HOUR."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="send_limit")
+    per_hour = models.PositiveIntegerField(help_text="Messages this user may send per hour (0: none).")
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.per_hour}/hour"
+
+
+class OutgoingState(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    QUEUED = "queued", _("Waiting to be sent")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Not sent")
+
+
+class OutgoingMessage(models.Model):
+    """A message being written or sent: draft → queued → sending → sent, or failed (the Outbox).
+
+    On queueing, the exact bytes are built once (``raw``), so every retry sends
+    the same Message-ID and Date, and the copy filed in Sent is what the server got.
+    """
+
+    class Kind(models.TextChoices):
+        NEW = "new", _("New message")
+        REPLY = "reply", _("Reply")
+        REPLY_ALL = "reply_all", _("Reply all")
+        FORWARD = "forward", _("Forward")
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="outgoing")
+    state = models.CharField(max_length=10, choices=OutgoingState.choices, default=OutgoingState.DRAFT)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.NEW)
+    to = models.TextField(blank=True)
+    cc = models.TextField(blank=True)
+    bcc = models.TextField(blank=True)
+    subject = models.TextField(blank=True)
+    body = models.TextField(blank=True)
+    source = models.ForeignKey(
+        "mailbox.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", help_text="Replied to."
+    )
+    in_reply_to = models.TextField(blank=True)
+    references = models.TextField(blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    raw = models.BinaryField(null=True, blank=True, editable=False)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="The server's answer to the last try.")
+    error_class = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    sent_message = models.ForeignKey(
+        "mailbox.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "state", "-updated_at"], name="outgoing_owner_state_idx"),
+            models.Index(fields=["owner", "sent_at"], name="outgoing_owner_sent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or "(no subject)"
+
+
+class OutgoingAttachment(models.Model):
+    """A file attached to a draft. The bytes live here until the message is sent."""
+
+    message = models.ForeignKey(OutgoingMessage, on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.filename
