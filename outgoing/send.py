@@ -35,7 +35,7 @@ from mailbox.models import Attachment, Folder, Message, ServerState
 
 from . import compose
 from .models import OutgoingAttachment, OutgoingMessage, OutgoingState, SendLimit, SmtpAuth, SmtpSettings
-from .smtp import Credentials, SmtpClient, SmtpError, SmtpPermanentError
+from .smtp import Credentials, SmtpClient, SmtpError, SmtpPermanentError, SmtpTemporaryError
 
 log = logging.getLogger(__name__)
 
@@ -292,16 +292,18 @@ def credentials(account: MailAccount, smtp: SmtpSettings) -> Credentials:
 
 
 def oauth_access_token(account: MailAccount) -> str:
-    """The account's current OAuth2 access token, from the oauth app (imported here: it is optional)."""
-    try:
-        from oauth.tokens import access_token_for
-    except ImportError:
-        raise SmtpPermanentError(_("OAuth2 sign-in is not available on this server.")) from None
+    """The account's current OAuth2 access token (refreshed when due, see oauth/tokens.py)."""
+    from oauth.tokens import ReconnectRequired, TokenUnavailable, access_token_for
+
     try:
         return access_token_for(account)
-    except Exception as exc:  # ReconnectRequired and friends: the user must sign in again
+    except ReconnectRequired as exc:  # revoked or expired grant: only the user can fix it
         raise SmtpPermanentError(
             _("The sign-in with the provider has expired; reconnect the account. (%(error)s)") % {"error": exc}
+        ) from None
+    except TokenUnavailable as exc:  # the provider did not answer: try again later
+        raise SmtpTemporaryError(
+            _("The provider could not renew the sign-in just now. (%(error)s)") % {"error": exc}
         ) from None
 
 

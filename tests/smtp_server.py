@@ -183,7 +183,7 @@ class SmtpTestServer:
     def reset(self) -> None:
         with self.lock:
             self.state.users.clear()
-            self.state.tokens.clear()
+            self.state.tokens = {}  # a fresh dict: it may have been an authorization server's live one
             self.state.received.clear()
             self.state.faults.clear()
             self.state.refuse_rcpt.clear()
@@ -196,6 +196,11 @@ class SmtpTestServer:
     def add_token(self, login: str, token: str) -> None:
         with self.lock:
             self.state.tokens[login] = token
+
+    def accept_tokens_from(self, tokens: dict[str, str]) -> None:
+        """XOAUTH2 accepts exactly what ``tokens`` (login -> token, kept up to date elsewhere) holds."""
+        with self.lock:
+            self.state.tokens = tokens
 
     def fail(self, stage: str, code: int, text: str, times: int = 1) -> None:
         assert stage in {"mail", "rcpt", "data"}

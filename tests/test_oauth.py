@@ -625,3 +625,51 @@ def test_sign_in_with_google_and_reconnect_in_chromium(browser, live_server, set
     finally:
         context.close()
     assert errors == []
+
+
+# --- The same grant for sending (SMTP XOAUTH2) ---------------------------------------
+
+
+@pytest.fixture
+def oauth_sender(oauth_account, smtp_account, smtp_server):
+    """alice's OAuth2 account with SMTP settings that sign in with its grant, at the SMTP fixture."""
+    smtp_account(oauth_account, auth="oauth2", username="", from_email=EMAIL)
+    return oauth_account
+
+
+def _send_one(alice, account, django_capture_on_commit_callbacks):
+    from outgoing import send
+
+    outgoing = send.save_draft(alice, None, account=account, to="bob@example.org", subject="Hi", body="Hello.\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        send.queue(alice, outgoing.id)
+    return send.deliver(outgoing.id), outgoing.id
+
+
+def test_the_issued_token_sends_mail_over_smtp_with_xoauth2(
+    oauth_sender, auth, smtp_server, alice, django_capture_on_commit_callbacks
+):
+    from outgoing import send
+
+    smtp_server.accept_tokens_from(auth.access_tokens)  # live: the newest token the provider issued
+    expire(oauth_sender)  # the send refreshes it first; the old token is no longer accepted anywhere
+    outcome, _id = _send_one(alice, oauth_sender, django_capture_on_commit_callbacks)
+    assert outcome is send.Outcome.SENT
+    [received] = smtp_server.received
+    assert (received.mechanism, received.login) == ("XOAUTH2", EMAIL)
+    assert Grant.objects.get(account=oauth_sender).refreshed_at is not None
+
+
+def test_sending_with_a_revoked_grant_goes_to_the_outbox_asking_to_reconnect(
+    oauth_sender, auth, smtp_server, alice, django_capture_on_commit_callbacks
+):
+    from outgoing import send
+    from outgoing.models import OutgoingMessage
+
+    smtp_server.accept_tokens_from(auth.access_tokens)
+    auth.revoke(EMAIL)
+    expire(oauth_sender)
+    outcome, outgoing_id = _send_one(alice, oauth_sender, django_capture_on_commit_callbacks)
+    assert outcome is send.Outcome.FAILED
+    assert "reconnect" in OutgoingMessage.objects.get(id=outgoing_id).error.lower()
+    assert smtp_server.received == []

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import sys
-import types
 
 import pytest
 from django.utils import timezone
@@ -295,29 +293,6 @@ def test_size_limits(alice, smtp_account, settings):
     with pytest.raises(send.SendRefused, match="at most 4,000 bytes"):
         send.queue(alice, outgoing.id)
     assert OutgoingMessage.objects.get(id=outgoing.id).state == OutgoingState.DRAFT
-
-
-def test_oauth2_account_sends_with_xoauth2(alice, smtp_account, smtp_server, queue, monkeypatch):
-    account = smtp_account(auth="oauth2", username="")
-    smtp_server.add_token("alice@example.org", "fixed-access-token")
-    tokens = types.ModuleType("oauth.tokens")
-    tokens.access_token_for = lambda acct: "fixed-access-token" if acct.id == account.id else "other"
-    monkeypatch.setitem(sys.modules, "oauth", types.ModuleType("oauth"))
-    monkeypatch.setitem(sys.modules, "oauth.tokens", tokens)
-    outgoing = draft(alice, account)
-    queue(alice, outgoing)
-    assert send.deliver(outgoing.id) is send.Outcome.SENT
-    assert smtp_server.received[0].mechanism == "XOAUTH2"
-    assert smtp_server.received[0].login == "alice@example.org"
-
-
-def test_oauth2_without_the_oauth_app_fails_clearly(alice, smtp_account, queue, monkeypatch):
-    monkeypatch.setitem(sys.modules, "oauth.tokens", None)  # import fails
-    account = smtp_account(auth="oauth2", username="")
-    outgoing = draft(alice, account)
-    queue(alice, outgoing)
-    assert send.deliver(outgoing.id) is send.Outcome.FAILED
-    assert "OAuth2" in OutgoingMessage.objects.get(id=outgoing.id).error
 
 
 @pytest.mark.dovecot
