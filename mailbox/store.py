@@ -1,7 +1,9 @@
 """Durable storage of raw messages and attachments, and the rows that point at them.
 
-Files are content-addressed by SHA-256 in sharded folders (``raw/ab/cd/<sha>.eml``,
-``att/ab/cd/<sha>``) and go through Django's storage API under the
+Files are content-addressed by SHA-256 in sharded folders (``raw/ab/<sha>.eml``,
+``att/ab/<sha>``; one level, 256 folders, as git does: a fresh store would
+otherwise create a folder for nearly every file; the two-level paths of
+earlier versions, ``raw/ab/cd/<sha>.eml``, are still read and collected) and go through Django's storage API under the
 ``webpop_mail`` alias of ``STORAGES``, so an S3-compatible backend can hold them.
 The default backend, :class:`MailStorage`, is a folder under
 ``WEBPOP_MAIL_DIR`` where every write is atomic and durable: temp file in the
@@ -50,7 +52,7 @@ from .models import Attachment, Message
 STORAGE_ALIAS = "webpop_mail"
 GC_GRACE = dt.timedelta(minutes=15)  # longer than any save_message between its file and its commit
 TEMP_GRACE = dt.timedelta(days=1)  # longer than any single download
-_RELPATH = re.compile(r"(raw|att)/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})(\.eml)?")
+_RELPATH = re.compile(r"(raw|att)/[0-9a-f]{2}/(?:[0-9a-f]{2}/)?(?P<sha>[0-9a-f]{64})(\.eml)?")
 
 
 class VerificationError(Exception):
@@ -251,11 +253,11 @@ def hash_file(path: Path) -> tuple[int, str]:
 
 
 def raw_relpath(sha256: str) -> str:
-    return f"raw/{sha256[:2]}/{sha256[2:4]}/{sha256}.eml"
+    return f"raw/{sha256[:2]}/{sha256}.eml"
 
 
 def blob_relpath(sha256: str) -> str:
-    return f"att/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+    return f"att/{sha256[:2]}/{sha256}"
 
 
 def commit_raw(tmp_path: Path, *, expected_size: int, expected_sha256: str) -> StoredFile:
@@ -420,7 +422,7 @@ def _referenced(relpath: str) -> bool:
     match = _RELPATH.fullmatch(relpath)
     if not match:
         return True  # not ours to judge: never free it
-    sha = match.group(4)
+    sha = match.group("sha")
     # Either table counts for either folder: a superset never frees a referenced file.
     # Tombstones (raw_path "") keep their sha256 but no longer hold the file.
     return (
@@ -526,7 +528,7 @@ def collect_garbage(*, grace: dt.timedelta = GC_GRACE, dry_run: bool = False) ->
                     relpath = _restore_set_aside(storage, relpath)
                 match = _RELPATH.fullmatch(relpath)
                 if match:
-                    relpaths.append((relpath, match.group(4)))
+                    relpaths.append((relpath, match.group("sha")))
             referenced = _referenced_shas([sha for _path, sha in relpaths])
             for relpath, sha in relpaths:
                 if sha in referenced:

@@ -35,7 +35,7 @@ def test_raw_message_is_stored_byte_exact_under_its_sha256_in_sharded_folders(al
     raw = build_message("Hello", "Body\r\n.dot line\r\n")
     message = store_message(make_account(alice), raw, "u1")
     sha = hashlib.sha256(raw).hexdigest()
-    assert message.raw_path == f"raw/{sha[:2]}/{sha[2:4]}/{sha}.eml"
+    assert message.raw_path == f"raw/{sha[:2]}/{sha}.eml"
     assert (Path(settings.WEBPOP_MAIL_DIR) / message.raw_path).read_bytes() == raw
     assert (message.sha256, message.size) == (sha, len(raw))
     assert _files(Path(settings.WEBPOP_MAIL_DIR) / "tmp") == []  # the temp file was renamed, not copied
@@ -62,7 +62,7 @@ def test_attachment_bytes_are_stored_once_per_content_hash(alice, settings):
     one = store_message(account, build_message("One", attachments=[("a.pdf", "application/pdf", PDF)]), "u1")
     two = store_message(account, build_message("Two", attachments=[("copy.pdf", "application/pdf", PDF)]), "u2")
     a, b = one.attachments.get(), two.attachments.get()
-    assert a.stored_path == b.stored_path == f"att/{a.sha256[:2]}/{a.sha256[2:4]}/{a.sha256}"
+    assert a.stored_path == b.stored_path == f"att/{a.sha256[:2]}/{a.sha256}"
     assert (a.filename, b.filename) == ("a.pdf", "copy.pdf")
     assert _files(Path(settings.WEBPOP_MAIL_DIR) / "att") == [a.stored_path.removeprefix("att/")]
     assert store.open_file(a.stored_path).read() == PDF
@@ -141,6 +141,27 @@ def test_gc_frees_old_unreferenced_files_and_never_a_referenced_one(alice, setti
     assert (root / young.relpath).exists()
     assert (root / kept.raw_path).exists()
     assert (root / kept.attachments.get().stored_path).exists()
+
+
+def test_files_in_the_earlier_two_level_layout_are_still_read_and_collected(alice, settings):
+    root = Path(settings.WEBPOP_MAIL_DIR)
+    message = store_message(make_account(alice), build_message("Old layout"), "u1")
+    sha = message.sha256
+    old = f"raw/{sha[:2]}/{sha[2:4]}/{sha}.eml"
+    (root / old).parent.mkdir(parents=True)
+    os.replace(root / message.raw_path, root / old)
+    Message.objects.filter(id=message.id).update(raw_path=old)
+    with store.open_file(old) as fh:
+        assert hashlib.sha256(fh.read()).hexdigest() == sha
+    orphan_sha = "f" * 64
+    orphan = root / f"att/ff/ff/{orphan_sha}"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"left by an earlier version")
+    _age(root / old)
+    _age(orphan)
+    report = store.collect_garbage()
+    assert report.freed == [(f"att/ff/ff/{orphan_sha}", len(b"left by an earlier version"))]
+    assert (root / old).exists()
 
 
 def test_gcstorage_dry_run_lists_without_freeing_and_the_real_run_frees(settings):
