@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import Count, Exists, OuterRef
+from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import Profile
+
+from . import services
+from .models import AuditEvent, Invitation
+
+User = get_user_model()
+
+
+class ProfileInline(admin.StackedInline):
+    model = Profile
+    can_delete = False
+    max_num = 1
+    verbose_name_plural = _("Quotas and preferences")
+    fields = ("max_accounts", "storage_quota_bytes", "send_rate_per_hour", "time_zone", "conversations")
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class WebpopUserAdmin(UserAdmin):
+    """Django's user admin, with quotas inline; deleting goes through users.services.delete_user."""
+
+    inlines = [ProfileInline]
+    list_display = (
+        "username",
+        "email",
+        "is_active",
+        "is_staff",
+        "mail_account_count",
+        "max_accounts",
+        "storage_quota",
+        "send_rate",
+        "two_factor",
+        "last_login",
+    )
+
+    def get_queryset(self, request):
+        confirmed = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("profile")
+            .annotate(_accounts=Count("mail_accounts", distinct=True), _two_factor=Exists(confirmed))
+        )
+
+    @staticmethod
+    def _profile(obj) -> Profile:
+        try:
+            return obj.profile
+        except Profile.DoesNotExist:
+            return Profile(user=obj)
+
+    @admin.display(description=_("POP3 accounts"), ordering="_accounts")
+    def mail_account_count(self, obj) -> int:
+        return obj._accounts
+
+    @admin.display(description=_("Max accounts"))
+    def max_accounts(self, obj) -> str:
+        limit = self._profile(obj).effective_max_accounts
+        return "∞" if limit is None else str(limit)
+
+    @admin.display(description=_("Storage quota"))
+    def storage_quota(self, obj) -> str:
+        quota = self._profile(obj).effective_quota_bytes
+        return "∞" if quota is None else f"{quota / (1024 * 1024):.0f} MB"
+
+    @admin.display(description=_("Sends per hour"))
+    def send_rate(self, obj) -> int:
+        return self._profile(obj).effective_send_rate_per_hour
+
+    @admin.display(description=_("2FA"), boolean=True, ordering="_two_factor")
+    def two_factor(self, obj) -> bool:
+        return obj._two_factor
+
+    def delete_model(self, request, obj) -> None:
+        services.delete_user(obj, request=request)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for user in queryset:
+            if user.pk == request.user.pk:
+                self.message_user(request, _("You cannot delete yourself here."), messages.ERROR)
+                continue
+            services.delete_user(user, request=request)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("time", "actor_name", "action", "target", "ip")
+    list_filter = ("action", "time")
+    search_fields = ("actor_name", "target", "ip")
+    date_hierarchy = "time"
+    readonly_fields = ("time", "actor", "actor_name", "action", "target", "ip", "details")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read-only list; invitations are made on the staff page (its link is shown only once)."""
+
+    list_display = ("__str__", "created_by", "created_at", "expires_at", "used_at", "used_by")
+    list_filter = ("used_at", "expires_at")
+    readonly_fields = ("email", "created_by", "created_at", "expires_at", "used_at", "used_by")
+
+    def has_add_permission(self, request) -> bool:
+        return False

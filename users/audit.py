@@ -1,0 +1,93 @@
+"""The audit log: logins, logouts, security changes and admin actions.
+
+Other code calls :func:`record`. Passwords and tokens never go into ``details``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.http import HttpRequest
+
+from .models import AuditEvent
+from .netaddr import client_ip
+
+log = logging.getLogger(__name__)
+
+# The request being served, for records written where no request is passed (admin LogEntry rows).
+current_request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar("audit_request", default=None)
+
+LOGIN = "login"
+LOGIN_FAILED = "login.failed"
+LOGIN_2FA_FAILED = "login.2fa_failed"
+LOGOUT = "logout"
+PASSWORD_CHANGED = "password.changed"  # noqa: S105 (an event name)
+PASSWORD_RESET = "password.reset"  # noqa: S105
+TWOFACTOR_ENABLED = "2fa.enabled"
+TWOFACTOR_DISABLED = "2fa.disabled"
+BACKUP_CODES = "2fa.backup_codes"
+SESSION_ENDED = "session.ended"
+SIGNUP = "signup"
+EMAIL_VERIFIED = "signup.verified"
+INVITATION_CREATED = "invitation.created"
+INVITATION_REVOKED = "invitation.revoked"
+USER_DELETED = "user.deleted"
+
+
+def record(request: HttpRequest | None, action: str, target: str = "", *, actor=None, **details) -> AuditEvent:
+    """Write one audit event. ``actor`` defaults to the request's signed-in user."""
+    if request is None:
+        request = current_request.get()
+    if actor is None and request is not None:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            actor = user
+    event = AuditEvent.objects.create(
+        actor=actor if actor is not None and actor.pk else None,
+        actor_name=actor.get_username() if actor is not None else "",
+        action=action,
+        target=str(target)[:255],
+        ip=client_ip(request) if request is not None else None,
+        details=details,
+    )
+    log.info("audit %s actor=%s target=%s", action, event.actor_name or "-", event.target)
+    return event
+
+
+@receiver(user_logged_in)
+def _logged_in(sender, request, user, **kwargs) -> None:
+    record(request, LOGIN, f"user:{user.get_username()}", actor=user)
+
+
+@receiver(user_logged_out)
+def _logged_out(sender, request, user, **kwargs) -> None:
+    if user is not None:
+        record(request, LOGOUT, f"user:{user.get_username()}", actor=user)
+
+
+@receiver(user_login_failed)
+def _login_failed(sender, credentials, request=None, **kwargs) -> None:
+    # Django already masks secrets in ``credentials``; only the user name is kept.
+    username = str(credentials.get("username", ""))[:150]
+    record(request, LOGIN_FAILED, f"user:{username}", actor=None)
+
+
+@receiver(post_save, sender=LogEntry)
+def _admin_action(sender, instance: LogEntry, created: bool, **kwargs) -> None:
+    if not created:
+        return
+    verb = {1: "add", 2: "change", 3: "delete"}.get(instance.action_flag, "other")
+    model = instance.content_type.model if instance.content_type_id else ""
+    record(
+        None,
+        f"admin.{verb}",
+        f"{model}:{instance.object_repr}"[:255],
+        actor=instance.user,
+        change=instance.get_change_message(),
+        object_id=instance.object_id,
+    )
