@@ -52,6 +52,7 @@ def new_backup_codes(user) -> list[str]:
     """Replace the user's backup codes; the plain codes are returned once and stored only in the device."""
     device, _ = StaticDevice.objects.get_or_create(user=user, defaults={"name": "Backup codes", "confirmed": True})
     device.token_set.all().delete()
+    device.throttle_reset()
     codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
     StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
     return codes
@@ -76,6 +77,20 @@ def verify(user, token: str) -> Device | None:
     if not token or len(token) > 16:
         return None
     return match_token(user, token)
+
+
+def wait_seconds(user, device: Device | None = None) -> int:
+    """Seconds before the (user's) devices take another code after wrong guesses; 0: now."""
+    from django.utils import timezone
+
+    devices = [device] if device is not None else list(devices_for_user(user, confirmed=True))
+    wait = 0
+    for each in devices:
+        allowed, info = each.verify_is_allowed()
+        until = (info or {}).get("locked_until")
+        if not allowed and until is not None:
+            wait = max(wait, int((until - timezone.now()).total_seconds()) + 1)
+    return wait
 
 
 def _digits(token: str) -> str:

@@ -167,7 +167,11 @@ def twofactor_setup(request: HttpRequest) -> HttpResponse:
             audit.record(request, audit.TWOFACTOR_ENABLED, f"user:{request.user.get_username()}")
             messages.success(request, _("Two-factor sign-in is on."))
             return render(request, "users/backup_codes.html", {"codes": codes})
-        form.add_error("token", _("That code is not right. Check the time on your phone and try the newest code."))
+        wait = twofactor.wait_seconds(request.user, device)
+        message = _("That code is not right. Check the time on your phone and try the newest code.")
+        if wait:  # each wrong code doubles the delay before the next one
+            message += " " + _("Wait %(n)d seconds before the next try.") % {"n": wait}
+        form.add_error("token", message)
     context = {"form": form, "qr_svg": twofactor.qr_svg(device), "secret": twofactor.secret_text(device)}
     return render(request, "users/twofactor_setup.html", context)
 

@@ -85,7 +85,11 @@ def login_otp(request: HttpRequest) -> HttpResponse:
             request.session[PENDING] = pending
             if pending["tries"] >= MAX_CODE_TRIES:
                 return _restart(request, _("Too many wrong codes. Sign in again."))
-        form.add_error("token", _("That code is not right (or was already used). Try the newest one."))
+        wait = twofactor.wait_seconds(user)
+        message = _("That code is not right (or was already used). Try the newest one.")
+        if wait:  # each wrong code doubles the delay before the next one
+            message += " " + _("Wait %(n)d seconds before the next try.") % {"n": wait}
+        form.add_error("token", message)
     return render(request, "registration/login_otp.html", {"form": form, "user_name": user.get_username()})
 
 

@@ -236,7 +236,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django": {"level": "INFO"}},
+    "loggers": {"django": {"level": "INFO"}, "axes": {"level": "WARNING"}},  # axes: lockouts only
 }
 
 # HTML mail rendering (mailbox/sanitize.py, mailbox/views_html.py, mailbox/imageproxy.py).
