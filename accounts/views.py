@@ -55,8 +55,8 @@ def account_add(request: HttpRequest) -> HttpResponse:
     try:
         services.check_account_quota(request.user)  # say so before anyone types a password
     except ValidationError as exc:
-        form.add_error(None, exc)
-        return render(request, "accounts/add.html", {"form": form, "report": None}, status=403)
+        context = {"form": form, "report": None, "quota_error": exc.messages[0]}
+        return render(request, "accounts/add.html", context, status=403)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         report = _test(data, data["password"])

@@ -1,0 +1,61 @@
+"""The audit log records sign-ins, sign-outs, security changes and admin actions; the admin only reads it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from users import audit
+from users.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(django_user_model):
+    admin = django_user_model.objects.create_superuser("root", "root@example.org", "root-Password-1")
+    client = Client(REMOTE_ADDR="192.0.2.10")
+    client.force_login(admin)
+    return client
+
+
+def test_sign_in_and_sign_out_are_recorded_with_the_address(alice):
+    client = Client(REMOTE_ADDR="198.51.100.3")
+    client.post(reverse("login"), {"username": "alice", "password": "alice-Password-1"})
+    client.post(reverse("logout"))
+    events = list(AuditEvent.objects.filter(actor=alice).order_by("time", "id").values_list("action", "ip"))
+    assert events == [("login", "198.51.100.3"), ("logout", "198.51.100.3")]
+    assert "alice-Password-1" not in json.dumps(list(AuditEvent.objects.values_list("details", flat=True)))
+
+
+def test_admin_changes_are_recorded(alice, admin_client):
+    response = admin_client.post(reverse("admin:auth_group_add"), {"name": "Helpdesk", "permissions": []})
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="admin.add")
+    assert event.actor_name == "root" and event.target == "group:Helpdesk" and event.ip == "192.0.2.10"
+
+
+def test_other_code_records_its_own_events(alice, rf):
+    request = rf.post("/somewhere", REMOTE_ADDR="203.0.113.4")
+    request.user = alice
+    event = audit.record(request, "mail.sent", "message:42", recipients=3)
+    assert (event.actor, event.ip, event.details) == (alice, "203.0.113.4", {"recipients": 3})
+
+
+def test_audit_log_is_read_only_in_the_admin(alice, admin_client):
+    event = audit.record(None, "mail.sent", "message:1", actor=alice)
+    listing = admin_client.get(reverse("admin:users_auditevent_changelist") + "?action=mail.sent")
+    assert listing.status_code == 200 and "mail.sent" in listing.content.decode()
+    assert admin_client.get(reverse("admin:users_auditevent_change", args=[event.pk])).status_code == 200
+    assert admin_client.get(reverse("admin:users_auditevent_add")).status_code == 403
+    assert (
+        admin_client.post(reverse("admin:users_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    )
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_audit_log_is_for_staff_only(alice_client):
+    assert alice_client.get(reverse("admin:users_auditevent_changelist")).status_code == 302
