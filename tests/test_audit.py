@@ -59,3 +59,25 @@ def test_audit_log_is_read_only_in_the_admin(alice, admin_client):
 
 def test_audit_log_is_for_staff_only(alice_client):
     assert alice_client.get(reverse("admin:users_auditevent_changelist")).status_code == 302
+
+
+def test_daily_cleanup_prunes_old_events_and_expired_sessions(alice, alice_client, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from users import tasks
+    from users.models import Session
+
+    settings.WEBPOP_AUDIT_DAYS = 30
+    old = audit.record(None, "mail.sent", "message:1", actor=alice)
+    AuditEvent.objects.filter(pk=old.pk).update(time=timezone.now() - dt.timedelta(days=31))
+    recent = audit.record(None, "mail.sent", "message:2", actor=alice)
+    live = Session.objects.get(user=alice)
+    stale = Client()
+    stale.force_login(alice)
+    Session.objects.exclude(pk=live.pk).update(expire_date=timezone.now() - dt.timedelta(seconds=1))
+
+    assert tasks.cleanup() == {"sessions": 1, "audit_events": 1}
+    assert AuditEvent.objects.filter(pk=recent.pk).exists() and not AuditEvent.objects.filter(pk=old.pk).exists()
+    assert list(Session.objects.values_list("pk", flat=True)) == [live.pk]

@@ -54,3 +54,16 @@ def test_mismatched_new_passwords_keep_the_old_one(alice, mailoutbox):
     assert response.status_code == 200
     alice.refresh_from_db()
     assert alice.check_password("alice-Password-1")
+
+
+def test_one_address_cannot_make_the_site_send_mail_without_end(alice, settings, mailoutbox):
+    settings.WEBPOP_EMAIL_RATE_PER_HOUR = 3
+    flooder = Client(REMOTE_ADDR="203.0.113.66")
+    answers = [flooder.post(reverse("password_reset"), {"email": "alice@example.org"}).status_code for _ in range(4)]
+    assert answers == [302, 302, 302, 429]
+    assert len(mailoutbox) == 3
+    # Others are not affected.
+    assert (
+        Client(REMOTE_ADDR="198.51.100.8").post(reverse("password_reset"), {"email": "alice@example.org"}).status_code
+        == 302
+    )

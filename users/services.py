@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from dataclasses import dataclass, field
 
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from mailbox import store
 from mailbox.models import Attachment, FetchFailure, Message
 
 from . import audit
-from .models import Session
+from .models import AuditEvent, Session
 
 log = logging.getLogger(__name__)
 
@@ -99,3 +102,13 @@ def _referenced(relpath: str) -> bool:
         or Attachment.objects.filter(sha256=sha).exists()
         or FetchFailure.objects.filter(raw_path=relpath).exists()
     )
+
+
+@transaction.atomic
+def cleanup() -> dict:
+    """Delete expired sessions and audit events past their retention."""
+    now = timezone.now()
+    sessions = Session.objects.filter(expire_date__lt=now).delete()[0]
+    cutoff = now - dt.timedelta(days=settings.WEBPOP_AUDIT_DAYS)
+    events = AuditEvent.objects.filter(time__lt=cutoff).delete()[0]
+    return {"sessions": sessions, "audit_events": events}

@@ -17,3 +17,11 @@ def free_files(paths: list[str]) -> int:
 
 def free_files_later(paths: list[str]) -> None:
     free_files.apply_async(args=[paths], countdown=int(GC_GRACE.total_seconds()) + 60)
+
+
+@shared_task(ignore_result=True)
+def cleanup() -> dict:
+    """Beat, daily: expired sessions and audit events older than WEBPOP_AUDIT_DAYS."""
+    from . import services
+
+    return services.cleanup()

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
-from . import audit, services, signup, twofactor
+from . import audit, ratelimit, services, signup, twofactor
 from .forms import CodeForm, EmailForm, InvitationForm, PasswordConfirmForm, SignupForm
 from .models import Invitation
 
@@ -28,6 +28,8 @@ def signup_view(request: HttpRequest) -> HttpResponse:
         return render(request, "users/signup_closed.html", {"mode": mode}, status=403)
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        if not ratelimit.allow_email(request, "signup"):
+            return ratelimit.refused(request)
         data = form.cleaned_data
         if signup.email_in_use(data["email"]):
             # Same answer as a new sign-up: whether an address has an account is not told to visitors.
@@ -49,6 +51,8 @@ def resend_verification(request: HttpRequest) -> HttpResponse:
         raise Http404
     form = EmailForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        if not ratelimit.allow_email(request, "verification"):
+            return ratelimit.refused(request)
         for user in signup.awaiting_verification(form.cleaned_data["email"]):
             signup.send_verification(request, user)
         return redirect("users:signup_sent")

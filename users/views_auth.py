@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 
-from . import audit, services, signup, twofactor
+from . import audit, ratelimit, services, signup, twofactor
 from .forms import CodeForm
 
 PENDING = "users_2fa_pending"
@@ -119,6 +119,13 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         audit.record(self.request, audit.PASSWORD_CHANGED, f"user:{self.request.user.get_username()}")
         messages.success(self.request, _("Password changed. Your other sessions were signed out."))
         return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    def form_valid(self, form):
+        if not ratelimit.allow_email(self.request, "password_reset"):
+            return ratelimit.refused(self.request)
+        return super().form_valid(form)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

@@ -105,6 +105,10 @@ LOGOUT_REDIRECT_URL = "login"
 
 # Users (users/): sign-up, e-mail, two-factor, sessions, brute-force lockout, quotas.
 WEBPOP_SIGNUP = env_choice("WEBPOP_SIGNUP", "closed", ("closed", "invite", "open"))
+# E-mails (sign-up, verification, password reset) one client address may ask for per hour.
+WEBPOP_EMAIL_RATE_PER_HOUR = env_int("WEBPOP_EMAIL_RATE_PER_HOUR", 5, minimum=1)
+# Days the audit log keeps events (older ones are pruned daily).
+WEBPOP_AUDIT_DAYS = env_int("WEBPOP_AUDIT_DAYS", 365, minimum=1)
 WEBPOP_INVITATION_DAYS = env_int("WEBPOP_INVITATION_DAYS", 7, minimum=1, maximum=365)
 # Behind N reverse proxies, the client address is the Nth entry from the right of X-Forwarded-For.
 WEBPOP_PROXY_COUNT = env_int("WEBPOP_PROXY_COUNT", 0, minimum=0, maximum=10)
@@ -224,6 +228,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=env_int("WEBPOP_POLL_TICK_SECONDS", 30, minimum=1)),
     },
     "expire-trash": {"task": "mailbox.tasks.expire_trash", "schedule": timedelta(hours=1)},
+    "users-cleanup": {"task": "users.tasks.cleanup", "schedule": timedelta(hours=24)},
 }
 # Days a message stays in the trash before it is deleted for good (and, under
 # the mirror policy, from the server).
