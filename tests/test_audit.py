@@ -81,3 +81,16 @@ def test_daily_cleanup_prunes_old_events_and_expired_sessions(alice, alice_clien
     assert tasks.cleanup() == {"sessions": 1, "audit_events": 1}
     assert AuditEvent.objects.filter(pk=recent.pk).exists() and not AuditEvent.objects.filter(pk=old.pk).exists()
     assert list(Session.objects.values_list("pk", flat=True)) == [live.pk]
+
+
+def test_bulk_admin_actions_are_recorded_one_event_per_object(alice, admin_client):
+    from django.contrib.auth.models import Group
+
+    groups = [Group.objects.create(name=name) for name in ("Sales", "Support")]
+    response = admin_client.post(
+        reverse("admin:auth_group_changelist"),
+        {"action": "delete_selected", "_selected_action": [g.pk for g in groups], "post": "yes"},
+    )
+    assert response.status_code == 302 and not Group.objects.exists()
+    targets = set(AuditEvent.objects.filter(action="admin.delete").values_list("target", flat=True))
+    assert targets == {"group:Sales", "group:Support"}

@@ -8,9 +8,8 @@ from __future__ import annotations
 import contextvars
 import logging
 
-from django.contrib.admin.models import LogEntry
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
@@ -77,17 +76,31 @@ def _login_failed(sender, credentials, request=None, **kwargs) -> None:
     record(request, LOGIN_FAILED, f"user:{username}", actor=None)
 
 
-@receiver(post_save, sender=LogEntry)
-def _admin_action(sender, instance: LogEntry, created: bool, **kwargs) -> None:
-    if not created:
-        return
-    verb = {1: "add", 2: "change", 3: "delete"}.get(instance.action_flag, "other")
-    model = instance.content_type.model if instance.content_type_id else ""
-    record(
-        None,
-        f"admin.{verb}",
-        f"{model}:{instance.object_repr}"[:255],
-        actor=instance.user,
-        change=instance.get_change_message(),
-        object_id=instance.object_id,
-    )
+def last_log_entry_id() -> int:
+    return LogEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def record_admin_actions(request: HttpRequest, *, after: int) -> int:
+    """Copy the admin's own log entries written since ``after`` into the audit log.
+
+    Read back after the request rather than on post_save: the admin writes the entries
+    of a bulk action with bulk_create, which sends no signals.
+    """
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return 0
+    entries = LogEntry.objects.filter(pk__gt=after, user_id=user.pk).select_related("content_type").order_by("pk")
+    count = 0
+    for entry in entries:
+        verb = {ADDITION: "add", CHANGE: "change", DELETION: "delete"}.get(entry.action_flag, "other")
+        model = entry.content_type.model if entry.content_type_id else ""
+        record(
+            request,
+            f"admin.{verb}",
+            f"{model}:{entry.object_repr}"[:255],
+            actor=user,
+            change=entry.get_change_message(),
+            object_id=entry.object_id,
+        )
+        count += 1
+    return count

@@ -38,17 +38,22 @@ class SessionMiddleware(DjangoSessionMiddleware):
 
 
 class AuditContextMiddleware:
-    """Lets audit records written far from the view (admin LogEntry rows) know the request."""
+    """Gives audit records written far from a view the request, and audits what the admin site changed."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         token = audit.current_request.set(request)
+        admin_change = request.method == "POST" and request.path.startswith(reverse("admin:index"))
+        last_entry = audit.last_log_entry_id() if admin_change else 0
         try:
-            return self.get_response(request)
+            response = self.get_response(request)
         finally:
             audit.current_request.reset(token)
+        if admin_change:
+            audit.record_admin_actions(request, after=last_entry)
+        return response
 
 
 class AdminTwoFactorMiddleware:
