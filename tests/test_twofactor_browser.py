@@ -1,12 +1,16 @@
-"""In Chromium: turn on two-factor sign-in from the security page, then sign in with a code."""
+"""In Chromium: turn on two-factor sign-in and sign in with a code; the users pages pass axe-core."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+from django.conf import settings as django_settings
+from django.test import Client
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from tests.test_accessibility import _check, axe  # noqa: F401 (axe is a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,3 +60,26 @@ def test_turn_on_two_factor_then_sign_in_with_a_code(browser, live_server, alice
     finally:
         context.close()
     assert errors == []
+
+
+def test_users_pages_have_no_serious_or_critical_violations(browser, axe, live_server, alice, settings):  # noqa: F811
+    settings.WEBPOP_SIGNUP = "open"
+    alice.is_staff = True
+    alice.save()
+    client = Client()
+    client.force_login(alice)
+    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    url = live_server.url
+    problems = []
+    for name, path in {"signup": "/signup/", "password-reset": "/password/reset/"}.items():
+        problems += _check(browser, axe, url + path, name, None)
+    signed_in = {
+        "security": "/security/",
+        "2fa-setup": "/security/2fa/setup/",
+        "password-change": "/password/change/",
+        "delete-account": "/security/delete/",
+        "invitations": "/invitations/",
+    }
+    for name, path in signed_in.items():
+        problems += _check(browser, axe, url + path, name, cookie)
+    assert problems == [], "axe-core found serious/critical violations:\n" + "\n".join(problems)
