@@ -183,3 +183,12 @@ def browser():
     require(chromium_available(), "Chromium (apt-get install chromium)")
     with chromium() as launched:
         yield launched
+
+
+# --- Users ---------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """A cheap hasher for tests: PBKDF2's million rounds cost a quarter second per sign-in and per user."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
