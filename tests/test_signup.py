@@ -141,6 +141,15 @@ def test_invitation_link_works_once(alice, settings, staff_client, mailoutbox):
     assert not get_user_model().objects.filter(username="dave").exists()
 
 
+def test_an_invited_person_is_told_when_the_address_already_has_an_account(alice, staff, settings):
+    settings.WEBPOP_SIGNUP = "invite"
+    _invitation, token = signup.create_invitation(staff)
+    response = Client().post(reverse("users:invitation", args=[token]), {**NEW, "email": "alice@example.org"})
+    assert response.status_code == 200 and "already has an account" in response.content.decode()
+    assert not get_user_model().objects.filter(username="carol").exists()
+    assert Invitation.objects.get().is_open  # not used up by the failed attempt
+
+
 def test_expired_and_revoked_invitations_do_not_work(staff, staff_client, settings):
     settings.WEBPOP_SIGNUP = "invite"
     expired, expired_token = signup.create_invitation(staff)

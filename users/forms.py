@@ -14,12 +14,19 @@ class SignupForm(UserCreationForm):
         model = get_user_model()
         fields = ("username", "email")
 
-    def __init__(self, *args, fixed_email: str = "", **kwargs):
+    def __init__(self, *args, fixed_email: str = "", unique_email: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fixed_email = fixed_email
+        self.unique_email = unique_email
         if fixed_email:  # an invitation sent to an address is for that address
             self.fields["email"].initial = fixed_email
             self.fields["email"].disabled = True
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        # Open sign-up answers the same either way (see views.signup_view); an invited person is told.
+        if self.unique_email and get_user_model().objects.filter(email__iexact=email).exists():
+            raise ValidationError(_("This address already has an account: sign in, or reset its password."))
+        return email
 
 
 class EmailForm(forms.Form):

@@ -79,7 +79,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
         invitation = signup.find_invitation(token)
     except signup.InvitationUnavailable:
         return render(request, "users/invitation_invalid.html", status=410)
-    form = SignupForm(request.POST or None, fixed_email=invitation.email)
+    form = SignupForm(request.POST or None, fixed_email=invitation.email, unique_email=True)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
