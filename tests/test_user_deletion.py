@@ -139,6 +139,11 @@ def test_admin_deletes_users_through_the_same_function(
     client = Client()
     client.force_login(admin)
     _age_all_files()
+    confirm = client.post(
+        reverse("admin:auth_user_changelist"), {"action": "delete_selected", "_selected_action": [alice.pk]}
+    )
+    assert confirm.status_code == 200
+    assert "Messages: 2" in confirm.content.decode()  # a summary, not every row
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             reverse("admin:auth_user_changelist"),
@@ -148,3 +153,14 @@ def test_admin_deletes_users_through_the_same_function(
     assert not django_user_model.objects.filter(pk=alice.pk).exists()
     assert not (store.root() / mail["private"].raw_path).exists()
     assert AuditEvent.objects.filter(action="user.deleted", actor=admin, target="user:alice").exists()
+
+
+def test_admin_delete_page_of_one_user_uses_the_same_function(alice, mail, django_user_model):
+    admin = django_user_model.objects.create_superuser("root", "root@example.org", "root-Password-1")
+    client = Client()
+    client.force_login(admin)
+    url = reverse("admin:auth_user_delete", args=[alice.pk])
+    assert "Messages: 2" in client.get(url).content.decode()
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    assert not django_user_model.objects.filter(pk=alice.pk).exists()
+    assert AuditEvent.objects.filter(action="user.deleted", actor=admin, target="user:alice", ip="127.0.0.1").exists()

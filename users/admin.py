@@ -7,7 +7,7 @@ from django.db.models import Count, Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import Profile
+from accounts.models import MailAccount, Profile
 
 from . import services
 from .models import AuditEvent, Invitation
@@ -81,6 +81,18 @@ class WebpopUserAdmin(UserAdmin):
     @admin.display(description=_("2FA"), boolean=True, ordering="_two_factor")
     def two_factor(self, obj) -> bool:
         return obj._two_factor
+
+    def get_deleted_objects(self, objs, request):
+        """A summary instead of Django's list of every related row (a user may have 100,000 messages)."""
+        from mailbox.models import Message
+
+        users = list(objs)
+        model_count = {
+            _("users"): len(users),
+            _("POP3 accounts"): MailAccount.objects.filter(owner__in=users).count(),
+            _("messages"): Message.objects.filter(owner__in=users).count(),
+        }
+        return [str(user) for user in users], model_count, set(), []
 
     def delete_model(self, request, obj) -> None:
         services.delete_user(obj, request=request)
