@@ -9,8 +9,8 @@ from django.http import HttpRequest
 
 
 def _valid(value: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(value.strip()))
+    try:  # without an IPv6 zone ("%eth0"): the database's address type refuses one
+        return str(ipaddress.ip_address(value.strip().split("%", 1)[0]))
     except ValueError:
         return None
 
