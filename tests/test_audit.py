@@ -94,3 +94,30 @@ def test_bulk_admin_actions_are_recorded_one_event_per_object(alice, admin_clien
     assert response.status_code == 302 and not Group.objects.exists()
     targets = set(AuditEvent.objects.filter(action="admin.delete").values_list("target", flat=True))
     assert targets == {"group:Sales", "group:Support"}
+
+
+def test_admin_turns_off_two_factor_for_a_user_who_lost_their_phone(alice, admin_client):
+    from users import twofactor
+
+    twofactor.new_backup_codes(alice)
+    response = admin_client.post(
+        reverse("admin:auth_user_changelist"), {"action": "turn_off_two_factor", "_selected_action": [alice.pk]}
+    )
+    assert response.status_code == 302
+    assert not twofactor.has_device(alice)
+    event = AuditEvent.objects.get(action="2fa.disabled")
+    assert event.actor_name == "root" and event.target == "user:alice"
+
+
+def test_admin_signs_a_user_out_everywhere(alice, admin_client):
+    browsers = [Client(), Client()]
+    for browser in browsers:
+        browser.force_login(alice)
+    response = admin_client.post(
+        reverse("admin:auth_user_changelist"), {"action": "sign_out_everywhere", "_selected_action": [alice.pk]}
+    )
+    assert response.status_code == 302
+    for browser in browsers:
+        assert browser.get(reverse("mailbox:inbox")).status_code == 302
+    assert admin_client.get(reverse("admin:index")).status_code == 200  # the admin's own session stays
+    assert AuditEvent.objects.get(action="session.ended").details == {"count": 2, "by_admin": True}

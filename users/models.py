@@ -25,6 +25,9 @@ class Session(AbstractBaseSession):
         verbose_name = _("session")
         indexes = [models.Index(fields=["user", "last_seen"], name="users_session_user_idx")]
 
+    def __str__(self) -> str:  # never the key: this shows in admin logs
+        return f"{self.user or '-'} from {self.ip or '?'} since {self.created_at:%Y-%m-%d %H:%M}"
+
     @classmethod
     def get_session_store_class(cls):
         from .sessions import SessionStore
