@@ -99,3 +99,4 @@ def test_admin_edits_quotas_inline_and_lists_them(alice, django_user_model):
 
     listing = client.get(reverse("admin:auth_user_changelist")).content.decode()
     assert "50 MB" in listing and '<td class="field-send_rate">12</td>' in listing
+    assert '<td class="field-storage_used">0.0 MB</td>' in listing
