@@ -6,6 +6,7 @@ import datetime as dt
 import re
 
 import pytest
+from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -26,29 +27,32 @@ def _signed_in(user_agent: str, ip: str) -> Client:
     return client
 
 
-def _handles(page: str) -> list[str]:
-    return re.findall(r"/security/sessions/([0-9a-f]{32})/end/", page)
+def _ids(page: str) -> list[str]:
+    return re.findall(r"/security/sessions/([0-9a-f]{64})/end/", page)
 
 
 def test_sessions_page_lists_each_browser_with_its_address(alice):
     laptop = _signed_in(LAPTOP, "198.51.100.1")
-    _signed_in(PHONE, "203.0.113.9")
+    phone = _signed_in(PHONE, "203.0.113.9")
     page = laptop.get(reverse("users:security")).content.decode()
     assert "Firefox/140.0" in page and "198.51.100.1" in page
     assert "Android 14" in page and "203.0.113.9" in page
     assert "This session" in page
-    assert len(_handles(page)) == 1  # the other one; this one is ended by signing out
-    # Keys never appear in the page, only handles.
-    for key in Session.objects.filter(user=alice).values_list("session_key", flat=True):
-        assert key not in page
+    assert _ids(page) == [services.session_id(phone.session.session_key)]  # this one ends by signing out
+    # The keys (the cookies' values) are neither in the page nor in the database.
+    stored = set(Session.objects.values_list("session_key", flat=True))
+    for client in (laptop, phone):
+        key = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+        assert key not in page and key not in stored
+        assert services.session_id(key) in stored
 
 
 def test_ending_one_session_signs_that_browser_out(alice):
     laptop = _signed_in(LAPTOP, "198.51.100.1")
     phone = _signed_in(PHONE, "203.0.113.9")
-    (handle,) = _handles(laptop.get(reverse("users:security")).content.decode())
-    assert laptop.get(reverse("users:end_session", args=[handle])).status_code == 405  # POST only
-    assert laptop.post(reverse("users:end_session", args=[handle])).status_code == 302
+    (session_id,) = _ids(laptop.get(reverse("users:security")).content.decode())
+    assert laptop.get(reverse("users:end_session", args=[session_id])).status_code == 405  # POST only
+    assert laptop.post(reverse("users:end_session", args=[session_id])).status_code == 302
     assert phone.get(reverse("mailbox:inbox")).status_code == 302
     assert laptop.get(reverse("mailbox:inbox")).status_code == 200
 
@@ -65,15 +69,15 @@ def test_sign_out_everywhere_else(alice):
 
 def test_nobody_ends_another_users_session(alice, bob, bob_client):
     laptop = _signed_in(LAPTOP, "198.51.100.1")
-    handle = services.session_id(laptop.session.session_key)
-    assert bob_client.post(reverse("users:end_session", args=[handle])).status_code == 404
+    session_id = services.session_id(laptop.session.session_key)
+    assert bob_client.post(reverse("users:end_session", args=[session_id])).status_code == 404
     assert laptop.get(reverse("mailbox:inbox")).status_code == 200
 
 
 def test_last_seen_is_written_at_most_once_a_minute(alice):
     laptop = _signed_in(LAPTOP, "198.51.100.1")
     laptop.get(reverse("accounts:list"))  # the first page stores the time zone in the session (a write)
-    key = laptop.session.session_key
+    key = services.session_id(laptop.session.session_key)
     recent = timezone.now() - dt.timedelta(seconds=20)
     Session.objects.filter(session_key=key).update(last_seen=recent)
     laptop.get(reverse("accounts:list"))

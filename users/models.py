@@ -10,9 +10,11 @@ from django.utils.translation import gettext_lazy as _
 class Session(AbstractBaseSession):
     """A database session that also knows its user, browser and address (the sessions page).
 
+    ``session_key`` holds the SHA-256 of the cookie's key (users.sessions), never the key.
     The user link cascades: deleting a user signs out all of their sessions.
     """
 
+    session_key = models.CharField(_("session key hash"), max_length=64, primary_key=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="web_sessions"
     )
@@ -25,7 +27,7 @@ class Session(AbstractBaseSession):
         verbose_name = _("session")
         indexes = [models.Index(fields=["user", "last_seen"], name="users_session_user_idx")]
 
-    def __str__(self) -> str:  # never the key: this shows in admin logs
+    def __str__(self) -> str:
         return f"{self.user or '-'} from {self.ip or '?'} since {self.created_at:%Y-%m-%d %H:%M}"
 
     @classmethod

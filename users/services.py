@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from dataclasses import dataclass, field
 
@@ -17,13 +16,14 @@ from mailbox.models import Attachment, FetchFailure, Message
 
 from . import audit
 from .models import AuditEvent, Session
+from .sessions import key_hash
 
 log = logging.getLogger(__name__)
 
 
-def session_id(session_key: str) -> str:
-    """A public handle for a session: pages never show the key itself."""
-    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
+def session_id(session_key: str | None) -> str:
+    """The row id of the session with this cookie key (its hash: pages never show the key)."""
+    return key_hash(session_key or "")
 
 
 def sessions_of(user) -> list[Session]:
@@ -31,17 +31,15 @@ def sessions_of(user) -> list[Session]:
 
 
 @transaction.atomic
-def end_session(user, handle: str) -> bool:
-    """End one of ``user``'s sessions by its handle; False when it is not theirs (or gone)."""
-    for key in Session.objects.filter(user=user).values_list("session_key", flat=True):
-        if session_id(key) == handle:
-            return Session.objects.filter(session_key=key, user=user).delete()[0] > 0
-    return False
+def end_session(user, session_id: str) -> bool:
+    """End one of ``user``'s sessions by its id; False when it is not theirs (or gone)."""
+    return Session.objects.filter(session_key=session_id, user=user).delete()[0] > 0
 
 
 @transaction.atomic
 def end_other_sessions(user, current_key: str | None) -> int:
-    return Session.objects.filter(user=user).exclude(session_key=current_key or "").delete()[0]
+    """End every session of ``user`` but the one with cookie key ``current_key``."""
+    return Session.objects.filter(user=user).exclude(session_key=key_hash(current_key or "")).delete()[0]
 
 
 @dataclass

@@ -15,7 +15,7 @@ urlpatterns = [
     path("security/2fa/setup/", views.twofactor_setup, name="twofactor_setup"),
     path("security/2fa/disable/", views.twofactor_disable, name="twofactor_disable"),
     path("security/2fa/backup-codes/", views.backup_codes, name="backup_codes"),
-    path("security/sessions/<str:handle>/end/", views.end_session, name="end_session"),
+    path("security/sessions/<str:session_id>/end/", views.end_session, name="end_session"),
     path("security/sessions/end-others/", views.end_other_sessions, name="end_other_sessions"),
     path("security/delete/", views.delete_account, name="delete_account"),
 ]

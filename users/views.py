@@ -148,8 +148,8 @@ def revoke_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
 
 @login_required
 def security(request: HttpRequest) -> HttpResponse:
-    current = services.session_id(request.session.session_key or "")
-    sessions = [(services.session_id(s.session_key), s) for s in services.sessions_of(request.user)]
+    current = services.session_id(request.session.session_key)
+    sessions = services.sessions_of(request.user)
     context = {
         "has_2fa": twofactor.has_device(request.user),
         "backup_codes_left": twofactor.backup_codes_left(request.user),
@@ -205,10 +205,10 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def end_session(request: HttpRequest, handle: str) -> HttpResponse:
-    if handle == services.session_id(request.session.session_key or ""):
+def end_session(request: HttpRequest, session_id: str) -> HttpResponse:
+    if session_id == services.session_id(request.session.session_key):
         messages.error(request, _("To end this session, sign out."))
-    elif services.end_session(request.user, handle):
+    elif services.end_session(request.user, session_id):
         audit.record(request, audit.SESSION_ENDED, f"user:{request.user.get_username()}")
         messages.success(request, _("That session is signed out."))
     else:
