@@ -61,3 +61,16 @@ def test_an_administrator_unlocks_from_the_admin(alice, settings, django_user_mo
     assert AuditEvent.objects.filter(action="admin.delete", actor=admin, target__startswith="accessattempt:").exists()
 
     assert _login(attacker, PASSWORD).status_code == 302
+
+
+def test_behind_a_proxy_the_lock_is_on_the_forwarded_address(alice, settings):
+    settings.WEBPOP_PROXY_COUNT = 1
+    settings.AXES_FAILURE_LIMIT = 2
+    attacker = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=ATTACKER)
+    for _ in range(2):
+        _login(attacker, "guess")
+    assert _login(attacker, PASSWORD).status_code == 429
+    assert AccessAttempt.objects.get().ip_address == ATTACKER
+    # Alice comes through the same proxy from her own address: not locked out.
+    alice_browser = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.20")
+    assert _login(alice_browser, PASSWORD).status_code == 302
