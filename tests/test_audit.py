@@ -121,3 +121,15 @@ def test_admin_signs_a_user_out_everywhere(alice, admin_client):
         assert browser.get(reverse("mailbox:inbox")).status_code == 302
     assert admin_client.get(reverse("admin:index")).status_code == 200  # the admin's own session stays
     assert AuditEvent.objects.get(action="session.ended").details == {"count": 2, "by_admin": True}
+
+
+def test_people_see_recent_activity_on_their_account(alice, bob):
+    Client(REMOTE_ADDR="203.0.113.99").post(reverse("login"), {"username": "alice", "password": "wrong"})
+    Client(REMOTE_ADDR="203.0.113.99").post(reverse("login"), {"username": "bob", "password": "wrong"})
+    client = Client(REMOTE_ADDR="198.51.100.3")
+    client.post(reverse("login"), {"username": "alice", "password": "alice-Password-1"})
+    page = client.get(reverse("users:security")).content.decode()
+    activity = page.split('id="activity"', 1)[1].split("</table>", 1)[0]
+    assert "Wrong password" in activity and "203.0.113.99" in activity
+    assert "Signed in" in activity and "198.51.100.3" in activity
+    assert activity.count("<tr>") == 3  # header, her failure, her sign-in: nothing of Bob's

@@ -12,6 +12,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from .models import AuditEvent
 from .netaddr import client_ip
@@ -56,6 +57,28 @@ def record(request: HttpRequest | None, action: str, target: str = "", *, actor=
     )
     log.info("audit %s actor=%s target=%s", action, event.actor_name or "-", event.target)
     return event
+
+
+LABELS = {
+    LOGIN: _("Signed in"),
+    LOGIN_FAILED: _("Wrong password"),
+    LOGIN_2FA_FAILED: _("Wrong two-factor code"),
+    LOGOUT: _("Signed out"),
+    PASSWORD_CHANGED: _("Password changed"),
+    PASSWORD_RESET: _("Password reset by e-mail"),
+    TWOFACTOR_ENABLED: _("Two-factor sign-in turned on"),
+    TWOFACTOR_DISABLED: _("Two-factor sign-in turned off"),
+    BACKUP_CODES: _("New backup codes"),
+    SESSION_ENDED: _("Other sessions signed out"),
+    SIGNUP: _("Account created"),
+    EMAIL_VERIFIED: _("E-mail address confirmed"),
+}
+
+
+def recent_for(user, limit: int = 10) -> list[tuple[AuditEvent, str]]:
+    """The latest events about ``user``'s account (failed sign-ins with their name too), with labels."""
+    events = AuditEvent.objects.filter(target=f"user:{user.get_username()}", action__in=list(LABELS))[:limit]
+    return [(event, str(LABELS[event.action])) for event in events]
 
 
 @receiver(user_logged_in)

@@ -155,6 +155,7 @@ def security(request: HttpRequest) -> HttpResponse:
         "backup_codes_left": twofactor.backup_codes_left(request.user),
         "sessions": sessions,
         "current": current,
+        "activity": audit.recent_for(request.user),
     }
     return render(request, "users/security.html", context)
 
