@@ -43,6 +43,7 @@ def test_the_emailed_link_sets_a_new_password_once_and_signs_out_everywhere(alic
     again = Client().get(link, follow=True)
     assert "does not work any more" in again.content.decode()
     assert Session.objects.filter(user=alice).count() == 1  # only the sign-in just above
+    assert mailoutbox[-1].subject == "webpop: your password was reset by e-mail"
 
 
 def test_mismatched_new_passwords_keep_the_old_one(alice, mailoutbox):

@@ -92,7 +92,7 @@ def test_last_seen_is_written_at_most_once_a_minute(alice):
     assert row.last_seen > old and row.ip == "192.0.2.44"
 
 
-def test_changing_the_password_ends_the_other_sessions(alice):
+def test_changing_the_password_ends_the_other_sessions(alice, mailoutbox):
     laptop = _signed_in(LAPTOP, "198.51.100.1")
     phone = _signed_in(PHONE, "203.0.113.9")
     new = "a-New-passw0rd-for-alice"
@@ -103,6 +103,10 @@ def test_changing_the_password_ends_the_other_sessions(alice):
     assert laptop.get(reverse("mailbox:inbox")).status_code == 200
     assert phone.get(reverse("mailbox:inbox")).status_code == 302
     assert Session.objects.filter(user=alice).count() == 1
+    # And she is told, with the address it was done from.
+    (notice,) = mailoutbox
+    assert notice.to == ["alice@example.org"] and "password was changed" in notice.subject
+    assert "198.51.100.1" in notice.body and new not in notice.body
 
 
 def test_forwarded_address_is_trusted_only_behind_the_configured_proxies(alice, settings):

@@ -151,7 +151,7 @@ def test_admin_login_page_is_the_site_login(alice):
     assert response.status_code == 302 and response["Location"].startswith(reverse("login") + "?next=")
 
 
-def test_turning_off_needs_the_password(alice, alice_2fa, alice_client):
+def test_turning_off_needs_the_password(alice, alice_2fa, alice_client, mailoutbox):
     url = reverse("users:twofactor_disable")
     assert alice_client.get(url).status_code == 200
     assert alice_client.post(url, {"password": "wrong"}).status_code == 200
@@ -160,6 +160,7 @@ def test_turning_off_needs_the_password(alice, alice_2fa, alice_client):
     assert not twofactor.has_device(alice)
     assert not StaticDevice.objects.filter(user=alice).exists()
     assert AuditEvent.objects.filter(action="2fa.disabled", actor=alice).exists()
+    assert [m.subject for m in mailoutbox] == ["webpop: two-factor sign-in was turned off"]
     # And signing in asks for the password only again.
     assert Client().post(reverse("login"), {"username": "alice", "password": PASSWORD})["Location"] == "/"
 

@@ -10,7 +10,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import MailAccount, Profile
 from mailbox.models import Message
 
-from . import audit, services, signup, twofactor
+from . import audit, notify, services, signup, twofactor
 from .models import AuditEvent, Invitation
 
 User = get_user_model()
@@ -110,6 +110,7 @@ class WebpopUserAdmin(UserAdmin):
         for user in queryset:
             twofactor.disable(user)
             audit.record(request, audit.TWOFACTOR_DISABLED, f"user:{user.get_username()}", by_admin=True)
+            notify.security_notice(request, user, _("an administrator turned off your two-factor sign-in"))
         self.message_user(request, _("Two-factor sign-in is off for %(n)d users.") % {"n": len(queryset)})
 
     def get_deleted_objects(self, objs, request):

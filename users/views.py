@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
-from . import audit, ratelimit, services, signup, twofactor
+from . import audit, notify, ratelimit, services, signup, twofactor
 from .forms import CodeForm, EmailForm, InvitationForm, PasswordConfirmForm, SignupForm
 from .models import Invitation
 
@@ -170,6 +170,7 @@ def twofactor_setup(request: HttpRequest) -> HttpResponse:
             otp_login(request, device)
             codes = twofactor.new_backup_codes(request.user)
             audit.record(request, audit.TWOFACTOR_ENABLED, f"user:{request.user.get_username()}")
+            notify.security_notice(request, request.user, _("two-factor sign-in was turned on"))
             messages.success(request, _("Two-factor sign-in is on."))
             return render(request, "users/backup_codes.html", {"codes": codes})
         wait = twofactor.wait_seconds(request.user, device)
@@ -187,6 +188,7 @@ def twofactor_disable(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         twofactor.disable(request.user)
         audit.record(request, audit.TWOFACTOR_DISABLED, f"user:{request.user.get_username()}")
+        notify.security_notice(request, request.user, _("two-factor sign-in was turned off"))
         messages.success(request, _("Two-factor sign-in is off."))
         return redirect("users:security")
     return render(request, "users/confirm_password.html", {"form": form, "purpose": "disable_2fa"})

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 
-from . import audit, ratelimit, services, signup, twofactor
+from . import audit, notify, ratelimit, services, signup, twofactor
 from .forms import CodeForm
 
 PENDING = "users_2fa_pending"
@@ -117,6 +117,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         # Django already invalidates the other sessions; remove them from the list as well.
         services.end_other_sessions(self.request.user, self.request.session.session_key)
         audit.record(self.request, audit.PASSWORD_CHANGED, f"user:{self.request.user.get_username()}")
+        notify.security_notice(self.request, self.request.user, _("your password was changed"))
         messages.success(self.request, _("Password changed. Your other sessions were signed out."))
         return response
 
@@ -134,4 +135,5 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         user = form.user
         services.end_other_sessions(user, None)
         audit.record(self.request, audit.PASSWORD_RESET, f"user:{user.get_username()}", actor=user)
+        notify.security_notice(self.request, user, _("your password was reset by e-mail"))
         return response
