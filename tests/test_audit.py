@@ -78,7 +78,7 @@ def test_daily_cleanup_prunes_old_events_and_expired_sessions(alice, alice_clien
     stale.force_login(alice)
     Session.objects.exclude(pk=live.pk).update(expire_date=timezone.now() - dt.timedelta(seconds=1))
 
-    assert tasks.cleanup() == {"sessions": 1, "audit_events": 1}
+    assert tasks.cleanup() == {"sessions": 1, "audit_events": 1, "unverified_users": 0}
     assert AuditEvent.objects.filter(pk=recent.pk).exists() and not AuditEvent.objects.filter(pk=old.pk).exists()
     assert list(Session.objects.values_list("pk", flat=True)) == [live.pk]
 

@@ -196,3 +196,19 @@ def test_bad_signup_setting_fails_loudly(monkeypatch):
         env_choice("WEBPOP_SIGNUP", "closed", ("closed", "invite", "open"))
     monkeypatch.setenv("WEBPOP_SIGNUP", "Invite")
     assert env_choice("WEBPOP_SIGNUP", "closed", ("closed", "invite", "open")) == "invite"
+
+
+def test_signups_never_confirmed_are_removed_after_a_week(alice, settings, django_user_model):
+    from users import services
+
+    settings.WEBPOP_SIGNUP = "open"
+    Client().post(reverse("users:signup"), NEW)
+    Client().post(reverse("users:signup"), {**NEW, "username": "dave", "email": "dave@example.org"})
+    deactivated = django_user_model.objects.create_user("erin", "erin@example.org", "x", is_active=False)
+    week_ago = timezone.now() - dt.timedelta(days=8)
+    django_user_model.objects.filter(username__in=["carol", "erin"]).update(date_joined=week_ago)
+
+    assert services.cleanup()["unverified_users"] == 1
+    remaining = set(django_user_model.objects.values_list("username", flat=True))
+    assert remaining == {"alice", "dave", "erin"}  # dave still has time; erin was not an open sign-up
+    assert deactivated.pk in django_user_model.objects.values_list("pk", flat=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -102,11 +103,26 @@ def _referenced(relpath: str) -> bool:
     )
 
 
-@transaction.atomic
+UNVERIFIED_DAYS = 7
+
+
 def cleanup() -> dict:
-    """Delete expired sessions and audit events past their retention."""
+    """Delete expired sessions, audit events past their retention, and sign-ups never confirmed."""
     now = timezone.now()
-    sessions = Session.objects.filter(expire_date__lt=now).delete()[0]
-    cutoff = now - dt.timedelta(days=settings.WEBPOP_AUDIT_DAYS)
-    events = AuditEvent.objects.filter(time__lt=cutoff).delete()[0]
-    return {"sessions": sessions, "audit_events": events}
+    with transaction.atomic():
+        sessions = Session.objects.filter(expire_date__lt=now).delete()[0]
+        cutoff = now - dt.timedelta(days=settings.WEBPOP_AUDIT_DAYS)
+        events = AuditEvent.objects.filter(time__lt=cutoff).delete()[0]
+    # Open sign-ups whose link was never opened: free the name (users an admin deactivated stay).
+    open_signups = AuditEvent.objects.filter(action=audit.SIGNUP, details__mode="open").values("actor_id")
+    stale = get_user_model().objects.filter(
+        is_active=False,
+        last_login__isnull=True,
+        date_joined__lt=now - dt.timedelta(days=UNVERIFIED_DAYS),
+        pk__in=open_signups,
+    )
+    unverified = 0
+    for user in stale:
+        delete_user(user)
+        unverified += 1
+    return {"sessions": sessions, "audit_events": events, "unverified_users": unverified}
