@@ -12,7 +12,7 @@ from . import audit, twofactor
 from .models import Session
 from .netaddr import client_ip
 
-LAST_SEEN_EVERY = dt.timedelta(minutes=1)
+LAST_SEEN_EVERY = dt.timedelta(minutes=5)  # "last active" needs no finer grain; each refresh is a write
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
@@ -27,7 +27,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         response = super().process_response(request, response)
         session = getattr(request, "session", None)
         row = getattr(session, "row", None)
-        # An unmodified session is not written back: refresh "last seen" at most once a minute.
+        # An unmodified session is not written back: refresh "last seen" at most every LAST_SEEN_EVERY.
         if row is not None and row.user_id and not session.modified:
             now = timezone.now()
             if now - row.last_seen >= LAST_SEEN_EVERY:
