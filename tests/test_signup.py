@@ -118,10 +118,11 @@ def test_resend_sends_a_new_link_only_to_unverified_signups(alice, settings, mai
 def test_invitation_link_works_once(alice, settings, staff_client, mailoutbox):
     settings.WEBPOP_SIGNUP = "invite"
     assert Client().get(reverse("users:signup")).status_code == 403  # no open sign-up
-    response = staff_client.post(reverse("users:invitations"), {"email": "carol@example.org", "days": 7})
-    assert response.status_code == 200
+    response = staff_client.post(reverse("users:invitations"), {"email": "carol@example.org", "days": 7}, follow=True)
+    assert response.redirect_chain == [(reverse("users:invitations"), 302)]
     link = _link(mailoutbox[0].body)
-    assert link in response.content.decode()  # shown once to the staff member too
+    assert link in response.content.decode()  # shown to the staff member too, once
+    assert link not in staff_client.get(reverse("users:invitations")).content.decode()
     invitation = Invitation.objects.get()
     assert invitation.created_by.username == "root"
     assert link.rstrip("/").rsplit("/", 1)[1] not in invitation.token_hash  # only the hash is stored

@@ -106,24 +106,27 @@ def _staff(request: HttpRequest) -> None:
         raise Http404
 
 
+NEW_INVITATION = "users_new_invitation_url"
+
+
 @login_required
 def invitations(request: HttpRequest) -> HttpResponse:
     _staff(request)
     form = InvitationForm(request.POST or None, initial={"days": settings.WEBPOP_INVITATION_DAYS})
-    created_url = None
     if request.method == "POST" and form.is_valid():
         invitation, token = signup.create_invitation(
             request.user, email=form.cleaned_data["email"], days=form.cleaned_data["days"]
         )
         audit.record(request, audit.INVITATION_CREATED, f"invitation:{invitation.pk}", email=invitation.email)
-        created_url = signup.invitation_url(request, token)
         if invitation.email:
             signup.send_invitation(request, invitation, token)
             messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
-        form = InvitationForm(initial={"days": settings.WEBPOP_INVITATION_DAYS})
+        # Shown once, on the page this redirects to (a reload then makes no second invitation).
+        request.session[NEW_INVITATION] = signup.invitation_url(request, token)
+        return redirect("users:invitations")
     context = {
         "form": form,
-        "created_url": created_url,
+        "created_url": request.session.pop(NEW_INVITATION, None),
         "invitations": Invitation.objects.select_related("created_by", "used_by")[:200],
         "mode": signup.mode(),
     }
