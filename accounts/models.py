@@ -142,6 +142,12 @@ class Profile(models.Model):
     storage_quota_bytes = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="Empty: the site default (WEBPOP_DEFAULT_QUOTA_MB)."
     )
+    max_accounts = models.PositiveIntegerField(
+        null=True, blank=True, help_text="POP3 accounts this user may have. Empty: WEBPOP_MAX_ACCOUNTS."
+    )
+    send_rate_per_hour = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Messages this user may send per hour. Empty: WEBPOP_SEND_RATE_PER_HOUR."
+    )
     time_zone = models.CharField(max_length=64, blank=True, help_text="IANA name, e.g. Europe/Berlin.")
     conversations = models.BooleanField(default=True, help_text="Group messages into conversations.")
 
@@ -155,3 +161,16 @@ class Profile(models.Model):
             return self.storage_quota_bytes
         default_mb = settings.WEBPOP_DEFAULT_QUOTA_MB
         return default_mb * 1024 * 1024 if default_mb else None
+
+    @property
+    def effective_max_accounts(self) -> int | None:
+        """None means unlimited."""
+        if self.max_accounts is not None:
+            return self.max_accounts
+        return settings.WEBPOP_MAX_ACCOUNTS or None
+
+    @property
+    def effective_send_rate_per_hour(self) -> int:
+        if self.send_rate_per_hour is not None:
+            return self.send_rate_per_hour
+        return settings.WEBPOP_SEND_RATE_PER_HOUR

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from .models import MailAccount
+from .models import MailAccount, Profile
 from .policy import Policy
 
 
@@ -24,6 +26,7 @@ def create_account(
     **extra,
 ) -> MailAccount:
     """``extra``: optional settings such as auth_mechanism, tls_fingerprint, max_message_bytes."""
+    check_account_quota(owner, lock=True)
     account = MailAccount(
         owner=owner,
         label=label,
@@ -40,6 +43,25 @@ def create_account(
     account.full_clean()
     account.save()
     return account
+
+
+def check_account_quota(owner, *, lock: bool = False) -> None:
+    """Raise ValidationError when ``owner`` has as many POP3 accounts as their quota allows.
+
+    With ``lock`` (inside a transaction) the profile row is locked, so two adds at once
+    cannot both take the last place.
+    """
+    if lock:
+        profile, _created = Profile.objects.select_for_update().get_or_create(user=owner)
+    else:
+        profile = Profile.objects.filter(user=owner).first() or Profile(user=owner)
+    limit = profile.effective_max_accounts
+    if limit is not None and MailAccount.objects.filter(owner=owner).count() >= limit:
+        raise ValidationError(
+            _("You have reached your limit of %(limit)d POP3 accounts. Remove one, or ask the administrator.")
+            % {"limit": limit},
+            code="account_quota",
+        )
 
 
 SERVER_FIELDS = ("host", "port", "security", "username", "auth_mechanism", "tls_fingerprint")

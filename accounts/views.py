@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -34,7 +35,7 @@ def first_run(request: HttpRequest) -> HttpResponse:
             user.is_staff = True
             user.is_superuser = True
             user.save()
-        login(request, user)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, "Welcome to webpop. Add your first POP3 account.")
         return redirect("accounts:add")
     return render(request, "accounts/first_run.html", {"form": form})
@@ -54,12 +55,21 @@ def account_list(request: HttpRequest) -> HttpResponse:
 def account_add(request: HttpRequest) -> HttpResponse:
     form = MailAccountForm(request.POST or None, owner=request.user)
     report = wait = None
+    try:
+        services.check_account_quota(request.user)  # say so before anyone types a password
+    except ValidationError as exc:
+        context = {"form": form, "report": None, "quota_error": exc.messages[0]}
+        return render(request, "accounts/add.html", context, status=403)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         wait = _test_limit(request)
         report = _rate_limited(wait) if wait else _test(data, data["password"])
         if request.POST.get("action") == "save" and not wait and (report.ok or data["save_anyway"]):
-            account = services.create_account(request.user, password=data["password"], **_settings_from(data))
+            try:
+                account = services.create_account(request.user, password=data["password"], **_settings_from(data))
+            except ValidationError as exc:
+                form.add_error(None, exc)
+                return render(request, "accounts/add.html", {"form": form, "report": report}, status=403)
             transaction.on_commit(lambda: tasks.sync_account.delay(account.id))
             messages.success(request, f"Added {account.display_name}. The first sync has started.")
             return redirect("accounts:detail", account_id=account.id)

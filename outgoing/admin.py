@@ -1,13 +1,6 @@
 from django.contrib import admin
 
-from .models import OutgoingMessage, SendLimit, SmtpSettings
-
-
-@admin.register(SendLimit)
-class SendLimitAdmin(admin.ModelAdmin):
-    list_display = ("user", "per_hour")
-    search_fields = ("user__username",)
-    raw_id_fields = ("user",)
+from .models import OutgoingMessage, SmtpSettings
 
 
 @admin.register(SmtpSettings)

@@ -54,16 +54,6 @@ class SmtpSettings(models.Model):
         return crypto.decrypt(self.password_encrypted) if self.password_encrypted else ""
 
 
-class SendLimit(models.Model):
-    """An administrator's per-user override of WEBPOP_SEND_RATE_PER_HOUR."""
-
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="send_limit")
-    per_hour = models.PositiveIntegerField(help_text="Messages this user may send per hour (0: none).")
-
-    def __str__(self) -> str:
-        return f"{self.user}: {self.per_hour}/hour"
-
-
 class OutgoingState(models.TextChoices):
     DRAFT = "draft", _("Draft")
     QUEUED = "queued", _("Waiting to be sent")

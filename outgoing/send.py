@@ -29,12 +29,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.crypto import DecryptionError
-from accounts.models import MailAccount
+from accounts.models import MailAccount, Profile
 from mailbox import mime, store, threads
 from mailbox.models import Attachment, Folder, Message, ServerState
 
 from . import compose
-from .models import OutgoingAttachment, OutgoingMessage, OutgoingState, SendLimit, SmtpAuth, SmtpSettings
+from .models import OutgoingAttachment, OutgoingMessage, OutgoingState, SmtpAuth, SmtpSettings
 from .smtp import Credentials, SmtpClient, SmtpError, SmtpPermanentError, SmtpTemporaryError
 
 log = logging.getLogger(__name__)
@@ -77,8 +77,9 @@ def sendable_accounts(user) -> list[MailAccount]:
 
 
 def limit_per_hour(user_id: int) -> int:
-    override = SendLimit.objects.filter(user_id=user_id).values_list("per_hour", flat=True).first()
-    return settings.WEBPOP_SEND_RATE_PER_HOUR if override is None else override
+    """The user's quota (accounts.Profile, edited by the admin on the user's page), else the site's."""
+    profile = Profile.objects.filter(user_id=user_id).first()
+    return profile.effective_send_rate_per_hour if profile else settings.WEBPOP_SEND_RATE_PER_HOUR
 
 
 def sent_in_last_hour(user_id: int) -> int:

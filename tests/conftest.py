@@ -281,3 +281,12 @@ def smtp_account(alice, smtp_server):
         return account
 
     return make
+
+
+# --- Users ---------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """A cheap hasher for tests: PBKDF2's million rounds cost a quarter second per sign-in and per user."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -8,10 +8,11 @@ import email.policy
 import pytest
 from django.utils import timezone
 
+from accounts.models import Profile
 from mailbox import actions, store, sync
 from mailbox.models import Folder, Message, ServerState
 from outgoing import compose, send, tasks
-from outgoing.models import OutgoingMessage, OutgoingState, SendLimit
+from outgoing.models import OutgoingMessage, OutgoingState
 from tests.factories import build_message, store_message
 
 pytestmark = pytest.mark.django_db
@@ -268,7 +269,7 @@ def test_rate_limit_per_user_refuses_and_keeps_the_draft(alice, bob, smtp_accoun
         send.queue(alice, third.id)
     assert OutgoingMessage.objects.get(id=third.id).state == OutgoingState.DRAFT
 
-    SendLimit.objects.create(user=alice, per_hour=3)  # the admin's override
+    Profile.objects.update_or_create(user=alice, defaults={"send_rate_per_hour": 3})  # the admin's quota
     queue(alice, third)
     # Sent more than an hour ago no longer counts.
     OutgoingMessage.objects.filter(owner=alice).update(

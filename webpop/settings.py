@@ -9,6 +9,7 @@ from cryptography.fernet import Fernet
 
 from .env import (
     env_bool,
+    env_choice,
     env_int,
     env_list,
     env_str,
@@ -49,20 +50,29 @@ INSTALLED_APPS = [
     "webpop.apps.WebpopConfig",  # system checks of webpop's own settings (webpop/checks.py)
     "ops.apps.OpsConfig",
     "outgoing.apps.OutgoingConfig",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "users.apps.UsersConfig",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "webpop.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "users.middleware.SessionMiddleware",  # Django's, plus who/where for the sessions page
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "users.middleware.AuditContextMiddleware",
+    "users.middleware.AdminTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.FirstRunMiddleware",
     "accounts.middleware.TimeZoneMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the locked-out page
 ]
 
 ROOT_URLCONF = "webpop.urls"
@@ -97,6 +107,49 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "mailbox:inbox"
 LOGOUT_REDIRECT_URL = "login"
+
+# Users (users/): sign-up, e-mail, two-factor, sessions, brute-force lockout, quotas.
+WEBPOP_SIGNUP = env_choice("WEBPOP_SIGNUP", "closed", ("closed", "invite", "open"))
+# E-mails (sign-up, verification, password reset) one client address may ask for per hour.
+WEBPOP_EMAIL_RATE_PER_HOUR = env_int("WEBPOP_EMAIL_RATE_PER_HOUR", 5, minimum=1)
+# Days the audit log keeps events (older ones are pruned daily).
+WEBPOP_AUDIT_DAYS = env_int("WEBPOP_AUDIT_DAYS", 365, minimum=1)
+WEBPOP_INVITATION_DAYS = env_int("WEBPOP_INVITATION_DAYS", 7, minimum=1, maximum=365)
+# Behind N reverse proxies, the client address is the Nth entry from the right of X-Forwarded-For.
+WEBPOP_PROXY_COUNT = env_int("WEBPOP_PROXY_COUNT", 0, minimum=0, maximum=10)
+WEBPOP_MAX_ACCOUNTS = env_int("WEBPOP_MAX_ACCOUNTS", 0, minimum=0)  # POP3 accounts per user; 0: unlimited
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out username+address pairs
+    "django.contrib.auth.backends.ModelBackend",
+]
+SESSION_ENGINE = "users.sessions"  # database sessions that know their user, address and browser
+AXES_FAILURE_LIMIT = env_int("WEBPOP_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+# Hours a lockout lasts; 0: until an administrator unlocks it (admin: Axes > Access attempts).
+_axes_hours = env_int("WEBPOP_LOGIN_LOCKOUT_HOURS", 1, minimum=0)
+AXES_COOLOFF_TIME = timedelta(hours=_axes_hours) if _axes_hours else None
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "users/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "users.netaddr.client_ip"
+AXES_SENSITIVE_PARAMETERS = ["password"]
+AXES_VERBOSE = False
+OTP_TOTP_ISSUER = env_str("WEBPOP_OTP_ISSUER", "webpop")
+# Outgoing mail for verification links and password resets: SMTP when WEBPOP_EMAIL_HOST is set,
+# else printed on the console (what `make run` shows).
+EMAIL_HOST = env_str("WEBPOP_EMAIL_HOST", "") or ""
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    _email_security = env_choice("WEBPOP_EMAIL_SECURITY", "starttls", ("ssl", "starttls", "none"))
+    EMAIL_PORT = env_int("WEBPOP_EMAIL_PORT", 465 if _email_security == "ssl" else 587, minimum=1, maximum=65535)
+    EMAIL_HOST_USER = env_str("WEBPOP_EMAIL_USER", "") or ""
+    EMAIL_HOST_PASSWORD = env_str("WEBPOP_EMAIL_PASSWORD", "") or ""
+    EMAIL_USE_SSL = _email_security == "ssl"
+    EMAIL_USE_TLS = _email_security == "starttls"
+    EMAIL_TIMEOUT = env_int("WEBPOP_EMAIL_TIMEOUT", 30, minimum=1)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = SERVER_EMAIL = env_str("WEBPOP_EMAIL_FROM", "webpop@localhost")
+PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600  # also how long an e-mail verification link works
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -200,7 +253,9 @@ if WEBPOP_OAUTH_CA_FILE and not Path(WEBPOP_OAUTH_CA_FILE).is_file():
     raise ImproperlyConfigured(f"WEBPOP_OAUTH_CA_FILE={WEBPOP_OAUTH_CA_FILE!r} is not a readable file.")
 WEBPOP_OAUTH_TIMEOUT = env_int("WEBPOP_OAUTH_TIMEOUT", 30, minimum=1, maximum=300)
 # Sending mail (outgoing/). SMTP connections use WEBPOP_POP3_CA_FILE and WEBPOP_POP3_ALLOW_PRIVATE too.
-WEBPOP_SEND_RATE_PER_HOUR = env_int("WEBPOP_SEND_RATE_PER_HOUR", 200, minimum=0)  # per user; admin may override
+WEBPOP_SEND_RATE_PER_HOUR = env_int(
+    "WEBPOP_SEND_RATE_PER_HOUR", 200, minimum=0
+)  # per user (0: none); a Profile quota overrides
 WEBPOP_MAX_SEND_BYTES = env_int("WEBPOP_MAX_SEND_BYTES", 25 * 1024 * 1024, minimum=1024)
 WEBPOP_SMTP_TIMEOUT = env_int("WEBPOP_SMTP_TIMEOUT", 60, minimum=1, maximum=3600)
 WEBPOP_SEND_MAX_RECIPIENTS = env_int("WEBPOP_SEND_MAX_RECIPIENTS", 100, minimum=1)
@@ -259,6 +314,7 @@ CELERY_BEAT_SCHEDULE = {
     # Each sync enqueues indexing of what it stored; this sweep catches anything left over.
     "index-search": {"task": "mailbox.tasks.index_search", "schedule": timedelta(minutes=1)},
     "resume-stalled-sends": {"task": "outgoing.tasks.resume_stalled_sends", "schedule": timedelta(minutes=5)},
+    "users-cleanup": {"task": "users.tasks.cleanup", "schedule": timedelta(hours=24)},
 }
 # Days a message stays in the trash before it is deleted for good (and, under
 # the mirror policy, from the server).
@@ -282,7 +338,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django": {"level": "INFO"}},
+    "loggers": {"django": {"level": "INFO"}, "axes": {"level": "WARNING"}},  # axes: lockouts only
 }
 
 # HTML mail rendering (mailbox/sanitize.py, mailbox/views_html.py, mailbox/imageproxy.py).

@@ -1,9 +1,9 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import views as account_views
 from ops import views as ops_views
+from users import views_auth as users_auth
 
 from . import health
 
@@ -13,11 +13,12 @@ urlpatterns = [
     path("metrics", ops_views.prometheus, name="metrics"),
     path("ops/", include("ops.urls")),
     path("setup/", account_views.first_run, name="first_run"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("users.auth_urls")),  # login (with 2FA), logout, password change and reset
+    path("admin/login/", users_auth.admin_login),  # the admin signs in through the same page
     path("accounts/", include("accounts.urls")),
     path("oauth/", include("oauth.urls")),
     path("admin/", admin.site.urls),
     path("compose/", include("outgoing.urls")),
+    path("", include("users.urls")),
     path("", include("mailbox.urls")),
 ]

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import urlencode
+
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+
+from . import audit, twofactor
+from .models import Session
+from .netaddr import client_ip
+
+LAST_SEEN_EVERY = dt.timedelta(minutes=5)  # "last active" needs no finer grain; each refresh is a write
+
+
+class SessionMiddleware(DjangoSessionMiddleware):
+    """Django's session middleware; the session also records browser, address and last use."""
+
+    def process_request(self, request):
+        super().process_request(request)
+        request.session.ip = client_ip(request)
+        request.session.user_agent = request.META.get("HTTP_USER_AGENT", "")[:300]
+
+    def process_response(self, request, response):
+        response = super().process_response(request, response)
+        session = getattr(request, "session", None)
+        row = getattr(session, "row", None)
+        # An unmodified session is not written back: refresh "last seen" at most every LAST_SEEN_EVERY.
+        if row is not None and row.user_id and not session.modified:
+            now = timezone.now()
+            if now - row.last_seen >= LAST_SEEN_EVERY:
+                Session.objects.filter(session_key=row.session_key).update(
+                    last_seen=now, ip=session.ip or row.ip, user_agent=session.user_agent or row.user_agent
+                )
+        return response
+
+
+class AuditContextMiddleware:
+    """Gives audit records written far from a view the request, and audits what the admin site changed."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = audit.current_request.set(request)
+        admin_change = request.method == "POST" and request.path.startswith(reverse("admin:index"))
+        last_entry = audit.last_log_entry_id() if admin_change else 0
+        try:
+            response = self.get_response(request)
+        finally:
+            audit.current_request.reset(token)
+        if admin_change:
+            audit.record_admin_actions(request, after=last_entry)
+        return response
+
+
+class AdminTwoFactorMiddleware:
+    """The admin site asks for the second factor when its user has one and this session did not give it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if (
+            request.path.startswith(reverse("admin:index"))
+            and user is not None
+            and user.is_authenticated
+            and not user.is_verified()
+            and twofactor.has_device(user)
+        ):
+            return redirect(f"{reverse('login_otp')}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)
