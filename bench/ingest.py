@@ -9,15 +9,20 @@ a. raw pipelined retrieval: webpop's Pop3Client, RETR pipelined (window 50)
 b. webpop's full ingest: ``mailbox.sync.sync_account`` on a fresh account
    (RETR to temp file, fsync, size + SHA-256 check, parse, content-addressed
    raw store, rows committed), in a child process that does only that, so its
-   peak RSS is the worker's.
+   peak memory is the worker's. Parsing and storing run in the worker's forked
+   ingest child (mailbox/sync.py), so memory is the sampled peak PSS of both
+   (shared pages counted once), with each one's own peak RSS alongside. The
+   PostgreSQL search documents are built after the sync by a task; that
+   catch-up is timed on its own (row b′) and is not part of b.
 c. django-mailbox 4.10's ``getmail`` into its own models, in a throwaway venv
    (var/bench/, reused between runs) with its own minimal Django project. It
    deletes what it fetched, so it has its own Dovecot user with the same mail.
    Its poplib would not verify the certificate; the wrapper makes it verify with
    the test CA so all three do the same TLS work.
 
-Each child reports its own time for the work (after Django start-up) and its
-peak RSS (VmHWM); the whole-process wall time is shown too. Targets (issue 4):
+Each child reports its own time for the work (after Django start-up), its CPU
+seconds (user + system, children included) and its peak RSS (VmHWM); the
+whole-process wall time is shown too. Targets (issue 4):
 webpop ≥ 4× django-mailbox, ≥ 0.4× raw pipelined retrieval, worker peak RSS
 ≤ 150 MB. ``--profile`` also writes a cProfile of webpop's sync and prints the
 top functions on stderr.
@@ -243,19 +248,29 @@ def main() -> int:
         f"{versions.get('Django', '?')}. Seconds: the work alone, in a child process; whole process "
         f"includes Python and Django start-up. Raw retrieval: best of {RAW_RUNS} runs; the others: one run.\n"
     )
-    print("| variant | seconds | whole process s | messages/s | MB/s | peak RSS |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| variant | seconds | whole process s | messages/s | MB/s | CPU s | peak memory |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, seconds, wall, data in rows:
         rss = data["peak_rss_kb"] * 1024 / 1e6
+        memory = f"{rss:.0f} MB"
+        if data.get("ingest_peak_rss_kb"):
+            child = data["ingest_peak_rss_kb"] * 1024 / 1e6
+            memory = f"{data['peak_pss_kb'] * 1024 / 1e6:.0f} MB PSS ({rss:.0f} + {child:.0f} MB RSS)"
+        cpu = f"{data['cpu_seconds']:.2f}" if "cpu_seconds" in data else "–"
         print(
             f"| {name} | {seconds:.2f} | {wall:.2f} | {count / seconds:,.0f} | "
-            f"{total_bytes / seconds / 1e6:.1f} | {rss:.0f} MB |"
+            f"{total_bytes / seconds / 1e6:.1f} | {cpu} | {memory} |"
         )
+    print(
+        f"| b′. then: webpop's search index catch-up (a task after the sync; not in b) | "
+        f"{wp['index_seconds']:.2f} | – | {wp['indexed'] / wp['index_seconds']:,.0f} | – | – | – |"
+    )
 
     vs_dm = dm["seconds"] / wp["seconds"]
     vs_dm_wall = dm_wall / wp_wall
     vs_raw = raw["seconds"] / wp["seconds"]
-    wp_rss = wp["peak_rss_kb"] * 1024 / 1e6
+    # The worker's memory: its own pages plus its ingest child's, shared pages counted once (PSS).
+    wp_rss = (wp.get("peak_pss_kb") or wp["peak_rss_kb"]) * 1024 / 1e6
 
     def met(ok: bool) -> str:
         return "met" if ok else "**missed**"
@@ -271,7 +286,12 @@ def main() -> int:
         f"| webpop / raw pipelined retrieval, messages/s | {vs_raw:.2f}× | ≥ {TARGET_VS_RAW:g}× "
         f"| {met(vs_raw >= TARGET_VS_RAW)} |"
     )
-    print(f"| webpop worker peak RSS | {wp_rss:.0f} MB | ≤ {TARGET_RSS_MB:g} MB | {met(wp_rss <= TARGET_RSS_MB)} |")
+    print(
+        f"| webpop worker peak memory (PSS of the worker and its ingest child) | {wp_rss:.0f} MB "
+        f"| ≤ {TARGET_RSS_MB:g} MB | {met(wp_rss <= TARGET_RSS_MB)} |"
+    )
+    vs_dm_indexed = dm["seconds"] / (wp["seconds"] + wp["index_seconds"])
+    print(f"| for reference: webpop with its search index caught up / django-mailbox | {vs_dm_indexed:.2f}× | | |")
     print(f"\nScript run time: {time.perf_counter() - t0:.0f} s.", file=sys.stderr)
     return 0
 
