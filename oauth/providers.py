@@ -148,3 +148,18 @@ def configured() -> list[Provider]:
 def get_configured(key: str) -> Provider | None:
     provider = get(key)
     return provider if provider is not None and provider.configured else None
+
+
+BUILT_IN_AUTHORIZE_ORIGINS = ("https://accounts.google.com", "https://login.microsoftonline.com")
+
+
+def authorize_origins() -> list[str]:
+    """Origins the sign-in forms send the browser to (for the pages' CSP form-action); no database query."""
+    origins = list(BUILT_IN_AUTHORIZE_ORIGINS)
+    for overrides in (settings.WEBPOP_OAUTH_PROVIDERS or {}).values():
+        url = (overrides or {}).get("authorize_url", "")
+        if url.startswith("https://"):
+            origin = "/".join(url.split("/", 3)[:3])
+            if origin not in origins:
+                origins.append(origin)
+    return origins

@@ -10,7 +10,7 @@ from django.dispatch import receiver
 
 from accounts import crypto
 
-from . import client, providers
+from . import providers
 from .models import Grant
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ def revoke_quietly(key: str, refresh_token: str, account_id: int) -> None:
     provider = providers.get_configured(key)
     if provider is None:
         return
+    from . import client  # the HTTP client (authlib, requests) loads only when it is used
+
     try:
         client.revoke(provider, refresh_token)
     except client.OAuthClientError as exc:

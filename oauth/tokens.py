@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import MailAccount
 
-from . import client, providers
+from . import providers
 from .models import Grant
+
+if TYPE_CHECKING:
+    from . import client
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,8 @@ def access_token_for(account: MailAccount) -> str:
         provider = providers.get(grant.provider)
         if provider is None or not provider.configured:
             raise TokenUnavailable(f"Sign-in with {grant.provider} is no longer configured on this site.")
+        from . import client  # the HTTP client (authlib, requests) loads only when a token is refreshed
+
         try:
             tokens = client.refresh(provider, grant.get_refresh_token())
         except client.GrantRejected as exc:

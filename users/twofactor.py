@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import segno
 from django.db import transaction
 from django_otp import devices_for_user, match_token, user_has_device
 from django_otp.models import Device
@@ -24,6 +23,8 @@ def pending_totp(user) -> TOTPDevice:
 
 def qr_svg(device: TOTPDevice) -> str:
     """The otpauth:// URL as an inline SVG QR code (no script, no external image)."""
+    import segno  # only the setup page draws a QR code: workers never load it
+
     return segno.make(device.config_url, error="m").svg_inline(scale=5, border=2, dark="#000", light="#fff")
 
 

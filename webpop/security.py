@@ -5,7 +5,8 @@ Referrer-Policy, Cross-Origin-Opener-Policy and X-Frame-Options (settings.py).
 Django 5.2 has no Content-Security-Policy support, so this adds the app's
 policy: scripts and styles only from our own origin (no inline script, no
 ``eval``), no plugins, no framing by other sites, no ``<base>`` tricks, forms
-post only to us. The one page that is framed, the sandboxed message body
+post only to us (and to the OAuth2 providers' sign-in pages, which the
+"Sign in with …" forms redirect to). The one page that is framed, the sandboxed message body
 (``mailbox.views_html``), and file downloads set their own, stricter policy,
 which is kept as it is.
 """
@@ -16,21 +17,25 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-APP_CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "frame-src 'self'",  # the message body frame, served from our origin
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+
+def app_csp(form_targets: tuple[str, ...] = ()) -> str:
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "frame-src 'self'",  # the message body frame, served from our origin
+            "object-src 'none'",
+            "base-uri 'none'",
+            " ".join(["form-action 'self'", *form_targets]),
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
 # Browser features no page of ours uses; a script injected anyway gets none of them.
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
@@ -42,6 +47,9 @@ class SecurityHeadersMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if "Content-Security-Policy" not in response:
-            response["Content-Security-Policy"] = APP_CSP
+            from oauth.providers import authorize_origins  # settings only, no query
+
+            # Chromium applies form-action to the redirect a form's answer makes, too.
+            response["Content-Security-Policy"] = app_csp(tuple(authorize_origins()))
         response.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         return response
