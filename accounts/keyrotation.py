@@ -28,6 +28,7 @@ ENCRYPTED_FIELDS: list[tuple[str, str]] = [
     ("oauth.Grant", "refresh_token_encrypted"),
     ("oauth.Grant", "access_token_encrypted"),
     ("oauth.ProviderCredentials", "client_secret_encrypted"),
+    ("outgoing.SmtpSettings", "password_encrypted"),
 ]
 
 Progress = Callable[[str, int, int], None]
