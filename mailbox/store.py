@@ -168,9 +168,37 @@ def _defer(*paths: Path) -> bool:
     """Record paths to make durable later; False when not in a batch (sync now)."""
     pending = getattr(_deferred, "paths", None)
     if pending is None:
-        return False
+        return bool(getattr(_deferred, "elsewhere", False))
     pending.update(paths)
     return True
+
+
+@contextlib.contextmanager
+def durability_elsewhere():
+    """Local writes inside skip their fsyncs: the caller makes them durable later.
+
+    Before any row points at such a file, a ``batch_durability()`` block must
+    cover it (``require_durable`` names it there). The sync engine stores raw
+    files this way while it reads from the server, and its ingest side syncs
+    them together with the attachments of the same batch.
+    """
+    before = getattr(_deferred, "elsewhere", False)
+    _deferred.elsewhere = True
+    try:
+        yield
+    finally:
+        _deferred.elsewhere = before
+
+
+def require_durable(relpaths: Iterable[str]) -> None:
+    """Inside ``batch_durability()``: these stored files are made durable with the batch."""
+    local = _local_root(mail_storage())
+    if local is None:
+        return  # a remote storage's save is durable when it returns
+    if getattr(_deferred, "paths", None) is None:
+        raise RuntimeError("require_durable() outside batch_durability()")
+    paths = [local / check_relpath(relpath) for relpath in relpaths]
+    _defer(*paths, *{path.parent for path in paths})
 
 
 @contextlib.contextmanager

@@ -593,28 +593,36 @@ class _Session:
         renewed_at = time.monotonic()
         try:
             try:
-                for count, (number, outcome) in enumerate(client.retr_many(list(by_number), open_out), start=1):
-                    uidl = by_number[number]
-                    if isinstance(outcome, Pop3ServerError):
-                        _record_failure(account, uidl, sizes.get(number), f"The server refused to send it: {outcome}")
-                        result.skipped += 1
-                        continue
-                    tmp = temp_files.pop(number)
-                    _crash_point("after_retr")
-                    if quota_left is not None and accepted_bytes + outcome.size > quota_left:
-                        _discard(tmp)
-                        waiting = len(by_number) - count + 1
-                        raise QuotaFull(f"Your storage is full; {waiting} or more messages are waiting on the server.")
-                    tmp.close()  # durable with its batch (one syncfs), before any row points at it
-                    pending.append(_Retrieved(uidl, tmp.name, outcome.size, outcome.sha256))
-                    pending_bytes += outcome.size
-                    accepted_bytes += outcome.size
-                    if len(pending) >= self.BATCH_MESSAGES or pending_bytes >= self.BATCH_BYTES:
-                        batch, pending, pending_bytes = pending, [], 0
-                        writer.submit(batch)
-                    if time.monotonic() - renewed_at >= self.RENEW_SECONDS:
-                        renew_lease(account.id, self.lease_token)
-                        renewed_at = time.monotonic()
+                # Raw files go into the store as they arrive; the ingest side makes each batch durable.
+                with store.durability_elsewhere():
+                    for count, (number, outcome) in enumerate(client.retr_many(list(by_number), open_out), start=1):
+                        uidl = by_number[number]
+                        if isinstance(outcome, Pop3ServerError):
+                            error = f"The server refused to send it: {outcome}"
+                            _record_failure(account, uidl, sizes.get(number), error)
+                            result.skipped += 1
+                            continue
+                        tmp = temp_files.pop(number)
+                        _crash_point("after_retr")
+                        if quota_left is not None and accepted_bytes + outcome.size > quota_left:
+                            _discard(tmp)
+                            waiting = len(by_number) - count + 1
+                            raise QuotaFull(
+                                f"Your storage is full; {waiting} or more messages are waiting on the server."
+                            )
+                        tmp.close()
+                        raw = self._store_raw(uidl, Path(tmp.name), outcome.size, outcome.sha256)
+                        if raw is None:
+                            continue
+                        pending.append(_Retrieved(uidl, raw.relpath, raw.size, raw.sha256))
+                        pending_bytes += outcome.size
+                        accepted_bytes += outcome.size
+                        if len(pending) >= self.BATCH_MESSAGES or pending_bytes >= self.BATCH_BYTES:
+                            batch, pending, pending_bytes = pending, [], 0
+                            writer.submit(batch)
+                        if time.monotonic() - renewed_at >= self.RENEW_SECONDS:
+                            renew_lease(account.id, self.lease_token)
+                            renewed_at = time.monotonic()
             except (Pop3Error, QuotaFull):
                 # The session broke, or storage is full: keep what arrived whole before that.
                 batch, pending = pending, []
@@ -625,11 +633,30 @@ class _Session:
             writer.submit(batch)
             writer.finish()  # every row committed before anything may be DELE'd
         finally:
-            writer.abandon()
-            for item in pending:
-                Path(item.path).unlink(missing_ok=True)
+            writer.abandon()  # files of batches never committed stay unreferenced: gcstorage frees them
             for tmp in temp_files.values():  # only left behind when the session broke mid-message
                 _discard(tmp)
+
+    def _store_raw(self, uidl: str, path: Path, size: int, sha256: str) -> store.StoredFile | None:
+        """Verify a retrieved temp file against what the session saw and move it into the store.
+
+        None when it failed (recorded for quarantine; the rest go on, invariant 3).
+        """
+        account = self.account
+        try:
+            raw = store.commit_raw(path, expected_size=size, expected_sha256=sha256)
+        except store.VerificationError as exc:
+            _record_failure(account, uidl, size, f"Stored bytes did not verify: {exc}")
+        except Exception as exc:
+            log.exception("storing failed account=%s uidl=%s", account.id, uidl)
+            _record_failure(account, uidl, size, f"{type(exc).__name__}: {exc}")
+        else:
+            _crash_point("after_store")
+            return raw
+        finally:
+            path.unlink(missing_ok=True)
+        self.result.skipped += 1
+        return None
 
     def _ingest(self, count: int) -> _LocalIngest | _ForkedIngest:
         """Where retrieved batches are parsed and stored: a child process for a large download."""
@@ -642,10 +669,11 @@ class _Session:
         return _LocalIngest(self)
 
     def _prepare_batch(self, batch: list[_Retrieved]) -> _PreparedBatch:
-        """Make a batch of retrieved messages durable on disk and parse them (no rows yet).
+        """Parse a batch of stored raw files and store their attachments; one syncfs for all of it.
 
-        Files first (verify, rename into the store, one syncfs for the batch),
-        rows later in ``_commit_batch``: a crash in between leaves at worst
+        The raw files went into the store as they arrived (``_store_raw``); here
+        they are made durable together with the attachments, before any row
+        points at them (``_commit_batch``): a crash in between leaves at worst
         unreferenced files, and nothing can be DELE'd before its row is
         committed. A message that fails is recorded and the others go on
         (invariant 3).
@@ -653,24 +681,17 @@ class _Session:
         account, result = self.account, self.result
         ready: list[tuple[str, store.StoredFile, mime.ParsedMessage]] = []
         with store.batch_durability():
+            store.require_durable(item.relpath for item in batch)
             for item in batch:
-                raw = None
+                raw = store.StoredFile(sha256=item.sha256, size=item.size, relpath=item.relpath)
                 try:
-                    raw = store.commit_raw(Path(item.path), expected_size=item.size, expected_sha256=item.sha256)
-                    _crash_point("after_store")
                     with store.open_file(raw.relpath) as fh:
                         parsed = mime.parse_file(fh)
                     ready.append((item.uidl, raw, parsed))
-                except store.VerificationError as exc:
-                    _record_failure(account, item.uidl, item.size, f"Stored bytes did not verify: {exc}")
-                    result.skipped += 1
                 except Exception as exc:  # invariant 3: one bad message never blocks the rest
-                    log.exception("storing failed account=%s uidl=%s", account.id, item.uidl)
-                    relpath = raw.relpath if raw else ""
-                    _record_failure(account, item.uidl, item.size, f"{type(exc).__name__}: {exc}", relpath)
+                    log.exception("parsing failed account=%s uidl=%s", account.id, item.uidl)
+                    _record_failure(account, item.uidl, item.size, f"{type(exc).__name__}: {exc}", raw.relpath)
                     result.skipped += 1
-                finally:
-                    Path(item.path).unlink(missing_ok=True)
             fresh, aliases, later_copies = self._split_duplicates(ready)
             attachments = [store.write_attachments(parsed) for _uidl, _raw, parsed in fresh]
         _crash_point("after_sync")
@@ -751,10 +772,10 @@ class _Session:
 
 @dataclass
 class _Retrieved:
-    """A message retrieved into a closed temp file, with the size and SHA-256 the session saw."""
+    """A retrieved message, verified and in the store (not yet durable, no row yet)."""
 
     uidl: str
-    path: str
+    relpath: str
     size: int
     sha256: str
 
@@ -876,7 +897,6 @@ class _ForkedIngest:
         self.session = session
         self.unacked = 0
         self.finished = False
-        self.sent: list[str] = []  # temp files handed over; after a failure any still there are removed
         # The child must not share this process's database socket: both reconnect.
         db_connections.close_all()
         parent_pid = os.getpid()
@@ -891,7 +911,6 @@ class _ForkedIngest:
     def submit(self, batch: list[_Retrieved]) -> None:
         while self.unacked >= self.MAX_UNACKED:
             self._receive()
-        self.sent += [item.path for item in batch]
         try:
             self.conn.send([astuple(item) for item in batch])
         except OSError:
@@ -920,12 +939,8 @@ class _ForkedIngest:
                 self.conn.send(None)
             while (done := self._receive()) is None:
                 pass
-        except BaseException:
+        finally:
             self._reap()
-            for path in self.sent:  # the child is gone: what it did not store is nobody's
-                Path(path).unlink(missing_ok=True)
-            raise
-        self._reap()
         result = self.session.result
         result.fetched += done["fetched"]
         result.bytes += done["bytes"]
