@@ -45,11 +45,11 @@ def test_every_url_pattern_is_covered():
         "tests/urlwalk.py (obj(...) when the URL names one of the user's objects, own(...) for the user's own "
         "list or form), or to PUBLIC if it must work without logging in: " + ", ".join(missing)
     )
-    stale = sorted((set(COVERAGE) | PUBLIC) - keys)
+    stale = sorted((set(COVERAGE) | set(PUBLIC)) - keys)
     assert not stale, f"COVERAGE / PUBLIC name URLs that no longer exist: {', '.join(stale)}"
 
 
-def test_bob_reaches_none_of_alices_objects_and_changes_nothing(world, bob_client, enqueued):
+def test_bob_reaches_none_of_alices_objects_and_changes_nothing(world, bob_client, enqueued, send_enqueued):
     before = snapshot(world.alice)
     problems = []
     requests = 0
@@ -90,6 +90,7 @@ def test_bob_reaches_none_of_alices_objects_and_changes_nothing(world, bob_clien
     assert snapshot(world.alice) == before, "a request of bob's changed alice's data"
     assert cross_owner_rows(world.bob) == []
     assert world.account.id not in enqueued
+    assert not {world.draft.id, world.failed.id} & set(send_enqueued)
 
 
 def test_alice_reaches_each_of_her_objects(world, alice_client):
@@ -134,11 +135,22 @@ def test_anonymous_visitors_are_sent_to_login_everywhere_but_public_pages(world)
     assert snapshot(world.alice) == before
 
 
-def test_public_pages_show_nothing_of_anyones(world):
+@pytest.mark.parametrize("signup_mode", ["closed", "invite", "open"])
+def test_public_pages_show_nothing_of_anyones_and_forged_links_change_nothing(world, settings, signup_mode):
+    settings.WEBPOP_SIGNUP = signup_mode
+    before = snapshot(world.alice)
     client = Client()
-    for key in sorted(PUBLIC):
-        url = reverse(key)
+    visited = set()
+    for route in urlwalk.routes():
+        if route.key not in PUBLIC:
+            continue
+        visited.add(route.key)
+        url = urlwalk.url_for(route, PUBLIC[route.key](world))
         for method in ("get", "post"):
             response = getattr(client, method)(url)
             assert response.status_code < 500, f"{method.upper()} {url}: {response.status_code}"
             assert not any(secret in body_of(response) for secret in SECRETS), url
+    assert visited == set(PUBLIC)
+    assert snapshot(world.alice) == before  # a forged reset link set no password; the invitation is unused
+    world.newcomer.refresh_from_db()
+    assert not world.newcomer.is_active  # a forged confirmation link confirmed nobody

@@ -69,6 +69,7 @@ def test_the_checks_catch_what_they_look_for():
 @pytest.mark.django_db
 def test_every_page_sends_the_policy_and_security_headers(alice, bob, settings):
     settings.WEBPOP_DNS_NAMESERVERS = ["127.0.0.1:9"]
+    settings.WEBPOP_SIGNUP = "open"  # the sign-up pages in full, not the "closed" notice
     alice.is_staff = alice.is_superuser = True  # the admin's pages too
     alice.save()
     world = urlwalk.build_world(alice, bob)
@@ -86,7 +87,7 @@ def test_every_page_sends_the_policy_and_security_headers(alice, bob, settings):
                 continue  # the admin's object pages: same templates as its lists
             urls = [urlwalk.url_for(route, urlwalk.admin_kwargs(route, world))]
         elif case is None:
-            urls = [reverse(route.key)]  # public pages take no arguments
+            urls = [urlwalk.url_for(route, urlwalk.PUBLIC[route.key](world))]
         elif "GET" not in case.methods.split():
             continue
         else:
