@@ -407,7 +407,7 @@ COVERAGE: dict[str, Case] = {
 }
 
 
-def _uid(user) -> str:
+def uid(user) -> str:
     return urlsafe_base64_encode(force_bytes(user.pk))
 
 
@@ -426,8 +426,8 @@ _PUBLIC_PAGES = [
 ]  # fmt: skip
 PUBLIC: dict[str, Builder] = {
     **dict.fromkeys(_PUBLIC_PAGES, _no_args),
-    "password_reset_confirm": lambda w: {"uidb64": _uid(w.alice), "token": "cz1xyz-0123456789abcdef0123"},
-    "users:verify": lambda w: {"uidb64": _uid(w.newcomer), "token": "cz1xyz-0123456789abcdef0123"},
+    "password_reset_confirm": lambda w: {"uidb64": uid(w.alice), "token": "cz1xyz-0123456789abcdef0123"},
+    "users:verify": lambda w: {"uidb64": uid(w.newcomer), "token": "cz1xyz-0123456789abcdef0123"},
     "users:invitation": lambda w: {"token": w.invitation_token},
 }
 
