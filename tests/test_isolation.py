@@ -10,6 +10,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import pytest
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -108,6 +109,28 @@ def test_alice_reaches_each_of_her_objects(world, alice_client):
             # The proxied image answers 502: its address (192.0.2.1) is refused, after the token was accepted.
             assert response.status_code in (200, 502), f"GET {url} {query} ({route.key}): {response.status_code}"
     assert checked >= 10
+
+
+def test_owners_reach_what_each_post_only_url_names(world, alice_client):
+    # Proves the POST-only URLs were built right: bob's 404 there means "not his", not "no such object".
+    # Each POST runs in a transaction rolled back afterwards, so every one sees the same world.
+    world.alice.is_staff = True  # the operators' and invitation URLs are staff only
+    world.alice.save()
+    checked, problems = 0, []
+    for route in urlwalk.routes():
+        case = COVERAGE.get(route.key)
+        if case is None or case.kind != "object" or case.methods.split() != ["POST"]:
+            continue
+        url = urlwalk.url_for(route, case.args(world))
+        for data in case.posts(world):
+            checked += 1
+            with transaction.atomic():
+                response = alice_client.post(url, data)
+                transaction.set_rollback(True)
+            if response.status_code in (403, 404, 405) or response.status_code >= 500:
+                problems.append(f"POST {url} {data} ({route.key}): {response.status_code}")
+    assert not problems, "\n".join(problems)
+    assert checked >= 15
 
 
 def test_anonymous_visitors_are_sent_to_login_everywhere_but_public_pages(world):
