@@ -26,6 +26,7 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.views_prefs import save_preferences
 from mailbox import actions, folders, rules
@@ -37,7 +38,7 @@ from outgoing import services as outgoing_services
 from outgoing.models import OutgoingAttachment, OutgoingMessage
 from tests.factories import build_message, make_account, store_message
 from users import services as user_services
-from users import signup
+from users import signup, twofactor
 from users.models import Invitation
 from users.sessions import SessionStore
 
@@ -90,6 +91,7 @@ class World:
     invitation: Invitation | None = None  # created by a staff member (site-wide: only staff revoke it)
     invitation_token: str = ""
     newcomer: object = None  # signed up, e-mail address not yet confirmed
+    authenticator: TOTPDevice | None = None  # alice signs in with a second factor (and has backup codes)
 
 
 def _alices_message() -> bytes:
@@ -158,6 +160,8 @@ def build_world(alice, bob) -> World:
     staff = get_user_model().objects.create_user("staff-secret-inviter", "staff@example.org", is_staff=True)
     invitation, invitation_token = signup.create_invitation(staff)
     newcomer = signup.register(username="newcomer", email="newcomer@example.net", password="newcomer-Password-1")
+    authenticator = TOTPDevice.objects.create(user=alice, name="Alice's phone", confirmed=True)
+    twofactor.new_backup_codes(alice)
     return World(
         alice=alice,
         bob=bob,
@@ -180,6 +184,7 @@ def build_world(alice, bob) -> World:
         invitation=invitation,
         invitation_token=invitation_token,
         newcomer=newcomer,
+        authenticator=authenticator,
     )
 
 
