@@ -77,7 +77,7 @@ def test_bob_reaches_none_of_alices_objects_and_changes_nothing(world, bob_clien
                 f"{method} {url}{'?' + urlencode(data, doseq=True) if data and method == 'GET' else ''} ({route.key})"
             )
             status = response.status_code
-            if case.kind in ("object", "token"):
+            if case.kind in ("object", "token", "staff"):
                 allowed = {403, 404} if method in case.methods.split() else {403, 404, 405}
                 if status not in allowed:
                     problems.append(f"{where}: {status}, expected one of {sorted(allowed)}")
@@ -100,7 +100,7 @@ def test_alice_reaches_each_of_her_objects(world, alice_client):
     checked = 0
     for route in urlwalk.routes():
         case = COVERAGE.get(route.key)
-        if case is None or case.kind == "own" or "GET" not in case.methods.split():
+        if case is None or case.kind in ("own", "staff") or "GET" not in case.methods.split():
             continue
         url = urlwalk.url_for(route, case.args(world))
         for query in case.queries(world):
@@ -131,6 +131,19 @@ def test_owners_reach_what_each_post_only_url_names(world, alice_client):
                 problems.append(f"POST {url} {data} ({route.key}): {response.status_code}")
     assert not problems, "\n".join(problems)
     assert checked >= 15
+
+
+def test_staff_pages_open_for_staff(world, alice_client):
+    # Bob's 404 on the staff pages is his not being staff: the same pages open for a staff member.
+    world.alice.is_staff = True
+    world.alice.save()
+    pages = [route for route in urlwalk.routes() if getattr(COVERAGE.get(route.key), "kind", "") == "staff"]
+    for route in pages:
+        case = COVERAGE[route.key]
+        for query in case.queries(world):
+            response = alice_client.get(urlwalk.url_for(route, case.args(world)), query)
+            assert response.status_code == 200, f"{route.key} {query}: {response.status_code}"
+    assert len(pages) >= 4
 
 
 def test_anonymous_visitors_are_sent_to_login_everywhere_but_public_pages(world):

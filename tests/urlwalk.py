@@ -8,6 +8,7 @@ from alice's objects (``World``) and which methods the view accepts:
 
     "app:name": obj(lambda w: {"thing_id": w.thing.id}, methods="GET"),   # one object of alice's
     "app:name": own(),                                                   # the user's own list / form
+    "app:name": staff(),                                                 # a page for staff only
 
 or add it to ``PUBLIC`` when it is meant to work without logging in (with the
 arguments a visitor would use: a link from an e-mail, or a forged one).
@@ -215,7 +216,9 @@ Builder = Callable[[World], dict]
 
 @dataclass(frozen=True)
 class Case:
-    kind: str  # "object": names one of alice's objects; "own": the user's own list or form; "token": signed URL
+    # "object": names one of alice's objects; "own": the user's own list or form; "staff": a page for staff
+    # only (404 for everyone else); "token": a signed URL
+    kind: str
     args: Builder = field(default=lambda w: {})
     methods: str = "GET"  # what the view accepts: "GET", "POST" or "GET POST"
     queries: Callable[[World], list[dict]] = field(default=lambda w: [{}])
@@ -228,6 +231,10 @@ def obj(args: Builder, *, methods: str = "GET", queries=None, posts=None) -> Cas
 
 def own(*, args: Builder | None = None, methods: str = "GET", queries=None, posts=None) -> Case:
     return Case("own", args or (lambda w: {}), methods, queries or (lambda w: [{}]), posts or (lambda w: [{}]))
+
+
+def staff(*, methods: str = "GET", queries=None, posts=None) -> Case:
+    return Case("staff", lambda w: {}, methods, queries or (lambda w: [{}]), posts or (lambda w: [{}]))
 
 
 def token(args: Builder) -> Case:
@@ -371,9 +378,9 @@ COVERAGE: dict[str, Case] = {
     "oauth:confirm": own(methods="GET POST"),
     "oauth:reconnect": obj(lambda w: {"account_id": w.oauth_account.id}, methods="POST"),
     # The operators' dashboard: staff only (they act on every user's objects); everyone else gets 404.
-    "ops:dashboard": own(),
-    "ops:accounts": own(queries=lambda w: [{}, {"health": "error"}]),
-    "ops:users": own(),
+    "ops:dashboard": staff(),
+    "ops:accounts": staff(queries=lambda w: [{}, {"health": "error"}]),
+    "ops:users": staff(),
     "ops:account_sync": obj(_account, methods="POST"),
     "ops:account_pause": obj(_account, methods="POST"),
     "ops:user_active": obj(lambda w: {"user_id": w.alice.id}, methods="POST"),
@@ -407,7 +414,7 @@ COVERAGE: dict[str, Case] = {
     "users:end_other_sessions": own(methods="POST"),
     "users:delete_account": own(methods="GET POST", posts=_confirm_posts),
     # Staff only: invitations are the site's; everyone else gets 404.
-    "users:invitations": own(methods="GET POST", posts=lambda w: [{"email": "", "days": "3"}]),
+    "users:invitations": staff(methods="GET POST", posts=lambda w: [{"email": "", "days": "3"}]),
     "users:revoke_invitation": obj(lambda w: {"invitation_id": w.invitation.id}, methods="POST"),
 }
 
