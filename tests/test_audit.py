@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from users import audit
+from users import audit, services
 from users.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -133,3 +133,18 @@ def test_people_see_recent_activity_on_their_account(alice, bob):
     assert "Wrong password" in activity and "203.0.113.99" in activity
     assert "Signed in" in activity and "198.51.100.3" in activity
     assert activity.count("<tr>") == 3  # header, her failure, her sign-in: nothing of Bob's
+
+
+def test_a_new_holder_of_a_deleted_users_name_sees_none_of_their_activity(alice, django_user_model):
+    Client(REMOTE_ADDR="203.0.113.7").post(reverse("login"), {"username": "alice", "password": "alice-Password-1"})
+    Client(REMOTE_ADDR="203.0.113.8").post(reverse("login"), {"username": "alice", "password": "wrong"})
+    services.delete_user(alice)
+    newcomer = django_user_model.objects.create_user("alice", "other-alice@example.net", "Other-Alice-Pass-1")
+    client = Client(REMOTE_ADDR="198.51.100.3")
+    client.post(reverse("login"), {"username": "alice", "password": "Other-Alice-Pass-1"})
+    page = client.get(reverse("users:security")).content.decode()
+    activity = page.split('id="activity"', 1)[1].split("</table>", 1)[0]
+    assert "198.51.100.3" in activity and activity.count("<tr>") == 2  # header, her own sign-in
+    assert "203.0.113.7" not in page and "203.0.113.8" not in page
+    assert [event.ip for event, _label in audit.recent_for(newcomer)] == ["198.51.100.3"]
+    assert AuditEvent.objects.filter(ip="203.0.113.7").exists()  # the log itself keeps them, for staff

@@ -10,6 +10,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import pytest
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -45,11 +46,11 @@ def test_every_url_pattern_is_covered():
         "tests/urlwalk.py (obj(...) when the URL names one of the user's objects, own(...) for the user's own "
         "list or form), or to PUBLIC if it must work without logging in: " + ", ".join(missing)
     )
-    stale = sorted((set(COVERAGE) | PUBLIC) - keys)
+    stale = sorted((set(COVERAGE) | set(PUBLIC)) - keys)
     assert not stale, f"COVERAGE / PUBLIC name URLs that no longer exist: {', '.join(stale)}"
 
 
-def test_bob_reaches_none_of_alices_objects_and_changes_nothing(world, bob_client, enqueued):
+def test_bob_reaches_none_of_alices_objects_and_changes_nothing(world, bob_client, enqueued, send_enqueued):
     before = snapshot(world.alice)
     problems = []
     requests = 0
@@ -76,7 +77,7 @@ def test_bob_reaches_none_of_alices_objects_and_changes_nothing(world, bob_clien
                 f"{method} {url}{'?' + urlencode(data, doseq=True) if data and method == 'GET' else ''} ({route.key})"
             )
             status = response.status_code
-            if case.kind in ("object", "token"):
+            if case.kind in ("object", "token", "staff"):
                 allowed = {403, 404} if method in case.methods.split() else {403, 404, 405}
                 if status not in allowed:
                     problems.append(f"{where}: {status}, expected one of {sorted(allowed)}")
@@ -90,6 +91,7 @@ def test_bob_reaches_none_of_alices_objects_and_changes_nothing(world, bob_clien
     assert snapshot(world.alice) == before, "a request of bob's changed alice's data"
     assert cross_owner_rows(world.bob) == []
     assert world.account.id not in enqueued
+    assert not {world.draft.id, world.failed.id} & set(send_enqueued)
 
 
 def test_alice_reaches_each_of_her_objects(world, alice_client):
@@ -98,7 +100,7 @@ def test_alice_reaches_each_of_her_objects(world, alice_client):
     checked = 0
     for route in urlwalk.routes():
         case = COVERAGE.get(route.key)
-        if case is None or case.kind == "own" or "GET" not in case.methods.split():
+        if case is None or case.kind in ("own", "staff") or "GET" not in case.methods.split():
             continue
         url = urlwalk.url_for(route, case.args(world))
         for query in case.queries(world):
@@ -107,6 +109,41 @@ def test_alice_reaches_each_of_her_objects(world, alice_client):
             # The proxied image answers 502: its address (192.0.2.1) is refused, after the token was accepted.
             assert response.status_code in (200, 502), f"GET {url} {query} ({route.key}): {response.status_code}"
     assert checked >= 10
+
+
+def test_owners_reach_what_each_post_only_url_names(world, alice_client):
+    # Proves the POST-only URLs were built right: bob's 404 there means "not his", not "no such object".
+    # Each POST runs in a transaction rolled back afterwards, so every one sees the same world.
+    world.alice.is_staff = True  # the operators' and invitation URLs are staff only
+    world.alice.save()
+    checked, problems = 0, []
+    for route in urlwalk.routes():
+        case = COVERAGE.get(route.key)
+        if case is None or case.kind != "object" or case.methods.split() != ["POST"]:
+            continue
+        url = urlwalk.url_for(route, case.args(world))
+        for data in case.posts(world):
+            checked += 1
+            with transaction.atomic():
+                response = alice_client.post(url, data)
+                transaction.set_rollback(True)
+            if response.status_code in (403, 404, 405) or response.status_code >= 500:
+                problems.append(f"POST {url} {data} ({route.key}): {response.status_code}")
+    assert not problems, "\n".join(problems)
+    assert checked >= 15
+
+
+def test_staff_pages_open_for_staff(world, alice_client):
+    # Bob's 404 on the staff pages is his not being staff: the same pages open for a staff member.
+    world.alice.is_staff = True
+    world.alice.save()
+    pages = [route for route in urlwalk.routes() if getattr(COVERAGE.get(route.key), "kind", "") == "staff"]
+    for route in pages:
+        case = COVERAGE[route.key]
+        for query in case.queries(world):
+            response = alice_client.get(urlwalk.url_for(route, case.args(world)), query)
+            assert response.status_code == 200, f"{route.key} {query}: {response.status_code}"
+    assert len(pages) >= 4
 
 
 def test_anonymous_visitors_are_sent_to_login_everywhere_but_public_pages(world):
@@ -134,11 +171,22 @@ def test_anonymous_visitors_are_sent_to_login_everywhere_but_public_pages(world)
     assert snapshot(world.alice) == before
 
 
-def test_public_pages_show_nothing_of_anyones(world):
+@pytest.mark.parametrize("signup_mode", ["closed", "invite", "open"])
+def test_public_pages_show_nothing_of_anyones_and_forged_links_change_nothing(world, settings, signup_mode):
+    settings.WEBPOP_SIGNUP = signup_mode
+    before = snapshot(world.alice)
     client = Client()
-    for key in sorted(PUBLIC):
-        url = reverse(key)
+    visited = set()
+    for route in urlwalk.routes():
+        if route.key not in PUBLIC:
+            continue
+        visited.add(route.key)
+        url = urlwalk.url_for(route, PUBLIC[route.key](world))
         for method in ("get", "post"):
             response = getattr(client, method)(url)
             assert response.status_code < 500, f"{method.upper()} {url}: {response.status_code}"
             assert not any(secret in body_of(response) for secret in SECRETS), url
+    assert visited == set(PUBLIC)
+    assert snapshot(world.alice) == before  # a forged reset link set no password; the invitation is unused
+    world.newcomer.refresh_from_db()
+    assert not world.newcomer.is_active  # a forged confirmation link confirmed nobody

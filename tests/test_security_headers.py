@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
+from django_otp import DEVICE_ID_SESSION_KEY
 
 from tests import urlwalk
 from webpop.security import app_csp
@@ -72,13 +73,17 @@ def test_the_checks_catch_what_they_look_for():
 @pytest.mark.django_db
 def test_every_page_sends_the_policy_and_security_headers(alice, bob, settings):
     settings.WEBPOP_DNS_NAMESERVERS = ["127.0.0.1:9"]
+    settings.WEBPOP_SIGNUP = "open"  # the sign-up pages in full, not the "closed" notice
     alice.is_staff = alice.is_superuser = True  # the admin's pages too
     alice.save()
     world = urlwalk.build_world(alice, bob)
     world.signer = alice
     client = Client()
     client.force_login(alice)
-    pages = 0
+    session = client.session  # she gave her second factor: the admin's pages open
+    session[DEVICE_ID_SESSION_KEY] = world.authenticator.persistent_id
+    session.save()
+    pages = admin_pages = 0
     problems = []
     for route in urlwalk.routes():
         if route.key in ("logout", "admin:logout"):
@@ -89,7 +94,7 @@ def test_every_page_sends_the_policy_and_security_headers(alice, bob, settings):
                 continue  # the admin's object pages: same templates as its lists
             urls = [urlwalk.url_for(route, urlwalk.admin_kwargs(route, world))]
         elif case is None:
-            urls = [reverse(route.key)]  # public pages take no arguments
+            urls = [urlwalk.url_for(route, urlwalk.PUBLIC[route.key](world))]
         elif "GET" not in case.methods.split():
             continue
         else:
@@ -100,6 +105,7 @@ def test_every_page_sends_the_policy_and_security_headers(alice, bob, settings):
             if not response.get("Content-Type", "").startswith("text/html") or response.status_code >= 300:
                 continue
             pages += 1
+            admin_pages += urlwalk.is_admin(route.key)
             csp = policy(response.get("Content-Security-Policy", ""))
             framed = route.key == "mailbox:message_body"  # the sandboxed mail body: its own, stricter policy
             expected_frame = ("SAMEORIGIN", ["'self'"]) if framed else ("DENY", ["'none'"])
@@ -121,6 +127,7 @@ def test_every_page_sends_the_policy_and_security_headers(alice, bob, settings):
                 problems += [f"{url}: {p}" for p in inline_problems(response.content.decode())]
     assert not problems, "\n".join(problems)
     assert pages >= 20
+    assert admin_pages >= 10
 
 
 # --- In Chromium: the policy is enforced and the app works under it ------------------------------

@@ -172,3 +172,26 @@ def test_new_backup_codes_replace_the_old_ones(alice, alice_2fa, alice_client):
     assert len(new) == twofactor.BACKUP_CODE_COUNT and not set(new) & set(old)
     assert twofactor.verify(alice, new[0]) is not None
     assert twofactor.verify(alice, old[0]) is None
+
+
+def test_staff_never_see_a_users_authenticator_secret_or_backup_codes_in_the_admin(alice, alice_2fa, staff):
+    # A secret seen once is a second factor for good: the admin shows devices, never their keys.
+    staff.is_superuser = True
+    staff.save()
+    client = Client()
+    client.force_login(staff)
+    device, codes = alice_2fa
+    static = StaticDevice.objects.get(user=alice)
+    pages = [
+        reverse("admin:otp_totp_totpdevice_change", args=[device.pk]),
+        reverse("admin:otp_totp_totpdevice_changelist"),
+        reverse("admin:otp_static_staticdevice_change", args=[static.pk]),
+    ]
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert device.key not in response.content.decode(), url
+        assert not [code for code in codes if code in response.content.decode()], url
+    for name in ("admin:otp_totp_totpdevice_config", "admin:otp_totp_totpdevice_qrcode"):
+        assert client.get(reverse(name, args=[device.pk])).status_code == 403
+        assert client.get(reverse(name, args=[device.pk + 1000])).status_code == 403  # was a server error

@@ -8,8 +8,10 @@ from alice's objects (``World``) and which methods the view accepts:
 
     "app:name": obj(lambda w: {"thing_id": w.thing.id}, methods="GET"),   # one object of alice's
     "app:name": own(),                                                   # the user's own list / form
+    "app:name": staff(),                                                 # a page for staff only
 
-or add it to ``PUBLIC`` when it is meant to work without logging in.
+or add it to ``PUBLIC`` when it is meant to work without logging in (with the
+arguments a visitor would use: a link from an e-mail, or a forged one).
 """
 
 from __future__ import annotations
@@ -19,17 +21,27 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.apps import apps
-from django.contrib.auth import get_user_model
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.views_prefs import save_preferences
 from mailbox import actions, folders, rules
 from mailbox.models import FetchFailure, Message, RemoteImagePreference, Rule, UserFolder
 from mailbox.views_html import asset_token, ensure_rendered
 from oauth.models import Grant
+from outgoing import send
+from outgoing import services as outgoing_services
+from outgoing.models import OutgoingAttachment, OutgoingMessage
 from tests.factories import build_message, make_account, store_message
+from users import services as user_services
+from users import signup, twofactor
+from users.models import Invitation
+from users.sessions import SessionStore
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -46,6 +58,12 @@ SECRETS = (
     "alice-secret-rule",
     "alice-secret-plan.pdf",
     "news@alice-secret.example",
+    "alice-secret-draft-notes.txt",  # a file attached to her draft
+    "alice-secret-smtp-user",
+    "alice-secret-smtp-password",  # never shown to anyone, alice included
+    "alice-secret-signature",
+    "AliceSecretBrowser",  # the browser of her session
+    "staff-secret-inviter",  # the staff member who created the invitation
 )
 
 
@@ -66,6 +84,15 @@ class World:
     bob_message: Message
     oauth_account: object = None  # a second account of alice's that signs in with OAuth2
     signer: object = None  # whose signature the signed (token) URLs carry: bob's unless a test says otherwise
+    bob_account: object = None  # bob's account, which can send: his compose form accepts his own account only
+    draft: OutgoingMessage | None = None  # alice's draft, sent from ``account`` (which has sending settings)
+    draft_attachment: OutgoingAttachment | None = None
+    failed: OutgoingMessage | None = None  # a message of alice's the server refused: in her Outbox
+    session_id: str = ""  # one of alice's sessions (the 64-character hash the sessions page names it by)
+    invitation: Invitation | None = None  # created by a staff member (site-wide: only staff revoke it)
+    invitation_token: str = ""
+    newcomer: object = None  # signed up, e-mail address not yet confirmed
+    authenticator: TOTPDevice | None = None  # alice signs in with a second factor (and has backup codes)
 
 
 def _alices_message() -> bytes:
@@ -112,6 +139,30 @@ def build_world(alice, bob) -> World:
     grant.save()
     bob_account = make_account(bob, host="pop.bob.example", username="bob-pop", label="Bob")
     bob_message = store_message(bob_account, build_message("Bob's own", "hello bob"), "bob-1")
+    outgoing_services.save(
+        account,
+        _smtp_form(
+            host="smtp.alice-secret-host.example", username="alice-secret-smtp-user",
+            password="alice-secret-smtp-password", from_email="alice@alice-secret-host.example",
+            signature="alice-secret-signature",
+        ),
+    )  # fmt: skip
+    outgoing_services.save(bob_account, _smtp_form(host="smtp.bob.example", from_email="bob@bob.example"))
+    draft = send.save_draft(
+        alice, None, account=account, to="Friend <friend@example.net>", subject="Alice-Secret-Subject in a draft",
+        body="alice-secret-body of a draft", add=[("alice-secret-draft-notes.txt", "text/plain", b"notes")],
+    )  # fmt: skip
+    failed = send.save_draft(
+        alice, None, account=account, to="friend@example.net", subject="Alice-Secret-Subject not sent",
+        body="alice-secret-body the server refused",
+    )  # fmt: skip
+    send.queue(alice, failed.id)
+    send.give_up(failed.id)  # as after the last retry
+    staff = get_user_model().objects.create_user("staff-secret-inviter", "staff@example.org", is_staff=True)
+    invitation, invitation_token = signup.create_invitation(staff)
+    newcomer = signup.register(username="newcomer", email="newcomer@example.net", password="newcomer-Password-1")
+    authenticator = TOTPDevice.objects.create(user=alice, name="Alice's phone", confirmed=True)
+    twofactor.new_backup_codes(alice)
     return World(
         alice=alice,
         bob=bob,
@@ -126,7 +177,36 @@ def build_world(alice, bob) -> World:
         bob_message=bob_message,
         oauth_account=oauth_account,
         signer=bob,
+        bob_account=bob_account,
+        draft=draft,
+        draft_attachment=draft.attachments.get(),
+        failed=OutgoingMessage.objects.get(id=failed.id),
+        session_id=_alices_session(alice),
+        invitation=invitation,
+        invitation_token=invitation_token,
+        newcomer=newcomer,
+        authenticator=authenticator,
     )
+
+
+def _smtp_form(**overrides) -> dict:
+    data = {
+        "host": "smtp.example.net", "port": 587, "security": "starttls", "auth": "separate", "username": "sender",
+        "password": "sender-password", "from_name": "", "from_email": "sender@example.net", "signature": "",
+    }  # fmt: skip
+    data.update(overrides)
+    return data
+
+
+def _alices_session(alice) -> str:
+    """A signed-in session of alice's in another browser, as the session middleware records it."""
+    session = SessionStore()
+    session.ip, session.user_agent = "198.51.100.7", "Mozilla/5.0 AliceSecretBrowser/1.0"
+    session[SESSION_KEY] = str(alice.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = alice.get_session_auth_hash()
+    session.create()
+    return user_services.session_id(session.session_key)
 
 
 # --- Coverage ---------------------------------------------------------------------------------
@@ -136,7 +216,9 @@ Builder = Callable[[World], dict]
 
 @dataclass(frozen=True)
 class Case:
-    kind: str  # "object": names one of alice's objects; "own": the user's own list or form; "token": signed URL
+    # "object": names one of alice's objects; "own": the user's own list or form; "staff": a page for staff
+    # only (404 for everyone else); "token": a signed URL
+    kind: str
     args: Builder = field(default=lambda w: {})
     methods: str = "GET"  # what the view accepts: "GET", "POST" or "GET POST"
     queries: Callable[[World], list[dict]] = field(default=lambda w: [{}])
@@ -149,6 +231,10 @@ def obj(args: Builder, *, methods: str = "GET", queries=None, posts=None) -> Cas
 
 def own(*, args: Builder | None = None, methods: str = "GET", queries=None, posts=None) -> Case:
     return Case("own", args or (lambda w: {}), methods, queries or (lambda w: [{}]), posts or (lambda w: [{}]))
+
+
+def staff(*, methods: str = "GET", queries=None, posts=None) -> Case:
+    return Case("staff", lambda w: {}, methods, queries or (lambda w: [{}]), posts or (lambda w: [{}]))
 
 
 def token(args: Builder) -> Case:
@@ -179,6 +265,52 @@ def _bulk(w: World) -> list[dict]:
     ids = [w.message.id, w.trashed.id]
     actions_ = ["read", "unread", "star", "unstar", "archive", "inbox", "spam", "trash", "forever"]
     return [{"action": a, "ids": ids} for a in actions_] + [{"action": "move", "folder": w.folder.slug, "ids": ids}]
+
+
+def _draft(w: World) -> dict:
+    return {"outgoing_id": w.draft.id}
+
+
+def _compose(account_id: int, **extra) -> dict:
+    return {"account": account_id, "to": "bob@bob.example", "subject": "Bob was here", "body": "hi", **extra}
+
+
+def _compose_posts(w: World) -> list[dict]:
+    # Sending from alice's account, or dropping her draft's file from a draft of bob's own.
+    return [
+        _compose(w.account.id),
+        _compose(w.account.id, action="send"),
+        _compose(w.bob_account.id, remove=[w.draft_attachment.id]),
+        _compose(w.account.id, action="autosave"),
+    ]
+
+
+def _edit_posts(w: World) -> list[dict]:
+    # Overwriting alice's draft, moving it to bob's account, sending it, or removing its file.
+    return [
+        _compose(w.account.id),
+        _compose(w.bob_account.id, action="send"),
+        _compose(w.bob_account.id, action="autosave", remove=[w.draft_attachment.id]),
+    ]
+
+
+def _smtp_posts(w: World) -> list[dict]:
+    form = {"host": "smtp.bob.example", "security": "starttls", "port": "587", "auth": "same",
+            "from_email": "bob@bob.example", "from_name": "Bob"}  # fmt: skip
+    return [{**form, "action": "save"}, {**form, "action": "test"}]
+
+
+ALICE_PASSWORD = "alice-Password-1"
+
+
+def _confirm_posts(w: World) -> list[dict]:
+    # Empty, and alice's password: it must not pass for bob.
+    return [{}, {"password": ALICE_PASSWORD}]
+
+
+def _password_posts(w: World) -> list[dict]:
+    new = {"new_password1": "Bob-Took-Over-9", "new_password2": "Bob-Took-Over-9"}
+    return [{}, {"old_password": ALICE_PASSWORD, **new}]
 
 
 def _import(w: World) -> list[dict]:
@@ -246,17 +378,70 @@ COVERAGE: dict[str, Case] = {
     "oauth:confirm": own(methods="GET POST"),
     "oauth:reconnect": obj(lambda w: {"account_id": w.oauth_account.id}, methods="POST"),
     # The operators' dashboard: staff only (they act on every user's objects); everyone else gets 404.
-    "ops:dashboard": own(),
-    "ops:accounts": own(queries=lambda w: [{}, {"health": "error"}]),
-    "ops:users": own(),
+    "ops:dashboard": staff(),
+    "ops:accounts": staff(queries=lambda w: [{}, {"health": "error"}]),
+    "ops:users": staff(),
     "ops:account_sync": obj(_account, methods="POST"),
     "ops:account_pause": obj(_account, methods="POST"),
     "ops:user_active": obj(lambda w: {"user_id": w.alice.id}, methods="POST"),
     "ops:failure_retry": obj(lambda w: {"failure_id": w.failure.id}, methods="POST"),
+    # Writing and sending mail (outgoing/).
+    "outgoing:compose": own(
+        methods="GET POST",
+        queries=lambda w: [{}, {"account": w.account.id}, {"to": "friend@example.net"}],
+        posts=_compose_posts,
+    ),
+    "outgoing:edit": obj(_draft, methods="GET POST", posts=_edit_posts),
+    "outgoing:retry": obj(lambda w: {"outgoing_id": w.failed.id}, methods="POST"),
+    "outgoing:discard": obj(_draft, methods="POST"),
+    "outgoing:attachment": obj(lambda w: {"outgoing_id": w.draft.id, "attachment_id": w.draft_attachment.id}),
+    "outgoing:reply": obj(
+        _message, methods="POST", posts=lambda w: [{"kind": "reply"}, {"kind": "reply_all"}, {"kind": "forward"}]
+    ),
+    "outgoing:drafts": own(),
+    "outgoing:outbox": own(),
+    # Completes addresses from the user's own mail only (alice's correspondent is news@alice-secret.example).
+    "outgoing:addresses": own(queries=lambda w: [{"q": "news"}, {"q": "alice"}, {"q": "friend"}]),
+    "outgoing:accounts": own(),
+    "outgoing:settings": obj(_account, methods="GET POST", posts=_smtp_posts),
+    # The signed-in user's own security page, password and sessions (users/).
+    "password_change": own(methods="GET POST", posts=_password_posts),
+    "users:security": own(),
+    "users:twofactor_setup": own(methods="GET POST", posts=lambda w: [{"token": "123456"}]),
+    "users:twofactor_disable": own(methods="GET POST", posts=_confirm_posts),
+    "users:backup_codes": own(methods="GET POST", posts=_confirm_posts),
+    "users:end_session": obj(lambda w: {"session_id": w.session_id}, methods="POST"),
+    "users:end_other_sessions": own(methods="POST"),
+    "users:delete_account": own(methods="GET POST", posts=_confirm_posts),
+    # Staff only: invitations are the site's; everyone else gets 404.
+    "users:invitations": staff(methods="GET POST", posts=lambda w: [{"email": "", "days": "3"}]),
+    "users:revoke_invitation": obj(lambda w: {"invitation_id": w.invitation.id}, methods="POST"),
 }
 
-# Work without logging in (anonymous visitors are not sent to the login page).
-PUBLIC = {"healthz", "readyz", "metrics", "first_run", "login", "logout", "admin:login", "admin:logout"}
+
+def uid(user) -> str:
+    return urlsafe_base64_encode(force_bytes(user.pk))
+
+
+def _no_args(w: World) -> dict:
+    return {}
+
+
+# Work without logging in (anonymous visitors are not sent to the login page), with the arguments a
+# visitor has: links from e-mail are forged (a visitor without the e-mail); an invitation link is
+# handed out, so its real token is used.
+_PUBLIC_PAGES = [
+    "healthz", "readyz", "metrics", "first_run", "login", "login_otp", "logout", "admin:login", "admin:logout",
+    "admin/login/",  # the admin's sign-in: sends everyone to the one sign-in page (with its second factor)
+    "password_reset", "password_reset_done", "password_reset_complete",
+    "users:signup", "users:signup_sent", "users:resend",
+]  # fmt: skip
+PUBLIC: dict[str, Builder] = {
+    **dict.fromkeys(_PUBLIC_PAGES, _no_args),
+    "password_reset_confirm": lambda w: {"uidb64": uid(w.alice), "token": "cz1xyz-0123456789abcdef0123"},
+    "users:verify": lambda w: {"uidb64": uid(w.newcomer), "token": "cz1xyz-0123456789abcdef0123"},
+    "users:invitation": lambda w: {"token": w.invitation_token},
+}
 
 
 def is_admin(key: str) -> bool:
@@ -315,21 +500,35 @@ def admin_kwargs(route: Route, w: World) -> dict:
 
 def _owner_lookup(model) -> str | None:
     """How rows of ``model`` lead to the user who owns them."""
+    if model._meta.label in OWNER_FIELDS:
+        return OWNER_FIELDS[model._meta.label]
     names = {f.name for f in model._meta.get_fields()}
     for lookup, first in (("owner", "owner"), ("user", "user"), ("account__owner", "account"),
-                          ("message__owner", "message")):  # fmt: skip
+                          ("message__owner", "message"), ("device__user", "device")):  # fmt: skip
         if first in names:
             return lookup
     return None
 
 
-# Rows that belong to the site, not to a user (staff edit them in the admin).
-SITE_WIDE = {"oauth.ProviderCredentials"}
+# Rows whose owner is named otherwise. Audit events are the actor's: requests of bob's write
+# events of his, and none may be written in alice's name.
+OWNER_FIELDS = {"users.AuditEvent": "actor"}
+
+# Rows that belong to the site, not to a user (staff edit them in the admin). No request of a
+# user who is not staff may change them: the snapshot holds them too.
+SITE_WIDE = {"oauth.ProviderCredentials", "users.Invitation"}
+
+# Fields compared of rows that change as their owner uses them: a session's data and expiry are
+# written back by the user's own requests; which sessions the user has is what nobody else may change.
+SNAPSHOT_FIELDS = {"users.Session": ("session_key", "user_id", "created_at")}
+
+# The apps whose rows belong to users (django_otp's: the second-factor devices and backup codes).
+OWNED_APPS = ("accounts", "mailbox", "oauth", "outgoing", "users", "otp_totp", "otp_static")
 
 
 def owned_models() -> list[tuple[type[models.Model], str]]:
     found = []
-    for app in ("accounts", "mailbox", "oauth"):
+    for app in OWNED_APPS:
         for model in apps.get_app_config(app).get_models():
             if model._meta.label in SITE_WIDE:
                 continue
@@ -340,10 +539,13 @@ def owned_models() -> list[tuple[type[models.Model], str]]:
 
 
 def snapshot(user) -> dict:
-    """Every row of ``user``'s, field by field (the user row itself included)."""
+    """Every row of ``user``'s, field by field (the user row itself included), and the site-wide rows."""
     rows = {"user": list(get_user_model().objects.filter(id=user.id).values())}
     for model, lookup in owned_models():
-        rows[model.__name__] = list(model.objects.filter(**{lookup: user}).order_by("pk").values())
+        fields = SNAPSHOT_FIELDS.get(model._meta.label, ())
+        rows[model._meta.label] = list(model.objects.filter(**{lookup: user}).order_by("pk").values(*fields))
+    for label in sorted(SITE_WIDE):
+        rows[label] = list(apps.get_model(label).objects.order_by("pk").values())
     return rows
 
 

@@ -76,8 +76,14 @@ LABELS = {
 
 
 def recent_for(user, limit: int = 10) -> list[tuple[AuditEvent, str]]:
-    """The latest events about ``user``'s account (failed sign-ins with their name too), with labels."""
-    events = AuditEvent.objects.filter(target=f"user:{user.get_username()}", action__in=list(LABELS))[:limit]
+    """The latest events about ``user``'s account (failed sign-ins with their name too), with labels.
+
+    Events are found by user name, which a deleted user leaves free: only those since ``user`` joined are
+    theirs (the earlier ones, with their addresses, are a former holder's of the name).
+    """
+    events = AuditEvent.objects.filter(
+        target=f"user:{user.get_username()}", action__in=list(LABELS), time__gte=user.date_joined
+    )[:limit]
     return [(event, str(LABELS[event.action])) for event in events]
 
 

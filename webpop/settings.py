@@ -134,6 +134,8 @@ AXES_CLIENT_IP_CALLABLE = "users.netaddr.client_ip"
 AXES_SENSITIVE_PARAMETERS = ["password"]
 AXES_VERBOSE = False
 OTP_TOTP_ISSUER = env_str("WEBPOP_OTP_ISSUER", "webpop")
+# Staff never see anyone's authenticator secret or backup codes (the admin's device pages and QR codes).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # Outgoing mail for verification links and password resets: SMTP when WEBPOP_EMAIL_HOST is set,
 # else printed on the console (what `make run` shows).
 EMAIL_HOST = env_str("WEBPOP_EMAIL_HOST", "") or ""
