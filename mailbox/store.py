@@ -39,7 +39,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, InvalidStorageError, Storage, storages
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -404,6 +404,23 @@ def write_attachments(parsed: ParsedMessage) -> list[tuple]:
     return [(att, write_blob(att.data)) for att in parsed.attachments]
 
 
+def _own_conversations(rows: list[Message]) -> None:
+    """On PostgreSQL: ids from the sequence now, so each row is inserted as its own conversation.
+
+    ``threads.assign`` then rewrites only the rows that join another
+    conversation, instead of updating every new row after the insert.
+    """
+    if not rows or connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [Message._meta.db_table, len(rows)],
+        )
+        for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
+            row.id = row.thread_id = pk
+
+
 def save_messages(
     account: MailAccount,
     items: list[tuple[str, StoredFile, ParsedMessage]],
@@ -420,9 +437,9 @@ def save_messages(
     prepared = [(uidl, raw, parsed, blobs) for (uidl, raw, parsed), blobs in zip(items, attachments, strict=True)]
     now = timezone.now()
     with transaction.atomic():
-        messages = Message.objects.bulk_create(
-            [_message_row(account, uidl, raw, parsed, now) for uidl, raw, parsed, _blobs in prepared]
-        )
+        rows = [_message_row(account, uidl, raw, parsed, now) for uidl, raw, parsed, _blobs in prepared]
+        _own_conversations(rows)
+        messages = Message.objects.bulk_create(rows)
         Attachment.objects.bulk_create(
             [
                 row

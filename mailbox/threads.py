@@ -71,6 +71,7 @@ def assign(messages: list[Message]) -> None:
     if not messages:
         return
     owner_id = messages[0].owner_id
+    stored_as = {m.id: m.thread_id for m in messages}  # their own id when inserted so (store.save_messages)
     refs_of = {m.id: references_of(m.references, m.in_reply_to) for m in messages}
     with transaction.atomic():
         MessageReference.objects.bulk_create(
@@ -131,7 +132,9 @@ def assign(messages: list[Message]) -> None:
                 by_key.setdefault(message.message_key, thread_id)
         for message in messages:
             message.thread_id = _root(merges, message.thread_id)
-        Message.objects.bulk_update(messages, ["thread_id"], batch_size=500)
+        changed = [m for m in messages if m.thread_id != stored_as[m.id]]
+        if changed:
+            Message.objects.bulk_update(changed, ["thread_id"], batch_size=500)
         for old, new in merges.items():
             Message.objects.filter(owner_id=owner_id, thread_id=old).update(thread_id=_root(merges, new))
 

@@ -89,3 +89,42 @@ def test_conversation_preference_switches_the_default(alice_client, alice):
     store_message(account, raw("Re: Plan", "b@x", in_reply_to="a@x"), "2")
     alice_client.post(reverse("accounts:preferences"), {"time_zone": ""})  # conversations unchecked
     assert len(alice_client.get(reverse("mailbox:inbox")).context["page"].rows) == 2
+
+
+def _store_batch(account, items):
+    """Store several messages in one batch, as the sync engine does (store.save_messages), then thread them."""
+    import hashlib
+    from pathlib import Path
+
+    from mailbox import mime, store
+
+    batch = []
+    for uidl, data in items:
+        with store.temp_file() as fh:
+            fh.write(data)
+        stored = store.commit_raw(
+            Path(fh.name), expected_size=len(data), expected_sha256=hashlib.sha256(data).hexdigest()
+        )
+        batch.append((uidl, stored, mime.parse_bytes(data)))
+    messages = store.save_messages(account, batch)
+    threads.assign(messages)
+    return messages
+
+
+def test_batches_thread_with_each_other_and_with_earlier_mail(alice):
+    account = make_account(alice)
+    store_message(account, raw("Budget", "b0@x"), "1")
+    _store_batch(
+        account,
+        [
+            ("2", raw("Re: Budget", "b1@x", in_reply_to="b0@x", references="b0@x")),
+            ("3", raw("Lunch", "l0@x")),
+            ("4", raw("Re: Lunch", "l1@x", in_reply_to="l0@x", references="l0@x")),
+            ("5", raw("Alone", "z0@x")),
+        ],
+    )
+    assert thread_of("Budget") == thread_of("Re: Budget")
+    assert thread_of("Lunch") == thread_of("Re: Lunch") != thread_of("Budget")
+    alone = Message.objects.get(subject="Alone")
+    assert alone.thread_id == alone.id  # its own conversation, as stored
+    assert Message.objects.filter(thread_id__isnull=True).count() == 0
