@@ -56,12 +56,13 @@ def raw(port: int, user: str, password: str, ca_file: str, runs: int) -> dict:
     return {"seconds": min(times), "all_seconds": times, "count": count, "bytes": size, "peak_rss_kb": peak_rss_kb()}
 
 
-def _cpu_seconds() -> float:
-    """User + system CPU of this process and its finished children."""
+def _cpu_seconds(kind: str = "both") -> float:
+    """User and/or system CPU of this process and its finished children."""
     import resource
 
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    user, system = own.ru_utime + children.ru_utime, own.ru_stime + children.ru_stime
+    return {"user": user, "system": system}.get(kind, user + system)
 
 
 class PssSampler:
@@ -72,9 +73,10 @@ class PssSampler:
     the processes that map them, so the sum is the memory the worker really holds.
     """
 
-    def __init__(self, interval: float = 0.02) -> None:
+    def __init__(self, interval: float = 0.02, *, enabled: bool = True) -> None:
         import threading
 
+        self.enabled = enabled
         self.interval = interval
         self.peak_kb = 0
         self._stop = threading.Event()
@@ -106,12 +108,14 @@ class PssSampler:
             self.peak_kb = max(self.peak_kb, total)
 
     def __enter__(self) -> PssSampler:
-        self._thread.start()
+        if self.enabled:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+        if self.enabled:
+            self._stop.set()
+            self._thread.join()
 
 
 def _django() -> None:
@@ -148,11 +152,12 @@ def sync(account_id: int, profile_file: str | None) -> dict:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    start, cpu_start = time.perf_counter(), _cpu_seconds()
-    with PssSampler() as pss:
+    start, cpu_start, system_start = time.perf_counter(), _cpu_seconds(), _cpu_seconds("system")
+    with PssSampler(enabled=os.environ.get("BENCH_SAMPLE_PSS", "1") == "1") as pss:
         result = sync_account(account_id)
     seconds = time.perf_counter() - start
     cpu = _cpu_seconds() - cpu_start
+    system_cpu = _cpu_seconds("system") - system_start
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile_file)
@@ -165,6 +170,7 @@ def sync(account_id: int, profile_file: str | None) -> dict:
     return {
         "seconds": seconds,
         "cpu_seconds": cpu,
+        "system_cpu_seconds": system_cpu,
         "index_seconds": index_seconds,
         "indexed": indexed,
         "fetched": result.fetched,
