@@ -129,9 +129,17 @@ def path_of(relpath: str) -> Path:
     return local / check_relpath(relpath)
 
 
-def open_file(relpath: str) -> File:
-    """Open a stored file for reading, on whichever storage holds it. Raises OSError if missing."""
-    return mail_storage().open(check_relpath(relpath), "rb")
+def open_file(relpath: str) -> File | BinaryIO:
+    """Open a stored file for reading, on whichever storage holds it. Raises OSError if missing.
+
+    A local store's file is opened directly (Django's File wrapper costs more than
+    reading a typical message); any other storage goes through its ``open``.
+    """
+    storage = mail_storage()
+    local = _local_root(storage)
+    if local is not None:
+        return open(local / check_relpath(relpath), "rb")
+    return storage.open(check_relpath(relpath), "rb")
 
 
 def _spool_file(folder: Path) -> BinaryIO:
