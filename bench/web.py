@@ -14,15 +14,20 @@ session cookie:
 - the ceiling: a trivial view  ``/healthz`` (small JSON, no session, no query)
 
 Targets (issue 7): inbox ≥ 40% of the trivial view's requests/s; search p99 ≤ 150 ms.
-Prints a Markdown table. Everything (gunicorn, database, data dir) is removed at the end,
-also on failure or SIGTERM.
+Prints a Markdown table. gunicorn is stopped at the end, also on failure or SIGTERM.
 
-    .venv/bin/python bench/web.py [--duration 30] [--messages 100000] [--keep-db]
+Seeding 100,000 messages takes minutes, so the seeded database and data directory are kept
+for the next run (``webpop_bench_web_<fingerprint>`` and ``var/bench-web/<fingerprint>``): the
+fingerprint covers the seed code, the message count and the migrations, so a schema or seed
+change seeds afresh. ``--fresh`` reseeds anyway; ``--drop`` removes the cache afterwards.
+
+    .venv/bin/python bench/web.py [--duration 30] [--messages 100000] [--fresh] [--drop]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import json
 import re
@@ -31,7 +36,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -40,9 +44,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from _benchutil import Cleanup, base_env, create_database, drop_database, pg_url, run_checked, stop_group  # noqa: E402
+from _benchutil import (  # noqa: E402
+    PG_DSN,
+    Cleanup,
+    base_env,
+    create_database,
+    drop_database,
+    pg_url,
+    run_checked,
+    stop_group,
+)
 
-DB_NAME = "webpop_bench_web"
+DB_PREFIX = "webpop_bench_web"
+CACHE_DIR = REPO / "var" / "bench-web"
 CONCURRENCY = 8
 TARGET_INBOX_RATIO = 0.40
 TARGET_SEARCH_P99_MS = 150.0
@@ -158,6 +172,61 @@ def load_python(url: str, cookie: str | None, duration: int) -> dict:
     }
 
 
+# --- the seeded database, cached between runs ------------------------------------------------
+
+
+def fingerprint(messages: int) -> str:
+    """Changes whenever the seeded data would: seed code, message count, any migration."""
+    digest = hashlib.sha256(str(messages).encode())
+    sources = [REPO / "bench" / "_web_seed.py", REPO / "bench" / "_web_data.py"]
+    sources += sorted(REPO.glob("*/migrations/0*.py"))
+    for path in sources:
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def cached_seed(db_name: str, data_dir: Path) -> dict | None:
+    """The seed's JSON if a complete earlier seed of this fingerprint exists."""
+    import psycopg
+
+    if not (data_dir / "seed.json").is_file():
+        return None
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
+            return None
+    return json.loads((data_dir / "seed.json").read_text())
+
+
+def drop_stale_caches(keep: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        names = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [DB_PREFIX + "%"])]
+    for name in names:
+        if name != keep:
+            drop_database(name)
+    if CACHE_DIR.is_dir():
+        for path in CACHE_DIR.iterdir():
+            if path.name != keep.removeprefix(DB_PREFIX + "_"):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def seed_database(db_name: str, data_dir: Path, env: dict, messages: int) -> dict:
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    create_database(db_name)
+    run_checked([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env=env)
+    seed_out = run_checked(
+        [PYTHON, str(REPO / "bench" / "_web_seed.py"), "--messages", str(messages)], env=env, timeout=900
+    )
+    seed = json.loads([line for line in seed_out.splitlines() if line.startswith("{")][-1])
+    # A live database is vacuumed and analysed by autovacuum; a freshly loaded one is not, and its
+    # index-only scans then visit the heap for every row. Measure the steady state.
+    run_checked(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db_name, "-qc", "VACUUM ANALYZE"], env=env)
+    (data_dir / "seed.json").write_text(json.dumps(seed))  # written last: marks the seed complete
+    return seed
+
+
 # --- main --------------------------------------------------------------------------------
 
 
@@ -167,6 +236,8 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator even if wrk exists")
+    parser.add_argument("--fresh", action="store_true", help="seed afresh even if a cached seed matches")
+    parser.add_argument("--drop", action="store_true", help="remove the seeded database and data dir at the end")
     parser.add_argument(
         "--profile",
         choices=["auto", "always", "never"],
@@ -178,28 +249,30 @@ def main() -> int:
     load = load_python if args.python_load or not shutil.which("wrk") else load_wrk
 
     with Cleanup() as cleanup:
-        data_dir = Path(tempfile.mkdtemp(prefix="webpop-bench-web-"))
-        cleanup.add("data dir", lambda: shutil.rmtree(data_dir, ignore_errors=True))
-        create_database(DB_NAME)
-        cleanup.add("database", lambda: drop_database(DB_NAME))
+        key = fingerprint(args.messages)
+        db_name, data_dir = f"{DB_PREFIX}_{key}", CACHE_DIR / key
         env = base_env() | {
-            "DATABASE_URL": pg_url(DB_NAME),
+            "DATABASE_URL": pg_url(db_name),
             "WEBPOP_DATA_DIR": str(data_dir),
             "DJANGO_SETTINGS_MODULE": "webpop.settings",
             "DEBUG": "false",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
         }
-        t0 = time.perf_counter()
-        run_checked([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env=env)
-        seed_out = run_checked(
-            [PYTHON, str(REPO / "bench" / "_web_seed.py"), "--messages", str(args.messages)], env=env, timeout=600
-        )
-        seed = json.loads([line for line in seed_out.splitlines() if line.startswith("{")][-1])
-        # A live database is vacuumed and analysed by autovacuum; a freshly loaded one is not, and its
-        # index-only scans then visit the heap for every row. Measure the steady state.
-        run_checked(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", DB_NAME, "-qc", "VACUUM ANALYZE"], env=env)
-        took = time.perf_counter() - t0
-        print(f"seeded {seed['messages']:,} messages ({seed['inbox']:,} in the inbox) in {took:.0f} s", file=sys.stderr)
+        drop_stale_caches(keep=db_name)
+        if args.drop:
+            cleanup.add("database", lambda: drop_database(db_name))
+            cleanup.add("data dir", lambda: shutil.rmtree(data_dir, ignore_errors=True))
+        seed = None if args.fresh else cached_seed(db_name, data_dir)
+        if seed is None:
+            t0 = time.perf_counter()
+            seed = seed_database(db_name, data_dir, env, args.messages)
+            took = time.perf_counter() - t0
+            print(
+                f"seeded {seed['messages']:,} messages ({seed['inbox']:,} in the inbox) in {took:.0f} s",
+                file=sys.stderr,
+            )
+        else:
+            print(f"reusing the seeded database {db_name} ({seed['messages']:,} messages)", file=sys.stderr)
 
         port = free_port()
         gunicorn = subprocess.Popen(
