@@ -1,0 +1,124 @@
+"""What a message list shows for each row, computed in Python once per page.
+
+The inbox is the page people load most. Doing the per-row work here (one URL
+pattern, one compiled highlighter, dates formatted by one formatter) instead of
+through template tags and filters for every row keeps a 50-row page cheap; the
+template then only prints prepared values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import TypedDict
+
+from django.urls import reverse
+from django.utils import dateformat, timezone
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext, ngettext, pgettext
+
+
+class Row(TypedDict):
+    """A dict, not an object: the template engine's first lookup (``row[key]``) then succeeds."""
+
+    id: int
+    url: str
+    sender: str
+    title: str  # the subject as plain text
+    subject: str  # SafeString (escaped, search terms marked) when highlighting
+    snippet: str
+    iso_date: str
+    date: str
+    unread: bool
+    flagged: bool
+    has_attachments: bool
+    conversation_size: int
+
+
+def highlighter(terms: Iterable[str]) -> Callable[[str], SafeString]:
+    """Escape a text and wrap every occurrence of a term in <mark> (case-insensitive).
+
+    The pattern is compiled once per page, not once per cell.
+    """
+    words = sorted({escape(t) for t in terms or () if t and len(t) > 1}, key=len, reverse=True)
+    if not words:
+        return lambda text: mark_safe(escape(text or ""))  # noqa: S308 (escaped)
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+
+    def mark(text: str) -> SafeString:
+        return mark_safe(pattern.sub(lambda m: f"<mark>{m.group(0)}</mark>", escape(text or "")))  # noqa: S308
+
+    return mark
+
+
+def present(messages: Iterable, *, highlight: list[str] | None = None, grouped: bool = False) -> list[Row]:
+    """Rows for ``mailbox/inbox.html`` from Message instances (with ``conversation_*`` when grouped)."""
+    # One reverse() for the page; every row's URL differs only in the id.
+    prefix, _, suffix = reverse("mailbox:message", args=[0]).rpartition("0")
+    no_subject = gettext("(no subject)")
+    unknown_sender = gettext("(unknown sender)")
+    # Translators: date and time of a message in lists (Django date format syntax).
+    date_format = pgettext("message list date", "M j, Y H:i")
+    mark = highlighter(highlight) if highlight else None
+    rows = []
+    for m in messages:
+        subject = m.subject or no_subject
+        local = timezone.localtime(m.date)
+        rows.append(
+            Row(
+                id=m.id,
+                url=f"{prefix}{m.id}{suffix}",
+                sender=m.from_name or m.from_email or unknown_sender,
+                title=subject,
+                subject=mark(subject) if mark else subject,
+                snippet=mark(m.snippet) if mark else m.snippet,
+                iso_date=local.isoformat(),
+                date=dateformat.format(local, date_format),
+                unread=(grouped and bool(m.conversation_unread)) or not m.seen,
+                flagged=m.flagged,
+                has_attachments=m.has_attachments,
+                conversation_size=m.conversation_size if grouped else 1,
+            )
+        )
+    return rows
+
+
+# The markup of one list row. Rendered here rather than by a template loop: printing ~11 values
+# per row through the template engine (lookup, localize, escape each) was the largest part of an
+# inbox page's time. Every value passes through format_html's escaping.
+_ROW = (
+    '<li class="{css}" data-id="{id}">'
+    '<input type="checkbox" name="ids" value="{id}" aria-label="{select} {title}">'
+    '<a href="{url}"><span class="from">{star}{sender}{thread}</span>'
+    '<span class="subject">{subject}{clip}</span>'
+    '<span class="snippet">{snippet}</span>'
+    '<time datetime="{iso_date}">{date}</time></a></li>\n'
+)
+
+
+def render(rows: list[Row]) -> SafeString:
+    """The <li> elements of ``rows`` for the message list (``<ol id="message-list">``)."""
+    select = gettext("Select:")
+    star = format_html('<span class="star" aria-label="{}">★</span> ', gettext("Starred"))
+    clip = format_html(' <span class="clip" aria-label="{}">📎</span>', gettext("Has attachments"))
+    parts = []
+    for row in rows:
+        size = row["conversation_size"]
+        thread = ""
+        if size > 1:
+            label = ngettext("%(count)d message", "%(count)d messages", size) % {"count": size}
+            thread = format_html(' <span class="thread-count" aria-label="{}">{}</span>', label, size)
+        css = ("unread" if row["unread"] else "") + (" starred" if row["flagged"] else "")
+        parts.append(
+            format_html(
+                _ROW,
+                css=css,
+                select=select,
+                star=star if row["flagged"] else "",
+                thread=thread,
+                clip=clip if row["has_attachments"] else "",
+                **{k: row[k] for k in ("id", "title", "url", "sender", "subject", "snippet", "iso_date", "date")},
+            )
+        )
+    return mark_safe("".join(parts))  # noqa: S308 (each part built by format_html)
