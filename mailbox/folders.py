@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
+from django.utils.translation import gettext
 
 from accounts.models import MailAccount
 
 from .models import Folder, Message, Rule, UserFolder
 
-SYSTEM_TARGETS = [(Folder.INBOX.value, "Inbox"), (Folder.ARCHIVE.value, "Archive"), (Folder.SPAM.value, "Spam")]
+SYSTEM_TARGETS = [(f.value, f.label) for f in (Folder.INBOX, Folder.ARCHIVE, Folder.SPAM)]
 
 
 class FolderError(ValueError):
@@ -68,11 +69,11 @@ def unread_counts(owner_id: int) -> dict[str, int]:
 def _clean_name(name: str) -> str:
     name = " ".join((name or "").split())
     if not name:
-        raise FolderError("Give the folder a name.")
+        raise FolderError(gettext("Give the folder a name."))
     if len(name) > 100:
-        raise FolderError("Folder names are at most 100 characters.")
+        raise FolderError(gettext("Folder names are at most 100 characters."))
     if name.casefold() in {label.casefold() for label in Folder.labels} | {v for v in Folder.values}:
-        raise FolderError(f"“{name}” is a built-in folder.")
+        raise FolderError(gettext("“%(name)s” is a built-in folder.") % {"name": name})
     return name
 
 
@@ -82,7 +83,7 @@ def create(owner_id: int, name: str) -> UserFolder:
         with transaction.atomic():
             return UserFolder.objects.create(owner_id=owner_id, name=name)
     except IntegrityError:
-        raise FolderError(f"You already have a folder called “{name}”.") from None
+        raise FolderError(gettext("You already have a folder called “%(name)s”.") % {"name": name}) from None
 
 
 def rename(folder: UserFolder, name: str) -> UserFolder:
@@ -92,7 +93,7 @@ def rename(folder: UserFolder, name: str) -> UserFolder:
         with transaction.atomic():
             folder.save(update_fields=["name"])
     except IntegrityError:
-        raise FolderError(f"You already have a folder called “{name}”.") from None
+        raise FolderError(gettext("You already have a folder called “%(name)s”.") % {"name": name}) from None
     return folder
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.db import transaction
+from django.utils.translation import gettext, ngettext
 
 from accounts.models import MailAccount
 
@@ -39,13 +40,25 @@ class ImportReport:
     failed: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        text = f"Imported {self.imported}, skipped {self.duplicates} duplicate{'s' if self.duplicates != 1 else ''}"
-        if self.failed:
-            shown = "; ".join(self.failed[:10])
-            if len(self.failed) > 10:
-                shown += f"; and {len(self.failed) - 10} more"
-            text += f", {len(self.failed)} failed: {shown}"
-        return text + "."
+        numbers = {"imported": self.imported, "count": self.duplicates}
+        if not self.failed:
+            return (
+                ngettext(
+                    "Imported %(imported)d, skipped %(count)d duplicate.",
+                    "Imported %(imported)d, skipped %(count)d duplicates.",
+                    self.duplicates,
+                )
+                % numbers
+            )
+        shown = "; ".join(self.failed[:10])
+        if len(self.failed) > 10:
+            shown += gettext("; and %(count)d more") % {"count": len(self.failed) - 10}
+        text = ngettext(
+            "Imported %(imported)d, skipped %(count)d duplicate, %(failed)d failed: %(shown)s.",
+            "Imported %(imported)d, skipped %(count)d duplicates, %(failed)d failed: %(shown)s.",
+            self.duplicates,
+        )
+        return text % {**numbers, "failed": len(self.failed), "shown": shown}
 
 
 class _TooLarge(ValueError):

@@ -78,7 +78,7 @@
       const list = document.getElementById("message-list");
       if (fresh && list && !form.querySelector("input[name=ids]:checked")) list.replaceWith(fresh);
       if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
-        new Notification("New mail", { body: data.unread + " unread" });
+        new Notification(root.dataset.newMail, { body: root.dataset.unreadText.replace("%(count)s", data.unread) });
       }
     }
   }
