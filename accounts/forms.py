@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from mailbox import folders
 from mailbox.pop3 import normalize_fingerprint
+from webpop.choice_labels import translated
 
 from .models import DEFAULT_PORTS, AuthMechanism, MailAccount, Security
 from .policy import Policy
@@ -37,7 +38,7 @@ class MailAccountForm(forms.Form):
     )
     label = forms.CharField(max_length=100, required=False, label=_("Label"), help_text=_("Optional, e.g. “Work”."))
     host = forms.CharField(max_length=253, label=_("POP3 server"), help_text=_("e.g. pop.example.com"))
-    security = forms.ChoiceField(choices=Security.choices, initial=Security.SSL, label=_("Security"))
+    security = forms.ChoiceField(choices=translated(Security.choices), initial=Security.SSL, label=_("Security"))
     port = forms.IntegerField(
         min_value=1,
         max_value=65535,
@@ -76,7 +77,7 @@ class MailAccountForm(forms.Form):
         help_text=_("Archive or one of your folders skips the inbox, as Gmail's mail fetcher allowed."),
     )
     auth_mechanism = forms.ChoiceField(
-        choices=[("", _("Automatic: the strongest the server offers")), *AuthMechanism.choices],
+        choices=[("", _("Automatic: the strongest the server offers")), *translated(AuthMechanism.choices)],
         required=False,
         label=_("Login method"),
     )

@@ -42,6 +42,23 @@ def test_every_marked_string_is_in_the_german_catalogue_and_translated():
     assert not fuzzy, f"fuzzy (check and unmark): {fuzzy[:10]}"
 
 
+def test_every_model_choice_label_is_in_the_catalogue():
+    """Choices stay plain strings in the models (no migrations); webpop/choice_labels.py marks them."""
+    from django.apps import apps
+
+    entries = parse_po(PO)
+    labels = {
+        str(label)
+        for app in ("accounts", "mailbox")
+        for model in apps.get_app_config(app).get_models()
+        for field in model._meta.get_fields()
+        for _value, label in getattr(field, "choices", None) or ()
+    }
+    assert "Host name not found" in labels
+    missing = sorted(label for label in labels if (None, label) not in entries)
+    assert not missing, f"add to webpop/choice_labels.py and the catalogue: {missing}"
+
+
 def test_translations_keep_the_placeholders_of_their_original():
     import re
 
@@ -109,6 +126,10 @@ def test_message_page_and_flash_messages_follow_the_language(alice_client, alice
     assert "Antworten" in page and "Von</dt>" in page and ".eml herunterladen" in page
     response = alice_client.post(reverse("mailbox:bulk"), {"action": "archive", "ids": [alice_mail.id]}, follow=True)
     assert "1 Nachricht nach Archiv verschoben." in response.content.decode()
+    assert "Auf dem Server" in alice_client.get(reverse("mailbox:message", args=[alice_mail.id])).content.decode()
+    account_page = alice_client.get(reverse("accounts:detail", args=[alice_mail.account_id])).content.decode()
+    assert "SSL/TLS (implizit, meist Port 995)" in account_page
+    assert "Jede Nachricht auf dem Server lassen." in account_page
 
 
 @pytest.mark.django_db
