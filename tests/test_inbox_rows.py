@@ -72,3 +72,14 @@ def test_inbox_page_lists_stored_mail_through_the_rows(alice_client, alice):
     assert f'<li class="unread" data-id="{stored.id}">' in page
     assert f'href="{reverse("mailbox:message", args=[stored.id])}"' in page
     assert "Budget &lt;draft&gt;" in page and "Budget <draft>" not in page
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+@pytest.mark.parametrize("fmt", ["M j, Y H:i", "j. M Y, H:i", r"d.m.y G\h i", "D, j M Y", "n/j/Y"])
+def test_list_dates_match_djangos_date_format(language, fmt):
+    from django.utils import dateformat
+
+    with translation.override(language):
+        format_date = rows.date_formatter(fmt)
+        for value in (dt.datetime(2026, 1, 5, 7, 3), dt.datetime(1999, 12, 31, 23, 59), dt.datetime(2026, 5, 9)):
+            assert format_date(value) == dateformat.format(value, fmt)
