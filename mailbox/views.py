@@ -58,7 +58,7 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
     if grouped:
         _annotate_conversation_sizes(page.rows, folder)
     accounts = list(MailAccount.objects.filter(owner=request.user).only("id", "label", "host", "username", "policy"))
-    unread = _unread_counts(request.user.id)
+    unread = _unread_badges(request.user.id, user_folders)
     current = None if query else folder
     inbox_url = reverse("mailbox:inbox")
     # One reverse() for all folder links: slugs are system folder names or u<id>, safe in a path.
@@ -92,6 +92,7 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
         "query": query,
         "search_error": error,
         "unread": unread,
+        "unread_cap": folders.UNREAD_CAP,
         "move_targets": [*folders.SYSTEM_TARGETS, *((f.slug, f.name) for f in user_folders)],
         "undo": request.session.get("undo"),
         "trash_days": settings.WEBPOP_TRASH_DAYS,
@@ -153,20 +154,26 @@ def _folder_label(folder: str, user_folders: list) -> str:
     raise Http404
 
 
-def _unread_counts(owner_id: int) -> dict[str, int]:
-    """Unread in Inbox, Spam and each user folder (keyed ``u<id>``), one query."""
-    counts = folders.unread_counts(owner_id)
-    return {**counts, "inbox": counts.get(Folder.INBOX, 0), "spam": counts.get(Folder.SPAM, 0)}
+def _unread_badges(owner_id: int, user_folders: list) -> dict[str, int | str]:
+    """Unread in Inbox, Spam and each user folder (keyed by slug) as shown: 999 at most, then "999+"."""
+    counts = folders.unread_counts(owner_id, [Folder.INBOX, Folder.SPAM, *(f.slug for f in user_folders)])
+    return {slug: folders.badge(n) for slug, n in counts.items()}
 
 
 @login_required
 def counts(request: HttpRequest) -> JsonResponse:
-    """For the open page to notice new mail: unread count and the newest inbox message."""
+    """For the open page to notice new mail: the inbox's unread count and its newest message.
+
+    ``unread`` stops at ``folders.UNREAD_CAP + 1`` (the page shows "999+" then).
+    """
     newest = (
         Message.objects.filter(owner=request.user, folder=Folder.INBOX).order_by("-date", "-id").values("id").first()
     )
     return JsonResponse(
-        {"unread": _unread_counts(request.user.id)["inbox"], "newest": newest["id"] if newest else None}
+        {
+            "unread": folders.unread_counts(request.user.id, [Folder.INBOX]).get(Folder.INBOX, 0),
+            "newest": newest["id"] if newest else None,
+        }
     )
 
 
