@@ -98,7 +98,8 @@ def _spool(name: str, chunks: Iterable[bytes], limit: int) -> _Spooled:
             for piece in _crlf(chunks):
                 size += len(piece)
                 if size > limit:
-                    raise _TooLarge(f"{name}: larger than the limit of {limit:,} bytes")
+                    text = gettext("%(name)s: larger than the limit of %(limit)s bytes")
+                    raise _TooLarge(text % {"name": name, "limit": f"{limit:,}"})
                 digest.update(piece)
                 fh.write(piece)
         except BaseException:
@@ -107,7 +108,7 @@ def _spool(name: str, chunks: Iterable[bytes], limit: int) -> _Spooled:
             raise
     if size == 0:
         Path(fh.name).unlink(missing_ok=True)
-        raise ValueError(f"{name}: empty")
+        raise ValueError(gettext("%(name)s: empty") % {"name": name})
     return _Spooled(name, Path(fh.name), size, digest.hexdigest())
 
 
@@ -131,11 +132,11 @@ def _messages(name: str, fh: BinaryIO, limit: int) -> Iterator[_Spooled | str]:
     for number, raw in enumerate(mbox.split_mbox(fh), 1):
         found = True
         try:
-            yield _spool(f"{name} message {number}", [raw], limit)
+            yield _spool(gettext("%(name)s message %(number)d") % {"name": name, "number": number}, [raw], limit)
         except ValueError as exc:
             yield str(exc)
     if not found:
-        yield f"{name}: no messages found"
+        yield gettext("%(name)s: no messages found") % {"name": name}
 
 
 def import_files(account: MailAccount, folder: str, uploads: Iterable[tuple[str, BinaryIO]]) -> ImportReport:

@@ -276,7 +276,7 @@ def proxied_image(request: HttpRequest, message_id: int, token: str, index: int)
         image = imageproxy.fetch(urls[index])
     except imageproxy.ProxyError as exc:
         logger.info("image proxy: message %s image %s: %s", message_id, index, exc)
-        return HttpResponse("The image could not be loaded.", status=502, content_type="text/plain")
+        return HttpResponse(gettext("The image could not be loaded."), status=502, content_type="text/plain")
     return _image_response(image.data, image.content_type)
 
 
