@@ -13,6 +13,11 @@ session cookie:
 - a search                     ``/?q=invoice`` (full-text, ~6% of the rows match)
 - the ceiling: a trivial view  ``/healthz`` (small JSON, no session, no query)
 
+Besides requests/s and latency, the table gives the CPU time the gunicorn workers and the
+PostgreSQL backends spent per request (from /proc): on a shared machine the throughput
+depends on what else runs, the CPU cost of a request much less. ``--app-dir`` serves other
+code (e.g. ``git archive`` of an older commit) on the same data, for a before/after table.
+
 Targets (issue 7): inbox ≥ 40% of the trivial view's requests/s; search p99 ≤ 150 ms.
 Prints a Markdown table. gunicorn is stopped at the end, also on failure or SIGTERM.
 
@@ -30,6 +35,7 @@ import argparse
 import hashlib
 import http.client
 import json
+import os
 import re
 import shutil
 import socket
@@ -172,6 +178,75 @@ def load_python(url: str, cookie: str | None, duration: int) -> dict:
     }
 
 
+# --- CPU spent per request ------------------------------------------------------------------
+# The machine may be shared: requests/s and latencies then depend on what else runs. The CPU time
+# the gunicorn workers and the database backends spend per request depends much less on that.
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None  # gone
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+
+
+def worker_pids(master: int) -> list[int]:
+    return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+
+
+def backend_pids(db_name: str) -> list[int]:
+    import psycopg
+
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [db_name]).fetchall()
+    return [row[0] for row in rows]
+
+
+class CpuMeter:
+    """CPU seconds used by a changing set of processes while a block runs.
+
+    Database connections come and go (CONN_MAX_AGE), so the process list is sampled every
+    half second and each process's last reading kept; a process gone before its last
+    sample loses under half a second of its time.
+    """
+
+    def __init__(self, list_pids) -> None:
+        self.list_pids = list_pids
+        self.start: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+
+    def _sample(self, first: bool = False) -> None:
+        for pid in self.list_pids():
+            used = _cpu(pid)
+            if used is not None:
+                if first:
+                    self.start[pid] = used
+                self.last[pid] = used
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def __enter__(self) -> CpuMeter:
+        self._sample(first=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    @property
+    def seconds(self) -> float:
+        return sum(used - self.start.get(pid, 0.0) for pid, used in self.last.items())
+
+
 # --- the seeded database, cached between runs ------------------------------------------------
 
 
@@ -236,6 +311,13 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator even if wrk exists")
+    parser.add_argument(
+        "--app-dir",
+        type=Path,
+        default=REPO,
+        help="serve the code in this directory (e.g. `git archive` of an older commit, for a before/after "
+        "comparison on the same data); default: this checkout",
+    )
     parser.add_argument("--fresh", action="store_true", help="seed afresh even if a cached seed matches")
     parser.add_argument("--drop", action="store_true", help="remove the seeded database and data dir at the end")
     parser.add_argument(
@@ -277,7 +359,7 @@ def main() -> int:
         port = free_port()
         gunicorn = subprocess.Popen(
             [GUNICORN, "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "webpop.wsgi"],
-            cwd=REPO,
+            cwd=args.app_dir,
             env=env,
             start_new_session=True,
         )
@@ -307,7 +389,11 @@ def main() -> int:
         results = []
         for label, path, ck in targets:
             print(f"loading {label} for {args.duration} s …", file=sys.stderr)
-            results.append((label, load(base + path, ck, args.duration)))
+            with CpuMeter(lambda: worker_pids(gunicorn.pid)) as app, CpuMeter(lambda: backend_pids(db_name)) as db:
+                result = load(base + path, ck, args.duration)
+            result["app_cpu_ms"] = app.seconds * 1000 / max(result["requests"], 1)
+            result["db_cpu_ms"] = db.seconds * 1000 / max(result["requests"], 1)
+            results.append((label, result))
 
         ceiling = results[-1][1]["rps"]
         inbox = results[0][1]
@@ -322,12 +408,17 @@ def main() -> int:
     tool = results[0][1]["tool"]
     print(
         f"\n### webpop web: gunicorn {args.workers} sync workers, PostgreSQL, {seed['messages']:,} messages, "
-        f"{tool} {args.duration} s × concurrency {CONCURRENCY}\n"
+        f"{tool} {args.duration} s × concurrency {CONCURRENCY}"
+        + (f" (code served from {args.app_dir})" if args.app_dir != REPO else "")
+        + "\n"
     )
-    print("| URL | requests/s | p50 ms | p99 ms | requests | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| URL | requests/s | p50 ms | p99 ms | requests | non-2xx | app CPU ms/req | db CPU ms/req |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for label, r in results:
-        print(f"| {label} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['requests']:,} | {r['non2xx']} |")
+        print(
+            f"| {label} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['requests']:,} | {r['non2xx']} "
+            f"| {r['app_cpu_ms']:.2f} | {r['db_cpu_ms']:.2f} |"
+        )
     met = "met" if ratio >= TARGET_INBOX_RATIO else "NOT met"
     print(f"\n- inbox / trivial view requests/s: **{ratio:.0%}** (target ≥ {TARGET_INBOX_RATIO:.0%}: {met})")
     met = "met" if search["p99"] <= TARGET_SEARCH_P99_MS else "NOT met"

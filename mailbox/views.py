@@ -59,32 +59,14 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
         _annotate_conversation_sizes(page.rows, folder)
     accounts = list(MailAccount.objects.filter(owner=request.user).only("id", "label", "host", "username", "policy"))
     unread = _unread_badges(request.user.id, user_folders)
-    current = None if query else folder
-    inbox_url = reverse("mailbox:inbox")
-    # One reverse() for all folder links: slugs are system folder names or u<id>, safe in a path.
-    before_slug, _, after_slug = reverse("mailbox:folder", args=["0"]).rpartition("0")
-    folder_url = before_slug + "{}" + after_slug
-    rows = rows_module.present(page.rows, highlight=parsed.highlight_terms() if query else None, grouped=grouped)
+    shown = rows_module.present(page.rows, highlight=parsed.highlight_terms() if query else None, grouped=grouped)
     context = {
         "page": page,
-        "rows_html": rows_module.render(rows),
+        "rows_html": rows_module.render(shown),
         "folder": folder,
         "folder_label": gettext("Search") if query else folder_label,
-        "folder_links": [
-            (
-                inbox_url if value == Folder.INBOX else folder_url.format(value),
-                label,
-                unread.get(value, 0) if value in (Folder.INBOX, Folder.SPAM) else 0,
-                "unread-badge" if value == Folder.INBOX else "",
-                value == current,
-            )
-            for value, label in VISIBLE_FOLDERS
-        ],
+        **_folder_links(unread, user_folders, current=None if query else folder),
         "user_folders": [(f, unread.get(f.slug, 0)) for f in user_folders],
-        "user_folder_links": [
-            (folder_url.format(f.slug), f.name, unread.get(f.slug, 0), f.slug == current) for f in user_folders
-        ],
-        "inbox_url": inbox_url,
         "pager_query": _pager_query(query, account, request.GET.get("view")),
         "grouped": grouped,
         "accounts": accounts,
@@ -99,6 +81,30 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
         "mirror_accounts": any(a.policy.startswith("mirror") for a in accounts),
     }
     return render(request, "mailbox/inbox.html", context)
+
+
+def _folder_links(unread: dict, user_folders: list, *, current: str | None) -> dict:
+    """The folder list's links as (url, label, unread, ...) tuples, without a reverse() per link."""
+    inbox_url = reverse("mailbox:inbox")
+    # Slugs are system folder names or u<id>, safe in a path as they are.
+    before_slug, _, after_slug = reverse("mailbox:folder", args=["0"]).rpartition("0")
+    folder_url = before_slug + "{}" + after_slug
+    return {
+        "inbox_url": inbox_url,
+        "folder_links": [
+            (
+                inbox_url if value == Folder.INBOX else folder_url.format(value),
+                label,
+                unread.get(value, 0) if value in (Folder.INBOX, Folder.SPAM) else 0,
+                "unread-badge" if value == Folder.INBOX else "",  # mail.js updates it
+                value == current,
+            )
+            for value, label in VISIBLE_FOLDERS
+        ],
+        "user_folder_links": [
+            (folder_url.format(f.slug), f.name, unread.get(f.slug, 0), f.slug == current) for f in user_folders
+        ],
+    }
 
 
 def _pager_query(query: str, account: MailAccount | None, view: str | None) -> str:
