@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -135,15 +135,8 @@ def _newer_in_conversation():
 
 def _annotate_conversation_sizes(rows: list[Message], folder: str) -> None:
     """``conversation_size`` and ``conversation_unread`` for each listed conversation, in one query."""
-    thread_ids = {m.thread_id for m in rows if m.thread_id}
-    sizes: dict[int, tuple[int, int]] = {}
-    if thread_ids:
-        counted = (
-            Message.objects.filter(owner_id=rows[0].owner_id, folder=folder, thread_id__in=thread_ids)
-            .values("thread_id")
-            .annotate(n=Count("id"), unread=Count("id", filter=Q(seen=False)))
-        )
-        sizes = {row["thread_id"]: (row["n"], row["unread"]) for row in counted}
+    thread_ids = sorted({m.thread_id for m in rows if m.thread_id})
+    sizes = listing.conversation_sizes(rows[0].owner_id, folder, thread_ids) if thread_ids else {}
     for message in rows:
         size, unread = sizes.get(message.thread_id, (1, 0 if message.seen else 1))
         message.conversation_size = size
