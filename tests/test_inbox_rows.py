@@ -83,3 +83,24 @@ def test_list_dates_match_djangos_date_format(language, fmt):
         format_date = rows.date_formatter(fmt)
         for value in (dt.datetime(2026, 1, 5, 7, 3), dt.datetime(1999, 12, 31, 23, 59), dt.datetime(2026, 5, 9)):
             assert format_date(value) == dateformat.format(value, fmt)
+
+
+@pytest.mark.django_db
+def test_conversation_sizes_count_the_folder_and_owner_only(alice, bob):
+    from mailbox import listing
+    from mailbox.models import Message
+
+    account, other = make_account(alice), make_account(bob)
+
+    def add(acct, thread, uidl, **fields):
+        Message.objects.create(
+            owner_id=acct.owner_id, account=acct, uidl=uidl, sha256="0" * 64, size=1, raw_path="raw/x",
+            date=timezone.now(), thread_id=thread, **fields,
+        )  # fmt: skip
+
+    add(account, 1, "a", seen=True)
+    add(account, 1, "b")
+    add(account, 1, "c", folder="archive")
+    add(account, 2, "d", seen=True)
+    add(other, 1, "e")
+    assert listing.conversation_sizes(alice.id, "inbox", [1, 2, 3]) == {1: (2, 1), 2: (1, 0)}
