@@ -20,6 +20,7 @@ from urllib.parse import quote
 import dns.exception
 import dns.resolver
 from django.conf import settings
+from django.utils.translation import gettext
 
 from mailbox.pop3 import is_public_address, make_tls_context
 
@@ -71,7 +72,7 @@ def suggest(address: str) -> list[Suggestion]:
                 preset.security,
                 preset.username_for(address),
                 "preset",
-                preset.notes,
+                gettext(preset.notes) if preset.notes else "",
                 preset.name,
             )
         ]

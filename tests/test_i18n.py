@@ -172,3 +172,11 @@ def test_language_change_needs_post_and_csrf_and_a_known_language(alice):
 def test_language_change_never_redirects_off_site(alice_client):
     response = alice_client.post(reverse("set_language"), {"language": "de", "next": "https://evil.example/"})
     assert response.status_code == 302 and not response["Location"].startswith("https://evil.example")
+
+
+@pytest.mark.django_db
+def test_provider_notes_in_the_add_account_suggestions_follow_the_language(alice_client):
+    url = reverse("accounts:suggest") + "?address=someone@gmx.de"
+    assert "GMX's settings" in alice_client.get(url).json()["suggestions"][0]["notes"]
+    choose(alice_client, "de")
+    assert "GMX-Einstellungen" in alice_client.get(url).json()["suggestions"][0]["notes"]
