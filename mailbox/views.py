@@ -38,6 +38,7 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
     parsed = search.parse(query)
     error = None
     grouped = False
+    window = _search_window(rows, parsed, user_folders) if query else None
     if query:
         rows = rows.exclude(folder=Folder.PURGED)
         if not any(op == "in" for op, _value, _neg in parsed.filters):
@@ -52,7 +53,9 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
         if grouped:
             rows = rows.filter(~Exists(_newer_in_conversation()))
     try:
-        page = listing.page(rows, before=request.GET.get("before"), after=request.GET.get("after"))
+        page = listing.page(
+            rows, before=request.GET.get("before"), after=request.GET.get("after"), window=None if error else window
+        )
     except listing.BadCursor:
         raise Http404 from None
     if grouped:
@@ -105,6 +108,20 @@ def _folder_links(unread: dict, user_folders: list, *, current: str | None) -> d
             (folder_url.format(f.slug), f.name, unread.get(f.slug, 0), f.slug == current) for f in user_folders
         ],
     }
+
+
+def _search_window(rows, parsed: search.ParsedQuery, user_folders: list) -> listing.Window | None:
+    """Where a search may look first (listing.Window): every folder it covers, newest mail first.
+
+    A search covers every folder but Trash, Spam and the tombstones; a message's folder is a
+    Folder value or one of the owner's folders, so this list names all of them. With ``in:``
+    the search's own folder condition decides, unwindowed.
+    """
+    if any(op == "in" for op, _value, _neg in parsed.filters):
+        return None
+    skipped = {Folder.PURGED, Folder.TRASH, Folder.SPAM}
+    covered = [value for value in Folder.values if value not in skipped] + [f.slug for f in user_folders]
+    return listing.Window(rows=rows, folders=covered)
 
 
 def _pager_query(query: str, account: MailAccount | None, view: str | None) -> str:
