@@ -1,9 +1,9 @@
 """What a message list shows for each row, computed in Python once per page.
 
 The inbox is the page people load most. Doing the per-row work here (one URL
-pattern, one compiled highlighter, dates formatted by one formatter) instead of
-through template tags and filters for every row keeps a 50-row page cheap; the
-template then only prints prepared values.
+pattern, one compiled highlighter, dates formatted by one formatter, the row
+markup built with escaped values) instead of through template tags and filters
+for every row keeps a 50-row page cheap; the template prints the rows at once.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from django.utils.translation import gettext, ngettext, pgettext
 
 
 class Row(TypedDict):
-    """A dict, not an object: the template engine's first lookup (``row[key]``) then succeeds."""
+    """One list row's values, ready to print (``render``)."""
 
     id: int
     url: str
