@@ -30,13 +30,15 @@ run: venv
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
-# Debian packages the tests need (real Dovecot; systemd-analyze checks deploy/systemd; Chromium for the browser tests, which
-# Playwright drives as /usr/bin/chromium: never `playwright install`); installed only when missing.
+# Debian packages the tests need (real Dovecot; systemd-analyze checks deploy/systemd; Chromium for the browser
+# tests, which Playwright drives as /usr/bin/chromium: never `playwright install`; gettext to update the
+# translation catalogues in locale/); installed only when missing.
 system-deps:
 	@missing=""; \
 	if ! command -v dovecot >/dev/null 2>&1 || ! test -e /usr/lib/dovecot/pop3; then missing="$$missing dovecot-pop3d"; fi; \
 	if ! test -x /usr/bin/chromium; then missing="$$missing chromium"; fi; \
 	if ! command -v systemd-analyze >/dev/null 2>&1; then missing="$$missing systemd"; fi; \
+	if ! command -v msgfmt >/dev/null 2>&1; then missing="$$missing gettext"; fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing$$missing (needs root)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

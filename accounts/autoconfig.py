@@ -19,6 +19,7 @@ from urllib.parse import quote
 import dns.exception
 import dns.resolver
 from django.conf import settings
+from django.utils.translation import gettext
 
 from mailbox.pop3 import make_tls_context
 from webpop import netguard
@@ -71,7 +72,7 @@ def suggest(address: str) -> list[Suggestion]:
                 preset.security,
                 preset.username_for(address),
                 "preset",
-                preset.notes,
+                gettext(preset.notes) if preset.notes else "",
                 preset.name,
             )
         ]

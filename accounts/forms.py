@@ -4,24 +4,26 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from mailbox import folders
 from mailbox.pop3 import normalize_fingerprint
+from webpop.choice_labels import translated
 
 from .models import DEFAULT_PORTS, AuthMechanism, MailAccount, Security
 from .policy import Policy
 
 POLICY_CHOICES = [
-    ("keep", "Keep: leave every message on the server (other mail programs still see it)"),
-    ("mirror", "Mirror: when I delete a message here, delete it on the server too"),
-    ("delete", "Move: delete each message from the server once webpop has stored it safely"),
+    ("keep", _("Keep: leave every message on the server (other mail programs still see it)")),
+    ("mirror", _("Mirror: when I delete a message here, delete it on the server too")),
+    ("delete", _("Move: delete each message from the server once webpop has stored it safely")),
 ]
 
-DELIVERY_FOLDERS = [("inbox", "Inbox"), ("archive", "Archive (skip the inbox)")]
+DELIVERY_FOLDERS = [("inbox", _("Inbox")), ("archive", _("Archive (skip the inbox)"))]
 
 
 class FirstRunForm(UserCreationForm):
-    email = forms.EmailField(required=False)
+    email = forms.EmailField(required=False, label=_("E-mail address"))
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
@@ -31,57 +33,68 @@ class FirstRunForm(UserCreationForm):
 class MailAccountForm(forms.Form):
     address = forms.EmailField(
         required=False,
-        label="E-mail address",
-        help_text="webpop fills in the server settings for known providers and domains that publish them.",
+        label=_("E-mail address"),
+        help_text=_("webpop fills in the server settings for known providers and domains that publish them."),
     )
-    label = forms.CharField(max_length=100, required=False, help_text="Optional, e.g. “Work”.")
-    host = forms.CharField(max_length=253, label="POP3 server", help_text="e.g. pop.example.com")
-    security = forms.ChoiceField(choices=Security.choices, initial=Security.SSL)
+    label = forms.CharField(max_length=100, required=False, label=_("Label"), help_text=_("Optional, e.g. “Work”."))
+    host = forms.CharField(max_length=253, label=_("POP3 server"), help_text=_("e.g. pop.example.com"))
+    security = forms.ChoiceField(choices=translated(Security.choices), initial=Security.SSL, label=_("Security"))
     port = forms.IntegerField(
-        min_value=1, max_value=65535, required=False, help_text="Leave empty for the usual port (995 or 110)."
+        min_value=1,
+        max_value=65535,
+        required=False,
+        label=_("Port"),
+        help_text=_("Leave empty for the usual port (995 or 110)."),
     )
-    username = forms.CharField(max_length=255, label="User name")
-    password = forms.CharField(widget=forms.PasswordInput(render_value=True), strip=False)
-    policy = forms.ChoiceField(choices=POLICY_CHOICES, initial="keep", label="Server copy", widget=forms.RadioSelect)
+    username = forms.CharField(max_length=255, label=_("User name"))
+    password = forms.CharField(widget=forms.PasswordInput(render_value=True), strip=False, label=_("Password"))
+    policy = forms.ChoiceField(choices=POLICY_CHOICES, initial="keep", label=_("Server copy"), widget=forms.RadioSelect)
     days = forms.IntegerField(
         min_value=1,
         max_value=36500,
         required=False,
-        label="…and delete from the server after this many days",
-        help_text="Optional, with Keep or Mirror: frees space on the server while other devices still "
-        "see recent mail. Only messages webpop has stored are ever deleted.",
+        label=_("…and delete from the server after this many days"),
+        help_text=_(
+            "Optional, with Keep or Mirror: frees space on the server while other devices still "
+            "see recent mail. Only messages webpop has stored are ever deleted."
+        ),
     )
     poll_interval = forms.TypedChoiceField(
         coerce=int,
-        choices=[(60, "every minute"), (300, "every 5 minutes"), (900, "every 15 minutes"), (3600, "every hour")],
+        choices=[
+            (60, _("every minute")),
+            (300, _("every 5 minutes")),
+            (900, _("every 15 minutes")),
+            (3600, _("every hour")),
+        ],
         initial=300,
-        label="Check for mail",
+        label=_("Check for mail"),
     )
     deliver_to = forms.ChoiceField(
-        choices=[("inbox", "Inbox")],
+        choices=[("inbox", _("Inbox"))],
         required=False,
-        label="Put new mail in",
-        help_text="Archive or one of your folders skips the inbox, as Gmail's mail fetcher allowed.",
+        label=_("Put new mail in"),
+        help_text=_("Archive or one of your folders skips the inbox, as Gmail's mail fetcher allowed."),
     )
     auth_mechanism = forms.ChoiceField(
-        choices=[("", "Automatic: the strongest the server offers"), *AuthMechanism.choices],
+        choices=[("", _("Automatic: the strongest the server offers")), *translated(AuthMechanism.choices)],
         required=False,
-        label="Login method",
+        label=_("Login method"),
     )
     tls_fingerprint = forms.CharField(
         max_length=95,
         required=False,
-        label="Pinned certificate (SHA-256)",
-        help_text="Only for a server with a self-signed certificate: its SHA-256 fingerprint, as 64 hex digits.",
+        label=_("Pinned certificate (SHA-256)"),
+        help_text=_("Only for a server with a self-signed certificate: its SHA-256 fingerprint, as 64 hex digits."),
     )
     max_message_mb = forms.IntegerField(
         min_value=1,
         max_value=2048,
         required=False,
-        label="Largest message to fetch (MB)",
-        help_text="Larger messages stay on the server and are listed on the account page.",
+        label=_("Largest message to fetch (MB)"),
+        help_text=_("Larger messages stay on the server and are listed on the account page."),
     )
-    save_anyway = forms.BooleanField(required=False, label="Save even though the connection test failed")
+    save_anyway = forms.BooleanField(required=False, label=_("Save even though the connection test failed"))
 
     def __init__(self, *args, owner=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -103,7 +116,7 @@ class MailAccountForm(forms.Form):
     def clean_host(self) -> str:
         host = self.cleaned_data["host"].strip().lower().rstrip(".")
         if not host or any(c.isspace() or c in "/@:" for c in host):
-            raise ValidationError("Enter a host name such as pop.example.com (no scheme, port or user).")
+            raise ValidationError(_("Enter a host name such as pop.example.com (no scheme, port or user)."))
         return host
 
     def clean(self):
@@ -112,7 +125,7 @@ class MailAccountForm(forms.Form):
             data["port"] = DEFAULT_PORTS[Security(data["security"])]
         policy, days = data.get("policy"), data.get("days")
         if days and policy == "delete":
-            self.add_error("days", "Move already deletes each message from the server as soon as it is stored.")
+            self.add_error("days", _("Move already deletes each message from the server as soon as it is stored."))
         elif days and policy == "keep":
             data["policy"] = f"days:{days}"
         elif days and policy == "mirror":
@@ -131,7 +144,7 @@ class MailAccountEditForm(MailAccountForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["password"].required = False
-        self.fields["password"].help_text = "Leave empty to keep the saved password."
+        self.fields["password"].help_text = _("Leave empty to keep the saved password.")
         self.fields["password"].widget = forms.PasswordInput(render_value=False)
         del self.fields["address"]
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 _DAYS = re.compile(r"^days:(\d{1,5})$")
 
@@ -48,7 +49,7 @@ class Policy:
             if mirror or days is not None:
                 return cls(mirror=mirror, delete_after_days=days)
         raise ValidationError(
-            "Unknown policy %(policy)r: use keep, delete, mirror, days:N (N ≥ 1) or mirror+days:N.",
+            gettext("Unknown policy %(policy)r: use keep, delete, mirror, days:N (N ≥ 1) or mirror+days:N."),
             code="invalid_policy",
             params={"policy": text},
         )
@@ -65,17 +66,18 @@ class Policy:
 
     def describe(self) -> str:
         if self.delete_after_fetch:
-            return "Delete each message from the server once webpop has stored it safely."
+            return gettext("Delete each message from the server once webpop has stored it safely.")
         if self.mirror and self.delete_after_days:
-            return (
-                "Delete from the server what you delete here, and anything stored here for "  # noqa: S608
-                f"{self.delete_after_days} days."
-            )
+            return gettext(
+                "Delete from the server what you delete here, and anything stored here for %(days)d days."
+            ) % {"days": self.delete_after_days}
         if self.mirror:
-            return "Delete from the server what you delete here; leave everything else."
+            return gettext("Delete from the server what you delete here; leave everything else.")
         if self.delete_after_days:
-            return f"Leave messages on the server for {self.delete_after_days} days after webpop stored them."
-        return "Leave every message on the server."
+            return gettext("Leave messages on the server for %(days)d days after webpop stored them.") % {
+                "days": self.delete_after_days
+            }
+        return gettext("Leave every message on the server.")
 
 
 def validate_policy(value: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from django.utils.translation import gettext_noop
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -15,7 +17,7 @@ class Preset:
     # How the login name is formed: the whole address, or the part before "@".
     username: str = "address"
     domains: tuple[str, ...] = ()
-    notes: str = ""
+    notes: str = ""  # marked with gettext_noop; translated where it is shown (autoconfig.suggest)
     oauth: str = field(default="")  # "google" / "microsoft" once OAuth2 is configured
 
     def as_dict(self) -> dict:
@@ -33,8 +35,10 @@ PRESETS: tuple[Preset, ...] = (
         "Gmail",
         "pop.gmail.com",
         domains=("gmail.com", "googlemail.com"),
-        notes="Turn on POP in Gmail's settings (Forwarding and POP/IMAP). With 2-step verification, "
-        "use an app password. Gmail keeps its own copy whatever webpop's policy says.",
+        notes=gettext_noop(
+            "Turn on POP in Gmail's settings (Forwarding and POP/IMAP). With 2-step verification, "
+            "use an app password. Gmail keeps its own copy whatever webpop's policy says."
+        ),
         oauth="google",
     ),
     Preset(
@@ -42,8 +46,10 @@ PRESETS: tuple[Preset, ...] = (
         "Outlook.com / Office 365",
         "outlook.office365.com",
         domains=("outlook.com", "hotmail.com", "live.com", "msn.com", "hotmail.co.uk", "outlook.de"),
-        notes="Turn on POP in Outlook's settings (Mail → Forwarding and IMAP). Microsoft accounts "
-        "need “Sign in with Microsoft” where passwords are no longer accepted.",
+        notes=gettext_noop(
+            "Turn on POP in Outlook's settings (Mail → Forwarding and IMAP). Microsoft accounts "
+            "need “Sign in with Microsoft” where passwords are no longer accepted."
+        ),
         oauth="microsoft",
     ),
     Preset(
@@ -51,50 +57,52 @@ PRESETS: tuple[Preset, ...] = (
         "Yahoo Mail",
         "pop.mail.yahoo.com",
         domains=("yahoo.com", "yahoo.co.uk", "yahoo.de", "yahoo.fr", "ymail.com", "rocketmail.com"),
-        notes="Create an app password in Yahoo's account security settings and use it here.",
+        notes=gettext_noop("Create an app password in Yahoo's account security settings and use it here."),
     ),
-    Preset("aol", "AOL Mail", "pop.aol.com", domains=("aol.com", "aim.com"), notes="Use an app password."),
+    Preset(
+        "aol", "AOL Mail", "pop.aol.com", domains=("aol.com", "aim.com"), notes=gettext_noop("Use an app password.")
+    ),
     Preset(
         "gmx",
         "GMX",
         "pop.gmx.net",
         domains=("gmx.net", "gmx.de", "gmx.at", "gmx.ch", "gmx.com"),
-        notes="Allow POP3 access in GMX's settings (E-Mail → POP3 & IMAP).",
+        notes=gettext_noop("Allow POP3 access in GMX's settings (E-Mail → POP3 & IMAP)."),
     ),
     Preset(
         "webde",
         "WEB.DE",
         "pop3.web.de",
         domains=("web.de",),
-        notes="Allow POP3 access in WEB.DE's settings (E-Mail → POP3 & IMAP).",
+        notes=gettext_noop("Allow POP3 access in WEB.DE's settings (E-Mail → POP3 & IMAP)."),
     ),
     Preset(
         "mailru",
         "Mail.ru",
         "pop.mail.ru",
         domains=("mail.ru", "inbox.ru", "list.ru", "bk.ru"),
-        notes="Use a password for external applications.",
+        notes=gettext_noop("Use a password for external applications."),
     ),
     Preset(
         "yandex",
         "Yandex Mail",
         "pop.yandex.com",
         domains=("yandex.com", "yandex.ru", "ya.ru"),
-        notes="Allow POP3 in Yandex Mail's settings and use an app password.",
+        notes=gettext_noop("Allow POP3 in Yandex Mail's settings and use an app password."),
     ),
     Preset(
         "zoho",
         "Zoho Mail",
         "pop.zoho.com",
         domains=("zoho.com", "zohomail.com"),
-        notes="Enable POP access in Zoho Mail's settings. Accounts in the EU use pop.zoho.eu.",
+        notes=gettext_noop("Enable POP access in Zoho Mail's settings. Accounts in the EU use pop.zoho.eu."),
     ),
     Preset(
         "fastmail",
         "Fastmail",
         "pop.fastmail.com",
         domains=("fastmail.com", "fastmail.fm", "messagingengine.com"),
-        notes="Create an app password with POP access in Fastmail's settings.",
+        notes=gettext_noop("Create an app password with POP access in Fastmail's settings."),
     ),
 )
 

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_POST
 
 from mailbox import store, sync, tasks
@@ -36,7 +36,7 @@ def first_run(request: HttpRequest) -> HttpResponse:
             user.is_superuser = True
             user.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, "Welcome to webpop. Add your first POP3 account.")
+        messages.success(request, gettext("Welcome to webpop. Add your first POP3 account."))
         return redirect("accounts:add")
     return render(request, "accounts/first_run.html", {"form": form})
 
@@ -71,7 +71,9 @@ def account_add(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, exc)
                 return render(request, "accounts/add.html", {"form": form, "report": report}, status=403)
             transaction.on_commit(lambda: tasks.sync_account.delay(account.id))
-            messages.success(request, f"Added {account.display_name}. The first sync has started.")
+            messages.success(
+                request, gettext("Added %(name)s. The first sync has started.") % {"name": account.display_name}
+            )
             return redirect("accounts:detail", account_id=account.id)
     return _form_response(request, "accounts/add.html", {"form": form, "report": report}, wait)
 
@@ -150,7 +152,7 @@ def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
             report = _test(data, password if password is not None else account.get_password())
         if request.POST.get("action") == "save" and not wait and (report.ok or data["save_anyway"]):
             services.update_account(account, password=password, **_settings_from(data))
-            messages.success(request, f"Saved {account.display_name}.")
+            messages.success(request, gettext("Saved %(name)s.") % {"name": account.display_name})
             return redirect("accounts:detail", account_id=account.id)
     context = {"form": form, "report": report, "account": account}
     return _form_response(request, "accounts/edit.html", context, wait)
@@ -161,7 +163,8 @@ def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
 def account_toggle(request: HttpRequest, account_id: int) -> HttpResponse:
     account = _own_account(request, account_id)
     services.set_enabled(account, not account.enabled)
-    messages.success(request, f"{'Paused' if account.enabled else 'Resumed'} {account.display_name}.")
+    text = gettext("Paused %(name)s.") if account.enabled else gettext("Resumed %(name)s.")
+    messages.success(request, text % {"name": account.display_name})
     return redirect("accounts:detail", account_id=account.id)
 
 
@@ -171,7 +174,12 @@ def account_delete(request: HttpRequest, account_id: int) -> HttpResponse:
     if request.method == "POST":
         name = account.display_name
         count = services.delete_account(account)
-        messages.success(request, f"Removed {name} and its {count} messages. The server was not touched.")
+        text = ngettext(
+            "Removed %(name)s and its %(count)d message. The server was not touched.",
+            "Removed %(name)s and its %(count)d messages. The server was not touched.",
+            count,
+        )
+        messages.success(request, text % {"name": name, "count": count})
         return redirect("accounts:list")
     return render(request, "accounts/delete.html", {"account": account, "count": account.messages.count()})
 
@@ -209,7 +217,7 @@ def failure_retry(request: HttpRequest, account_id: int, failure_id: int) -> Htt
     account = _own_account(request, account_id)
     failure = get_object_or_404(FetchFailure, id=failure_id, account=account)
     sync.retry_failure(failure)
-    messages.success(request, "webpop will try that message again at the next check.")
+    messages.success(request, gettext("webpop will try that message again at the next check."))
     return redirect("accounts:detail", account_id=account.id)
 
 
@@ -250,8 +258,8 @@ def account_status(request: HttpRequest, account_id: int) -> JsonResponse:
 def account_check_now(request: HttpRequest, account_id: int) -> HttpResponse:
     account = _own_account(request, account_id)
     if not account.enabled:
-        messages.error(request, "This account is paused; resume it first.")
+        messages.error(request, gettext("This account is paused; resume it first."))
     else:
         tasks.sync_account.delay(account.id)
-        messages.success(request, f"Checking {account.display_name} for new mail.")
+        messages.success(request, gettext("Checking %(name)s for new mail.") % {"name": account.display_name})
     return redirect("accounts:detail", account_id=account.id)

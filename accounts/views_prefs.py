@@ -1,15 +1,18 @@
-"""Per-user preferences: time zone, conversations."""
+"""Per-user preferences: time zone, conversations; the language form posts to Django's set_language."""
 
 from __future__ import annotations
 
 import zoneinfo
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .models import Profile
 
@@ -18,11 +21,11 @@ ZONES = sorted(zoneinfo.available_timezones())
 
 class PreferencesForm(forms.Form):
     time_zone = forms.ChoiceField(
-        choices=[("", "The site's time zone")] + [(z, z.replace("_", " ")) for z in ZONES],
+        choices=[("", _("The site's time zone"))] + [(z, z.replace("_", " ")) for z in ZONES],
         required=False,
-        label="Time zone",
+        label=_("Time zone"),
     )
-    conversations = forms.BooleanField(required=False, label="Group messages into conversations")
+    conversations = forms.BooleanField(required=False, label=_("Group messages into conversations"))
 
 
 @transaction.atomic
@@ -43,6 +46,8 @@ def preferences(request: HttpRequest) -> HttpResponse:
         save_preferences(request.user, **form.cleaned_data)
         request.session["time_zone"] = form.cleaned_data["time_zone"]
         request.session["conversations"] = form.cleaned_data["conversations"]
-        messages.success(request, "Preferences saved.")
+        messages.success(request, gettext("Preferences saved."))
         return redirect("accounts:preferences")
-    return render(request, "accounts/preferences.html", {"form": form})
+    # The language is kept in Django's language cookie (no account migration needed): the form
+    # below posts to django.views.i18n.set_language, which checks the CSRF token and the choice.
+    return render(request, "accounts/preferences.html", {"form": form, "languages": settings.LANGUAGES})

@@ -13,25 +13,35 @@ session cookie:
 - a search                     ``/?q=invoice`` (full-text, ~6% of the rows match)
 - the ceiling: a trivial view  ``/healthz`` (small JSON, no session, no query)
 
-Targets (issue 7): inbox ≥ 40% of the trivial view's requests/s; search p99 ≤ 150 ms.
-Prints a Markdown table. Everything (gunicorn, database, data dir) is removed at the end,
-also on failure or SIGTERM.
+Besides requests/s and latency, the table gives the CPU time the gunicorn workers and the
+PostgreSQL backends spent per request (from /proc): on a shared machine the throughput
+depends on what else runs, the CPU cost of a request much less. ``--app-dir`` serves other
+code (e.g. ``git archive`` of an older commit) on the same data, for a before/after table.
 
-    .venv/bin/python bench/web.py [--duration 30] [--messages 100000] [--keep-db]
+Targets (issue 7): inbox ≥ 40% of the trivial view's requests/s; search p99 ≤ 150 ms.
+Prints a Markdown table. gunicorn is stopped at the end, also on failure or SIGTERM.
+
+Seeding 100,000 messages takes minutes, so the seeded database and data directory are kept
+for the next run (``webpop_bench_web_<fingerprint>`` and ``var/bench-web/<fingerprint>``): the
+fingerprint covers the seed code, the message count and the migrations, so a schema or seed
+change seeds afresh. ``--fresh`` reseeds anyway; ``--drop`` removes the cache afterwards.
+
+    .venv/bin/python bench/web.py [--duration 30] [--messages 100000] [--fresh] [--drop]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import json
+import os
 import re
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -40,9 +50,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from _benchutil import Cleanup, base_env, create_database, drop_database, pg_url, run_checked, stop_group  # noqa: E402
+from _benchutil import (  # noqa: E402
+    PG_DSN,
+    Cleanup,
+    base_env,
+    create_database,
+    drop_database,
+    pg_url,
+    run_checked,
+    stop_group,
+)
 
-DB_NAME = "webpop_bench_web"
+DB_PREFIX = "webpop_bench_web"
+CACHE_DIR = REPO / "var" / "bench-web"
 CONCURRENCY = 8
 TARGET_INBOX_RATIO = 0.40
 TARGET_SEARCH_P99_MS = 150.0
@@ -158,6 +178,130 @@ def load_python(url: str, cookie: str | None, duration: int) -> dict:
     }
 
 
+# --- CPU spent per request ------------------------------------------------------------------
+# The machine may be shared: requests/s and latencies then depend on what else runs. The CPU time
+# the gunicorn workers and the database backends spend per request depends much less on that.
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None  # gone
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+
+
+def worker_pids(master: int) -> list[int]:
+    return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+
+
+def backend_pids(db_name: str) -> list[int]:
+    import psycopg
+
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [db_name]).fetchall()
+    return [row[0] for row in rows]
+
+
+class CpuMeter:
+    """CPU seconds used by a changing set of processes while a block runs.
+
+    Database connections come and go (CONN_MAX_AGE), so the process list is sampled every
+    half second and each process's last reading kept; a process gone before its last
+    sample loses under half a second of its time.
+    """
+
+    def __init__(self, list_pids) -> None:
+        self.list_pids = list_pids
+        self.start: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+
+    def _sample(self, first: bool = False) -> None:
+        for pid in self.list_pids():
+            used = _cpu(pid)
+            if used is not None:
+                if first:
+                    self.start[pid] = used
+                self.last[pid] = used
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def __enter__(self) -> CpuMeter:
+        self._sample(first=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    @property
+    def seconds(self) -> float:
+        return sum(used - self.start.get(pid, 0.0) for pid, used in self.last.items())
+
+
+# --- the seeded database, cached between runs ------------------------------------------------
+
+
+def fingerprint(messages: int) -> str:
+    """Changes whenever the seeded data would: seed code, message count, any migration."""
+    digest = hashlib.sha256(str(messages).encode())
+    sources = [REPO / "bench" / "_web_seed.py", REPO / "bench" / "_web_data.py"]
+    sources += sorted(REPO.glob("*/migrations/0*.py"))
+    for path in sources:
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def cached_seed(db_name: str, data_dir: Path) -> dict | None:
+    """The seed's JSON if a complete earlier seed of this fingerprint exists."""
+    import psycopg
+
+    if not (data_dir / "seed.json").is_file():
+        return None
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
+            return None
+    return json.loads((data_dir / "seed.json").read_text())
+
+
+def drop_stale_caches(keep: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        names = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [DB_PREFIX + "%"])]
+    for name in names:
+        if name != keep:
+            drop_database(name)
+    if CACHE_DIR.is_dir():
+        for path in CACHE_DIR.iterdir():
+            if path.name != keep.removeprefix(DB_PREFIX + "_"):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def seed_database(db_name: str, data_dir: Path, env: dict, messages: int) -> dict:
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    create_database(db_name)
+    run_checked([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env=env)
+    seed_out = run_checked(
+        [PYTHON, str(REPO / "bench" / "_web_seed.py"), "--messages", str(messages)], env=env, timeout=900
+    )
+    seed = json.loads([line for line in seed_out.splitlines() if line.startswith("{")][-1])
+    # A live database is vacuumed and analysed by autovacuum; a freshly loaded one is not, and its
+    # index-only scans then visit the heap for every row. Measure the steady state.
+    run_checked(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db_name, "-qc", "VACUUM ANALYZE"], env=env)
+    (data_dir / "seed.json").write_text(json.dumps(seed))  # written last: marks the seed complete
+    return seed
+
+
 # --- main --------------------------------------------------------------------------------
 
 
@@ -167,6 +311,15 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator even if wrk exists")
+    parser.add_argument(
+        "--app-dir",
+        type=Path,
+        default=REPO,
+        help="serve the code in this directory (e.g. `git archive` of an older commit, for a before/after "
+        "comparison on the same data); default: this checkout",
+    )
+    parser.add_argument("--fresh", action="store_true", help="seed afresh even if a cached seed matches")
+    parser.add_argument("--drop", action="store_true", help="remove the seeded database and data dir at the end")
     parser.add_argument(
         "--profile",
         choices=["auto", "always", "never"],
@@ -178,33 +331,35 @@ def main() -> int:
     load = load_python if args.python_load or not shutil.which("wrk") else load_wrk
 
     with Cleanup() as cleanup:
-        data_dir = Path(tempfile.mkdtemp(prefix="webpop-bench-web-"))
-        cleanup.add("data dir", lambda: shutil.rmtree(data_dir, ignore_errors=True))
-        create_database(DB_NAME)
-        cleanup.add("database", lambda: drop_database(DB_NAME))
+        key = fingerprint(args.messages)
+        db_name, data_dir = f"{DB_PREFIX}_{key}", CACHE_DIR / key
         env = base_env() | {
-            "DATABASE_URL": pg_url(DB_NAME),
+            "DATABASE_URL": pg_url(db_name),
             "WEBPOP_DATA_DIR": str(data_dir),
             "DJANGO_SETTINGS_MODULE": "webpop.settings",
             "DEBUG": "false",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
         }
-        t0 = time.perf_counter()
-        run_checked([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env=env)
-        seed_out = run_checked(
-            [PYTHON, str(REPO / "bench" / "_web_seed.py"), "--messages", str(args.messages)], env=env, timeout=600
-        )
-        seed = json.loads([line for line in seed_out.splitlines() if line.startswith("{")][-1])
-        # A live database is vacuumed and analysed by autovacuum; a freshly loaded one is not, and its
-        # index-only scans then visit the heap for every row. Measure the steady state.
-        run_checked(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", DB_NAME, "-qc", "VACUUM ANALYZE"], env=env)
-        took = time.perf_counter() - t0
-        print(f"seeded {seed['messages']:,} messages ({seed['inbox']:,} in the inbox) in {took:.0f} s", file=sys.stderr)
+        drop_stale_caches(keep=db_name)
+        if args.drop:
+            cleanup.add("database", lambda: drop_database(db_name))
+            cleanup.add("data dir", lambda: shutil.rmtree(data_dir, ignore_errors=True))
+        seed = None if args.fresh else cached_seed(db_name, data_dir)
+        if seed is None:
+            t0 = time.perf_counter()
+            seed = seed_database(db_name, data_dir, env, args.messages)
+            took = time.perf_counter() - t0
+            print(
+                f"seeded {seed['messages']:,} messages ({seed['inbox']:,} in the inbox) in {took:.0f} s",
+                file=sys.stderr,
+            )
+        else:
+            print(f"reusing the seeded database {db_name} ({seed['messages']:,} messages)", file=sys.stderr)
 
         port = free_port()
         gunicorn = subprocess.Popen(
             [GUNICORN, "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "webpop.wsgi"],
-            cwd=REPO,
+            cwd=args.app_dir,
             env=env,
             start_new_session=True,
         )
@@ -234,7 +389,11 @@ def main() -> int:
         results = []
         for label, path, ck in targets:
             print(f"loading {label} for {args.duration} s …", file=sys.stderr)
-            results.append((label, load(base + path, ck, args.duration)))
+            with CpuMeter(lambda: worker_pids(gunicorn.pid)) as app, CpuMeter(lambda: backend_pids(db_name)) as db:
+                result = load(base + path, ck, args.duration)
+            result["app_cpu_ms"] = app.seconds * 1000 / max(result["requests"], 1)
+            result["db_cpu_ms"] = db.seconds * 1000 / max(result["requests"], 1)
+            results.append((label, result))
 
         ceiling = results[-1][1]["rps"]
         inbox = results[0][1]
@@ -249,12 +408,17 @@ def main() -> int:
     tool = results[0][1]["tool"]
     print(
         f"\n### webpop web: gunicorn {args.workers} sync workers, PostgreSQL, {seed['messages']:,} messages, "
-        f"{tool} {args.duration} s × concurrency {CONCURRENCY}\n"
+        f"{tool} {args.duration} s × concurrency {CONCURRENCY}"
+        + (f" (code served from {args.app_dir})" if args.app_dir != REPO else "")
+        + "\n"
     )
-    print("| URL | requests/s | p50 ms | p99 ms | requests | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| URL | requests/s | p50 ms | p99 ms | requests | non-2xx | app CPU ms/req | db CPU ms/req |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for label, r in results:
-        print(f"| {label} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['requests']:,} | {r['non2xx']} |")
+        print(
+            f"| {label} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['requests']:,} | {r['non2xx']} "
+            f"| {r['app_cpu_ms']:.2f} | {r['db_cpu_ms']:.2f} |"
+        )
     met = "met" if ratio >= TARGET_INBOX_RATIO else "NOT met"
     print(f"\n- inbox / trivial view requests/s: **{ratio:.0%}** (target ≥ {TARGET_INBOX_RATIO:.0%}: {met})")
     met = "met" if search["p99"] <= TARGET_SEARCH_P99_MS else "NOT met"

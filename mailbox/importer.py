@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.db import transaction
+from django.utils.translation import gettext, ngettext
 
 from accounts.models import MailAccount
 
@@ -39,13 +40,25 @@ class ImportReport:
     failed: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        text = f"Imported {self.imported}, skipped {self.duplicates} duplicate{'s' if self.duplicates != 1 else ''}"
-        if self.failed:
-            shown = "; ".join(self.failed[:10])
-            if len(self.failed) > 10:
-                shown += f"; and {len(self.failed) - 10} more"
-            text += f", {len(self.failed)} failed: {shown}"
-        return text + "."
+        numbers = {"imported": self.imported, "count": self.duplicates}
+        if not self.failed:
+            return (
+                ngettext(
+                    "Imported %(imported)d, skipped %(count)d duplicate.",
+                    "Imported %(imported)d, skipped %(count)d duplicates.",
+                    self.duplicates,
+                )
+                % numbers
+            )
+        shown = "; ".join(self.failed[:10])
+        if len(self.failed) > 10:
+            shown += gettext("; and %(count)d more") % {"count": len(self.failed) - 10}
+        text = ngettext(
+            "Imported %(imported)d, skipped %(count)d duplicate, %(failed)d failed: %(shown)s.",
+            "Imported %(imported)d, skipped %(count)d duplicates, %(failed)d failed: %(shown)s.",
+            self.duplicates,
+        )
+        return text % {**numbers, "failed": len(self.failed), "shown": shown}
 
 
 class _TooLarge(ValueError):
@@ -85,7 +98,8 @@ def _spool(name: str, chunks: Iterable[bytes], limit: int) -> _Spooled:
             for piece in _crlf(chunks):
                 size += len(piece)
                 if size > limit:
-                    raise _TooLarge(f"{name}: larger than the limit of {limit:,} bytes")
+                    text = gettext("%(name)s: larger than the limit of %(limit)s bytes")
+                    raise _TooLarge(text % {"name": name, "limit": f"{limit:,}"})
                 digest.update(piece)
                 fh.write(piece)
         except BaseException:
@@ -94,7 +108,7 @@ def _spool(name: str, chunks: Iterable[bytes], limit: int) -> _Spooled:
             raise
     if size == 0:
         Path(fh.name).unlink(missing_ok=True)
-        raise ValueError(f"{name}: empty")
+        raise ValueError(gettext("%(name)s: empty") % {"name": name})
     return _Spooled(name, Path(fh.name), size, digest.hexdigest())
 
 
@@ -118,11 +132,11 @@ def _messages(name: str, fh: BinaryIO, limit: int) -> Iterator[_Spooled | str]:
     for number, raw in enumerate(mbox.split_mbox(fh), 1):
         found = True
         try:
-            yield _spool(f"{name} message {number}", [raw], limit)
+            yield _spool(gettext("%(name)s message %(number)d") % {"name": name, "number": number}, [raw], limit)
         except ValueError as exc:
             yield str(exc)
     if not found:
-        yield f"{name}: no messages found"
+        yield gettext("%(name)s: no messages found") % {"name": name}
 
 
 def import_files(account: MailAccount, folder: str, uploads: Iterable[tuple[str, BinaryIO]]) -> ImportReport:

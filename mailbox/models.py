@@ -4,6 +4,8 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import MailAccount
 
@@ -11,24 +13,18 @@ from accounts.models import MailAccount
 class Folder(models.TextChoices):
     """System folders. A user folder is stored as ``u<id>`` of its UserFolder row."""
 
-    INBOX = "inbox", "Inbox"
-    ARCHIVE = "archive", "Archive"
-    TRASH = "trash", "Trash"
-    SPAM = "spam", "Spam"
+    INBOX = "inbox", _("Inbox")
+    ARCHIVE = "archive", _("Archive")
+    TRASH = "trash", _("Trash")
+    SPAM = "spam", _("Spam")
     # Mail sent from webpop (outgoing/): stored here only, never on a POP3 server.
-    SENT = "sent", "Sent"
+    SENT = "sent", _("Sent")
     # Emptied from the trash: kept as a small tombstone (no files) so its UIDL is
     # never fetched again, until the server copy is gone.
-    PURGED = "purged", "Deleted for good"
+    PURGED = "purged", _("Deleted for good")
 
 
-VISIBLE_FOLDERS = [
-    (Folder.INBOX, "Inbox"),
-    (Folder.SENT, "Sent"),
-    (Folder.ARCHIVE, "Archive"),
-    (Folder.SPAM, "Spam"),
-    (Folder.TRASH, "Trash"),
-]
+VISIBLE_FOLDERS = [(f, f.label) for f in (Folder.INBOX, Folder.SENT, Folder.ARCHIVE, Folder.SPAM, Folder.TRASH)]
 
 
 class UserFolder(models.Model):
@@ -123,7 +119,7 @@ class Message(models.Model):
 
     @property
     def sender(self) -> str:
-        return self.from_name or self.from_email or "(unknown sender)"
+        return self.from_name or self.from_email or gettext("(unknown sender)")
 
 
 class MessageReference(models.Model):

@@ -12,6 +12,7 @@ from collections import defaultdict
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext
 
 from . import folders
 from .models import Folder, Message, Rule
@@ -115,14 +116,14 @@ def create(owner_id: int, *, field: str, contains: str, action: str, folder: str
     """A new rule at the end of the owner's list; a Move needs one of the owner's folders."""
     contains = (contains or "").strip()
     if not contains:
-        raise RuleError("Say what the field should contain.")
+        raise RuleError(gettext("Say what the field should contain."))
     if action == Rule.Action.MOVE:
         if folder not in {Folder.INBOX, Folder.ARCHIVE} and not folders.is_owned_slug(owner_id, folder):
-            raise RuleError("Choose a folder to move to.")
+            raise RuleError(gettext("Choose a folder to move to."))
     else:
         folder = ""
     if account is not None and account.owner_id != owner_id:
-        raise RuleError("Choose one of your accounts.")
+        raise RuleError(gettext("Choose one of your accounts."))
     last = Rule.objects.filter(owner_id=owner_id).order_by("-position").values_list("position", flat=True).first()
     return Rule.objects.create(
         owner_id=owner_id,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 OPERATORS = {"from", "to", "subject", "has", "is", "before", "after", "account", "in", "older_than", "newer_than"}
 _TOKEN = re.compile(r'(-?)(\w+):("[^"]*"|\S+)|(-?)("[^"]*"|\S+)')
@@ -82,7 +83,9 @@ def _date(value: str, operator: str) -> dt.datetime:
         except ValueError:
             continue
         return timezone.make_aware(day, timezone.get_current_timezone())
-    raise SearchError(f"{operator}:{value} — write dates as YYYY-MM-DD, or ages like 7d, 2w, 3m, 1y.")
+    raise SearchError(
+        gettext("%(term)s — write dates as YYYY-MM-DD, or ages like 7d, 2w, 3m, 1y.") % {"term": f"{operator}:{value}"}
+    )
 
 
 def filter_q(operator: str, value: str) -> Q:
@@ -96,7 +99,7 @@ def filter_q(operator: str, value: str) -> Q:
     if operator == "has":
         if value.lower() in {"attachment", "attachments"}:
             return Q(has_attachments=True)
-        raise SearchError(f"has:{value} — only has:attachment is known.")
+        raise SearchError(gettext("%(term)s — only has:attachment is known.") % {"term": f"has:{value}"})
     if operator == "is":
         flags = {
             "unread": Q(seen=False),
@@ -105,7 +108,7 @@ def filter_q(operator: str, value: str) -> Q:
             "flagged": Q(flagged=True),
         }
         if value.lower() not in flags:
-            raise SearchError(f"is:{value} — use is:unread, is:read or is:starred.")
+            raise SearchError(gettext("%(term)s — use is:unread, is:read or is:starred.") % {"term": f"is:{value}"})
         return flags[value.lower()]
     if operator in {"before", "older_than"}:
         return Q(date__lt=_date(value, operator))
@@ -117,7 +120,7 @@ def filter_q(operator: str, value: str) -> Q:
         return Q(account__label__iexact=value) | Q(account__host__icontains=value) | Q(account__username__iexact=value)
     if operator == "in":
         return Q(folder=value.lower())
-    raise SearchError(f"Unknown operator {operator}:")
+    raise SearchError(gettext("Unknown operator %(operator)s:") % {"operator": operator})
 
 
 def apply(queryset: QuerySet, parsed: ParsedQuery) -> QuerySet:

@@ -3,16 +3,18 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_POST
 
 from accounts.models import MailAccount, Profile
 
 from . import actions, folders, listing, mime, search, store, views_html
+from . import rows as rows_module
 from .models import VISIBLE_FOLDERS, Attachment, Folder, Message
 
 LIST_FIELDS = (
@@ -36,6 +38,7 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
     parsed = search.parse(query)
     error = None
     grouped = False
+    window = _search_window(rows, parsed, user_folders) if query else None
     if query:
         rows = rows.exclude(folder=Folder.PURGED)
         if not any(op == "in" for op, _value, _neg in parsed.filters):
@@ -50,32 +53,81 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
         if grouped:
             rows = rows.filter(~Exists(_newer_in_conversation()))
     try:
-        page = listing.page(rows, before=request.GET.get("before"), after=request.GET.get("after"))
+        page = listing.page(
+            rows, before=request.GET.get("before"), after=request.GET.get("after"), window=None if error else window
+        )
     except listing.BadCursor:
         raise Http404 from None
     if grouped:
         _annotate_conversation_sizes(page.rows, folder)
     accounts = list(MailAccount.objects.filter(owner=request.user).only("id", "label", "host", "username", "policy"))
-    unread = _unread_counts(request.user.id)
+    unread = _unread_badges(request.user.id, user_folders)
+    shown = rows_module.present(page.rows, highlight=parsed.highlight_terms() if query else None, grouped=grouped)
     context = {
         "page": page,
+        "rows_html": rows_module.render(shown),
         "folder": folder,
-        "folder_label": "Search" if query else folder_label,
-        "folders": VISIBLE_FOLDERS,
+        "folder_label": gettext("Search") if query else folder_label,
+        **_folder_links(unread, user_folders, current=None if query else folder),
+        "user_folders": [(f, unread.get(f.slug, 0)) for f in user_folders],
+        "pager_query": _pager_query(query, account, request.GET.get("view")),
         "grouped": grouped,
         "accounts": accounts,
         "account": account,
         "query": query,
         "search_error": error,
-        "highlight": parsed.highlight_terms() if query else [],
         "unread": unread,
-        "user_folders": [(f, unread.get(f.slug, 0)) for f in user_folders],
+        "unread_cap": folders.UNREAD_CAP,
         "move_targets": [*folders.SYSTEM_TARGETS, *((f.slug, f.name) for f in user_folders)],
         "undo": request.session.get("undo"),
         "trash_days": settings.WEBPOP_TRASH_DAYS,
         "mirror_accounts": any(a.policy.startswith("mirror") for a in accounts),
     }
     return render(request, "mailbox/inbox.html", context)
+
+
+def _folder_links(unread: dict, user_folders: list, *, current: str | None) -> dict:
+    """The folder list's links as (url, label, unread, ...) tuples, without a reverse() per link."""
+    inbox_url = reverse("mailbox:inbox")
+    # Slugs are system folder names or u<id>, safe in a path as they are.
+    before_slug, _, after_slug = reverse("mailbox:folder", args=["0"]).rpartition("0")
+    folder_url = before_slug + "{}" + after_slug
+    return {
+        "inbox_url": inbox_url,
+        "folder_links": [
+            (
+                inbox_url if value == Folder.INBOX else folder_url.format(value),
+                label,
+                unread.get(value, 0) if value in (Folder.INBOX, Folder.SPAM) else 0,
+                "unread-badge" if value == Folder.INBOX else "",  # mail.js updates it
+                value == current,
+            )
+            for value, label in VISIBLE_FOLDERS
+        ],
+        "user_folder_links": [
+            (folder_url.format(f.slug), f.name, unread.get(f.slug, 0), f.slug == current) for f in user_folders
+        ],
+    }
+
+
+def _search_window(rows, parsed: search.ParsedQuery, user_folders: list) -> listing.Window | None:
+    """Where a search may look first (listing.Window): every folder it covers, newest mail first.
+
+    A search covers every folder but Trash, Spam and the tombstones; a message's folder is a
+    Folder value or one of the owner's folders, so this list names all of them. With ``in:``
+    the search's own folder condition decides, unwindowed.
+    """
+    if any(op == "in" for op, _value, _neg in parsed.filters):
+        return None
+    skipped = {Folder.PURGED, Folder.TRASH, Folder.SPAM}
+    covered = [value for value in Folder.values if value not in skipped] + [f.slug for f in user_folders]
+    return listing.Window(rows=rows, folders=covered)
+
+
+def _pager_query(query: str, account: MailAccount | None, view: str | None) -> str:
+    """The query string the Newer/Older links keep (each part ends with ``&``)."""
+    keep = {"q": query, "account": account.id if account else "", "view": view or ""}
+    return "".join(f"{urlencode({k: v})}&" for k, v in keep.items() if v)
 
 
 def _conversations_on(request: HttpRequest) -> bool:
@@ -100,15 +152,8 @@ def _newer_in_conversation():
 
 def _annotate_conversation_sizes(rows: list[Message], folder: str) -> None:
     """``conversation_size`` and ``conversation_unread`` for each listed conversation, in one query."""
-    thread_ids = {m.thread_id for m in rows if m.thread_id}
-    sizes: dict[int, tuple[int, int]] = {}
-    if thread_ids:
-        counted = (
-            Message.objects.filter(owner_id=rows[0].owner_id, folder=folder, thread_id__in=thread_ids)
-            .values("thread_id")
-            .annotate(n=Count("id"), unread=Count("id", filter=Q(seen=False)))
-        )
-        sizes = {row["thread_id"]: (row["n"], row["unread"]) for row in counted}
+    thread_ids = sorted({m.thread_id for m in rows if m.thread_id})
+    sizes = listing.conversation_sizes(rows[0].owner_id, folder, thread_ids) if thread_ids else {}
     for message in rows:
         size, unread = sizes.get(message.thread_id, (1, 0 if message.seen else 1))
         message.conversation_size = size
@@ -125,20 +170,26 @@ def _folder_label(folder: str, user_folders: list) -> str:
     raise Http404
 
 
-def _unread_counts(owner_id: int) -> dict[str, int]:
-    """Unread in Inbox, Spam and each user folder (keyed ``u<id>``), one query."""
-    counts = folders.unread_counts(owner_id)
-    return {**counts, "inbox": counts.get(Folder.INBOX, 0), "spam": counts.get(Folder.SPAM, 0)}
+def _unread_badges(owner_id: int, user_folders: list) -> dict[str, int | str]:
+    """Unread in Inbox, Spam and each user folder (keyed by slug) as shown: 999 at most, then "999+"."""
+    counts = folders.unread_counts(owner_id, [Folder.INBOX, Folder.SPAM, *(f.slug for f in user_folders)])
+    return {slug: folders.badge(n) for slug, n in counts.items()}
 
 
 @login_required
 def counts(request: HttpRequest) -> JsonResponse:
-    """For the open page to notice new mail: unread count and the newest inbox message."""
+    """For the open page to notice new mail: the inbox's unread count and its newest message.
+
+    ``unread`` stops at ``folders.UNREAD_CAP + 1`` (the page shows "999+" then).
+    """
     newest = (
         Message.objects.filter(owner=request.user, folder=Folder.INBOX).order_by("-date", "-id").values("id").first()
     )
     return JsonResponse(
-        {"unread": _unread_counts(request.user.id)["inbox"], "newest": newest["id"] if newest else None}
+        {
+            "unread": folders.unread_counts(request.user.id, [Folder.INBOX]).get(Folder.INBOX, 0),
+            "newest": newest["id"] if newest else None,
+        }
     )
 
 
@@ -153,15 +204,15 @@ def bulk(request: HttpRequest) -> HttpResponse:
     ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()][:1000]
     back = _safe_next(request)
     if not (actions.can_move_to(request.user.id, action) if moving else action in BULK_ACTIONS):
-        messages.error(request, "Unknown action.")
+        messages.error(request, gettext("Unknown action."))
         return redirect(back)
     if not ids:
-        messages.info(request, "Select one or more messages first.")
+        messages.info(request, gettext("Select one or more messages first."))
         return redirect(back)
     owner = request.user.id
     if action == "forever":
         count = actions.empty_trash(owner, ids)
-        messages.success(request, f"Deleted {count} for good.")
+        messages.success(request, gettext("Deleted %(count)d for good.") % {"count": count})
     elif action in {"read", "unread"}:
         actions.set_seen(owner, ids, action == "read")
     elif action in {"star", "unstar"}:
@@ -169,9 +220,11 @@ def bulk(request: HttpRequest) -> HttpResponse:
     else:
         previous = actions.move(owner, ids, action)
         request.session["undo"] = {"previous": {str(k): v for k, v in previous.items()}, "action": action}
-        noun = "message" if len(previous) == 1 else "messages"
         label = folders.label_for(owner, action)
-        messages.success(request, f"{len(previous)} {noun} moved to {label}.")
+        text = ngettext(
+            "%(count)d message moved to %(folder)s.", "%(count)d messages moved to %(folder)s.", len(previous)
+        )
+        messages.success(request, text % {"count": len(previous), "folder": label})
     return redirect(back)
 
 
@@ -179,7 +232,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
 @require_POST
 def empty_trash(request: HttpRequest) -> HttpResponse:
     count = actions.empty_trash(request.user.id)
-    messages.success(request, f"Trash emptied: {count} deleted for good.")
+    messages.success(request, gettext("Trash emptied: %(count)d deleted for good.") % {"count": count})
     return redirect("mailbox:folder", folder=Folder.TRASH)
 
 
@@ -189,7 +242,7 @@ def undo(request: HttpRequest) -> HttpResponse:
     pending = request.session.pop("undo", None)
     if pending:
         restored = actions.restore(request.user.id, {int(k): v for k, v in pending["previous"].items()})
-        messages.success(request, f"Undone: {restored} restored.")
+        messages.success(request, gettext("Undone: %(count)d restored.") % {"count": restored})
     return redirect(_safe_next(request))
 
 
@@ -215,7 +268,7 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
         body_is_html = not parsed.text_body and bool(parsed.html_body)
     except OSError:
         body, body_is_html = "", False
-        messages.error(request, "The stored copy of this message cannot be read.")
+        messages.error(request, gettext("The stored copy of this message cannot be read."))
     if not message.seen:
         Message.objects.filter(id=message.id).update(seen=True)
     return render(
@@ -229,7 +282,7 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
             "folders": VISIBLE_FOLDERS,
             "move_targets": [(value, label) for value, label in VISIBLE_FOLDERS if value != message.folder],
             "folder_url": _folder_url(message.folder),
-            "folder_label": dict(Folder.choices).get(message.folder, "Back"),
+            "folder_label": dict(Folder.choices).get(message.folder) or gettext("Back"),
             "newer": _neighbour(message, newer=True),
             "older": _neighbour(message, newer=False),
             "conversation": _conversation(message),
@@ -287,7 +340,7 @@ def message_source(request: HttpRequest, message_id: int) -> FileResponse:
 def message_delete(request: HttpRequest, message_id: int) -> HttpResponse:
     message = _own_message(request, message_id)
     actions.move(request.user.id, [message.id], Folder.TRASH)
-    messages.success(request, "Moved to Trash.")
+    messages.success(request, gettext("Moved to Trash."))
     return redirect("mailbox:inbox")
 
 

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_POST
 
 from . import folders
@@ -21,7 +22,7 @@ def folder_list(request: HttpRequest) -> HttpResponse:
         except folders.FolderError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"Created “{folder.name}”.")
+            messages.success(request, gettext("Created “%(name)s”.") % {"name": folder.name})
         return redirect("mailbox:folders")
     rows = folders.user_folders(request.user.id)
     totals = dict(
@@ -45,7 +46,7 @@ def folder_rename(request: HttpRequest, folder_id: int) -> HttpResponse:
     except folders.FolderError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Renamed to “{folder.name}”.")
+        messages.success(request, gettext("Renamed to “%(name)s”.") % {"name": folder.name})
     return redirect("mailbox:folders")
 
 
@@ -55,5 +56,10 @@ def folder_delete(request: HttpRequest, folder_id: int) -> HttpResponse:
     folder = _own_folder(request, folder_id)
     name = folder.name
     moved = folders.delete(folder)
-    messages.success(request, f"Deleted “{name}”; its {moved} messages are back in the Inbox.")
+    text = ngettext(
+        "Deleted “%(name)s”; its %(count)d message is back in the Inbox.",
+        "Deleted “%(name)s”; its %(count)d messages are back in the Inbox.",
+        moved,
+    )
+    messages.success(request, text % {"name": name, "count": moved})
     return redirect("mailbox:folders")

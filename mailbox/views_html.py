@@ -35,6 +35,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -275,7 +276,7 @@ def proxied_image(request: HttpRequest, message_id: int, token: str, index: int)
         image = imageproxy.fetch(urls[index])
     except imageproxy.ProxyError as exc:
         logger.info("image proxy: message %s image %s: %s", message_id, index, exc)
-        return HttpResponse("The image could not be loaded.", status=502, content_type="text/plain")
+        return HttpResponse(gettext("The image could not be loaded."), status=502, content_type="text/plain")
     return _image_response(image.data, image.content_type)
 
 
@@ -287,13 +288,13 @@ def remote_images_for_sender(request: HttpRequest, message_id: int) -> HttpRespo
     sender = (message.from_email or "").strip().lower()
     action = request.POST.get("action")
     if not sender or action not in ("always", "never"):
-        messages.error(request, "This message has no sender address to remember.")
+        messages.error(request, gettext("This message has no sender address to remember."))
     elif action == "always":
         RemoteImagePreference.objects.get_or_create(owner=request.user, sender=sender)
-        messages.success(request, f"Remote images from {sender} will be shown.")
+        messages.success(request, gettext("Remote images from %(sender)s will be shown.") % {"sender": sender})
     else:
         RemoteImagePreference.objects.filter(owner=request.user, sender=sender).delete()
-        messages.success(request, f"Remote images from {sender} will be blocked again.")
+        messages.success(request, gettext("Remote images from %(sender)s will be blocked again.") % {"sender": sender})
     return redirect("mailbox:message", message.id)
 
 
@@ -306,13 +307,13 @@ def remote_image_settings(request: HttpRequest) -> HttpResponse:
         if "everyone" in request.POST:
             if request.POST["everyone"] == "on":
                 RemoteImagePreference.objects.get_or_create(owner=request.user, sender="")
-                messages.success(request, "Remote images are shown for every sender.")
+                messages.success(request, gettext("Remote images are shown for every sender."))
             else:
                 prefs.filter(sender="").delete()
-                messages.success(request, "Remote images are blocked unless you allow them.")
+                messages.success(request, gettext("Remote images are blocked unless you allow them."))
         if request.POST.get("remove"):
             prefs.filter(sender=request.POST["remove"].strip().lower()).exclude(sender="").delete()
-            messages.success(request, "Removed.")
+            messages.success(request, gettext("Removed."))
         return redirect("mailbox:remote_image_settings")
     return render(
         request,

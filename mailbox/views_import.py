@@ -9,6 +9,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from accounts.models import MailAccount
@@ -35,9 +37,11 @@ class MultipleFileField(forms.FileField):
 
 
 class ImportForm(forms.Form):
-    files = MultipleFileField(label=".eml or .mbox files")
-    account = forms.ModelChoiceField(queryset=MailAccount.objects.none(), empty_label=None, label="File under account")
-    folder = forms.ChoiceField(choices=(), label="Into folder")
+    files = MultipleFileField(label=_(".eml or .mbox files"))
+    account = forms.ModelChoiceField(
+        queryset=MailAccount.objects.none(), empty_label=None, label=_("File under account")
+    )
+    folder = forms.ChoiceField(choices=(), label=_("Into folder"))
 
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)
@@ -66,7 +70,9 @@ class _UploadLimit(FileUploadHandler):
 
 def _too_large(request: HttpRequest, limit: int) -> HttpResponse:
     form = ImportForm(owner=request.user)
-    error = f"That upload is larger than the limit of {limit // (1024 * 1024)} MB: import it in parts."
+    error = gettext("That upload is larger than the limit of %(mb)d MB: import it in parts.") % {
+        "mb": limit // (1024 * 1024)
+    }
     return render(request, "mailbox/import.html", {"form": form, "error": error, "limit": limit}, status=413)
 
 

@@ -7,27 +7,30 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import MailAccount
+from webpop.choice_labels import translated
 
 from . import folders, rules
 from .models import Folder, Rule
 
 
 class RuleForm(forms.Form):
-    field = forms.ChoiceField(choices=Rule.Field.choices, label="When")
-    contains = forms.CharField(max_length=200, label="contains")
-    action = forms.ChoiceField(choices=Rule.Action.choices, label="then")
-    folder = forms.ChoiceField(choices=(), required=False, label="Folder (for Move)")
+    field = forms.ChoiceField(choices=translated(Rule.Field.choices), label=_("When"))
+    contains = forms.CharField(max_length=200, label=_("contains"))
+    action = forms.ChoiceField(choices=translated(Rule.Action.choices), label=_("then"))
+    folder = forms.ChoiceField(choices=(), required=False, label=_("Folder (for Move)"))
     account = forms.ModelChoiceField(
-        queryset=MailAccount.objects.none(), required=False, empty_label="All accounts", label="For mail from"
+        queryset=MailAccount.objects.none(), required=False, empty_label=_("All accounts"), label=_("For mail from")
     )
 
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["folder"].choices = folders.target_choices(
-            owner.id, system=[(Folder.INBOX.value, "Inbox"), (Folder.ARCHIVE.value, "Archive")]
+            owner.id, system=[(f.value, f.label) for f in (Folder.INBOX, Folder.ARCHIVE)]
         )
         self.fields["account"].queryset = MailAccount.objects.filter(owner=owner)
 
@@ -41,7 +44,7 @@ def rule_list(request: HttpRequest) -> HttpResponse:
         except rules.RuleError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, f"Added the rule “{rule}”. It applies to new mail.")
+            messages.success(request, gettext("Added the rule “%(rule)s”. It applies to new mail.") % {"rule": rule})
             return redirect("mailbox:rules")
     rows = Rule.objects.filter(owner=request.user).select_related("account")
     labels = dict(folders.target_choices(request.user.id))
@@ -57,7 +60,7 @@ def _own_rule(request: HttpRequest, rule_id: int) -> Rule:
 @require_POST
 def rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
     _own_rule(request, rule_id).delete()
-    messages.success(request, "Rule deleted.")
+    messages.success(request, gettext("Rule deleted."))
     return redirect("mailbox:rules")
 
 
@@ -66,5 +69,7 @@ def rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
 def rule_run(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = _own_rule(request, rule_id)
     changed = rules.run_on_existing(request.user.id, rule)
-    messages.success(request, f"Applied “{rule}” to existing mail: {changed} changed.")
+    messages.success(
+        request, gettext("Applied “%(rule)s” to existing mail: %(count)d changed.") % {"rule": rule, "count": changed}
+    )
     return redirect("mailbox:rules")

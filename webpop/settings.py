@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "webpop.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "users.middleware.SessionMiddleware",  # Django's, plus who/where for the sessions page
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -86,6 +87,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -153,7 +155,13 @@ else:
 DEFAULT_FROM_EMAIL = SERVER_EMAIL = env_str("WEBPOP_EMAIL_FROM", "webpop@localhost")
 PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600  # also how long an e-mail verification link works
 
-LANGUAGE_CODE = "en-us"
+# Languages: the one chosen in Preferences (django.views.i18n.set_language stores it in a
+# cookie), else the browser's Accept-Language, else LANGUAGE_CODE. Catalogues live in locale/.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

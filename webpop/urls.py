@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/login/", users_auth.admin_login),  # the admin signs in through the same page
     path("accounts/", include("accounts.urls")),
     path("oauth/", include("oauth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: POST + CSRF
     path("admin/", admin.site.urls),
     path("compose/", include("outgoing.urls")),
     path("", include("users.urls")),

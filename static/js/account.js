@@ -17,8 +17,9 @@
     box.hidden = !data.syncing;
     bar.max = Math.max(data.progress_total, 1);
     bar.value = data.progress_done;
-    text.textContent = data.progress_done + " of " + data.progress_total + " messages, " +
-      (data.progress_bytes / 1048576).toFixed(1) + " MB";
+    // The sentence comes translated from the page (data-progress-text), with %(name)s slots.
+    const values = { done: data.progress_done, total: data.progress_total, size: (data.progress_bytes / 1048576).toFixed(1) };
+    text.textContent = box.dataset.progressText.replace(/%\((\w+)\)s/g, function (_m, name) { return values[name]; });
     idleRounds = data.syncing ? 0 : idleRounds + 1;
   }
   setInterval(function () { if (idleRounds < 30) tick(); }, 2000);

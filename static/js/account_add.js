@@ -38,7 +38,7 @@
     fill("security", best.security);
     fill("username", best.username);
     const text = [best.name, best.notes].filter(Boolean).join(": ");
-    notes.textContent = best.source === "guess" ? "No published settings found; this is a guess. " + best.notes : text;
+    notes.textContent = best.source === "guess" ? notes.dataset.guessText + " " + best.notes : text;
     notes.hidden = !notes.textContent;
   }
   address.addEventListener("change", lookup);

@@ -65,10 +65,13 @@
       if (!response.ok) return;
       data = await response.json();
     } catch (e) { return; }
-    document.title = document.title.replace(/^\(\d+\) /, "");
-    if (data.unread) document.title = "(" + data.unread + ") " + document.title;
+    // Counts stop above the cap the page names; show them as the page does ("999+").
+    const cap = Number(root.dataset.unreadCap);
+    const unread = data.unread > cap ? cap + "+" : String(data.unread || "");
+    document.title = document.title.replace(/^\(\d+\+?\) /, "");
+    if (data.unread) document.title = "(" + unread + ") " + document.title;
     const badge = document.getElementById("unread-badge");
-    if (badge) badge.textContent = data.unread || "";
+    if (badge) badge.textContent = unread;
     if (data.newest && String(data.newest) !== newest && root.dataset.folder === "inbox" && !location.search) {
       newest = String(data.newest);
       const response = await fetch(location.href, { credentials: "same-origin" });
@@ -78,7 +81,7 @@
       const list = document.getElementById("message-list");
       if (fresh && list && !form.querySelector("input[name=ids]:checked")) list.replaceWith(fresh);
       if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
-        new Notification("New mail", { body: data.unread + " unread" });
+        new Notification(root.dataset.newMail, { body: root.dataset.unreadText.replace("%(count)s", unread) });
       }
     }
   }

@@ -1,0 +1,63 @@
+"""Labels of model field choices, marked for translation here instead of in the models.
+
+Wrapping a field's choices in gettext_lazy inside the model would make Django see a changed
+field and ask for a migration; marking the same texts here puts them in the catalogue, and
+``translated`` / ``{% translate obj.get_FIELD_display %}`` look them up when shown.
+tests/test_i18n.py checks that every choice label of our models is listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy, gettext_noop
+
+LABELS = [
+    # accounts.MailAccount.security
+    gettext_noop("SSL/TLS (implicit, usually port 995)"),
+    gettext_noop("STARTTLS (STLS, usually port 110)"),
+    gettext_noop("None: unencrypted (password sent in clear text)"),
+    # accounts.MailAccount.auth_mechanism (names of the methods, mostly kept as they are)
+    gettext_noop("SCRAM-SHA-256"),
+    gettext_noop("SCRAM-SHA-1"),
+    gettext_noop("CRAM-MD5"),
+    gettext_noop("APOP"),
+    gettext_noop("SASL PLAIN"),
+    gettext_noop("SASL LOGIN"),
+    gettext_noop("USER/PASS"),
+    # accounts.MailAccount.last_error_class
+    gettext_noop("Host name not found"),
+    gettext_noop("Connection refused"),
+    gettext_noop("Timed out"),
+    gettext_noop("Network error"),
+    gettext_noop("Storage quota full"),
+    gettext_noop("TLS certificate not trusted"),
+    gettext_noop("Authentication failed"),
+    gettext_noop("Private address refused"),
+    gettext_noop("Server temporarily unavailable"),
+    gettext_noop("Server protocol error"),
+    gettext_noop("Server error"),
+    gettext_noop("Stored password unreadable"),
+    gettext_noop("Internal error"),
+    # mailbox.Message.server_state, mailbox.UidlAlias.server_state
+    gettext_noop("On server"),
+    gettext_noop("Delete pending"),
+    gettext_noop("Gone from server"),
+    # mailbox.FetchFailure.reason
+    gettext_noop("Could not be fetched or stored"),
+    gettext_noop("Larger than the account's size limit"),
+    # mailbox.Rule.field, mailbox.Rule.action
+    gettext_noop("From"),
+    gettext_noop("To or Cc"),
+    gettext_noop("Subject"),
+    gettext_noop("Move to folder"),
+    gettext_noop("Star"),
+    gettext_noop("Mark as read"),
+    gettext_noop("Mark as spam"),
+]
+
+
+def translated(choices: Iterable[tuple[object, str | Promise]]) -> list[tuple[object, Promise]]:
+    """A form field's choices with each label translated when shown."""
+    return [(value, gettext_lazy(str(label))) for value, label in choices]
