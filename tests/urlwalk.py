@@ -435,6 +435,7 @@ _PUBLIC_PAGES = [
     "admin/login/",  # the admin's sign-in: sends everyone to the one sign-in page (with its second factor)
     "password_reset", "password_reset_done", "password_reset_complete",
     "users:signup", "users:signup_sent", "users:resend",
+    "set_language",  # Django's: the language cookie, for visitors too (POST with CSRF)
 ]  # fmt: skip
 PUBLIC: dict[str, Builder] = {
     **dict.fromkeys(_PUBLIC_PAGES, _no_args),
