@@ -64,7 +64,7 @@ def test_an_administrator_unlocks_from_the_admin(alice, settings, django_user_mo
 
 
 def test_behind_a_proxy_the_lock_is_on_the_forwarded_address(alice, settings):
-    settings.WEBPOP_PROXY_COUNT = 1
+    settings.WEBPOP_PROXY_HOPS = 1
     settings.AXES_FAILURE_LIMIT = 2
     attacker = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=ATTACKER)
     for _ in range(2):

@@ -110,7 +110,7 @@ def test_changing_the_password_ends_the_other_sessions(alice, mailoutbox):
 
 
 def test_forwarded_address_is_trusted_only_behind_the_configured_proxies(alice, settings):
-    settings.WEBPOP_PROXY_COUNT = 1
+    settings.WEBPOP_PROXY_HOPS = 1
     client = Client(HTTP_X_FORWARDED_FOR="10.9.9.9, 203.0.113.50", REMOTE_ADDR="127.0.0.1")
     client.post(reverse("login"), {"username": "alice", "password": PASSWORD})
     assert Session.objects.get(user=alice).ip == "203.0.113.50"  # what our proxy saw, not what the client claims
@@ -119,10 +119,10 @@ def test_forwarded_address_is_trusted_only_behind_the_configured_proxies(alice, 
 def test_client_addresses_are_normalised_or_dropped(rf, settings):
     from users.netaddr import client_ip
 
-    settings.WEBPOP_PROXY_COUNT = 0
+    settings.WEBPOP_PROXY_HOPS = 0
     assert client_ip(rf.get("/", REMOTE_ADDR="fe80::1%eth0")) == "fe80::1"
     assert client_ip(rf.get("/", REMOTE_ADDR="")) is None  # e.g. a Unix socket
-    settings.WEBPOP_PROXY_COUNT = 2
+    settings.WEBPOP_PROXY_HOPS = 2
     request = rf.get("/", HTTP_X_FORWARDED_FOR="203.0.113.1, 10.0.0.2", REMOTE_ADDR="127.0.0.1")
     assert client_ip(request) == "203.0.113.1"
     request = rf.get("/", HTTP_X_FORWARDED_FOR="not-an-address, 10.0.0.2", REMOTE_ADDR="127.0.0.1")

@@ -1,4 +1,4 @@
-"""The client's address, trusting X-Forwarded-For only as far as WEBPOP_PROXY_COUNT says."""
+"""The client's address, trusting X-Forwarded-For only as far as WEBPOP_PROXY_HOPS says."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _valid(value: str) -> str | None:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    count = settings.WEBPOP_PROXY_COUNT
+    count = settings.WEBPOP_PROXY_HOPS
     if count:
         hops = [hop for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
         # Each trusted proxy appends the address it saw: the client is `count` entries from the right.

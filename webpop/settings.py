@@ -117,8 +117,6 @@ WEBPOP_EMAIL_RATE_PER_HOUR = env_int("WEBPOP_EMAIL_RATE_PER_HOUR", 5, minimum=1)
 # Days the audit log keeps events (older ones are pruned daily).
 WEBPOP_AUDIT_DAYS = env_int("WEBPOP_AUDIT_DAYS", 365, minimum=1)
 WEBPOP_INVITATION_DAYS = env_int("WEBPOP_INVITATION_DAYS", 7, minimum=1, maximum=365)
-# Behind N reverse proxies, the client address is the Nth entry from the right of X-Forwarded-For.
-WEBPOP_PROXY_COUNT = env_int("WEBPOP_PROXY_COUNT", 0, minimum=0, maximum=10)
 WEBPOP_MAX_ACCOUNTS = env_int("WEBPOP_MAX_ACCOUNTS", 0, minimum=0)  # POP3 accounts per user; 0: unlimited
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out username+address pairs
