@@ -290,3 +290,31 @@ def smtp_account(alice, smtp_server):
 def _fast_password_hashing(settings):
     """A cheap hasher for tests: PBKDF2's million rounds cost a quarter second per sign-in and per user."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# --- A real Celery worker -------------------------------------------------------------
+
+
+@pytest.fixture
+def celery_worker(settings):
+    """A Celery worker on Redis in this process (solo pool), for tests marked ``celery``."""
+    require(bool(settings.REDIS_URL), "Redis (set REDIS_URL)")
+    from celery.contrib.testing.worker import start_worker
+
+    from webpop.celery import app as celery_app
+
+    celery_app.control.purge()  # leftovers from an earlier run must not run here
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
+        yield worker
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    """Until ``predicate()`` holds; fails the test after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for the worker")

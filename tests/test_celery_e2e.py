@@ -1,38 +1,17 @@
 """End to end: beat's poll task on Redis, a real Celery worker, Dovecot, the inbox page."""
 
 import hashlib
-import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from django.conf import settings
 from django.urls import reverse
 
 from accounts.models import MailAccount
 from mailbox import store, tasks
 from mailbox.models import Message
-from tests.conftest import require
+from tests.conftest import wait_for
 from tests.factories import build_message
-from webpop.celery import app as celery_app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot, pytest.mark.celery]
-
-
-@pytest.fixture
-def celery_worker():
-    require(bool(settings.REDIS_URL), "Redis (set REDIS_URL)")
-    celery_app.control.purge()  # leftovers from an earlier run must not run here
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
-        yield worker
-
-
-def wait_for(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for the worker")
 
 
 def test_beat_poll_syncs_due_account_and_inbox_lists_it(pop_user, dovecot_account, alice_client, celery_worker):
