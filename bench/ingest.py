@@ -13,7 +13,9 @@ b. webpop's full ingest: ``mailbox.sync.sync_account`` on a fresh account
    ingest child (mailbox/sync.py), so memory is the sampled peak PSS of both
    (shared pages counted once), with each one's own peak RSS alongside. The
    PostgreSQL search documents are built after the sync by a task; that
-   catch-up is timed on its own (row b′) and is not part of b.
+   catch-up is timed on its own (row b′) and is not part of b. Best of 3
+   runs, each on a fresh account and database, as for raw retrieval; the
+   comparison with django-mailbox uses webpop's median run.
 c. django-mailbox 4.10's ``getmail`` into its own models, in a throwaway venv
    (var/bench/, reused between runs) with its own minimal Django project. It
    deletes what it fetched, so it has its own Dovecot user with the same mail.
@@ -49,6 +51,7 @@ from _corpus import build_messages  # noqa: E402
 from tests.dovecot import DovecotServer  # noqa: E402
 
 RAW_RUNS = 3
+WP_RUNS = 3  # webpop's sync, each on a fresh account and database: best of these, as for raw retrieval
 TARGET_VS_DJANGO_MAILBOX = 4.0
 TARGET_VS_RAW = 0.4
 TARGET_RSS_MB = 150.0
@@ -190,12 +193,14 @@ def main() -> int:
         port = server.pop3s_port
 
         pid = os.getpid()
-        wp_db, dm_db = f"webpop_bench_{pid}", f"djmailbox_bench_{pid}"
-        for db in (wp_db, dm_db):
+        wp_dbs, dm_db = [f"webpop_bench_{pid}_{run}" for run in range(WP_RUNS)], f"djmailbox_bench_{pid}"
+        for db in (*wp_dbs, dm_db):
             create_database(db)
             cleanup.add(f"database {db}", lambda db=db: drop_database(db))
 
-        wp_env, account = prepare_webpop(wp_db, tmp / "webpop-data", ca, port, users["wp"])
+        webpops = [
+            prepare_webpop(db, tmp / f"webpop-data-{run}", ca, port, users["wp"]) for run, db in enumerate(wp_dbs)
+        ]
 
         # django-mailbox: a minimal project in the temp dir.
         project = tmp / "dmproject"
@@ -218,14 +223,20 @@ def main() -> int:
         raw, raw_wall = run_json(
             [sys.executable, CHILD, "raw", str(port), "wp", users["wp"], ca, str(RAW_RUNS)], env=base_env()
         )
-        wp, wp_wall = run_json([sys.executable, CHILD, "sync", str(account)], env=wp_env)
+        wp_runs = [run_json([sys.executable, CHILD, "sync", str(account)], env=env) for env, account in webpops]
+        wp_runs.sort(key=lambda run: run[0]["seconds"])
+        (wp, wp_wall), (wp_median, _wall) = wp_runs[0], wp_runs[len(wp_runs) // 2]
+        wp_peak_pss_kb = max(run["peak_pss_kb"] for run, _wall in wp_runs)
         dm, dm_wall = run_json([str(dm_python), "dmrun.py", "getmail"], env=dm_env, cwd=project)
 
         problems = []
         if raw["count"] != count:
             problems.append(f"raw retrieval saw {raw['count']} messages, not {count}")
-        if wp["error"] or wp["stored"] != count or wp["fetched"] != count:
-            problems.append(f"webpop stored {wp['stored']} of {count} (fetched {wp['fetched']}, error {wp['error']})")
+        for run, _wall in wp_runs:
+            if run["error"] or run["stored"] != count or run["fetched"] != count:
+                problems.append(
+                    f"webpop stored {run['stored']} of {count} (fetched {run['fetched']}, error {run['error']})"
+                )
         if dm["stored"] != count:
             problems.append(f"django-mailbox stored {dm['stored']} of {count}")
         if problems:
@@ -250,7 +261,8 @@ def main() -> int:
         f"{count} messages, {mean_kb:.1f} KB average ({total_bytes / 1e6:.0f} MB), loopback TLS to Dovecot "
         f"(certificate verified), PostgreSQL; django-mailbox {versions.get('django-mailbox', '?')} on Django "
         f"{versions.get('Django', '?')}. Seconds: the work alone, in a child process; whole process "
-        f"includes Python and Django start-up. Raw retrieval: best of {RAW_RUNS} runs; the others: one run.\n"
+        f"includes Python and Django start-up. Raw retrieval and webpop: best of {RAW_RUNS} runs each "
+        f"(webpop's median: {wp_median['seconds']:.2f} s); django-mailbox (which deletes what it fetched): one run.\n"
     )
     print("| variant | seconds | whole process s | messages/s | MB/s | CPU s | peak memory |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -270,11 +282,11 @@ def main() -> int:
         f"{wp['index_seconds']:.2f} | – | {wp['indexed'] / wp['index_seconds']:,.0f} | – | – | – |"
     )
 
-    vs_dm = dm["seconds"] / wp["seconds"]
+    vs_dm = dm["seconds"] / wp_median["seconds"]  # one django-mailbox run against webpop's median, not its best
     vs_dm_wall = dm_wall / wp_wall
     vs_raw = raw["seconds"] / wp["seconds"]
     # The worker's memory: its own pages plus its ingest child's, shared pages counted once (PSS).
-    wp_rss = (wp.get("peak_pss_kb") or wp["peak_rss_kb"]) * 1024 / 1e6
+    wp_rss = (wp_peak_pss_kb or wp["peak_rss_kb"]) * 1024 / 1e6  # the largest of the runs
 
     def met(ok: bool) -> str:
         return "met" if ok else "**missed**"
@@ -283,11 +295,11 @@ def main() -> int:
     print("| target (issue 4) | measured | goal | |")
     print("| --- | ---: | ---: | --- |")
     print(
-        f"| webpop / django-mailbox, messages/s | {vs_dm:.2f}× (whole process {vs_dm_wall:.2f}×) "
+        f"| webpop (median run) / django-mailbox, messages/s | {vs_dm:.2f}× (whole process {vs_dm_wall:.2f}×) "
         f"| ≥ {TARGET_VS_DJANGO_MAILBOX:g}× | {met(vs_dm >= TARGET_VS_DJANGO_MAILBOX)} |"
     )
     print(
-        f"| webpop / raw pipelined retrieval, messages/s | {vs_raw:.2f}× | ≥ {TARGET_VS_RAW:g}× "
+        f"| webpop / raw pipelined retrieval (best runs), messages/s | {vs_raw:.2f}× | ≥ {TARGET_VS_RAW:g}× "
         f"| {met(vs_raw >= TARGET_VS_RAW)} |"
     )
     print(
