@@ -14,8 +14,9 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from webpop.netaddr import client_ip
+
 from .models import AuditEvent
-from .netaddr import client_ip
 
 log = logging.getLogger(__name__)
 

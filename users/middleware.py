@@ -8,9 +8,10 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 
+from webpop.netaddr import client_ip
+
 from . import audit, twofactor
 from .models import Session
-from .netaddr import client_ip
 
 LAST_SEEN_EVERY = dt.timedelta(minutes=5)  # "last active" needs no finer grain; each refresh is a write
 

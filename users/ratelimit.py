@@ -12,9 +12,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from webpop.netaddr import client_ip
+
 from . import audit
 from .models import AuditEvent
-from .netaddr import client_ip
 
 EMAIL = "email.requested"
 

@@ -15,9 +15,10 @@ import ipaddress
 import math
 import time
 
-from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
+
+from . import netaddr
 
 KEY_PREFIX = "ratelimit"
 
@@ -50,19 +51,8 @@ def retry_after(window: int) -> int:
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The client's address (IPv6: its /64): REMOTE_ADDR, or behind WEBPOP_PROXY_HOPS proxies what the outermost saw.
-
-    Each proxy appends the address it received the request from to
-    X-Forwarded-For, so only the last ``hops`` entries are trustworthy; anything
-    left of them is whatever the client chose to send.
-    """
-    address = request.META.get("REMOTE_ADDR", "")
-    hops = settings.WEBPOP_PROXY_HOPS
-    if hops:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-        if len(forwarded) >= hops:
-            address = forwarded[-hops]
-    return _client_network(address)
+    """The client's address as rate limits count it: IPv6 by its /64 (see ``webpop.netaddr``)."""
+    return _client_network(netaddr.client_ip(request) or request.META.get("REMOTE_ADDR", ""))
 
 
 def _client_network(address: str) -> str:

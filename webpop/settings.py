@@ -130,7 +130,7 @@ AXES_COOLOFF_TIME = timedelta(hours=_axes_hours) if _axes_hours else None
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "users/locked_out.html"
-AXES_CLIENT_IP_CALLABLE = "users.netaddr.client_ip"
+AXES_CLIENT_IP_CALLABLE = "webpop.netaddr.client_ip"
 AXES_SENSITIVE_PARAMETERS = ["password"]
 AXES_VERBOSE = False
 OTP_TOTP_ISSUER = env_str("WEBPOP_OTP_ISSUER", "webpop")
