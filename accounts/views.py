@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from mailbox import store, sync, tasks
 from mailbox.models import FetchFailure
+from users.backends import BACKEND
 from webpop import ratelimit
 
 from . import autoconfig, services
@@ -35,7 +36,7 @@ def first_run(request: HttpRequest) -> HttpResponse:
             user.is_staff = True
             user.is_superuser = True
             user.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend=BACKEND)
         messages.success(request, gettext("Welcome to webpop. Add your first POP3 account."))
         return redirect("accounts:add")
     return render(request, "accounts/first_run.html", {"form": form})

@@ -16,6 +16,7 @@ from accounts import services
 from accounts.models import MailAccount
 from mailbox import sync, tasks
 from mailbox.models import FetchFailure
+from users import backends
 
 log = logging.getLogger("webpop.audit")
 
@@ -47,6 +48,7 @@ def set_user_active(actor: AbstractBaseUser, user: AbstractBaseUser, active: boo
     if user.pk == actor.pk and not active:
         raise ActionRefused("self")
     type(user).objects.filter(pk=user.pk).update(is_active=active)
+    backends.forget([user.pk])  # an update sends no signal; the cached copy must not keep them signed in
     if active:  # polling resumes now rather than after the backoff the pause left
         MailAccount.objects.filter(owner_id=user.pk, enabled=True).update(next_poll_at=timezone.now())
     _audit(actor, "enable_user" if active else "disable_user", user_id=user.pk)

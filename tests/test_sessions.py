@@ -7,12 +7,17 @@ import re
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth import BACKEND_SESSION_KEY
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from users import services
+from ops import actions as ops_actions
+from users import backends, services
 from users.models import Session
+from users.sessions import forget_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -80,11 +85,13 @@ def test_last_seen_is_written_only_every_few_minutes(alice):
     key = services.session_id(laptop.session.session_key)
     recent = timezone.now() - dt.timedelta(seconds=200)
     Session.objects.filter(session_key=key).update(last_seen=recent)
+    forget_rows([key])  # an update sends no signal: drop the cached copy as a changed row would
     laptop.get(reverse("accounts:list"))
     assert Session.objects.get(session_key=key).last_seen == recent
 
     old = timezone.now() - dt.timedelta(minutes=6)
     Session.objects.filter(session_key=key).update(last_seen=old, ip="198.51.100.1")
+    forget_rows([key])
     moved = Client(HTTP_USER_AGENT=LAPTOP, REMOTE_ADDR="192.0.2.44")
     moved.cookies = laptop.cookies  # the same browser on another network
     moved.get(reverse("accounts:list"))
@@ -127,3 +134,56 @@ def test_client_addresses_are_normalised_or_dropped(rf, settings):
     assert client_ip(request) == "203.0.113.1"
     request = rf.get("/", HTTP_X_FORWARDED_FOR="not-an-address, 10.0.0.2", REMOTE_ADDR="127.0.0.1")
     assert client_ip(request) is None
+
+
+# --- The session row and the user come from the cache (users.sessions, users.backends) ---
+
+
+def test_a_signed_in_page_reads_neither_session_nor_user_from_the_database(alice):
+    laptop = _signed_in(LAPTOP, "198.51.100.1")
+    laptop.get(reverse("accounts:list"))  # the first page stores the time zone in the session
+    with CaptureQueriesContext(connection) as queries:
+        assert laptop.get(reverse("accounts:preferences")).status_code == 200
+    tables = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "users_session" not in tables and "auth_user" not in tables
+
+
+def test_an_ended_session_is_signed_out_at_once_though_it_was_cached(alice):
+    laptop = _signed_in(LAPTOP, "198.51.100.1")
+    phone = _signed_in(PHONE, "203.0.113.9")
+    assert phone.get(reverse("accounts:list")).status_code == 200  # cached now
+    phone_id = services.session_id(phone.session.session_key)
+    assert laptop.post(reverse("users:end_session", args=[phone_id])).status_code == 302
+    assert phone.get(reverse("accounts:list")).status_code == 302
+
+
+def test_a_disabled_user_is_signed_out_at_once_though_they_were_cached(alice, alice_client, staff):
+    assert alice_client.get(reverse("accounts:list")).status_code == 200
+    ops_actions.set_user_active(staff, alice, False)  # a QuerySet.update: no signal
+    assert alice_client.get(reverse("accounts:list")).status_code == 302
+
+
+def test_a_password_changed_elsewhere_signs_out_cached_sessions(alice, alice_client):
+    assert alice_client.get(reverse("accounts:list")).status_code == 200
+    alice.set_password("another-Password-2")
+    alice.save()
+    assert alice_client.get(reverse("accounts:list")).status_code == 302
+
+
+def test_sessions_signed_in_under_the_former_backend_name_stay_signed_in(alice):
+    client = Client()
+    client.force_login(alice, backend=backends.BACKEND)
+    session = client.session
+    session[BACKEND_SESSION_KEY] = backends.LEGACY_BACKEND
+    session.save()
+    assert client.get(reverse("accounts:list")).status_code == 200
+    assert client.session[BACKEND_SESSION_KEY] == backends.BACKEND
+
+
+def test_pages_are_served_while_the_cache_is_down(alice, settings):
+    laptop = _signed_in(LAPTOP, "198.51.100.1")
+    settings.CACHES = {
+        "default": {"BACKEND": "webpop.cache.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}  # refused
+    }
+    assert laptop.get(reverse("accounts:list")).status_code == 200
+    assert laptop.get(reverse("mailbox:inbox")).status_code == 200

@@ -203,7 +203,7 @@ def _alices_session(alice) -> str:
     session = SessionStore()
     session.ip, session.user_agent = "198.51.100.7", "Mozilla/5.0 AliceSecretBrowser/1.0"
     session[SESSION_KEY] = str(alice.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[BACKEND_SESSION_KEY] = "users.backends.CachedModelBackend"
     session[HASH_SESSION_KEY] = alice.get_session_auth_hash()
     session.create()
     return user_services.session_id(session.session_key)

@@ -12,6 +12,7 @@ from webpop.netaddr import client_ip
 
 from . import audit, twofactor
 from .models import Session
+from .sessions import cache_row
 
 LAST_SEEN_EVERY = dt.timedelta(minutes=5)  # "last active" needs no finer grain; each refresh is a write
 
@@ -32,9 +33,11 @@ class SessionMiddleware(DjangoSessionMiddleware):
         if row is not None and row.user_id and not session.modified:
             now = timezone.now()
             if now - row.last_seen >= LAST_SEEN_EVERY:
+                row.last_seen, row.ip, row.user_agent = now, session.ip or row.ip, session.user_agent or row.user_agent
                 Session.objects.filter(session_key=row.session_key).update(
-                    last_seen=now, ip=session.ip or row.ip, user_agent=session.user_agent or row.user_agent
+                    last_seen=now, ip=row.ip, user_agent=row.user_agent
                 )
+                cache_row(row)  # the cached copy carries last_seen: refreshed with the database
         return response
 
 

@@ -4,20 +4,69 @@ Set as SESSION_ENGINE. Rows are keyed by the SHA-256 of the session key, never t
 key itself, so a copy of the database (or an admin page) holds no usable session
 cookie. The user link lets people list and end their own sessions, and makes
 deleting a user delete their sessions too.
+
+The row is also kept in the cache (as Django's cached_db engine keeps session data),
+so a page view reads no session from the database. Every write goes to the database
+first and then replaces the cached row; every delete, however it happens (sign-out,
+"end this session", a deleted user's cascade, the admin), drops it through the
+post_delete signal (``row_changed``). A failed drop raises: an ended session must
+not live on in the cache.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 
-from django.contrib.auth import SESSION_KEY, get_user_model
+from asgiref.sync import sync_to_async
+from django.contrib.auth import BACKEND_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore as DbSessionStore
+from django.core.cache import cache
 from django.core.exceptions import SuspiciousOperation
+from django.db import transaction
 from django.utils import timezone
+
+from . import backends
+
+logger = logging.getLogger(__name__)
 
 
 def key_hash(session_key: str) -> str:
     return hashlib.sha256(session_key.encode()).hexdigest()
+
+
+def _cache_key(hashed: str) -> str:
+    return f"session-row:{hashed}"
+
+
+def cache_row(row) -> None:
+    """Keep ``row`` (as saved) in the cache until it expires."""
+    ttl = int((row.expire_date - timezone.now()).total_seconds())
+    if ttl <= 0:
+        return
+    try:
+        cache.set(_cache_key(row.session_key), row, ttl)
+    except Exception:  # the next request reads the database
+        logger.warning("session cache unavailable", exc_info=True)
+
+
+def forget_rows(hashed_keys) -> None:
+    """Drop cached rows, now and again at commit (a request meanwhile may have cached the old row)."""
+    keys = [_cache_key(h) for h in hashed_keys]
+    cache.delete_many(keys)
+    transaction.on_commit(lambda: cache.delete_many(keys))
+
+
+def row_deleted(sender, instance, **kwargs) -> None:
+    forget_rows([instance.session_key])  # raises if the cache is unreachable: the sign-out fails visibly
+
+
+def row_saved(sender, instance, **kwargs) -> None:
+    # Written elsewhere than by a SessionStore (the admin): the next request reads the row afresh.
+    try:
+        forget_rows([instance.session_key])
+    except Exception:
+        logger.warning("session cache unavailable", exc_info=True)
 
 
 class SessionStore(DbSessionStore):
@@ -28,6 +77,7 @@ class SessionStore(DbSessionStore):
     def __init__(self, session_key=None):
         super().__init__(session_key)
         self.row = None  # the row as loaded, for created_at/last_seen
+        self._saved_row = None
 
     @classmethod
     def get_model_class(cls):
@@ -35,14 +85,30 @@ class SessionStore(DbSessionStore):
 
         return Session
 
+    def load(self):
+        data = super().load()
+        if data.get(BACKEND_SESSION_KEY) == backends.LEGACY_BACKEND:
+            data[BACKEND_SESSION_KEY] = backends.BACKEND  # same users, same checks; saved back with the session
+            self.modified = True
+        return data
+
     def _get_session_from_db(self):
+        hashed = key_hash(self.session_key or "")
         try:
-            self.row = self.model.objects.get(
-                session_key=key_hash(self.session_key or ""), expire_date__gt=timezone.now()
-            )
+            row = cache.get(_cache_key(hashed))
+        except Exception:
+            logger.warning("session cache unavailable", exc_info=True)
+            row = None
+        if row is not None and row.expire_date > timezone.now():
+            self.row = row
+            return row
+        try:
+            self.row = self.model.objects.get(session_key=hashed, expire_date__gt=timezone.now())
         except (self.model.DoesNotExist, SuspiciousOperation):
             self.row = None
             self._session_key = None
+        else:
+            cache_row(self.row)
         return self.row
 
     async def _aget_session_from_db(self):
@@ -61,10 +127,22 @@ class SessionStore(DbSessionStore):
     async def aexists(self, session_key):
         return await self.model.objects.filter(session_key=key_hash(session_key)).aexists()
 
+    def save(self, must_create=False):
+        super().save(must_create)
+        if self._saved_row is not None:  # the row as written, for the next request
+            self.row, self._saved_row = self._saved_row, None
+            cache_row(self.row)
+
+    async def asave(self, must_create=False):
+        await super().asave(must_create)
+        if self._saved_row is not None:
+            self.row, self._saved_row = self._saved_row, None
+            await sync_to_async(cache_row)(self.row)
+
     def delete(self, session_key=None):
         session_key = session_key or self.session_key
         if session_key is not None:
-            self.model.objects.filter(session_key=key_hash(session_key)).delete()
+            self.model.objects.filter(session_key=key_hash(session_key)).delete()  # post_delete drops the cache
 
     async def adelete(self, session_key=None):
         session_key = session_key or self.session_key
@@ -90,4 +168,5 @@ class SessionStore(DbSessionStore):
         obj.last_seen = now
         obj.ip = self.ip or (self.row.ip if same else None)
         obj.user_agent = self.user_agent or (self.row.user_agent if same else "")
+        self._saved_row = obj
         return obj

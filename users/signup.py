@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
+from . import backends
 from .models import Invitation
 
 CLOSED, INVITE, OPEN = "closed", "invite", "open"
@@ -149,7 +150,9 @@ def user_for_verification(uidb64: str, token: str):
 
 @transaction.atomic
 def activate(user) -> bool:
-    return bool(get_user_model().objects.filter(pk=user.pk, is_active=False).update(is_active=True))
+    activated = bool(get_user_model().objects.filter(pk=user.pk, is_active=False).update(is_active=True))
+    backends.forget([user.pk])
+    return activated
 
 
 def _send(to: str, subject_template: str, body_template: str, context: dict) -> None:

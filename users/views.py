@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
-from . import audit, notify, ratelimit, services, signup, twofactor
+from . import audit, backends, notify, ratelimit, services, signup, twofactor
 from .forms import CodeForm, EmailForm, InvitationForm, PasswordConfirmForm, SignupForm
 from .models import Invitation
 
@@ -92,7 +92,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
             form.add_error("username", _("A user with that user name already exists."))
         else:
             audit.record(request, audit.SIGNUP, f"user:{user.get_username()}", actor=user, invitation=invitation.pk)
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend=backends.BACKEND)
             messages.success(request, _("Welcome to webpop. Add your first POP3 account."))
             return redirect("accounts:add")
     return render(request, "users/signup.html", {"form": form, "invitation": invitation})

@@ -120,7 +120,7 @@ WEBPOP_INVITATION_DAYS = env_int("WEBPOP_INVITATION_DAYS", 7, minimum=1, maximum
 WEBPOP_MAX_ACCOUNTS = env_int("WEBPOP_MAX_ACCOUNTS", 0, minimum=0)  # POP3 accounts per user; 0: unlimited
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out username+address pairs
-    "django.contrib.auth.backends.ModelBackend",
+    "users.backends.CachedModelBackend",  # Django's model backend; request.user from the cache
 ]
 SESSION_ENGINE = "users.sessions"  # database sessions that know their user, address and browser
 AXES_FAILURE_LIMIT = env_int("WEBPOP_LOGIN_FAILURE_LIMIT", 5, minimum=1)
@@ -285,12 +285,13 @@ else:
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
         "store_processed": False,
     }
-# Django's cache holds rate-limit counters (webpop/ratelimit.py): Redis when REDIS_URL is
-# set, shared by every web process; else files under the data dir (one machine).
+# Django's cache holds rate-limit counters (webpop/ratelimit.py), cached session rows and
+# users (users/sessions.py, users/backends.py) and rendered folder pages (mailbox/pagecache.py):
+# Redis when REDIS_URL is set, shared by every web process; else files under the data dir.
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "webpop.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "webpop",
         }
