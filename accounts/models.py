@@ -6,6 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from mailbox import pagecache
 from mailbox.pop3 import normalize_fingerprint
 
 from . import crypto
@@ -54,6 +55,11 @@ class ErrorClass(models.TextChoices):
     PERMANENT = "permanent", "Server error"
     CREDENTIALS = "credentials", "Stored password unreadable"
     INTERNAL = "internal", "Internal error"
+
+
+class MailAccountQuerySet(pagecache.TouchingQuerySet):
+    # What folder pages show of an account (its name in the folder list; the policy, in the trash's notice).
+    listed_fields = frozenset({"owner", "owner_id", "label", "host", "username", "policy"})
 
 
 class MailAccount(models.Model):
@@ -105,12 +111,23 @@ class MailAccount(models.Model):
         max_length=20, default="inbox", help_text="Folder new mail from this account goes to (e.g. skip the inbox)."
     )
 
+    objects = MailAccountQuerySet.as_manager()
+
     class Meta:
         ordering = ["owner_id", "label", "id"]
         indexes = [models.Index(fields=["enabled", "next_poll_at"], name="account_due_idx")]
 
     def __str__(self) -> str:
         return self.display_name
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        pagecache.touch_on_save(self, kwargs.get("update_fields"))
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)  # its messages go with it, without their own signals
+        pagecache.touch([self.owner_id])
+        return result
 
     @property
     def display_name(self) -> str:

@@ -43,7 +43,7 @@ def move(owner_id: int, ids, folder: str) -> dict[int, str]:
         raise ActionError(f"Cannot move messages to {folder!r}.")
     rows = owned(owner_id, ids).exclude(folder=folder)
     previous = dict(rows.values_list("id", "folder"))
-    moved = Message.objects.filter(id__in=list(previous))
+    moved = Message.objects.filter(owner_id=owner_id, id__in=list(previous))
     moved.update(folder=folder, deleted_at=timezone.now() if folder == Folder.TRASH else None)
     _sync_server_state(moved, folder)
     return previous

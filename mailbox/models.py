@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import MailAccount
 
+from . import pagecache
+
 
 class Folder(models.TextChoices):
     """System folders. A user folder is stored as ``u<id>`` of its UserFolder row."""
@@ -27,10 +29,16 @@ class Folder(models.TextChoices):
 VISIBLE_FOLDERS = [(f, f.label) for f in (Folder.INBOX, Folder.SENT, Folder.ARCHIVE, Folder.SPAM, Folder.TRASH)]
 
 
+class UserFolderQuerySet(pagecache.TouchingQuerySet):
+    listed_fields = frozenset({"owner", "owner_id", "name"})  # folder pages list every folder
+
+
 class UserFolder(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mail_folders")
     name = models.CharField(max_length=100)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = UserFolderQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -38,6 +46,15 @@ class UserFolder(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        pagecache.touch_on_save(self, kwargs.get("update_fields"))
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        pagecache.touch([self.owner_id])
+        return result
 
     @property
     def slug(self) -> str:
@@ -48,6 +65,16 @@ class ServerState(models.TextChoices):
     ON_SERVER = "on_server", "On server"
     DELETE_PENDING = "delete_pending", "Delete pending"
     GONE = "gone", "Gone from server"
+
+
+class MessageQuerySet(pagecache.TouchingQuerySet):
+    # What a folder page shows of a message (mailbox.pagecache).
+    listed_fields = frozenset(
+        {
+            "owner", "owner_id", "account", "account_id", "subject", "from_name", "from_email", "date", "snippet",
+            "has_attachments", "seen", "flagged", "folder", "thread_id",
+        }
+    )  # fmt: skip
 
 
 class Message(models.Model):
@@ -93,6 +120,8 @@ class Message(models.Model):
     # PostgreSQL full-text search document (GIN index); unused on SQLite, which uses FTS5.
     search_document = SearchVectorField(null=True, blank=True, editable=False)
 
+    objects = MessageQuerySet.as_manager()
+
     class Meta:
         constraints = [
             # Only among copies still on the server: once a message is gone, a
@@ -116,6 +145,15 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return self.subject or "(no subject)"
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        pagecache.touch_on_save(self, kwargs.get("update_fields"))
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        pagecache.touch([self.owner_id])
+        return result
 
     @property
     def sender(self) -> str:

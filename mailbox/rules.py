@@ -73,13 +73,14 @@ def apply(messages: list[Message]) -> None:
         if folder and folder != message.folder:
             by_folder[folder].append(message.id)
             message.folder = folder
+    owned = Message.objects.filter(owner_id=messages[0].owner_id)
     with transaction.atomic():
         for folder, ids in by_folder.items():
-            Message.objects.filter(id__in=ids).update(folder=folder)
+            owned.filter(id__in=ids).update(folder=folder)
         if star:
-            Message.objects.filter(id__in=star).update(flagged=True)
+            owned.filter(id__in=star).update(flagged=True)
         if read:
-            Message.objects.filter(id__in=read).update(seen=True)
+            owned.filter(id__in=read).update(seen=True)
 
 
 def _condition(rule: Rule) -> Q:

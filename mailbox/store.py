@@ -45,7 +45,7 @@ from django.utils import timezone
 
 from accounts.models import MailAccount
 
-from . import threads
+from . import pagecache, threads
 from .mime import ParsedMessage
 from .models import Attachment, Message
 
@@ -449,6 +449,7 @@ def save_messages(
         rows = [_message_row(account, uidl, raw, parsed, now) for uidl, raw, parsed, _blobs in prepared]
         if _own_conversations(rows):
             _copy_in(Message, rows)  # the ids are known: COPY, much cheaper than a multi-row INSERT
+            pagecache.touch([account.owner_id])  # as bulk_create would
             messages = rows
         else:
             messages = Message.objects.bulk_create(rows)

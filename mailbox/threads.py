@@ -134,7 +134,7 @@ def assign(messages: list[Message]) -> None:
             message.thread_id = _root(merges, message.thread_id)
         changed = [m for m in messages if m.thread_id != stored_as[m.id]]
         if changed:
-            Message.objects.bulk_update(changed, ["thread_id"], batch_size=500)
+            Message.objects.filter(owner_id=owner_id).bulk_update(changed, ["thread_id"], batch_size=500)
         for old, new in merges.items():
             Message.objects.filter(owner_id=owner_id, thread_id=old).update(thread_id=_root(merges, new))
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import MailAccount, Profile
 
-from . import actions, folders, listing, mime, search, store, views_html
+from . import actions, folders, listing, mime, pagecache, search, store, views_html
 from . import rows as rows_module
 from .models import VISIBLE_FOLDERS, Attachment, Folder, Message
 
@@ -26,7 +26,17 @@ BULK_ACTIONS = {"read", "unread", "star", "unstar", "archive", "inbox", "spam", 
 
 @login_required
 def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
-    """A folder of all the user's accounts (or one, with ``?account=``), or search results (``?q=``)."""
+    """A folder of all the user's accounts (or one, with ``?account=``), or search results (``?q=``).
+
+    Folder pages come from mailbox.pagecache while the user's mail is unchanged; search
+    results are always computed (the search index changes without the mail changing).
+    """
+    if request.GET.get("q", "").strip() or not pagecache.cacheable(request):
+        return _inbox(request, folder)
+    return pagecache.serve(request, lambda csrf_token: _inbox(request, folder, csrf_token=csrf_token))
+
+
+def _inbox(request: HttpRequest, folder: str, *, csrf_token: str | None = None) -> HttpResponse:
     user_folders = folders.user_folders(request.user.id)
     folder_label = _folder_label(folder, user_folders)
     query = request.GET.get("q", "").strip()
@@ -83,6 +93,8 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
         "trash_days": settings.WEBPOP_TRASH_DAYS,
         "mirror_accounts": any(a.policy.startswith("mirror") for a in accounts),
     }
+    if csrf_token is not None:
+        context["csrf_token"] = csrf_token  # overrides the context processor's: pagecache swaps in the real one
     return render(request, "mailbox/inbox.html", context)
 
 
@@ -270,7 +282,7 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
         body, body_is_html = "", False
         messages.error(request, gettext("The stored copy of this message cannot be read."))
     if not message.seen:
-        Message.objects.filter(id=message.id).update(seen=True)
+        Message.objects.filter(id=message.id, owner_id=message.owner_id).update(seen=True)
     return render(
         request,
         "mailbox/message.html",

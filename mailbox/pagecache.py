@@ -1,0 +1,199 @@
+"""Folder pages kept rendered until the user's mail changes.
+
+The message list is the page people load most, and most loads find nothing changed.
+Each user has a mailbox version in the cache, a random token replaced (``touch``)
+whenever anything a folder page shows changes: a message's listed fields, a folder,
+an account's name or policy. A rendered page is stored with the version it was
+built from and served while that version is current.
+
+Correctness rests on two orders. A page reads the version *before* the database,
+so a page built from data older than a change is filed under a version that the
+change has already replaced (or replaces when it commits). And ``touch`` replaces
+the version both at once and again at commit: at once for the request making the
+change, at commit because a page built meanwhile saw the data as it was before.
+
+What else a page depends on is part of its key: the URL, language, time zone, the
+conversations choice, the undo bar, the user's name and staff flag, and the code
+(templates, translations, static file names). The CSRF token differs per response:
+pages are rendered with a placeholder that is replaced when served. Pages with
+flash messages are neither served from nor put in the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from functools import cache as memoize
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import models, transaction
+from django.db.models.lookups import Exact, In
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.utils import timezone, translation
+
+logger = logging.getLogger(__name__)
+
+PAGE_TTL = 600  # seconds; also bounds how long a lost version change could show an old page
+VERSION_TTL = 7 * 24 * 3600
+
+
+def _version_key(user_id: int) -> str:
+    return f"mailbox-version:{user_id}"
+
+
+def touch(owner_ids: Iterable) -> None:
+    """The mail of these users changed: their cached pages are out of date (now and at commit)."""
+    ids = {int(pk) for pk in owner_ids if pk is not None}
+    if not ids:
+        return
+    _replace_versions(ids)
+    transaction.on_commit(lambda: _replace_versions(ids))
+
+
+def _replace_versions(ids: set[int]) -> None:
+    try:
+        cache.set_many({_version_key(pk): secrets.token_hex(8) for pk in ids}, VERSION_TTL)
+    except Exception:
+        # A change to mail must not fail because the cache is away; pages expire after PAGE_TTL.
+        logger.exception("could not mark cached pages out of date for users %s", sorted(ids))
+
+
+@memoize
+def placeholder() -> str:
+    """Stands for the CSRF token in a stored page; unguessable, so mail text cannot contain it."""
+    return "csrf" + hmac.new(settings.SECRET_KEY.encode(), b"webpop page cache csrf", hashlib.sha256).hexdigest()
+
+
+@memoize
+def code_fingerprint() -> str:
+    """Changes with the templates, translations, list code and static file names: a deploy's pages are its own."""
+    base = Path(settings.BASE_DIR)
+    paths = [
+        *sorted((base / "templates").rglob("*.html")),
+        *sorted((base / "locale").rglob("*.mo")),
+        *sorted((base / "mailbox").glob("*.py")),
+        Path(settings.STATIC_ROOT) / "staticfiles.json",
+    ]
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def cacheable(request: HttpRequest) -> bool:
+    """Flash messages are shown once: a page carrying them is rendered afresh."""
+    return request.method == "GET" and "messages" not in request.COOKIES and "_messages" not in request.session
+
+
+def _page_key(request: HttpRequest) -> str:
+    user = request.user
+    parts = [
+        code_fingerprint(),
+        request.get_full_path(),
+        translation.get_language() or "",
+        timezone.get_current_timezone_name(),
+        repr(request.session.get("conversations")),
+        "undo" if request.session.get("undo") else "",
+        user.get_username(),
+        "staff" if user.is_staff else "",
+    ]
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+    return f"mailbox-page:{user.pk}:{digest}"
+
+
+def serve(request: HttpRequest, render: Callable[[str], HttpResponse]) -> HttpResponse:
+    """The page from the cache if current, else ``render(csrf_placeholder)``, stored for next time."""
+    version_key, page_key = _version_key(request.user.pk), _page_key(request)
+    try:
+        found = cache.get_many([version_key, page_key])
+        version = found.get(version_key)
+        if version is None:
+            version = secrets.token_hex(8)
+            if not cache.add(version_key, version, VERSION_TTL):
+                version = cache.get(version_key)  # set meanwhile by a change or another page
+        page = found.get(page_key)
+    except Exception:
+        logger.warning("page cache unavailable", exc_info=True)
+        version = page = None
+    if page is not None and version is not None and page[0] == version:
+        response = HttpResponse(page[1], content_type=page[2])
+    else:
+        response = render(placeholder())
+        if response.status_code == 200 and version is not None and not response.streaming:
+            try:
+                cache.set(page_key, (version, response.content, response["Content-Type"]), PAGE_TTL)
+            except Exception:
+                logger.warning("page cache unavailable", exc_info=True)
+    if not response.streaming:
+        response.content = response.content.replace(placeholder().encode(), get_token(request).encode())
+    return response
+
+
+def _owners(queryset: models.QuerySet) -> set:
+    """The owners of the rows a queryset selects: from its filter when it names them, else one query."""
+    query = queryset.query
+    where = query.where
+    if not where.negated and where.connector == "AND" and not query.is_sliced:
+        for child in where.children:
+            lhs = getattr(child, "lhs", None)
+            if getattr(getattr(lhs, "target", None), "attname", None) != "owner_id":
+                continue
+            if getattr(lhs, "alias", None) != query.base_table:
+                continue
+            if isinstance(child, Exact):
+                return {getattr(child.rhs, "pk", child.rhs)}
+            if isinstance(child, In) and isinstance(child.rhs, list | tuple | set | frozenset):
+                return {getattr(value, "pk", value) for value in child.rhs}
+    return set(queryset.order_by().values_list("owner_id", flat=True).distinct())
+
+
+class TouchingQuerySet(models.QuerySet):
+    """A QuerySet whose writes mark their owners' cached pages out of date (``touch``).
+
+    ``listed_fields``: the fields a folder page shows; updating others changes no page.
+    Instances touch in their model's save() and delete() (``touch_on_save``).
+    """
+
+    listed_fields: frozenset[str] = frozenset()
+
+    def update(self, **kwargs):
+        if self.listed_fields.isdisjoint(kwargs):
+            return super().update(**kwargs)
+        owners = _owners(self)  # before: the update may move rows out of the filter
+        count = super().update(**kwargs)
+        if count:
+            touch(owners)
+        return count
+
+    update.alters_data = True
+
+    def delete(self):
+        owners = _owners(self)
+        result = super().delete()
+        if result[0]:
+            touch(owners)
+        return result
+
+    delete.alters_data = True
+    delete.queryset_only = True
+
+    def bulk_create(self, objs, *args, **kwargs):
+        created = super().bulk_create(objs, *args, **kwargs)
+        touch({obj.owner_id for obj in created})
+        return created
+
+
+def touch_on_save(instance, update_fields) -> None:
+    listed = type(instance)._default_manager._queryset_class.listed_fields
+    if update_fields is None or not listed.isdisjoint(update_fields):
+        touch([instance.owner_id])
