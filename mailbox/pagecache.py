@@ -125,7 +125,7 @@ def serve(request: HttpRequest, render: Callable[[str], HttpResponse]) -> HttpRe
     except Exception:
         logger.warning("page cache unavailable", exc_info=True)
         version = page = None
-    if page is not None and version is not None and page[0] == version:
+    if isinstance(page, tuple) and len(page) == 3 and version is not None and page[0] == version:
         response = HttpResponse(page[1], content_type=page[2])
     else:
         response = render(placeholder())

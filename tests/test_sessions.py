@@ -187,3 +187,28 @@ def test_pages_are_served_while_the_cache_is_down(alice, settings):
     }
     assert laptop.get(reverse("accounts:list")).status_code == 200
     assert laptop.get(reverse("mailbox:inbox")).status_code == 200
+
+
+def test_the_user_is_read_with_the_session_in_one_cache_read(alice, alice_client, monkeypatch):
+    alice_client.get(reverse("accounts:list"))
+    alice_client.get(reverse("accounts:list"))  # the session's entry now carries the user
+
+    def no_separate_read(self, user_id):
+        raise AssertionError("the user was read on its own")
+
+    monkeypatch.setattr(backends.CachedModelBackend, "_get_user", no_separate_read)
+    assert alice_client.get(reverse("accounts:list")).status_code == 200
+
+
+def test_a_changed_user_is_read_afresh_not_from_the_session_entry(alice, alice_client, monkeypatch):
+    alice_client.get(reverse("accounts:list"))
+    alice_client.get(reverse("accounts:list"))
+    alice.first_name = "Alicia"
+    alice.save()
+    reads = []
+    original = backends.CachedModelBackend._get_user
+    monkeypatch.setattr(
+        backends.CachedModelBackend, "_get_user", lambda self, pk: reads.append(pk) or original(self, pk)
+    )
+    assert alice_client.get(reverse("accounts:list")).status_code == 200
+    assert [str(pk) for pk in reads] == [str(alice.pk)]

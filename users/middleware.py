@@ -5,16 +5,25 @@ from urllib.parse import urlencode
 
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
 from webpop.netaddr import client_ip
 
-from . import audit, twofactor
+from . import audit, backends, twofactor
 from .models import Session
-from .sessions import cache_row
 
 LAST_SEEN_EVERY = dt.timedelta(minutes=5)  # "last active" needs no finer grain; each refresh is a write
+_admin_paths: dict[str, str] = {}
+
+
+def admin_path() -> str:
+    """The admin site's URL, resolved once per script prefix rather than on every request."""
+    prefix = get_script_prefix()
+    path = _admin_paths.get(prefix)
+    if path is None:
+        path = _admin_paths[prefix] = reverse("admin:index")
+    return path
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
@@ -24,8 +33,10 @@ class SessionMiddleware(DjangoSessionMiddleware):
         super().process_request(request)
         request.session.ip = client_ip(request)
         request.session.user_agent = request.META.get("HTTP_USER_AGENT", "")[:300]
+        backends.current_session.set(request.session)  # the backend reads the user cached with it
 
     def process_response(self, request, response):
+        backends.current_session.set(None)
         response = super().process_response(request, response)
         session = getattr(request, "session", None)
         row = getattr(session, "row", None)
@@ -37,7 +48,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
                 Session.objects.filter(session_key=row.session_key).update(
                     last_seen=now, ip=row.ip, user_agent=row.user_agent
                 )
-                cache_row(row)  # the cached copy carries last_seen: refreshed with the database
+                session.recache()  # the cached copy carries last_seen: refreshed with the database
         return response
 
 
@@ -49,7 +60,7 @@ class AuditContextMiddleware:
 
     def __call__(self, request):
         token = audit.current_request.set(request)
-        admin_change = request.method == "POST" and request.path.startswith(reverse("admin:index"))
+        admin_change = request.method == "POST" and request.path.startswith(admin_path())
         last_entry = audit.last_log_entry_id() if admin_change else 0
         try:
             response = self.get_response(request)
@@ -69,7 +80,7 @@ class AdminTwoFactorMiddleware:
     def __call__(self, request):
         user = getattr(request, "user", None)
         if (
-            request.path.startswith(reverse("admin:index"))
+            request.path.startswith(admin_path())
             and user is not None
             and user.is_authenticated
             and not user.is_verified()

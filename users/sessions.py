@@ -6,10 +6,12 @@ cookie. The user link lets people list and end their own sessions, and makes
 deleting a user delete their sessions too.
 
 The row is also kept in the cache (as Django's cached_db engine keeps session data),
-so a page view reads no session from the database. Every write goes to the database
-first and then replaces the cached row; every delete, however it happens (sign-out,
-"end this session", a deleted user's cascade, the admin), drops it through the
-post_delete signal (``row_changed``). A failed drop raises: an ended session must
+with a copy of its signed-in user (users.backends), so a page view reads neither
+from the database, in one cache read. Every write goes to the database first and
+then replaces the cached entry; every delete, however it happens (sign-out, "end
+this session", a deleted user's cascade, the admin), drops it through the
+post_delete signal (``row_deleted``); a change to the user drops the entries of all
+their sessions (``backends.forget``). A failed drop raises: an ended session must
 not live on in the cache.
 """
 
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
+from functools import cache as memoize
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import BACKEND_SESSION_KEY, SESSION_KEY, get_user_model
@@ -35,24 +39,37 @@ def key_hash(session_key: str) -> str:
     return hashlib.sha256(session_key.encode()).hexdigest()
 
 
+@memoize
+def _format() -> str:
+    # Entries are pickled rows and users: a change to either model, or to the entry, makes new keys.
+    from .models import Session
+
+    fields = [f.attname for model in (Session, get_user_model()) for f in model._meta.concrete_fields]
+    return hashlib.sha256(",".join(["entry:row,user,user_at", *fields]).encode()).hexdigest()[:8]
+
+
 def _cache_key(hashed: str) -> str:
-    return f"session-row:{hashed}"
+    return f"session-row:{_format()}:{hashed}"
 
 
-def cache_row(row) -> None:
-    """Keep ``row`` (as saved) in the cache until it expires."""
+def cache_keys(hashed_keys) -> list[str]:
+    return [_cache_key(h) for h in hashed_keys]
+
+
+def cache_row(row, user=None, user_at: float = 0.0) -> None:
+    """Keep ``row`` (as saved) in the cache until it expires, with its user as read at ``user_at``."""
     ttl = int((row.expire_date - timezone.now()).total_seconds())
     if ttl <= 0:
         return
     try:
-        cache.set(_cache_key(row.session_key), row, ttl)
+        cache.set(_cache_key(row.session_key), (row, user, user_at), ttl)
     except Exception:  # the next request reads the database
         logger.warning("session cache unavailable", exc_info=True)
 
 
 def forget_rows(hashed_keys) -> None:
     """Drop cached rows, now and again at commit (a request meanwhile may have cached the old row)."""
-    keys = [_cache_key(h) for h in hashed_keys]
+    keys = cache_keys(hashed_keys)
     cache.delete_many(keys)
     transaction.on_commit(lambda: cache.delete_many(keys))
 
@@ -78,6 +95,9 @@ class SessionStore(DbSessionStore):
         super().__init__(session_key)
         self.row = None  # the row as loaded, for created_at/last_seen
         self._saved_row = None
+        # The signed-in user as cached with the row (users.backends reads it), and when it was read.
+        self.user = None
+        self.user_at = 0.0
 
     @classmethod
     def get_model_class(cls):
@@ -95,13 +115,15 @@ class SessionStore(DbSessionStore):
     def _get_session_from_db(self):
         hashed = key_hash(self.session_key or "")
         try:
-            row = cache.get(_cache_key(hashed))
+            entry = cache.get(_cache_key(hashed))
         except Exception:
             logger.warning("session cache unavailable", exc_info=True)
-            row = None
-        if row is not None and row.expire_date > timezone.now():
-            self.row = row
-            return row
+            entry = None
+        if isinstance(entry, tuple) and len(entry) == 3 and entry[0].expire_date > timezone.now():
+            self.row, user, user_at = entry
+            if user is not None and user.pk == self.row.user_id and time.time() - user_at < backends.USER_TTL:
+                self.user, self.user_at = user, user_at
+            return self.row
         try:
             self.row = self.model.objects.get(session_key=hashed, expire_date__gt=timezone.now())
         except (self.model.DoesNotExist, SuspiciousOperation):
@@ -127,17 +149,27 @@ class SessionStore(DbSessionStore):
     async def aexists(self, session_key):
         return await self.model.objects.filter(session_key=key_hash(session_key)).aexists()
 
+    def remember_user(self, user) -> None:
+        """Cache ``user``, just read, with this session's row: the next request reads both at once."""
+        if self.row is not None and self.row.user_id == user.pk:
+            self.user, self.user_at = user, time.time()
+            self.recache()
+
+    def recache(self) -> None:
+        same_user = self.user is not None and self.row.user_id == self.user.pk
+        cache_row(self.row, *((self.user, self.user_at) if same_user else ()))
+
     def save(self, must_create=False):
         super().save(must_create)
         if self._saved_row is not None:  # the row as written, for the next request
             self.row, self._saved_row = self._saved_row, None
-            cache_row(self.row)
+            self.recache()
 
     async def asave(self, must_create=False):
         await super().asave(must_create)
         if self._saved_row is not None:
             self.row, self._saved_row = self._saved_row, None
-            await sync_to_async(cache_row)(self.row)
+            await sync_to_async(self.recache)()
 
     def delete(self, session_key=None):
         session_key = session_key or self.session_key
