@@ -11,11 +11,13 @@ b. webpop's full ingest: ``mailbox.sync.sync_account`` on a fresh account
    raw store, rows committed), in a child process that does only that, so its
    peak memory is the worker's. Parsing and storing run in the worker's forked
    ingest child (mailbox/sync.py), so memory is the sampled peak PSS of both
-   (shared pages counted once), with each one's own peak RSS alongside. The
+   (shared pages counted once), with each one's own peak RSS alongside,
+   sampled in a fourth run (the sampling costs CPU, kept out of the timed runs). The
    PostgreSQL search documents are built after the sync by a task; that
    catch-up is timed on its own (row b′) and is not part of b. Best of 3
-   runs, each on a fresh account and database, as for raw retrieval; the
-   comparison with django-mailbox uses webpop's median run.
+   runs, each on a fresh account and database, as for raw retrieval (the
+   two take turns: raw, webpop, raw, webpop, ...); the comparison with
+   django-mailbox uses webpop's median run.
 c. django-mailbox 4.10's ``getmail`` into its own models, in a throwaway venv
    (var/bench/, reused between runs) with its own minimal Django project. It
    deletes what it fetched, so it has its own Dovecot user with the same mail.
@@ -61,6 +63,35 @@ DM_VENV = Path(os.environ.get("BENCH_DJANGO_MAILBOX_VENV", REPO / "var" / "bench
 
 CHILD = str(REPO / "bench" / "_ingest_child.py")
 WORK_DIR = REPO / "var" / "bench" / "work"  # Dovecot, both stores and django-mailbox's media, removed after
+SCRATCH_GB = 4
+
+
+def scratch_filesystem(cleanup) -> Path | None:
+    """A fresh ext4 file system on a loop device for the run's files, like a mail volume of its own.
+
+    On the machine's shared root file system, what ran before weighs on this run: ext4
+    allocates inodes slowly for minutes after many files were deleted (a test run, the
+    previous run's clean-up), and syncfs waits for everyone's writes. Needs root and
+    loop devices; None (files under var/bench/work instead) when either is missing.
+    """
+    if os.geteuid() != 0 or not shutil.which("mkfs.ext4"):
+        return None
+    image = WORK_DIR.parent / f"scratch-{os.getpid()}.img"
+    mountpoint = WORK_DIR.parent / f"scratch-{os.getpid()}"
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    with open(image, "wb") as fh:
+        fh.truncate(SCRATCH_GB * 1024**3)  # sparse: takes space only as it is written
+    cleanup.add("scratch image", lambda: (image.unlink(missing_ok=True), shutil.rmtree(mountpoint, ignore_errors=True)))
+    try:
+        # Inode tables and journal written now, not by a kernel thread during the measurement.
+        mkfs = ["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", str(image)]
+        run_checked(mkfs, env=base_env())
+        run_checked(["mount", "-o", "loop", str(image), str(mountpoint)], env=base_env())
+    except RuntimeError as exc:
+        print(f"no scratch file system ({str(exc).splitlines()[0]}); files under {WORK_DIR}", file=sys.stderr)
+        return None
+    cleanup.add("scratch mount", lambda: subprocess.run(["umount", "-l", str(mountpoint)], check=False))
+    return mountpoint
 
 
 # --- django-mailbox -------------------------------------------------------------
@@ -165,6 +196,11 @@ def django_mailbox_python() -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", metavar="FILE", help="also cProfile webpop's sync (a separate run) into FILE")
+    parser.add_argument(
+        "--shared-fs",
+        action="store_true",
+        help=f"keep the run's files on the root file system ({WORK_DIR}) instead of a fresh scratch one",
+    )
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -177,8 +213,10 @@ def main() -> int:
         # Under var/ (webpop's default data location) rather than /tmp: on this machine creating a
         # file under /tmp costs 2-4x more, which would weigh on every variant that stores files.
         WORK_DIR.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix="ingest-", dir=WORK_DIR))
-        cleanup.add("temp dir", lambda: shutil.rmtree(tmp, ignore_errors=True))
+        scratch = None if args.shared_fs else scratch_filesystem(cleanup)
+        tmp = Path(tempfile.mkdtemp(prefix="ingest-", dir=scratch or WORK_DIR))
+        if scratch is None:  # a scratch file system goes as a whole
+            cleanup.add("temp dir", lambda: shutil.rmtree(tmp, ignore_errors=True))
 
         server = DovecotServer(tmp / "dovecot")
         cleanup.add("Dovecot", server.close)
@@ -193,7 +231,8 @@ def main() -> int:
         port = server.pop3s_port
 
         pid = os.getpid()
-        wp_dbs, dm_db = [f"webpop_bench_{pid}_{run}" for run in range(WP_RUNS)], f"djmailbox_bench_{pid}"
+        # WP_RUNS timed runs, then one more that samples memory (sampling /proc costs CPU, kept out of the timing).
+        wp_dbs, dm_db = [f"webpop_bench_{pid}_{run}" for run in range(WP_RUNS + 1)], f"djmailbox_bench_{pid}"
         for db in (*wp_dbs, dm_db):
             create_database(db)
             cleanup.add(f"database {db}", lambda db=db: drop_database(db))
@@ -220,19 +259,28 @@ def main() -> int:
         for user, password in users.items():
             run_json([sys.executable, CHILD, "raw", str(port), user, password, ca, "1"], env=base_env())
 
-        raw, raw_wall = run_json(
-            [sys.executable, CHILD, "raw", str(port), "wp", users["wp"], ca, str(RAW_RUNS)], env=base_env()
-        )
-        wp_runs = [run_json([sys.executable, CHILD, "sync", str(account)], env=env) for env, account in webpops]
+        # Raw retrieval and webpop take turns, so a change in the shared machine's speed during the
+        # script weighs on both alike (the ratio is between their best runs).
+        raw_runs, wp_runs = [], []
+        for env, account in webpops[:WP_RUNS]:
+            raw_cmd = [sys.executable, CHILD, "raw", str(port), "wp", users["wp"], ca, str(RAW_RUNS // WP_RUNS or 1)]
+            raw_runs.append(run_json(raw_cmd, env=base_env()))
+            wp_runs.append(run_json([sys.executable, CHILD, "sync", str(account)], env=env | {"BENCH_SAMPLE_PSS": "0"}))
+        raw, raw_wall = min(raw_runs, key=lambda run: run[0]["seconds"])
+        env, account = webpops[WP_RUNS]
+        memory_run, _wall = run_json([sys.executable, CHILD, "sync", str(account)], env=env | {"BENCH_SAMPLE_PSS": "1"})
         wp_runs.sort(key=lambda run: run[0]["seconds"])
         (wp, wp_wall), (wp_median, _wall) = wp_runs[0], wp_runs[len(wp_runs) // 2]
-        wp_peak_pss_kb = max(run["peak_pss_kb"] for run, _wall in wp_runs)
+        wp_peak_pss_kb = memory_run["peak_pss_kb"]
+        # The timing of the best run, the memory of the sampled one (the same work).
+        memory_keys = ("peak_pss_kb", "peak_rss_kb", "ingest_peak_rss_kb")
+        wp = wp | {key: memory_run[key] for key in memory_keys}
         dm, dm_wall = run_json([str(dm_python), "dmrun.py", "getmail"], env=dm_env, cwd=project)
 
         problems = []
         if raw["count"] != count:
             problems.append(f"raw retrieval saw {raw['count']} messages, not {count}")
-        for run, _wall in wp_runs:
+        for run, _wall in [*wp_runs, (memory_run, 0.0)]:
             if run["error"] or run["stored"] != count or run["fetched"] != count:
                 problems.append(
                     f"webpop stored {run['stored']} of {count} (fetched {run['fetched']}, error {run['error']})"
@@ -262,7 +310,13 @@ def main() -> int:
         f"(certificate verified), PostgreSQL; django-mailbox {versions.get('django-mailbox', '?')} on Django "
         f"{versions.get('Django', '?')}. Seconds: the work alone, in a child process; whole process "
         f"includes Python and Django start-up. Raw retrieval and webpop: best of {RAW_RUNS} runs each "
-        f"(webpop's median: {wp_median['seconds']:.2f} s); django-mailbox (which deletes what it fetched): one run.\n"
+        f"(webpop's median: {wp_median['seconds']:.2f} s); django-mailbox (which deletes what it fetched): one run. "
+        + (
+            f"Files (Dovecot's maildirs, webpop's store, django-mailbox's media) on a fresh {SCRATCH_GB} GB ext4 "
+            "file system (loop device) made for the run.\n"
+            if scratch
+            else f"Files on the machine's root file system, under {WORK_DIR.relative_to(REPO)}.\n"
+        )
     )
     print("| variant | seconds | whole process s | messages/s | MB/s | CPU s | peak memory |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -286,7 +340,7 @@ def main() -> int:
     vs_dm_wall = dm_wall / wp_wall
     vs_raw = raw["seconds"] / wp["seconds"]
     # The worker's memory: its own pages plus its ingest child's, shared pages counted once (PSS).
-    wp_rss = (wp_peak_pss_kb or wp["peak_rss_kb"]) * 1024 / 1e6  # the largest of the runs
+    wp_rss = (wp_peak_pss_kb or wp["peak_rss_kb"]) * 1024 / 1e6  # sampled in the memory run
 
     def met(ok: bool) -> str:
         return "met" if ok else "**missed**"
