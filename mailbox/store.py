@@ -39,7 +39,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, InvalidStorageError, Storage, storages
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -222,6 +222,29 @@ def batch_durability():
             _make_durable(paths)
     finally:
         _deferred.paths = None
+
+
+@contextlib.contextmanager
+def deferred_durability():
+    """Like ``batch_durability()``, but the caller makes the files durable, later and elsewhere.
+
+    Yields the set of paths written inside; ``make_durable(paths)`` must run before any
+    row points at them. The sync engine parses the next batch meanwhile: the wait for
+    the disk is off its critical path.
+    """
+    if getattr(_deferred, "paths", None) is not None:
+        raise RuntimeError("deferred_durability() inside another durability block")
+    paths = _deferred.paths = set()
+    try:
+        yield paths
+    finally:
+        _deferred.paths = None
+
+
+def make_durable(paths: set[Path]) -> None:
+    """Make files written under ``deferred_durability()`` durable (one syncfs on Linux)."""
+    if paths:
+        _make_durable(paths)
 
 
 def _syncfs(path: Path) -> bool:
@@ -465,6 +488,14 @@ def save_messages(
     return messages
 
 
+# Exact classes: a subclass may prepare its values (an encrypted field, say).
+_AS_IS_FIELDS = {
+    models.CharField, models.TextField, models.BooleanField, models.IntegerField, models.BigIntegerField,
+    models.SmallIntegerField, models.PositiveIntegerField, models.PositiveBigIntegerField,
+    models.PositiveSmallIntegerField, models.AutoField, models.BigAutoField, models.ForeignKey,
+}  # fmt: skip
+
+
 def _copy_in(model, rows: list) -> None:
     """Insert ``rows`` with PostgreSQL's COPY: constraints and indexes apply as for INSERT.
 
@@ -477,11 +508,18 @@ def _copy_in(model, rows: list) -> None:
     fields = [
         f for f in model._meta.concrete_fields if f.attname != "search_document" and (pk_set or not f.primary_key)
     ]
+    # Text, numbers, booleans and ids go to psycopg as they are: Django's per-value preparation
+    # returns them unchanged and was a third of the COPY's cost. Other fields (dates, JSON) use it.
+    prepared = [(f.attname, None if type(f) in _AS_IS_FIELDS else f) for f in fields]
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields])
+            values = [getattr(row, attname) for attname, _field in prepared]
+            copy.write_row(
+                [value if field is None else field.get_db_prep_save(value, connection)
+                 for value, (_attname, field) in zip(values, prepared, strict=True)]
+            )  # fmt: skip
     for row in rows:  # as bulk_create leaves them: saved rows of this database
         row._state.adding = False
         row._state.db = connection.alias

@@ -291,3 +291,28 @@ def test_views_serve_stored_files_from_the_configured_storage(alice, alice_clien
     assert b"".join(alice_client.get(reverse("mailbox:raw", args=[message.id])).streaming_content) == raw
     download = alice_client.get(reverse("mailbox:attachment", args=[message.attachments.get().id]))
     assert b"".join(download.streaming_content) == PDF
+
+
+def test_a_batch_reads_back_exactly_as_one_message_stored_alone(alice):
+    """save_messages (COPY on PostgreSQL) and save_message (an INSERT) store the same values."""
+    account = make_account(alice)
+    raw = build_message(
+        "Quarterly report", "Numbers attached.", attachments=[("report.pdf", "application/pdf", b"%PDF-1.4 data")]
+    )
+    parsed = mime.parse_bytes(raw)
+
+    def stored_raw():
+        with store.temp_file() as fh:
+            fh.write(raw)
+        sha = hashlib.sha256(raw).hexdigest()
+        return store.commit_raw(Path(fh.name), expected_size=len(raw), expected_sha256=sha)
+
+    (batched,) = store.save_messages(account, [("u-batch", stored_raw(), parsed)])
+    alone = store.save_message(account, "u-alone", stored_raw(), parsed)
+    skip = {"id", "uidl", "thread_id", "received_at", "search_document"}
+    fields = [f.attname for f in Message._meta.concrete_fields if f.attname not in skip]
+    read = Message.objects.values(*fields)
+    assert read.get(id=batched.id) == read.get(id=alone.id)
+    attachment_fields = [f.attname for f in Attachment._meta.concrete_fields if f.attname not in {"id", "message_id"}]
+    rows = Attachment.objects.values(*attachment_fields)
+    assert list(rows.filter(message_id=batched.id)) == list(rows.filter(message_id=alone.id))
