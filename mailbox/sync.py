@@ -669,18 +669,19 @@ class _Session:
         return _LocalIngest(self)
 
     def _prepare_batch(self, batch: list[_Retrieved]) -> _PreparedBatch:
-        """Parse a batch of stored raw files and store their attachments; one syncfs for all of it.
+        """Parse a batch of stored raw files and store their attachments.
 
-        The raw files went into the store as they arrived (``_store_raw``); here
-        they are made durable together with the attachments, before any row
-        points at them (``_commit_batch``): a crash in between leaves at worst
+        The raw files went into the store as they arrived (``_store_raw``); they
+        and the attachments are made durable together, with one syncfs, by
+        ``_commit_batch`` before any row points at them (on the writer thread,
+        while the next batch is parsed): a crash in between leaves at worst
         unreferenced files, and nothing can be DELE'd before its row is
         committed. A message that fails is recorded and the others go on
         (invariant 3).
         """
         account, result = self.account, self.result
         ready: list[tuple[str, store.StoredFile, mime.ParsedMessage]] = []
-        with store.batch_durability():
+        with store.deferred_durability() as written:
             store.require_durable(item.relpath for item in batch)
             for item in batch:
                 raw = store.StoredFile(sha256=item.sha256, size=item.size, relpath=item.relpath)
@@ -694,12 +695,13 @@ class _Session:
                     result.skipped += 1
             fresh, aliases, later_copies = self._split_duplicates(ready)
             attachments = [store.write_attachments(parsed) for _uidl, _raw, parsed in fresh]
-        _crash_point("after_sync")
-        return _PreparedBatch(fresh, attachments, aliases, later_copies, len(batch))
+        return _PreparedBatch(fresh, attachments, aliases, later_copies, len(batch), written)
 
     def _commit_batch(self, job: _PreparedBatch) -> None:
-        """Rows for a prepared batch, in one transaction (runs on the writer thread)."""
+        """Rows for a prepared batch, in one transaction (runs on the writer thread), once its files are durable."""
         account = self.account
+        store.make_durable(job.files)
+        _crash_point("after_sync")
         try:
             stored = store.save_messages(account, job.fresh, job.attachments)
         except Exception:
@@ -787,6 +789,7 @@ class _PreparedBatch:
     aliases: list
     later_copies: dict
     count: int
+    files: set  # written for this batch, made durable before its rows are committed
 
 
 @dataclass
@@ -811,7 +814,7 @@ class _BatchWriter:
         session._written = _Written()
         session._stored_keys = {}
         self.inline = transaction.get_connection().in_atomic_block
-        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.queue: queue.Queue = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
         self.finished = False

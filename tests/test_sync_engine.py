@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import MailAccount, Profile
-from mailbox import sync
+from mailbox import store, sync
 from mailbox.models import FetchFailure, Message, SyncRun, UidlAlias
 from tests.factories import build_message
 
@@ -161,3 +161,30 @@ def test_stored_raw_bytes_match_sha256_for_every_message(pop_user, dovecot_accou
     account = dovecot_account()
     sync.sync_account(account.id)
     assert {m.sha256 for m in Message.objects.filter(account=account)} == {hashlib.sha256(r).hexdigest() for r in raws}
+
+
+def test_no_row_is_committed_before_its_files_are_durable(pop_user, dovecot_account, monkeypatch):
+    monkeypatch.setattr(sync._Session, "BATCH_MESSAGES", 5)  # several batches, each synced on its own
+    deliver(pop_user, 12, attachments=[("notes.txt", "text/plain", b"some notes")])
+    synced: set = set()
+    committed, not_yet_durable = [], []
+    real_make_durable, real_save_messages = store._make_durable, store.save_messages
+
+    def make_durable(paths):
+        real_make_durable(paths)
+        synced.update(paths)
+
+    def save_messages(account, items, attachments=None):
+        files = [raw.relpath for _uidl, raw, _parsed in items]
+        files += [blob.relpath for blobs in attachments or [] for _att, blob in blobs]
+        local = store.root()
+        not_yet_durable.extend(relpath for relpath in files if local / relpath not in synced)
+        committed.extend(files)
+        return real_save_messages(account, items, attachments)
+
+    monkeypatch.setattr(store, "_make_durable", make_durable)
+    monkeypatch.setattr(store, "save_messages", save_messages)
+    result = sync.sync_account(dovecot_account().id)
+    assert (result.error, result.fetched) == (None, 12)
+    assert len(committed) == 24  # 12 messages and their 12 attachments, in batches
+    assert not_yet_durable == []
