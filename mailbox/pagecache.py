@@ -40,6 +40,7 @@ from django.utils import timezone, translation
 logger = logging.getLogger(__name__)
 
 PAGE_TTL = 600  # seconds; also bounds how long a lost version change could show an old page
+PAGE_CODE = ("mailbox", "accounts", "users", "webpop")  # apps whose code takes part in folder pages
 VERSION_TTL = 7 * 24 * 3600
 
 
@@ -72,15 +73,18 @@ def placeholder() -> str:
 
 @memoize
 def code_fingerprint() -> str:
-    """Changes with the templates, translations, list code and static file names: a deploy's pages are its own."""
+    """Changes with the code, templates, translations, static file names and the settings a page shows.
+
+    A deploy's (or a restart's with other settings) pages are its own.
+    """
     base = Path(settings.BASE_DIR)
     paths = [
         *sorted((base / "templates").rglob("*.html")),
         *sorted((base / "locale").rglob("*.mo")),
-        *sorted((base / "mailbox").glob("*.py")),
+        *sorted(path for app in PAGE_CODE for path in (base / app).rglob("*.py") if "migrations" not in path.parts),
         Path(settings.STATIC_ROOT) / "staticfiles.json",
     ]
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"trash_days={settings.WEBPOP_TRASH_DAYS}\n{placeholder()}\n".encode())
     for path in paths:
         try:
             stat = path.stat()
@@ -90,9 +94,21 @@ def code_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def cacheable(request: HttpRequest) -> bool:
-    """Flash messages are shown once: a page carrying them is rendered afresh."""
-    return request.method == "GET" and "messages" not in request.COOKIES and "_messages" not in request.session
+def cacheable(request: HttpRequest, params: dict[str, Callable[[str], bool]]) -> bool:
+    """Whether this request's page may come from (and go into) the cache.
+
+    ``params``: the query parameters such a page may have, each with a check of its value.
+    Anything else (a search, a keyset cursor, an unknown parameter) is rendered afresh,
+    so the pages one user can put in the cache are few: their folders and views, not
+    one per URL they care to make up. Flash messages are shown once: a page carrying
+    them is rendered afresh too.
+    """
+    if request.method != "GET":
+        return False
+    for name, values in request.GET.lists():
+        if name not in params or len(values) != 1 or not params[name](values[0]):
+            return False
+    return "messages" not in request.COOKIES and "_messages" not in request.session
 
 
 def _page_key(request: HttpRequest) -> str:

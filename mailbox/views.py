@@ -22,16 +22,19 @@ LIST_FIELDS = (
     "thread_id", "owner_id", "folder",
 )  # fmt: skip
 BULK_ACTIONS = {"read", "unread", "star", "unstar", "archive", "inbox", "spam", "trash", "forever"}
+CACHED_PAGE_PARAMS = {"account": str.isdigit, "view": {"messages", "conversations"}.__contains__}
 
 
 @login_required
 def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
     """A folder of all the user's accounts (or one, with ``?account=``), or search results (``?q=``).
 
-    Folder pages come from mailbox.pagecache while the user's mail is unchanged; search
-    results are always computed (the search index changes without the mail changing).
+    The first page of a folder (of all accounts or one, either view) comes from
+    mailbox.pagecache while the user's mail is unchanged. Search results are always
+    computed (the search index changes without the mail changing), and so are older
+    pages (``?before=``), which people seldom load twice.
     """
-    if request.GET.get("q", "").strip() or not pagecache.cacheable(request):
+    if not pagecache.cacheable(request, CACHED_PAGE_PARAMS):
         return _inbox(request, folder)
     return pagecache.serve(request, lambda csrf_token: _inbox(request, folder, csrf_token=csrf_token))
 

@@ -162,3 +162,19 @@ def test_pages_of_other_urls_are_their_own(alice_client, hello):
     alice_client.get(INBOX)
     archive = alice_client.get(reverse("mailbox:folder", args=["archive"]))
     assert rendered(archive) and b"Hello there" not in archive.content
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["?q=hello", "?before=1700000000.000000_5", "?utm=1", "?view=other", "?account=1&account=1"],
+    ids=["search", "older page", "unknown parameter", "unknown view", "repeated parameter"],
+)
+def test_pages_a_user_could_multiply_are_never_cached(alice_client, hello, query):
+    alice_client.get(INBOX + query)
+    assert rendered(alice_client.get(INBOX + query))
+
+
+def test_each_view_of_a_folder_is_cached(alice_client, account, hello):
+    for query in ("?view=messages", f"?account={account.id}", f"?account={account.id}&view=conversations"):
+        alice_client.get(INBOX + query)
+        assert not rendered(alice_client.get(INBOX + query))
