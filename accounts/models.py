@@ -62,7 +62,7 @@ class MailAccountQuerySet(pagecache.TouchingQuerySet):
     listed_fields = frozenset({"owner", "owner_id", "label", "host", "username", "policy"})
 
 
-class MailAccount(models.Model):
+class MailAccount(pagecache.TouchesPages, models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mail_accounts")
     label = models.CharField(max_length=100, blank=True)
     host = models.CharField(max_length=253)
@@ -119,15 +119,6 @@ class MailAccount(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
-
-    def save(self, *args, **kwargs):
-        super().save(*args, **kwargs)
-        pagecache.touch_on_save(self, kwargs.get("update_fields"))
-
-    def delete(self, *args, **kwargs):
-        result = super().delete(*args, **kwargs)  # its messages go with it, without their own signals
-        pagecache.touch([self.owner_id])
-        return result
 
     @property
     def display_name(self) -> str:

@@ -33,7 +33,7 @@ class UserFolderQuerySet(pagecache.TouchingQuerySet):
     listed_fields = frozenset({"owner", "owner_id", "name"})  # folder pages list every folder
 
 
-class UserFolder(models.Model):
+class UserFolder(pagecache.TouchesPages, models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mail_folders")
     name = models.CharField(max_length=100)
     created_at = models.DateTimeField(default=timezone.now)
@@ -46,15 +46,6 @@ class UserFolder(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def save(self, *args, **kwargs):
-        super().save(*args, **kwargs)
-        pagecache.touch_on_save(self, kwargs.get("update_fields"))
-
-    def delete(self, *args, **kwargs):
-        result = super().delete(*args, **kwargs)
-        pagecache.touch([self.owner_id])
-        return result
 
     @property
     def slug(self) -> str:
@@ -77,7 +68,7 @@ class MessageQuerySet(pagecache.TouchingQuerySet):
     )  # fmt: skip
 
 
-class Message(models.Model):
+class Message(pagecache.TouchesPages, models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="messages")
     uidl = models.CharField(max_length=255)
@@ -145,15 +136,6 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return self.subject or "(no subject)"
-
-    def save(self, *args, **kwargs):
-        super().save(*args, **kwargs)
-        pagecache.touch_on_save(self, kwargs.get("update_fields"))
-
-    def delete(self, *args, **kwargs):
-        result = super().delete(*args, **kwargs)
-        pagecache.touch([self.owner_id])
-        return result
 
     @property
     def sender(self) -> str:

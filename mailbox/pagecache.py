@@ -177,7 +177,7 @@ class TouchingQuerySet(models.QuerySet):
     """A QuerySet whose writes mark their owners' cached pages out of date (``touch``).
 
     ``listed_fields``: the fields a folder page shows; updating others changes no page.
-    Instances touch in their model's save() and delete() (``touch_on_save``).
+    Instances touch in their model's save() and delete() (``TouchesPages``).
     """
 
     listed_fields: frozenset[str] = frozenset()
@@ -209,7 +209,20 @@ class TouchingQuerySet(models.QuerySet):
         return created
 
 
-def touch_on_save(instance, update_fields) -> None:
-    listed = type(instance)._default_manager._queryset_class.listed_fields
-    if update_fields is None or not listed.isdisjoint(update_fields):
-        touch([instance.owner_id])
+class TouchesPages:
+    """Model mixin: saving or deleting an instance touches its owner's pages (with a TouchingQuerySet manager).
+
+    delete() also covers what cascades with the instance (an account's messages) without signals of its own.
+    """
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        listed = type(self)._default_manager._queryset_class.listed_fields
+        if update_fields is None or not listed.isdisjoint(update_fields):
+            touch([self.owner_id])
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        touch([self.owner_id])
+        return result

@@ -19,7 +19,8 @@ from functools import cache as memoize
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
-from django.db import transaction
+
+from webpop.cache import drop_now_and_at_commit
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +75,9 @@ class CachedModelBackend(ModelBackend):
 
 
 def forget(user_ids: Iterable) -> None:
-    """Drop cached copies of these users, now and again when the transaction commits.
+    """Drop cached copies of these users (webpop.cache.drop_now_and_at_commit).
 
-    Now, so this request sees the change; at commit, because a request running meanwhile
-    may have cached the row as it was before the commit. Raises if the cache is
-    unreachable: a disabled user must not stay signed in through a stale copy.
+    Raises if the cache is unreachable: a disabled user must not stay signed in through a stale copy.
     """
     from .models import Session
     from .sessions import cache_keys
@@ -87,9 +86,7 @@ def forget(user_ids: Iterable) -> None:
     if not user_ids:
         return
     their_sessions = Session.objects.filter(user_id__in=user_ids).values_list("session_key", flat=True)
-    keys = [_key(pk) for pk in user_ids] + cache_keys(their_sessions)  # the session entries hold copies too
-    cache.delete_many(keys)
-    transaction.on_commit(lambda: cache.delete_many(keys))
+    drop_now_and_at_commit([_key(pk) for pk in user_ids] + cache_keys(their_sessions))  # sessions hold copies too
 
 
 def user_changed(sender, instance, **kwargs) -> None:

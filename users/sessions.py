@@ -27,8 +27,9 @@ from django.contrib.auth import BACKEND_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore as DbSessionStore
 from django.core.cache import cache
 from django.core.exceptions import SuspiciousOperation
-from django.db import transaction
 from django.utils import timezone
+
+from webpop.cache import drop_now_and_at_commit
 
 from . import backends
 
@@ -68,10 +69,8 @@ def cache_row(row, user=None, user_at: float = 0.0) -> None:
 
 
 def forget_rows(hashed_keys) -> None:
-    """Drop cached rows, now and again at commit (a request meanwhile may have cached the old row)."""
-    keys = cache_keys(hashed_keys)
-    cache.delete_many(keys)
-    transaction.on_commit(lambda: cache.delete_many(keys))
+    """Drop cached rows (webpop.cache.drop_now_and_at_commit)."""
+    drop_now_and_at_commit(cache_keys(hashed_keys))
 
 
 def row_deleted(sender, instance, **kwargs) -> None:

@@ -7,8 +7,21 @@ large part of the request. ``redis.Redis`` is thread-safe over its pool, so one 
 
 from __future__ import annotations
 
+from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
+from django.db import transaction
+
+
+def drop_now_and_at_commit(keys: list[str]) -> None:
+    """Delete cached copies of changed rows now, and again when the transaction commits.
+
+    Now, so this request sees the change; at commit, because a request running meanwhile
+    may have cached the row as it was before. Raises if the cache is unreachable.
+    """
+    if keys:
+        cache.delete_many(keys)
+        transaction.on_commit(lambda: cache.delete_many(keys))
 
 
 class _Client(RedisCacheClient):
