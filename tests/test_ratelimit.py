@@ -25,6 +25,14 @@ class FakeClock:
         return self.now
 
 
+@pytest.fixture
+def steady_clock(monkeypatch) -> FakeClock:
+    """The limiter's clock held mid-window: tests that count to a limit cannot straddle a window's end."""
+    clock = FakeClock(1_000_020.0)
+    monkeypatch.setattr(ratelimit, "time", clock)
+    return clock
+
+
 def test_a_key_allows_its_limit_per_window_then_refuses(monkeypatch):
     clock = FakeClock(1_000_020.0)
     monkeypatch.setattr(ratelimit, "time", clock)
@@ -111,7 +119,7 @@ def form_data(server, **overrides) -> dict:
 
 
 @pytest.mark.django_db
-def test_connection_tests_are_limited_per_user_and_nothing_is_lost(alice_client, fault_server, settings):
+def test_connection_tests_are_limited_per_user_and_nothing_is_lost(alice_client, fault_server, settings, steady_clock):
     settings.WEBPOP_RATELIMIT_TEST_CONNECTION = 2
     server = fault_server()
     url = reverse("accounts:add")
@@ -128,7 +136,7 @@ def test_connection_tests_are_limited_per_user_and_nothing_is_lost(alice_client,
 
 
 @pytest.mark.django_db
-def test_editing_an_account_shares_the_connection_test_limit(alice, alice_client, fault_server, settings):
+def test_editing_an_account_shares_the_connection_test_limit(alice, alice_client, fault_server, settings, steady_clock):
     settings.WEBPOP_RATELIMIT_TEST_CONNECTION = 1
     server = fault_server()
     account = make_account(alice, host=server.host, port=server.port, security="none", username="alice")
@@ -141,7 +149,7 @@ def test_editing_an_account_shares_the_connection_test_limit(alice, alice_client
 
 
 @pytest.mark.django_db
-def test_one_address_is_limited_across_users(django_user_model, fault_server, settings):
+def test_one_address_is_limited_across_users(django_user_model, fault_server, settings, steady_clock):
     settings.WEBPOP_RATELIMIT_TEST_CONNECTION = 1  # three per address
     server = fault_server()
     statuses = []
@@ -158,7 +166,7 @@ def test_one_address_is_limited_across_users(django_user_model, fault_server, se
 
 
 @pytest.mark.django_db
-def test_invalid_forms_do_not_use_up_the_limit(alice_client, fault_server, settings):
+def test_invalid_forms_do_not_use_up_the_limit(alice_client, fault_server, settings, steady_clock):
     settings.WEBPOP_RATELIMIT_TEST_CONNECTION = 1
     server = fault_server()
     for _ in range(3):
@@ -170,7 +178,7 @@ def test_invalid_forms_do_not_use_up_the_limit(alice_client, fault_server, setti
 
 
 @pytest.mark.django_db
-def test_suggest_is_limited_with_a_json_answer(alice_client, bob_client, settings):
+def test_suggest_is_limited_with_a_json_answer(alice_client, bob_client, settings, steady_clock):
     settings.WEBPOP_RATELIMIT_SUGGEST = 2
     settings.WEBPOP_DNS_NAMESERVERS = ["127.0.0.1:9"]  # presets only: no lookups
     url = reverse("accounts:suggest") + "?address=me@fastmail.com"
