@@ -17,6 +17,9 @@ conversations choice, the undo bar, the user's name and staff flag, and the code
 (templates, translations, static file names). The CSRF token differs per response:
 pages are rendered with a placeholder that is replaced when served. Pages with
 flash messages are neither served from nor put in the cache.
+
+Pages that are always rendered (searches, older pages) still take what they show beside
+their rows from here (``remembered``), under the same version.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from functools import cache as memoize
 from pathlib import Path
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -38,6 +42,7 @@ from django.middleware.csrf import get_token
 from django.utils import timezone, translation
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PAGE_TTL = 600  # seconds; also bounds how long a lost version change could show an old page
 PAGE_CODE = ("mailbox", "accounts", "users", "webpop")  # apps whose code takes part in folder pages
@@ -127,29 +132,59 @@ def _page_key(request: HttpRequest) -> str:
     return f"mailbox-page:{user.pk}:{digest}"
 
 
-def serve(request: HttpRequest, render: Callable[[str], HttpResponse]) -> HttpResponse:
-    """The page from the cache if current, else ``render(csrf_placeholder)``, stored for next time."""
-    version_key, page_key = _version_key(request.user.pk), _page_key(request)
+def _read(user_id: int, key: str) -> tuple[str | None, object]:
+    """The user's mailbox version (made if missing) and the entry under ``key``, in one round trip.
+
+    (None, None) when the cache is away: the caller computes afresh and stores nothing.
+    """
+    version_key = _version_key(user_id)
     try:
-        found = cache.get_many([version_key, page_key])
+        found = cache.get_many([version_key, key])
         version = found.get(version_key)
         if version is None:
             version = secrets.token_hex(8)
             if not cache.add(version_key, version, VERSION_TTL):
                 version = cache.get(version_key)  # set meanwhile by a change or another page
-        page = found.get(page_key)
+        return version, found.get(key)
     except Exception:
         logger.warning("page cache unavailable", exc_info=True)
-        version = page = None
+        return None, None
+
+
+def _store(key: str, value: tuple) -> None:
+    try:
+        cache.set(key, value, PAGE_TTL)
+    except Exception:
+        logger.warning("page cache unavailable", exc_info=True)
+
+
+def remembered(user_id: int, name: str, compute: Callable[[], T]) -> T:
+    """``compute()``, a value read from the user's mail, kept while their mailbox version is current.
+
+    For what every list page shows beside its rows (folders, accounts, unread counts): older
+    pages and searches are never cached whole, but their sidebar is the first page's. The same
+    two orders as for pages hold: the version is read before ``compute`` reads the database.
+    """
+    key = f"mailbox-memo:{user_id}:{name}:{code_fingerprint()}"
+    version, entry = _read(user_id, key)
+    if isinstance(entry, tuple) and len(entry) == 2 and version is not None and entry[0] == version:
+        return entry[1]
+    value = compute()
+    if version is not None:
+        _store(key, (version, value))
+    return value
+
+
+def serve(request: HttpRequest, render: Callable[[str], HttpResponse]) -> HttpResponse:
+    """The page from the cache if current, else ``render(csrf_placeholder)``, stored for next time."""
+    page_key = _page_key(request)
+    version, page = _read(request.user.pk, page_key)
     if isinstance(page, tuple) and len(page) == 3 and version is not None and page[0] == version:
         response = HttpResponse(page[1], content_type=page[2])
     else:
         response = render(placeholder())
         if response.status_code == 200 and version is not None and not response.streaming:
-            try:
-                cache.set(page_key, (version, response.content, response["Content-Type"]), PAGE_TTL)
-            except Exception:
-                logger.warning("page cache unavailable", exc_info=True)
+            _store(page_key, (version, response.content, response["Content-Type"]))
     if not response.streaming:
         response.content = response.content.replace(placeholder().encode(), get_token(request).encode())
     return response

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,7 +17,7 @@ from accounts.models import MailAccount, Profile
 
 from . import actions, folders, listing, mime, pagecache, search, store, views_html
 from . import rows as rows_module
-from .models import VISIBLE_FOLDERS, Attachment, Folder, Message
+from .models import VISIBLE_FOLDERS, Attachment, Folder, Message, UserFolder
 
 LIST_FIELDS = (
     "id", "subject", "from_name", "from_email", "snippet", "date", "seen", "flagged", "has_attachments", "account_id",
@@ -39,14 +41,36 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
     return pagecache.serve(request, lambda csrf_token: _inbox(request, folder, csrf_token=csrf_token))
 
 
+@dataclass(frozen=True)
+class Sidebar:
+    """What a list page shows beside its rows; kept by pagecache.remembered while the mail is unchanged."""
+
+    user_folders: list[UserFolder]
+    accounts: list[MailAccount]
+    unread: dict[str, int | str]
+
+
+def _sidebar(owner_id: int) -> Sidebar:
+    user_folders = folders.user_folders(owner_id)
+    return Sidebar(
+        user_folders=user_folders,
+        accounts=list(MailAccount.objects.filter(owner_id=owner_id).only("id", "label", "host", "username", "policy")),
+        unread=_unread_badges(owner_id, user_folders),
+    )
+
+
 def _inbox(request: HttpRequest, folder: str, *, csrf_token: str | None = None) -> HttpResponse:
-    user_folders = folders.user_folders(request.user.id)
+    sidebar = pagecache.remembered(request.user.id, "sidebar", lambda: _sidebar(request.user.id))
+    user_folders, accounts, unread = sidebar.user_folders, sidebar.accounts, sidebar.unread
     folder_label = _folder_label(folder, user_folders)
     query = request.GET.get("q", "").strip()
     rows = Message.objects.filter(owner=request.user).only(*LIST_FIELDS)
     account = None
     if request.GET.get("account", "").isdigit():
-        account = get_object_or_404(MailAccount, id=int(request.GET["account"]), owner=request.user)
+        # The user's own accounts are all listed: another user's id is not among them.
+        account = next((a for a in accounts if a.id == int(request.GET["account"])), None)
+        if account is None:
+            raise Http404
         rows = rows.filter(account=account)
     parsed = search.parse(query)
     error = None
@@ -73,8 +97,6 @@ def _inbox(request: HttpRequest, folder: str, *, csrf_token: str | None = None) 
         raise Http404 from None
     if grouped:
         _annotate_conversation_sizes(page.rows, folder)
-    accounts = list(MailAccount.objects.filter(owner=request.user).only("id", "label", "host", "username", "policy"))
-    unread = _unread_badges(request.user.id, user_folders)
     shown = rows_module.present(page.rows, highlight=parsed.highlight_terms() if query else None, grouped=grouped)
     context = {
         "page": page,
@@ -82,7 +104,6 @@ def _inbox(request: HttpRequest, folder: str, *, csrf_token: str | None = None) 
         "folder": folder,
         "folder_label": gettext("Search") if query else folder_label,
         **_folder_links(unread, user_folders, current=None if query else folder),
-        "user_folders": [(f, unread.get(f.slug, 0)) for f in user_folders],
         "pager_query": _pager_query(query, account, request.GET.get("view")),
         "grouped": grouped,
         "accounts": accounts,

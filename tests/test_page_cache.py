@@ -178,3 +178,59 @@ def test_each_view_of_a_folder_is_cached(alice_client, account, hello):
     for query in ("?view=messages", f"?account={account.id}", f"?account={account.id}&view=conversations"):
         alice_client.get(INBOX + query)
         assert not rendered(alice_client.get(INBOX + query))
+
+
+# --- The sidebar of pages rendered afresh (searches, older pages) -------------------------------
+
+SEARCH = INBOX + "?q=hello"
+
+SIDEBAR_CHANGES = {
+    "a new folder": (lambda alice, account, hello: folders.create(alice.id, "Receipts"), b"Receipts"),
+    "an account renamed": (lambda alice, account, hello: _rename(account, "Home mail"), b"Home mail"),
+    "a message read": (
+        lambda alice, account, hello: Message.objects.filter(id=hello.id).update(seen=True),
+        b"<title>Search",  # no "(1) " unread count before the title any more
+    ),
+    "a message arriving unread": (
+        lambda alice, account, hello: store_message(account, build_message("Other"), "u2"),
+        b"<title>(2) Search",
+    ),
+}
+
+
+@pytest.mark.parametrize("change", SIDEBAR_CHANGES, ids=list(SIDEBAR_CHANGES))
+def test_a_search_page_shows_every_change_to_the_folders_accounts_and_counts(
+    alice, alice_client, account, hello, change
+):
+    make_account(alice, username="second", label="Second")  # the account list shows with two accounts
+    apply, expected = SIDEBAR_CHANGES[change]
+    assert expected not in alice_client.get(SEARCH).content
+    apply(alice, account, hello)
+    assert expected in alice_client.get(SEARCH).content
+
+
+def test_an_unchanged_sidebar_costs_no_query(alice, alice_client, hello, django_assert_num_queries):
+    make_account(alice, username="second", label="Second")  # the account list shows with two accounts
+    alice_client.get(SEARCH)
+    # The search alone: its newest-mail window (listing.Window), then, the mailbox being small, all of it.
+    with django_assert_num_queries(2):
+        page = alice_client.get(SEARCH)
+    assert b"Hello there" in page.content and b"Work mail" in page.content
+
+
+def test_the_sidebar_is_computed_afresh_when_the_cache_is_away(alice_client, hello, settings):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+    }
+    page = alice_client.get(SEARCH)
+    assert page.status_code == 200 and b"<title>(1) Search" in page.content
+
+
+def test_users_never_share_a_sidebar(alice, alice_client, bob, bob_client, hello):
+    make_account(alice, username="second", label="Second")
+    make_account(bob, label="Bobs mail")
+    make_account(bob, username="other", label="Bobs other mail")
+    alice_client.get(SEARCH)
+    page = bob_client.get(SEARCH)
+    assert b"Work mail" not in page.content
+    assert b"Bobs mail" in page.content
