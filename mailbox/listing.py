@@ -29,6 +29,9 @@ PAGE_SIZE = 50
 WINDOW_ROWS = 2000
 
 
+_FOLDER_SLOT = "\0folder"  # stands for each folder in a compiled query; no folder is named so
+
+
 class BadCursor(ValueError):
     pass
 
@@ -109,14 +112,21 @@ def _in_window(queryset: QuerySet, window: Window, older_than: Q, n: int) -> lis
     """
     if not window.folders or not connection.features.supports_slicing_ordering_in_compound:
         return None
-    edges = [
-        window.rows.filter(older_than, folder=folder)
+    # One folder's edge, compiled once and repeated per folder with that folder as its parameter:
+    # compiling a queryset per folder and their union cost more than running the query.
+    edge = (
+        window.rows.filter(older_than, folder=_FOLDER_SLOT)
         .order_by("-date", "-id")
         .values_list("date", flat=True)[WINDOW_ROWS - 1 : WINDOW_ROWS]
-        for folder in window.folders
-    ]
-    union = edges[0].union(*edges[1:], all=True) if len(edges) > 1 else edges[0]
-    edges_sql, params = union.query.sql_with_params()
+    )
+    edge_sql, edge_params = edge.query.sql_with_params()
+    slots = [i for i, value in enumerate(edge_params) if value == _FOLDER_SLOT]
+    if len(slots) != 1:
+        return None
+    params: list = []
+    for folder in window.folders:
+        params += [*edge_params[: slots[0]], str(folder), *edge_params[slots[0] + 1 :]]
+    edges_sql = " UNION ALL ".join([f"({edge_sql})"] * len(window.folders))
     column = connection.ops.quote_name("date")
     # Only SQL compiled by Django is formatted in; its values stay parameters.
     bound = RawSQL(f"SELECT MAX(edges.{column}) FROM ({edges_sql}) AS edges", params)  # noqa: S608, S611
