@@ -89,8 +89,14 @@ def date_formatter(fmt: str) -> Callable[[dt.datetime], str]:
     return lambda value: "".join(piece(value, months) for piece in pieces)
 
 
-def present(messages: Iterable, *, highlight: list[str] | None = None, grouped: bool = False) -> list[Row]:
-    """Rows for ``mailbox/inbox.html`` from Message instances (with ``conversation_*`` when grouped)."""
+def present(
+    messages: Iterable, *, highlight: list[str] | None = None, conversations: dict[int, tuple[int, int]] | None = None
+) -> list[Row]:
+    """Rows for ``mailbox/inbox.html`` from messages (Message instances or rows with the same fields).
+
+    ``conversations``: for a list grouped into conversations, (messages, unread) of each listed
+    conversation by ``thread_id`` (listing.conversation_sizes); a message missing there is alone.
+    """
     # One reverse() for the page; every row's URL differs only in the id.
     prefix, _, suffix = reverse("mailbox:message", args=[0]).rpartition("0")
     no_subject = gettext("(no subject)")
@@ -103,6 +109,7 @@ def present(messages: Iterable, *, highlight: list[str] | None = None, grouped: 
     for m in messages:
         subject = m.subject or no_subject
         local = m.date.astimezone(zone)
+        size, unread = (1, not m.seen) if conversations is None else conversations.get(m.thread_id, (1, not m.seen))
         rows.append(
             Row(
                 id=m.id,
@@ -113,10 +120,10 @@ def present(messages: Iterable, *, highlight: list[str] | None = None, grouped: 
                 snippet=mark(m.snippet) if mark else m.snippet,
                 iso_date=local.isoformat(),
                 date=format_date(local),
-                unread=(grouped and bool(m.conversation_unread)) or not m.seen,
+                unread=bool(unread) or not m.seen,
                 flagged=m.flagged,
                 has_attachments=m.has_attachments,
-                conversation_size=m.conversation_size if grouped else 1,
+                conversation_size=size,
             )
         )
     return rows

@@ -18,7 +18,7 @@ def message(**fields):
     base = {
         "id": 7, "subject": "Hello", "from_name": "Carol", "from_email": "carol@example.net", "snippet": "Hi",
         "date": dt.datetime(2026, 11, 26, 9, 5, tzinfo=dt.UTC), "seen": True, "flagged": False,
-        "has_attachments": False, "conversation_size": 1, "conversation_unread": 0,
+        "has_attachments": False, "thread_id": 70,
     }  # fmt: skip
     return SimpleNamespace(**(base | fields))
 
@@ -58,9 +58,11 @@ def test_missing_subject_and_sender_have_placeholders():
 def test_flags_and_conversations_shape_the_row():
     plain = rows.render(rows.present([message(seen=False, flagged=True, has_attachments=True)]))
     assert 'class="unread starred"' in plain and 'aria-label="Starred"' in plain and "📎" in plain
-    grouped = rows.render(rows.present([message(conversation_size=3, conversation_unread=1)], grouped=True))
+    grouped = rows.render(rows.present([message()], conversations={70: (3, 1)}))
     assert 'class="unread"' in grouped and 'aria-label="3 messages">3</span>' in grouped
-    single = rows.render(rows.present([message(conversation_size=3)]))  # not grouped: no count
+    alone = rows.render(rows.present([message(seen=False)], conversations={}))  # in no listed conversation
+    assert "thread-count" not in alone and 'class="unread"' in alone
+    single = rows.render(rows.present([message()]))  # not grouped: no count
     assert "thread-count" not in single and 'class=""' in single
 
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -212,8 +213,9 @@ def test_a_search_page_shows_every_change_to_the_folders_accounts_and_counts(
 def test_an_unchanged_sidebar_costs_no_query(alice, alice_client, hello, django_assert_num_queries):
     make_account(alice, username="second", label="Second")  # the account list shows with two accounts
     alice_client.get(SEARCH)
-    # The search alone: its newest-mail window (listing.Window), then, the mailbox being small, all of it.
-    with django_assert_num_queries(2):
+    # The search alone. On PostgreSQL it looks in its newest-mail window (listing.Window) first,
+    # then, the mailbox being small, in all of it.
+    with django_assert_num_queries(2 if connection.features.supports_slicing_ordering_in_compound else 1):
         page = alice_client.get(SEARCH)
     assert b"Hello there" in page.content and b"Work mail" in page.content
 
