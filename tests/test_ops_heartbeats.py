@@ -7,8 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -18,6 +20,7 @@ from django.utils import timezone
 from ops import heartbeats
 from ops.models import WorkerHeartbeat
 from tests.conftest import require
+from webpop.celery import Heartbeat
 from webpop.celery import app as celery_app
 
 
@@ -60,6 +63,44 @@ def test_a_late_stop_of_an_old_process_does_not_mark_its_successor_stopped():
     heartbeats.record("w@mx", pid=2, starting=True)
     heartbeats.record_stopped("w@mx", pid=1)
     assert heartbeats.workers()[0].state == "alive"
+
+
+def _in_thread(target, *args) -> threading.Thread:
+    def run():
+        try:
+            target(*args)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_beat_under_way_when_the_worker_stops_does_not_undo_the_stop(monkeypatch):
+    worker = SimpleNamespace(hostname="race@here", concurrency=1)
+    step = Heartbeat(worker)
+    heartbeats.record("race@here", pid=os.getpid(), starting=True)
+    in_beat, release = threading.Event(), threading.Event()
+    record = heartbeats.record
+
+    def slow_record(*args, **kwargs):
+        in_beat.set()
+        release.wait(10)
+        record(*args, **kwargs)
+
+    monkeypatch.setattr(heartbeats, "record", slow_record)
+    beat = _in_thread(step._beat, worker)  # on the timer's thread
+    assert in_beat.wait(10)
+    stop = _in_thread(step.stop, worker)  # on the worker's, while the beat is under way
+    time.sleep(0.3)
+    release.set()
+    beat.join(10)
+    stop.join(10)
+    assert [w.state for w in heartbeats.workers()] == ["stopped"]
+    _in_thread(step._beat, worker).join(10)  # a beat the timer still had due
+    assert [w.state for w in heartbeats.workers()] == ["stopped"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,5 +1,6 @@
 import logging
 import os
+import threading
 
 from celery import Celery, bootsteps
 
@@ -24,22 +25,33 @@ class Heartbeat(bootsteps.StartStopStep):
     def __init__(self, worker, **kwargs):
         super().__init__(worker, **kwargs)
         self.tref = None
+        # Beats run on the timer's thread, the stop on the worker's: a beat under way when the worker
+        # stops must not write "alive" over "stopped", so the two take turns and no beat follows a stop.
+        self.lock = threading.Lock()
+        self.stopped = False
 
     def _beat(self, worker, starting: bool = False) -> None:
         from django import db
 
         from ops import heartbeats
 
-        try:
-            db.close_old_connections()
-            heartbeats.record(worker.hostname, pid=os.getpid(), concurrency=worker.concurrency or 0, starting=starting)
-        except Exception:  # a missed beat must never stop the worker
-            log.exception("could not record the heartbeat of %s", worker.hostname)
-            db.close_old_connections()
+        with self.lock:
+            if self.stopped:
+                return
+            try:
+                db.close_old_connections()
+                heartbeats.record(
+                    worker.hostname, pid=os.getpid(), concurrency=worker.concurrency or 0, starting=starting
+                )
+            except Exception:  # a missed beat must never stop the worker
+                log.exception("could not record the heartbeat of %s", worker.hostname)
+                db.close_old_connections()
 
     def start(self, worker) -> None:
         from ops import heartbeats
 
+        with self.lock:
+            self.stopped = False
         self._beat(worker, starting=True)
         self.tref = worker.timer.call_repeatedly(heartbeats.interval(), self._beat, (worker,), priority=10)
 
@@ -48,15 +60,17 @@ class Heartbeat(bootsteps.StartStopStep):
 
         from ops import heartbeats
 
-        if self.tref is not None:
-            self.tref.cancel()
-            self.tref = None
-        try:
-            heartbeats.record_stopped(worker.hostname, pid=os.getpid())
-        except Exception:
-            log.exception("could not record that %s stopped", worker.hostname)
-        finally:
-            db.connections.close_all()
+        with self.lock:
+            self.stopped = True
+            if self.tref is not None:
+                self.tref.cancel()
+                self.tref = None
+            try:
+                heartbeats.record_stopped(worker.hostname, pid=os.getpid())
+            except Exception:
+                log.exception("could not record that %s stopped", worker.hostname)
+            finally:
+                db.connections.close_all()
 
     def terminate(self, worker) -> None:  # a cold shutdown stops the heartbeat the same way
         self.stop(worker)
