@@ -16,6 +16,7 @@ One Chromium per module (Playwright driving Debian's /usr/bin/chromium; never ``
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,20 @@ class UI:
             except Exception as exc:  # a frame that navigated away is itself a failure
                 found.append(f"frame not inspectable: {exc}")
         return found
+
+
+def _settled(frame, heights: str, timeout: float = 5.0) -> list[int]:
+    """``heights`` ([content, frame] in the frame) once the content fits, or as it is after ``timeout``.
+
+    The frame is sized by the browser (frame-sizing: content-height) after its content and
+    images are laid out, which can be a moment after the page's load event.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        inner = frame.evaluate(heights)
+        if inner[0] <= inner[1] + 2 or time.monotonic() > deadline:
+            return inner
+        time.sleep(0.05)
 
 
 def _login_cookie(user) -> str:
@@ -259,8 +274,8 @@ def test_newsletters_render_with_their_tables_and_colours(ui, name):
         assert alt_or_any.count() >= 1, cid
     loaded = frame.evaluate("() => [...document.images].filter(i => i.src.includes('/cid/')).map(i => i.naturalWidth)")
     assert all(width > 0 for width in loaded) and len(loaded) == len(expected["cids"])
-    # The frame fits its content: no inner vertical scrolling.
-    inner = frame.evaluate("() => [document.documentElement.scrollHeight, document.documentElement.clientHeight]")
+    # The frame fits its content: no inner vertical scrolling (once the browser has sized it).
+    inner = _settled(frame, "() => [document.documentElement.scrollHeight, document.documentElement.clientHeight]")
     assert inner[0] <= inner[1] + 2, f"frame scrolls: {inner}"
     assert _problems(ui, frame, strict=True) == []
     ARTIFACTS.joinpath("newsletters").mkdir(parents=True, exist_ok=True)
@@ -368,6 +383,8 @@ def test_page_furniture_links_and_plain_text_toggle(ui):
     link = frame.get_by_role("link", name="read more")
     assert link.get_attribute("target") == "_blank" and link.get_attribute("rel") == "noopener noreferrer"
     # The frame's height follows its content (frame-sizing), no script inside it.
+    fits = "() => [document.documentElement.scrollHeight, document.documentElement.clientHeight]"
+    _settled(frame, fits)
     height = ui.page.locator("iframe.mail-frame").bounding_box()["height"]
     content = frame.evaluate("() => document.documentElement.scrollHeight")
     assert abs(height - content) <= 4, (height, content)
