@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import Q, QuerySet
-from django.db.models.expressions import RawSQL
 
 from .models import Message
 
@@ -107,8 +106,10 @@ def _in_window(queryset: QuerySet, window: Window, older_than: Q, n: int) -> lis
 
     The bound is the newest of the folders' WINDOW_ROWS-th dates: every row newer than it is
     looked at, every row left out is older than all of them, so ``n`` rows found are the first
-    ``n`` of the whole ``queryset``. One query: the bound is a subquery of one short index walk
-    per folder (msg_owner_folder_date_idx); no folder that big gives no bound and no rows.
+    ``n`` of the whole ``queryset``. The bound is one short index walk per folder
+    (msg_owner_folder_date_idx), read first and passed to the page's query as a value, so the
+    planner sees how narrow the window is (a subquery's value it can only guess). No folder
+    that big: no bound, and the whole search runs at once instead of after an empty window.
     """
     if not window.folders or not connection.features.supports_slicing_ordering_in_compound:
         return None
@@ -128,9 +129,12 @@ def _in_window(queryset: QuerySet, window: Window, older_than: Q, n: int) -> lis
         params += [*edge_params[: slots[0]], str(folder), *edge_params[slots[0] + 1 :]]
     edges_sql = " UNION ALL ".join([f"({edge_sql})"] * len(window.folders))
     column = connection.ops.quote_name("date")
-    # Only SQL compiled by Django is formatted in; its values stay parameters.
-    bound = RawSQL(f"SELECT MAX(edges.{column}) FROM ({edges_sql}) AS edges", params)  # noqa: S608, S611
-    # The folder list lets the date bound use the (owner, folder, date) index next to the full-text one.
+    with connection.cursor() as cursor:
+        # Only SQL compiled by Django is formatted in; its values stay parameters.
+        cursor.execute(f"SELECT MAX(edges.{column}) FROM ({edges_sql}) AS edges", params)  # noqa: S608
+        (bound,) = cursor.fetchone()
+    if bound is None:
+        return None
     windowed = queryset.filter(folder__in=window.folders, date__gte=bound).order_by("-date", "-id")
     rows = list(windowed[:n])
     return rows if len(rows) >= n else None

@@ -75,11 +75,15 @@ def test_a_dense_word_is_found_in_the_window_and_a_rare_one_by_the_whole_search(
         return [m.id for m in page.rows], [q["sql"] for q in queries.captured_queries]
 
     ids, sql = first_page("kiwi")
-    assert len(sql) == 1 and WINDOWED in sql[0]  # the window (its bound a subquery) held the page
+    assert len(sql) == 2 and WINDOWED in sql[1]  # the window's bound, then the window held the page
     assert len(ids) == 5
     ids, sql = first_page("mango")
-    assert len(sql) == 2 and WINDOWED not in sql[1]  # too few in the window: the whole search ran
+    assert len(sql) == 3 and WINDOWED not in sql[2]  # too few in the window: the whole search ran
     assert len(ids) == 2
+    monkeypatch.setattr(listing, "WINDOW_ROWS", 10_000)
+    ids, sql = first_page("kiwi")
+    assert len(sql) == 2 and WINDOWED not in sql[1]  # no folder that big: no window, the whole search
+    assert len(ids) == 5
 
 
 def test_search_page_through_the_view_is_windowed_and_complete(mailbox, alice_client, monkeypatch):
