@@ -109,7 +109,7 @@ def present(
     for m in messages:
         subject = m.subject or no_subject
         local = m.date.astimezone(zone)
-        size, unread = (1, not m.seen) if conversations is None else conversations.get(m.thread_id, (1, not m.seen))
+        size, unread_in_conversation = conversations.get(m.thread_id, (1, 0)) if conversations else (1, 0)
         rows.append(
             Row(
                 id=m.id,
@@ -120,7 +120,7 @@ def present(
                 snippet=mark(m.snippet) if mark else m.snippet,
                 iso_date=local.isoformat(),
                 date=format_date(local),
-                unread=bool(unread) or not m.seen,
+                unread=not m.seen or bool(unread_in_conversation),
                 flagged=m.flagged,
                 has_attachments=m.has_attachments,
                 conversation_size=size,

@@ -20,8 +20,8 @@ from . import rows as rows_module
 from .models import VISIBLE_FOLDERS, Attachment, Folder, Message, UserFolder
 
 LIST_FIELDS = (
-    "id", "subject", "from_name", "from_email", "snippet", "date", "seen", "flagged", "has_attachments", "account_id",
-    "thread_id", "owner_id", "folder",
+    "id", "subject", "from_name", "from_email", "snippet", "date", "seen", "flagged", "has_attachments", "thread_id",
+    "folder",
 )  # fmt: skip
 BULK_ACTIONS = {"read", "unread", "star", "unstar", "archive", "inbox", "spam", "trash", "forever"}
 CACHED_PAGE_PARAMS = {"account": str.isdigit, "view": {"messages", "conversations"}.__contains__}
