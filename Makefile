@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: run test lint format bench migrate venv dev-deps system-deps clean
+.PHONY: run test test-sqlite lint format bench migrate venv dev-deps system-deps clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,12 +30,16 @@ run: venv
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
-# Debian packages the tests need (real Dovecot; systemd-analyze checks deploy/systemd; Chromium for the browser
-# tests, which Playwright drives as /usr/bin/chromium: never `playwright install`; gettext to update the
-# translation catalogues in locale/); installed only when missing.
+# Debian packages the tests need (real Dovecot; PostgreSQL and Redis, of which each test run starts private
+# servers; rspamd, of which the spam tests start a private one; systemd-analyze checks deploy/systemd;
+# Chromium for the browser tests, which Playwright drives as /usr/bin/chromium: never `playwright install`;
+# gettext to update the translation catalogues in locale/); installed only when missing.
 system-deps:
 	@missing=""; \
 	if ! command -v dovecot >/dev/null 2>&1 || ! test -e /usr/lib/dovecot/pop3; then missing="$$missing dovecot-pop3d"; fi; \
+	if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then missing="$$missing postgresql"; fi; \
+	if ! command -v redis-server >/dev/null 2>&1; then missing="$$missing redis-server"; fi; \
+	if ! command -v rspamd >/dev/null 2>&1; then missing="$$missing rspamd"; fi; \
 	if ! test -x /usr/bin/chromium; then missing="$$missing chromium"; fi; \
 	if ! command -v systemd-analyze >/dev/null 2>&1; then missing="$$missing systemd"; fi; \
 	if ! command -v msgfmt >/dev/null 2>&1; then missing="$$missing gettext"; fi; \
@@ -45,11 +49,24 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# The whole suite on PostgreSQL and Redis: private servers in a temporary folder, which the test run
+# (tests/services.py) starts and stops, unless DATABASE_URL / REDIS_URL name servers of yours. Then
+# test-sqlite: the tests marked `sqlite` again in the embedded setup `make run` uses (SQLite, no Redis).
 test: dev-deps system-deps
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest --durations=30 $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-sqlite
+
+# PYTEST_ARGS may select none of these (pytest's exit status 5): only then is running none not a failure.
+test-sqlite: dev-deps system-deps
+	@dir=$$(mktemp -d); status=0; \
+	echo "Tests marked sqlite, on a SQLite file without Redis"; \
+	DATABASE_URL=sqlite:///$$dir/webpop.sqlite3 REDIS_URL= $(VENV)/bin/pytest -m sqlite $(PYTEST_ARGS) || status=$$?; \
+	rm -rf "$$dir"; \
+	if [ "$$status" = 5 ] && [ -n "$(PYTEST_ARGS)" ]; then status=0; fi; \
+	exit $$status
 
 lint: dev-deps
 	$(VENV)/bin/ruff check .

@@ -12,16 +12,34 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
+
+def require(condition: bool, what: str, how: str) -> None:
+    """Fail, never skip, when something a test needs is missing: a skipped test would hide it."""
+    if not condition:
+        pytest.fail(f"{what} is required but not available: {how}.", pytrace=False)
 
 
-def require(condition: bool, what: str) -> None:
-    """Skip outside CI when a service is missing; in CI a missing service fails."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"{what} is required in CI but not available")
-    pytest.skip(f"{what} not available (this test runs in CI)")
+# Left unset, DATABASE_URL and REDIS_URL name the test run's own servers (tests/services.py).
+def require_postgresql() -> None:
+    from django.db import connection
+
+    require(connection.vendor == "postgresql", "PostgreSQL", "unset DATABASE_URL so that the test run starts its own")
+
+
+def require_redis() -> None:
+    from django.conf import settings
+
+    require(bool(settings.REDIS_URL), "Redis", "unset REDIS_URL so that the test run starts its own")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """SQLite tests on a file, not in memory: threads and forked children then share the database."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +47,19 @@ def _isolated_mail_store(settings, tmp_path):
     settings.WEBPOP_MAIL_DIR = tmp_path / "mail"
     # Tests talk to servers on loopback.
     settings.WEBPOP_POP3_ALLOW_PRIVATE = True
+
+
+@pytest.fixture(autouse=True)
+def _language_of_the_site():
+    """Each test starts in the site's language and time zone: a request or override elsewhere must not leak
+    into it."""
+    from django.utils import timezone, translation
+
+    translation.deactivate()
+    timezone.deactivate()
+    yield
+    translation.deactivate()
+    timezone.deactivate()
 
 
 @pytest.fixture
@@ -67,6 +98,19 @@ def enqueued(request, monkeypatch) -> list[int]:
 
         monkeypatch.setattr(tasks.sync_account, "delay", lambda account_id: calls.append(account_id))
         monkeypatch.setattr(tasks.index_search, "delay", lambda: None)
+        # Released files wait in their rows: tests run the sweep (storage_gc.free_released) themselves.
+        monkeypatch.setattr(tasks.free_released_files, "delay", lambda: None)
+    return calls
+
+
+@pytest.fixture(autouse=True)
+def bulk_enqueued(request, monkeypatch) -> list[int]:
+    """Record "Select all N" jobs the web enqueues (tests run mailbox.bulkjobs.run as a worker would)."""
+    calls: list[int] = []
+    if request.node.get_closest_marker("celery") is None:
+        from mailbox import tasks
+
+        monkeypatch.setattr(tasks.run_bulk_job, "delay", lambda job_id: calls.append(job_id))
     return calls
 
 
@@ -77,7 +121,8 @@ def enqueued(request, monkeypatch) -> list[int]:
 def dovecot(tmp_path_factory):
     require(
         shutil.which("dovecot") is not None or os.path.exists("/usr/sbin/dovecot"),
-        "Dovecot (apt-get install dovecot-pop3d)",
+        "Dovecot",
+        "`make system-deps` installs it (Debian package dovecot-pop3d)",
     )
     from tests.dovecot import DovecotServer
 
@@ -142,6 +187,43 @@ def dovecot_account(alice, pop_user, dovecot):
     return make
 
 
+@pytest.fixture(autouse=True)
+def spam_enqueued(request, monkeypatch) -> list[str]:
+    """Record spam scan and training wake-ups instead of publishing them (tests marked ``celery`` publish)."""
+    calls: list[str] = []
+    if request.node.get_closest_marker("celery") is None:
+        from spam import tasks
+
+        monkeypatch.setattr(tasks.scan_pending, "delay", lambda: calls.append("scan"))
+        monkeypatch.setattr(tasks.learn_pending, "delay", lambda: calls.append("learn"))
+    return calls
+
+
+# --- Real rspamd ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def rspamd_server(tmp_path_factory):
+    from tests.rspamd import RspamdServer, available
+
+    require(available(), "rspamd and Redis", "`make system-deps` installs them (Debian packages rspamd, redis-server)")
+    server = RspamdServer(tmp_path_factory.mktemp("rspamd"))
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def rspamd(rspamd_server, settings):
+    """webpop set up for the session's rspamd, which is running and has learned nothing yet."""
+    rspamd_server.start()  # a test may have stopped it
+    rspamd_server.forget()
+    settings.WEBPOP_RSPAMD_URL = rspamd_server.url
+    settings.WEBPOP_RSPAMD_CONTROLLER_URL = rspamd_server.controller_url
+    settings.WEBPOP_RSPAMD_PASSWORD = rspamd_server.password
+    return rspamd_server
+
+
 # --- Our fault-injecting POP3 server ------------------------------------------------
 
 
@@ -182,7 +264,7 @@ def browser():
     """Real Chromium for this test module (one launch per module keeps the suite fast)."""
     from tests.browser import chromium, chromium_available
 
-    require(chromium_available(), "Chromium (apt-get install chromium)")
+    require(chromium_available(), "Chromium", "`make system-deps` installs it (Debian package chromium)")
     with chromium() as launched:
         yield launched
 
@@ -191,9 +273,7 @@ def browser():
 def _own_cache_keys(settings):
     """The configured cache (Redis in CI), under a key prefix of this test's own.
 
-    Rate-limit counters (webpop/ratelimit.py) are keyed per user and client
-    address; every test client is 127.0.0.1, so without this they would carry
-    over from one test to the next.
+    Cached rows and pages are keyed by ids that the next test reuses.
     """
     caches = {alias: dict(config) for alias, config in settings.CACHES.items()}
     for config in caches.values():
@@ -201,13 +281,36 @@ def _own_cache_keys(settings):
     settings.CACHES = caches
 
 
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def steady_clock(monkeypatch) -> FakeClock:
+    """The rate limiter's clock held mid-window: tests that count to a limit cannot straddle a window's end."""
+    from webpop import ratelimit
+
+    clock = FakeClock(1_000_020.0)  # a minute's start, 47 minutes into an hour
+    monkeypatch.setattr(ratelimit, "time", clock)
+    return clock
+
+
 # --- Operators (ops/) ---------------------------------------------------------------
 
 
 @pytest.fixture
 def staff(django_user_model):
+    """An operator: staff, in the Operators group."""
+    from ops import operators
+
     # No password (signed in with force_login): hashing one costs more than the tests that use it.
-    return django_user_model.objects.create_user("olga", "olga@example.org", is_staff=True)
+    user = django_user_model.objects.create_user("olga", "olga@example.org", is_staff=True)
+    operators.grant(user)
+    return user
 
 
 @pytest.fixture
@@ -226,8 +329,16 @@ def send_enqueued(request, monkeypatch) -> list[int]:
     calls: list[int] = []
     if request.node.get_closest_marker("celery") is None:
         from outgoing import tasks
+        from webpop import broker
+        from webpop.celery import app as celery_app
+
+        def apply_async(args=(), kwargs=None, **options):
+            # As publishing would: a countdown the broker cannot keep is refused.
+            broker.check_delay(options, celery_app.conf.broker_transport_options)
+            calls.append(args[0])
 
         monkeypatch.setattr(tasks.send_outgoing, "delay", lambda outgoing_id: calls.append(outgoing_id))
+        monkeypatch.setattr(tasks.send_outgoing, "apply_async", apply_async)
     return calls
 
 
@@ -298,7 +409,7 @@ def _fast_password_hashing(settings):
 @pytest.fixture
 def celery_worker(settings):
     """A Celery worker on Redis in this process (solo pool), for tests marked ``celery``."""
-    require(bool(settings.REDIS_URL), "Redis (set REDIS_URL)")
+    require_redis()
     from celery.contrib.testing.worker import start_worker
 
     from webpop.celery import app as celery_app
@@ -318,3 +429,46 @@ def wait_for(predicate, timeout: float = 60.0) -> None:
             return
         time.sleep(0.2)
     raise AssertionError("timed out waiting for the worker")
+
+
+# --- Imports ------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def import_enqueued(request, monkeypatch) -> list[int]:
+    """Record import jobs the web enqueues instead of publishing them (tests marked ``celery`` publish)."""
+    calls: list[int] = []
+    if request.node.get_closest_marker("celery") is None:
+        from mailbox import tasks
+
+        monkeypatch.setattr(tasks.import_mailbox, "delay", lambda job_id: calls.append(job_id))
+    return calls
+
+
+# --- Unsubscribing ------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def unsubscribe_enqueued(request, monkeypatch) -> list[int]:
+    """Record one-click unsubscribe tasks the web enqueues instead of publishing them (``celery`` tests publish)."""
+    calls: list[int] = []
+    if request.node.get_closest_marker("celery") is None:
+        from unsubscribe import tasks
+
+        monkeypatch.setattr(tasks.unsubscribe, "delay", lambda request_id: calls.append(request_id))
+    return calls
+
+
+# --- Notifications (push/) ------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def push_enqueued(request, monkeypatch) -> list[tuple[str, int]]:
+    """Record notification tasks instead of publishing them (tests marked ``celery`` publish)."""
+    calls: list[tuple[str, int]] = []
+    if request.node.get_closest_marker("celery") is None:
+        from push import tasks
+
+        monkeypatch.setattr(tasks.notify_new_mail, "delay", lambda owner_id: calls.append(("notify", owner_id)))
+        monkeypatch.setattr(tasks.deliver, "delay", lambda subscription_id: calls.append(("deliver", subscription_id)))
+    return calls

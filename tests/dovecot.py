@@ -14,12 +14,14 @@ Dovecot must be installed: `apt-get install dovecot-pop3d`.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import datetime
 import functools
 import grp
 import hashlib
+import hmac
 import ipaddress
 import os
 import pwd
@@ -222,6 +224,23 @@ def _read_greeting(port: int, use_tls: bool, timeout: float) -> bytes:
             return tls.makefile("rb").readline()
 
 
+def _ssha256(password: str) -> str:
+    """Dovecot's SSHA256 scheme: base64(SHA-256(password + salt) + salt)."""
+    salt = os.urandom(8)
+    digest = hashlib.sha256(password.encode() + salt).digest()
+    return "{SSHA256}" + base64.b64encode(digest + salt).decode()
+
+
+def _scram_sha256(password: str, iterations: int = 4096) -> str:
+    """Dovecot's SCRAM-SHA-256 scheme: iterations, salt, StoredKey, ServerKey (RFC 5802), base64."""
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    stored_key = hashlib.sha256(hmac.new(salted, b"Client Key", "sha256").digest()).digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    fields = [str(iterations), *(base64.b64encode(v).decode() for v in (salt, stored_key, server_key))]
+    return "{SCRAM-SHA-256}" + ",".join(fields)
+
+
 def _chown_mail(path: Path, uid: int, gid: int, mode: int) -> None:
     os.chown(path, uid, gid)
     os.chmod(path, mode)
@@ -301,7 +320,13 @@ class DovecotServer:
     and unix socket paths must stay under ~108 bytes.
     """
 
-    def __init__(self, base: Path, cert: CertKind = "trusted", extra_config: str = "") -> None:
+    def __init__(
+        self,
+        base: Path,
+        cert: CertKind = "trusted",
+        extra_config: str = "",
+        auth_mechanisms: str = "plain login cram-md5 scram-sha-1 scram-sha-256 apop",
+    ) -> None:
         if cert not in ("trusted", "untrusted", "wrong-host"):
             raise ValueError(f"unknown cert kind {cert!r}")
         self._binary = _dovecot_binary()
@@ -309,6 +334,7 @@ class DovecotServer:
         self.base.mkdir(parents=True, exist_ok=True)
         self.cert = cert
         self.extra_config = extra_config  # appended to dovecot.conf (e.g. process tuning for benchmarks)
+        self.auth_mechanisms = auth_mechanisms  # "apop" puts a timestamp in the greeting
         self.host = HOST
         self.pop3_port = _free_port()
         self.pop3s_port = _free_port()
@@ -463,8 +489,16 @@ class DovecotServer:
 
     # Users and mail --------------------------------------------------------
 
-    def add_user(self, name: str, password: str) -> None:
-        """Add a mailbox user; takes effect at once, also while running."""
+    def add_user(self, name: str, password: str, *, hashed: bool = False, scram: bool = False) -> None:
+        """Add a mailbox user; takes effect at once, also while running.
+
+        ``hashed`` stores the password as a salted hash (SSHA256), as most real
+        servers do: Dovecot then checks USER/PASS, PLAIN and LOGIN, but refuses
+        APOP, CRAM-MD5 and SCRAM for this user while still offering them.
+        ``scram`` stores SCRAM-SHA-256 keys with a salt of their own, as servers
+        that offer SCRAM do: every SCRAM-SHA-256 login of the user sees the same
+        salt (with a clear-text password Dovecot makes up a new one each time).
+        """
         if not _SAFE_USER.fullmatch(name):
             raise ValueError(f"unsupported user name {name!r}")
         if any(c in password for c in ":\r\n\0"):
@@ -481,7 +515,8 @@ class DovecotServer:
             for sub in ("new", "cur", "tmp"):
                 (maildir / sub).mkdir(mode=0o700)
                 _chown_mail(maildir / sub, self._mail_uid, self._mail_gid, 0o700)
-            line = f"{name}:{{PLAIN}}{password}:{self._mail_uid}:{self._mail_gid}::{home}\n"
+            stored = _ssha256(password) if hashed else _scram_sha256(password) if scram else f"{{PLAIN}}{password}"
+            line = f"{name}:{stored}:{self._mail_uid}:{self._mail_gid}::{home}\n"
             # Write then rename, so Dovecot never reads a half-written line.
             tmp = self._passwd_dir / f".{name}.tmp"
             tmp.write_text(line)
@@ -583,7 +618,7 @@ ssl_cert = <{self.base / "cert.pem"}
 ssl_key = <{self.base / "key.pem"}
 disable_plaintext_auth = no
 
-auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256 apop
+auth_mechanisms = {self.auth_mechanisms}
 # A wrong login takes ~0.5 s (Dovecot flushes queued failures on a fixed
 # 500 ms timer) instead of 2 s, and never grows: see also service anvil.
 auth_failure_delay = 0

@@ -38,6 +38,36 @@ def build_message(
     return msg.as_bytes(policy=email.policy.SMTP)
 
 
+def build_html_message(
+    subject: str,
+    text: str,
+    html: str,
+    *,
+    inline: list[tuple[str, str, str, bytes]] = (),
+    attachments: list[tuple[str, str, bytes]] = (),
+    sender: str = "Carol <carol@example.net>",
+    to: str = "alice@example.org",
+    message_id: str | None = None,
+) -> bytes:
+    """Text and HTML alternatives, the HTML with its pictures as related parts: (content id, filename, type, data)."""
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, to, subject
+    msg["Date"] = "Thu, 26 Nov 2026 09:00:00 +0000"
+    msg["Message-ID"] = message_id or f"<{abs(hash((subject, html)))}@example.net>"
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
+    html_part = msg.get_payload()[1]
+    for cid, filename, content_type, data in inline:
+        maintype, subtype = content_type.split("/", 1)
+        html_part.add_related(
+            data, maintype=maintype, subtype=subtype, cid=f"<{cid}>", filename=filename, disposition="inline"
+        )
+    for filename, content_type, data in attachments:
+        maintype, subtype = content_type.split("/", 1)
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes(policy=email.policy.SMTP)
+
+
 def make_account(owner, **overrides) -> MailAccount:
     fields = {
         "host": "pop.example.net",

@@ -1,0 +1,183 @@
+"""Private PostgreSQL and Redis servers for a test run (a pytest plugin: ``-p tests.services`` in pyproject.toml).
+
+Django reads ``DATABASE_URL`` and ``REDIS_URL`` when its settings are imported, which
+pytest-django does while pytest starts up. So the servers start before that, in
+``pytest_load_initial_conftests``, each in a temporary folder on a free port of 127.0.0.1,
+and their URLs go into the environment (which the tests' own subprocesses inherit). They
+stop, and the folder is removed, when pytest ends.
+
+A variable that is set is used as given and nothing is started for it:
+``DATABASE_URL=sqlite:///…`` runs on SQLite, ``REDIS_URL=`` (empty) runs without Redis, as
+``make run`` does. ``WEBPOP_DATA_DIR``, when unset, is a folder of the run's own too, so a
+test run never touches the ``./var`` of ``make run``.
+
+The servers are Debian's (``make system-deps`` installs them), started through
+pytest-postgresql's and pytest-redis's executors. PostgreSQL refuses to run as root, so
+as root its ``pg_ctl`` runs as the ``postgres`` user on a folder that user owns.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shlex
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+INSTALL_HINT = "`make system-deps` installs it (Debian package {package})"
+# A throwaway cluster: nothing in it has to survive a crash of the machine.
+POSTGRES_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+DATABASE = "webpop"
+
+
+@dataclass
+class Started:
+    """What this plugin started for the run (pytest's header names it)."""
+
+    folder: Path | None = None
+    services: list[str] = field(default_factory=list)
+
+
+started_key = pytest.StashKey[Started]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser, args):
+    # A wrapper: runs before every other implementation, pytest-django's (which imports the settings) included.
+    namespace = early_config.known_args_namespace
+    if not (namespace.help or namespace.version):
+        early_config.stash[started_key] = start_missing(early_config)
+    return (yield)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    started = config.stash.get(started_key, None)
+    if started is None or not started.services:
+        return []
+    return [f"private servers: {', '.join(started.services)} (in {started.folder})"]
+
+
+def start_missing(config: pytest.Config) -> Started:
+    """Start what the environment does not name; register their stop with ``config``."""
+    started = Started()
+    missing = [name for name in ("DATABASE_URL", "REDIS_URL", "WEBPOP_DATA_DIR") if name not in os.environ]
+    if not missing:
+        return started
+    folder = Path(tempfile.mkdtemp(prefix="webpop-test-"))
+    started.folder = folder
+    # Cleanups run last-registered first: servers stop, then the folder goes, then the environment is restored.
+    config.add_cleanup(lambda: _unset(missing))
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+    if "WEBPOP_DATA_DIR" in missing:
+        os.environ["WEBPOP_DATA_DIR"] = str(folder / "data")
+    if "REDIS_URL" in missing:
+        port = start_redis(config, folder / "redis")
+        os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        started.services.append(f"Redis on 127.0.0.1:{port}")
+    if "DATABASE_URL" in missing:
+        port = start_postgresql(config, folder)
+        os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{port}/{DATABASE}"
+        started.services.append(f"PostgreSQL on 127.0.0.1:{port}")
+    return started
+
+
+def _unset(names: list[str]) -> None:
+    for name in names:
+        os.environ.pop(name, None)
+
+
+def start_redis(config: pytest.Config, folder: Path) -> int:
+    from port_for import get_port
+    from pytest_redis.executor import RedisExecutor
+
+    executable = find_executable(["redis-server"], "Redis", "redis-server")
+    folder.mkdir()
+    port = get_port(None)
+    executor = RedisExecutor(
+        executable=executable,
+        databases=16,
+        redis_timeout=0,  # never drop idle clients (a worker's pool), like a default Redis
+        loglevel="warning",
+        host="127.0.0.1",
+        port=port,
+        datadir=folder,
+    )
+    executor.start()
+    config.add_cleanup(executor.stop)
+    return port
+
+
+def start_postgresql(config: pytest.Config, folder: Path) -> int:
+    import psycopg
+    from port_for import get_port
+    from pytest_postgresql.executors import PostgreSQLExecutor
+
+    pg_ctl = find_executable(
+        ["pg_ctl", *sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=_version, reverse=True)],
+        "PostgreSQL's server (pg_ctl)",
+        "postgresql",
+    )
+    server = folder / "postgresql"
+    server.mkdir()
+    if os.geteuid() == 0:
+        pg_ctl = _pg_ctl_as_postgres(pg_ctl, folder, server)
+    port = get_port(None)
+    executor = PostgreSQLExecutor(
+        executable=pg_ctl,
+        host="127.0.0.1",
+        port=port,
+        datadir=str(server / "data"),
+        unixsocketdir=str(server),
+        logfile=str(server / "server.log"),
+        startparams="-w",
+        dbname=DATABASE,
+        postgres_options=POSTGRES_OPTIONS,
+    )
+    executor.start()
+    config.add_cleanup(executor.stop)
+    # The executor returns once the port accepts connections; `pg_ctl start -w` exits when the server takes queries.
+    if executor.process.wait(timeout=120) != 0:
+        log = (server / "server.log").read_text(errors="replace")
+        raise pytest.UsageError(f"PostgreSQL did not start:\n{log}")
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {DATABASE}")
+    return port
+
+
+def _pg_ctl_as_postgres(pg_ctl: str, folder: Path, server: Path) -> str:
+    """A ``pg_ctl`` that runs the real one as the ``postgres`` user, which owns ``server``."""
+    try:
+        user = pwd.getpwnam("postgres")
+    except KeyError:
+        raise pytest.UsageError(
+            "PostgreSQL refuses to run as root and there is no `postgres` user to run it as: "
+            + INSTALL_HINT.format(package="postgresql")
+        ) from None
+    folder.chmod(0o711)  # the postgres user passes through to its own folder, and sees nothing else here
+    os.chown(server, user.pw_uid, user.pw_gid)
+    server.chmod(0o700)
+    wrapper = folder / "pg_ctl"
+    wrapper.write_text(f'#!/bin/sh\ncd / && exec runuser -u postgres -- {shlex.quote(pg_ctl)} "$@"\n')
+    wrapper.chmod(0o700)
+    return str(wrapper)
+
+
+def find_executable(candidates: list, what: str, package: str) -> str:
+    """The first candidate (a name on PATH or a path) that exists; a clear failure when none does."""
+    for candidate in candidates:
+        found = shutil.which(str(candidate))
+        if found:
+            return found
+    raise pytest.UsageError(
+        f"{what} is not installed: {INSTALL_HINT.format(package=package)}; "
+        "or name a server of yours in DATABASE_URL / REDIS_URL."
+    )
+
+
+def _version(pg_ctl: Path) -> tuple[int, ...]:
+    # /usr/lib/postgresql/<version>/bin/pg_ctl
+    return tuple(int(part) for part in pg_ctl.parent.parent.name.split(".") if part.isdigit())
