@@ -19,6 +19,7 @@ from mailbox.pop3 import (
 )
 from tests.dovecot import DovecotServer
 from tests.factories import build_message
+from tests.pop3_drivers import pop3_driver  # noqa: F401 (every test runs with each driver)
 
 pytestmark = pytest.mark.dovecot
 

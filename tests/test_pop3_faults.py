@@ -37,6 +37,7 @@ from tests.fault_server import (
     tls_materials,
     xoauth2_payload,
 )
+from tests.pop3_drivers import pop3_driver  # noqa: F401 (every test runs with each driver)
 
 USER, PASSWORD, TOKEN = "alice", "secret", "ya29.test-token"
 USERS = {USER: PASSWORD}
@@ -515,6 +516,75 @@ def test_dele_many_is_pipelined_and_reports_each_failure(serve):
     assert [isinstance(r, Pop3ServerError) for r in results] == [False, False, True, False]
     assert server.remaining_messages() == [make_message(3)]
     assert server.last.max_in_flight > 1
+
+
+def plain_login_then(client: Pop3Client, then) -> None:
+    client.login(USER, PASSWORD, allow_plaintext=True, mechanism="PLAIN", then=then)
+
+
+def test_commands_after_the_login_go_in_its_write_and_are_answered_from_there(serve):
+    server = serve([make_message(1), make_message(2)], USERS, sasl=["PLAIN"])
+    with client_for(server) as client:
+        plain_login_then(client, ("STAT", "UIDL", "QUIT"))
+        assert client.stat() == (2, len(make_message(1)) + len(make_message(2)))
+        assert client.uidl() == [(1, "uid-00001"), (2, "uid-00002")]
+        assert client.capabilities.pipelining  # asked again after the login, in the same write
+        client.quit()
+    server.wait_idle()
+    assert [c.split()[0] for c in server.last.commands] == ["CAPA", "AUTH", "CAPA", "STAT", "UIDL", "QUIT"]
+    assert server.last.max_in_flight == 5
+
+
+def test_without_pipelining_the_commands_after_the_login_wait_their_turn(serve):
+    server = serve([make_message(1)], USERS, sasl=["PLAIN"], pipelining=False)
+    with client_for(server) as client:
+        plain_login_then(client, ("UIDL",))
+        assert client.uidl() == [(1, "uid-00001")]
+        client.quit()
+    assert [c.split()[0] for c in server.last.commands] == ["CAPA", "AUTH", "CAPA", "UIDL", "QUIT"]
+    assert server.last.max_in_flight == 1
+
+
+def test_a_client_told_not_to_pipeline_does_not(serve):
+    server = serve([make_message(1), make_message(2)], USERS)
+    with client_for(server, pipelining=False) as client:
+        login(client, then=("UIDL",))
+        retr_many(client, [1, 2])
+        assert client.dele_many([1, 2]) == [None, None]
+        client.quit()
+    assert server.last.max_in_flight == 1 and server.messages_left() == 0
+
+
+def test_a_refusal_answered_by_closing_stays_an_auth_error_with_commands_in_flight(serve):
+    server = serve([make_message(1)], USERS, sasl=["PLAIN"], after_auth_failure="close")
+    with client_for(server) as client, pytest.raises(Pop3AuthError) as caught:
+        client.login(USER, "wrong", allow_plaintext=True, mechanism="PLAIN", then=("UIDL", "QUIT"))
+    assert caught.value.code == "AUTH"
+    server.wait_idle()
+    assert server.last.user is None
+
+
+def test_stat_and_uidl_asked_together_go_in_one_write(serve):
+    server = serve([make_message(1)], USERS)
+    with client_for(server) as client:
+        login(client)
+        client.ask("STAT", "UIDL")
+        assert client.uidl() == [(1, "uid-00001")]
+        assert client.stat() == (1, len(make_message(1)))
+        assert client.stat() == (1, len(make_message(1)))  # asked again: a new round trip
+        client.quit()
+    assert server.last.commands[-5:] == ["CAPA", "STAT", "UIDL", "STAT", "QUIT"]
+    assert server.last.max_in_flight == 2
+
+
+def test_a_refused_follow_up_is_raised_by_the_call_that_asks_for_it(serve):
+    server = serve([make_message(1)], USERS, no_uidl=True)
+    with client_for(server) as client:
+        login(client, then=("UIDL",))
+        with pytest.raises(Pop3ServerError):
+            client.uidl()
+        assert client.list() == {1: len(make_message(1))}  # still in step
+        client.quit()
 
 
 # --- Authentication mechanisms -----------------------------------------------------------

@@ -5,7 +5,8 @@ import base64
 import pytest
 
 from mailbox import pop3
-from mailbox.pop3 import Capabilities, Pop3AuthError, Pop3ServerError, Pop3TemporaryError, _Scram
+from mailbox.pop3 import Capabilities, Pop3AuthError, Pop3ServerError, Pop3TemporaryError, Scram
+from tests.pop3_drivers import DRIVERS
 
 
 @pytest.mark.parametrize(
@@ -30,9 +31,7 @@ from mailbox.pop3 import Capabilities, Pop3AuthError, Pop3ServerError, Pop3Tempo
     ],
 )
 def test_scram_matches_the_rfc_test_vectors(hash_name, password, nonce, server_first, client_final, server_final):
-    scram = _Scram(hash_name, "user", password)
-    scram.client_nonce = nonce
-    scram._client_first_bare = f"n=user,r={nonce}"
+    scram = Scram(hash_name, "user", password, nonce=nonce)
     assert scram.client_first() == f"n,,n=user,r={nonce}".encode()
     assert scram.step(server_first.encode()).decode() == client_final
     assert scram.step(server_final.encode()) == b""
@@ -40,9 +39,7 @@ def test_scram_matches_the_rfc_test_vectors(hash_name, password, nonce, server_f
 
 
 def test_scram_rejects_a_server_that_does_not_know_the_password():
-    scram = _Scram("sha1", "user", "pencil")
-    scram.client_nonce = "fyko+d2lbbFgONRv9qkxdawL"
-    scram._client_first_bare = "n=user,r=fyko+d2lbbFgONRv9qkxdawL"
+    scram = Scram("sha1", "user", "pencil", nonce="fyko+d2lbbFgONRv9qkxdawL")
     scram.step(b"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096")
     forged = b"v=" + base64.b64encode(b"\0" * 20)
     with pytest.raises(Pop3AuthError, match="signature is wrong"):
@@ -51,13 +48,13 @@ def test_scram_rejects_a_server_that_does_not_know_the_password():
 
 
 def test_scram_refuses_a_nonce_the_client_did_not_start():
-    scram = _Scram("sha256", "user", "pencil")
+    scram = Scram("sha256", "user", "pencil")
     with pytest.raises(Pop3AuthError, match="malformed"):
         scram.step(b"r=someone-elses-nonce,s=QSXCR+Q6sek8bf92,i=4096")
 
 
 def test_scram_escapes_user_names():
-    assert _Scram("sha1", "a=b,c", "x").client_first().startswith(b"n,,n=a=3Db=2Cc,r=")
+    assert Scram("sha1", "a=b,c", "x").client_first().startswith(b"n,,n=a=3Db=2Cc,r=")
 
 
 @pytest.mark.parametrize(
@@ -126,11 +123,12 @@ def test_command_arguments_cannot_inject_lines():
         client._send("USER a\r\nDELE 1")
 
 
-def test_client_reaches_an_ipv6_server(fault_server):
+@pytest.mark.parametrize("driver", sorted(DRIVERS))
+def test_client_reaches_an_ipv6_server(fault_server, driver):
     from tests.fault_server import make_message
 
     server = fault_server([make_message(1)], host="::1")
-    with pop3.Pop3Client("::1", server.port, "none", allow_private=True, timeout=5) as client:
+    with DRIVERS[driver]("::1", server.port, "none", allow_private=True, timeout=5) as client:
         client.login("alice", "secret", allow_plaintext=True)
         assert client.stat()[0] == 1
         client.quit()

@@ -1,0 +1,92 @@
+"""Where a POP3 connection may go and how it is secured; shared by both drivers.
+
+Addresses come from ``webpop.netguard`` (checked, then pinned for the
+connection); TLS is verified by default (system CAs plus an optional bundle,
+TLS 1.2+), or a pinned SHA-256 certificate fingerprint replaces the chain check.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import re
+import ssl
+
+from webpop import netguard
+
+from .errors import Pop3ConnectError, Pop3Error, Pop3PrivateAddressError, Pop3TimeoutError, Pop3TLSError
+
+
+def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """Every address of ``host``, checked by ``webpop.netguard``, as POP3 errors.
+
+    The client connects to exactly these addresses, so a DNS answer that
+    changes between the check and the connect cannot redirect it.
+    """
+    try:
+        return netguard.resolve(host, port, allow_private=allow_private)
+    except netguard.UnresolvableHost as exc:
+        raise Pop3ConnectError(str(exc), error_class="dns") from None
+    except netguard.AddressNotAllowed as exc:
+        raise Pop3PrivateAddressError(str(exc)) from None
+
+
+@functools.lru_cache(maxsize=16)
+def make_tls_context(ca_file: str | None = None, *, pinned: bool = False) -> ssl.SSLContext:
+    """System CAs plus an optional extra bundle, host name checked, TLS 1.2+.
+
+    With a pinned fingerprint the chain is not checked (self-signed servers are
+    what pinning is for); the fingerprint comparison replaces it. Contexts are
+    cached: loading the system CA store costs ~30 ms, more than a whole poll.
+    """
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if pinned:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def normalize_fingerprint(value: str) -> str:
+    """``AB:CD:…`` or ``abcd…`` → lowercase hex of a SHA-256 fingerprint."""
+    cleaned = re.sub(r"[\s:]", "", value).lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", cleaned):
+        raise ValueError("a SHA-256 certificate fingerprint is 64 hex digits (colons allowed)")
+    return cleaned
+
+
+def check_peer(host: str, der: bytes | None, pinned: str | None) -> str:
+    """The SHA-256 fingerprint of the server's certificate; raises if it is not the pinned one."""
+    fingerprint = hashlib.sha256(der or b"").hexdigest()
+    if pinned is not None and not hmac.compare_digest(fingerprint, pinned):
+        raise Pop3TLSError(
+            f"The certificate of {host} does not match the pinned fingerprint (server presented SHA-256 {fingerprint})."
+        )
+    return fingerprint
+
+
+def handshake_error(host: str, exc: BaseException) -> Exception:
+    """A failed TLS handshake as the POP3 error a user can act on."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return Pop3TLSError(f"The certificate of {host} could not be verified: {exc.verify_message or exc.reason}.")
+    if isinstance(exc, ssl.SSLError):
+        return Pop3TLSError(f"TLS handshake with {host} failed: {exc.reason or exc}.")
+    if isinstance(exc, TimeoutError):
+        return Pop3TimeoutError(f"TLS handshake with {host} timed out.")
+    return Pop3ConnectError(f"Connection to {host} failed during TLS: {exc}.")
+
+
+def connect_error(host: str, port: int, timeout: float, exc: BaseException | None) -> Pop3Error:
+    """A failed TCP connect as the POP3 error a user can act on."""
+    where = f"{host}:{port}"
+    if isinstance(exc, ConnectionRefusedError):
+        return Pop3ConnectError(
+            f"Connection to {where} was refused: no POP3 server is listening on that port.", error_class="refused"
+        )
+    if isinstance(exc, TimeoutError):
+        return Pop3TimeoutError(f"Connecting to {where} timed out after {timeout:g} s.")
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return Pop3ConnectError(f"Could not connect to {where}: {reason}.")

@@ -1,0 +1,212 @@
+"""A loopback TCP relay that counts request/response turns and can add latency.
+
+    with Relay(("127.0.0.1", dovecot.pop3s_port), delay=0.02) as relay:
+        client = Pop3Client("localhost", relay.port, "ssl", ...)
+        ...
+    relay.turns  # how often the client had to wait for the server, all connections together
+
+A turn is the client sending after having received something (or sending
+first), and the server answering: a lock-step client makes one turn per
+command, a pipelining one one per group of commands it sends together. What
+the client sends that nothing answers (a TLS close_notify in reply to the
+server's, as the connection ends) waits for nothing and is no turn. The relay sees bytes, not POP3,
+so TLS is counted too: an implicit-TLS connection spends two turns on its
+handshake (ClientHello; the client's Finished) before the first command. The
+TCP handshake itself carries no data and is not counted; a real network adds
+one round trip for it to every connection (``connections`` counts those).
+
+``delay`` holds every chunk for that many seconds in each direction (in order),
+as a network with a round-trip time of ``2 * delay`` would. ``hide_capability``
+removes one line from what the server sends (``b"PIPELINING"``: a server that
+does not offer it); it works on clear-text connections only, and expects the
+CAPA listing in one chunk, as servers send it.
+
+Plain asyncio in a background thread, no Django.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from dataclasses import dataclass, field
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 5.0
+STOP_TIMEOUT = 5.0
+
+
+@dataclass
+class Conversation:
+    """One relayed connection: who sent what, in order, as turns."""
+
+    turns: int = 0
+    client_bytes: int = 0
+    server_bytes: int = 0
+    # ("C" | "S", bytes in that chunk) in the order the relay received them
+    chunks: list[tuple[str, int]] = field(default_factory=list)
+    _last: str = ""
+
+    def seen(self, direction: str, size: int) -> None:
+        if direction == "C":
+            self.client_bytes += size
+        else:
+            if self._last == "C":
+                self.turns += 1  # the client's last send got its answer
+            self.server_bytes += size
+        self._last = direction
+        self.chunks.append((direction, size))
+
+
+class Relay:
+    """Listens on 127.0.0.1 (free port); each connection is relayed to ``target``."""
+
+    def __init__(self, target: tuple[str, int], *, delay: float = 0.0, hide_capability: bytes = b""):
+        self.target = target
+        self.delay = delay
+        self.hide = b"\r\n" + hide_capability + b"\r\n" if hide_capability else b""
+        self.port = 0
+        self.conversations: list[Conversation] = []
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+
+    # Counting ---------------------------------------------------------------
+
+    @property
+    def connections(self) -> int:
+        return len(self.conversations)
+
+    @property
+    def turns(self) -> int:
+        with self._lock:
+            return sum(c.turns for c in self.conversations)
+
+    def reset(self) -> None:
+        """Forget what was counted so far (connections still open keep counting into their own records)."""
+        with self._lock:
+            self.conversations = []
+
+    def wait_closed(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Until every relayed connection has ended, so the counts are final."""
+        deadline = time.monotonic() + timeout
+        while self._tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    # Lifecycle --------------------------------------------------------------
+
+    def __enter__(self) -> Relay:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def start(self) -> Relay:
+        self._thread = threading.Thread(target=self._run, name="relay", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(START_TIMEOUT) or self._start_error is not None:
+            raise RuntimeError("relay did not start") from self._start_error
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(STOP_TIMEOUT)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(STOP_TIMEOUT)
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            self._server = loop.run_until_complete(asyncio.start_server(self._handle, HOST, 0))
+            self.port = self._server.sockets[0].getsockname()[1]
+        except BaseException as exc:
+            self._start_error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    async def _shutdown(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # Relaying ---------------------------------------------------------------
+
+    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        conversation = Conversation()
+        with self._lock:
+            self.conversations.append(conversation)
+        try:
+            server_reader, server_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_writer.close()
+            self._tasks.discard(task)
+            return
+        try:
+            await asyncio.gather(
+                self._pump(client_reader, server_writer, "C", conversation),
+                self._pump(server_reader, client_writer, "S", conversation),
+            )
+        except (asyncio.CancelledError, OSError):
+            pass
+        finally:
+            for writer in (client_writer, server_writer):
+                with contextlib.suppress(Exception):
+                    writer.close()
+            self._tasks.discard(task)
+
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: str, conversation: Conversation
+    ) -> None:
+        """Copy one direction; with a delay, each chunk leaves ``delay`` seconds after it arrived, in order."""
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                due, data = await queue.get()
+                if not data:
+                    with contextlib.suppress(OSError):
+                        writer.write_eof()
+                    return
+                wait = due - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                writer.write(data)
+                await writer.drain()
+
+        sender = asyncio.create_task(deliver())
+        try:
+            while True:
+                try:
+                    data = await reader.read(65536)
+                except OSError:
+                    data = b""
+                if data:
+                    with self._lock:
+                        conversation.seen(direction, len(data))
+                    if self.hide and direction == "S":
+                        data = data.replace(self.hide, b"\r\n")
+                queue.put_nowait((time.monotonic() + self.delay, data))
+                if not data:
+                    break
+            await sender
+        finally:
+            sender.cancel()
