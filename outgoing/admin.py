@@ -8,7 +8,8 @@ class SmtpSettingsAdmin(admin.ModelAdmin):
     list_display = ("__str__", "account", "security", "auth", "updated_at")
     search_fields = ("host", "from_email", "account__owner__username")
     raw_id_fields = ("account",)
-    exclude = ("password_encrypted",)  # never shown or edited here
+    # The password is never shown or edited here; the signature is text of the user's own mail.
+    exclude = ("password_encrypted", "signature")
 
 
 @admin.register(OutgoingMessage)

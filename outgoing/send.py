@@ -8,8 +8,12 @@
   sends it), sends it, and files the exact bytes in Sent through the mail store
   (server state "gone" and a UIDL with a space, which no POP3 server can use:
   sync never fetches, reconciles or deletes it). A temporary failure puts it
-  back in the queue for a retry; a permanent one lands in the Outbox with the
-  server's answer.
+  back in the queue with the time of its next try on the row; a permanent one
+  (or the last try) lands in the Outbox with the server's answer.
+* :func:`dispatch_due` (beat, every tick) finds the messages whose try is due
+  and whose task is not on its way, from their rows: a retry never waits in the
+  broker, and a lost task (or a worker that died while sending) delays a
+  message but never loses it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import enum
 import hashlib
 import logging
 import os
+import random
 from pathlib import Path
 
 from django.conf import settings
@@ -29,12 +34,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.crypto import DecryptionError
-from accounts.models import MailAccount, Profile
+from accounts.models import DEFAULT_UNDO_SEND_SECONDS, MailAccount, Profile
+from contacts import actions as contacts_actions
 from mailbox import mime, store, threads
-from mailbox.models import Attachment, Folder, Message, ServerState
+from mailbox.models import Folder, Message, ServerState
 
-from . import compose
-from .models import OutgoingAttachment, OutgoingMessage, OutgoingState, SmtpAuth, SmtpSettings
+from . import compose, forwarded, identities, rich, text
+from .models import Identity, OutgoingAttachment, OutgoingMessage, OutgoingState, SmtpAuth, SmtpSettings
 from .smtp import Credentials, SmtpClient, SmtpError, SmtpPermanentError, SmtpTemporaryError
 
 log = logging.getLogger(__name__)
@@ -43,9 +49,16 @@ EDITABLE = (OutgoingState.DRAFT, OutgoingState.FAILED)
 IN_FLIGHT = (OutgoingState.QUEUED, OutgoingState.SENDING)
 # A worker that died while sending leaves its claim; after this long another may send it.
 CLAIM_LEASE = dt.timedelta(minutes=30)
-# A queued message untouched this long lost its task (the longest retry wait is 75 minutes).
-STALE_AFTER = dt.timedelta(minutes=90)
-MAX_ATTEMPTS = 20  # in all, across resumed tasks: then it goes to the Outbox
+# A task published for a due message that has not started after this long counts as lost and is
+# published again (should the first turn up after all, it finds the message claimed or sent).
+REDISPATCH_AFTER = dt.timedelta(seconds=settings.WEBPOP_SEND_REDISPATCH_SECONDS)
+MAX_ATTEMPTS = 9  # the first try and eight retries (about three hours with the backoff below): then the Outbox
+
+
+def backoff(retries: int) -> int:
+    """Seconds before retry ``retries + 1``: 1, 2, 4 … 60 minutes, with jitter so retries do not bunch up."""
+    base = min(60 * 2**retries, 3600)
+    return base + random.randint(0, base // 4)
 
 
 class SendRefused(ValueError):
@@ -56,7 +69,8 @@ class Outcome(enum.Enum):
     SENT = "sent"
     RETRY = "retry"  # temporary failure: back in the queue
     FAILED = "failed"  # permanent failure: in the Outbox
-    SKIPPED = "skipped"  # not queued (already sent, being sent, or discarded)
+    SKIPPED = "skipped"  # not queued (already sent, being sent, discarded, or taken back with Undo)
+    EARLY = "early"  # queued, but its time has not come (the task arrived before the end of the Undo window)
 
 
 # --- Identity and limits ------------------------------------------------------------
@@ -69,7 +83,14 @@ def own_addresses(user) -> set[str]:
         for address in (username, from_email):
             if address and "@" in address:
                 found.add(address.lower())
+    found.update(a.lower() for a in Identity.objects.filter(account__owner=user).values_list("address", flat=True))
     return found
+
+
+def undo_seconds(user_id: int) -> int:
+    """How long the user's sent messages wait, with an Undo, before they leave (Preferences)."""
+    seconds = Profile.objects.filter(user_id=user_id).values_list("undo_send_seconds", flat=True).first()
+    return DEFAULT_UNDO_SEND_SECONDS if seconds is None else seconds
 
 
 def sendable_accounts(user) -> list[MailAccount]:
@@ -107,11 +128,6 @@ def _attachment_budget(
         )
 
 
-def _clean_filename(name: str) -> str:
-    cleaned = mime.clean_filename(name or "")
-    return (cleaned or "attachment")[:255]
-
-
 @transaction.atomic
 def save_draft(
     owner,
@@ -123,18 +139,46 @@ def save_draft(
     bcc: str = "",
     subject: str = "",
     body: str = "",
+    body_html: str | None = None,
     add: list[tuple[str, str, bytes]] = (),
     remove: list[int] = (),
+    compose_key: str = "",
+    identity: Identity | None = None,
 ) -> OutgoingMessage:
-    """Create or update a draft (a failed message becomes a draft again when edited)."""
-    if account.owner_id != owner.id:
+    """Create or update a draft (a failed message becomes a draft again when edited).
+
+    A new message's ``compose_key`` (from its editor page) finds the row an earlier save of the same page
+    made, so an autosave and a Send that cross each other leave one message, not a draft behind.
+
+    The subject is kept as one line, file names and types as they will be sent; addresses and
+    the body as typed (checked when sent), only without what no database stores (NUL, surrogates).
+    ``body_html`` (rich text; None: plain) is kept clean (``rich.stored_html``), and ``body`` becomes its text.
+    """
+    if account.owner_id != owner.id or (identity is not None and identity.account_id != account.id):
         raise SendRefused(_("Unknown account."))
-    add = [(_clean_filename(name), ctype or "application/octet-stream", data) for name, ctype, data in add]
+    add = [(compose.file_name(name), compose.media_type(ctype), data) for name, ctype, data in add]
     _attachment_budget(outgoing, add, remove)
-    fields = {"account": account, "to": to, "cc": cc, "bcc": bcc, "subject": subject, "body": body}
+    fields = {
+        "account": account,
+        "identity": identity,
+        "to": text.storable(to),
+        "cc": text.storable(cc),
+        "bcc": text.storable(bcc),
+        "subject": text.one_line(subject),
+        "body": text.storable(body),
+        "body_html": "",
+    }
     now = timezone.now()
+    if outgoing is None and compose_key:
+        _lock_owner(owner)  # two saves of one page at once: the second finds the first's row
+        outgoing = OutgoingMessage.objects.filter(owner=owner, compose_key=compose_key).first()
+    if body_html:
+        fields["body_html"] = rich.stored_html(outgoing, text.storable(body_html))
+        fields["body"] = rich.text_of(outgoing, fields["body_html"])
     if outgoing is None:
-        outgoing = OutgoingMessage.objects.create(owner=owner, created_at=now, updated_at=now, **fields)
+        outgoing = OutgoingMessage.objects.create(
+            owner=owner, created_at=now, updated_at=now, compose_key=compose_key, **fields
+        )
     else:
         changed = OutgoingMessage.objects.filter(id=outgoing.id, owner=owner, state__in=EDITABLE).update(
             state=OutgoingState.DRAFT, raw=None, updated_at=now, **fields
@@ -153,26 +197,50 @@ def save_draft(
     return outgoing
 
 
+def _lock_owner(owner) -> None:
+    """Serialise this user's draft creation and queueing (the user's row, locked to the end of the transaction)."""
+    get_user_model().objects.select_for_update().filter(id=owner.id).first()
+
+
 def _settings_of(account: MailAccount) -> SmtpSettings | None:
     return SmtpSettings.objects.filter(account=account).first()
 
 
+def reply_draft(owner, message_id: int, kind: str) -> OutgoingMessage | None:
+    """The draft already answering (or forwarding) this message this way, if any."""
+    rows = OutgoingMessage.objects.filter(owner=owner, source_id=message_id, kind=kind, state=OutgoingState.DRAFT)
+    return rows.order_by("id").first()
+
+
 @transaction.atomic
 def start_reply(owner, message: Message, kind: str) -> OutgoingMessage:
-    """A draft answering or forwarding ``message`` (the caller checked it is the owner's)."""
+    """The draft answering or forwarding ``message`` (the caller checked it is the owner's).
+
+    One per (message, kind): Reply pressed again, a reload or a second tab reopen the draft being written.
+    """
+    _lock_owner(owner)
+    existing = reply_draft(owner, message.id, kind)
+    if existing is not None:
+        return existing
     original = compose.original_of(message)
     account = message.account
+    # Sent as the address it came to (any account's that can send), else the account's main identity.
+    identity = identities.for_reply(identities.of_user(owner), original, account)
+    if identity is not None:
+        account = identity.account
     smtp = _settings_of(account)
     if smtp is None:  # the account it came to cannot send: answer from one that can, if any
         others = sendable_accounts(owner)
         if others:
             account, smtp = others[0], others[0].smtp
-    signature = smtp.signature if smtp else ""
+    signature, placement = identities.signature_text(identity, smtp), identities.placement(identity)
     now = timezone.now()
-    outgoing = OutgoingMessage(owner=owner, account=account, kind=kind, source=message, created_at=now, updated_at=now)
+    outgoing = OutgoingMessage(
+        owner=owner, account=account, identity=identity, kind=kind, source=message, created_at=now, updated_at=now
+    )
     if kind == OutgoingMessage.Kind.FORWARD:
         outgoing.subject = compose.forward_subject(original.subject)
-        outgoing.body = compose.forward_body(original, signature)
+        outgoing.body = compose.forward_body(original, signature, placement)
         # Forwarding keeps the conversation together (as Gmail does) without claiming to answer.
         outgoing.references = compose.threading_headers(original)[1]
     else:
@@ -181,26 +249,18 @@ def start_reply(owner, message: Message, kind: str) -> OutgoingMessage:
         )
         outgoing.to, outgoing.cc = compose.format_mailboxes(to), compose.format_mailboxes(cc)
         outgoing.subject = compose.reply_subject(original.subject)
-        outgoing.body = compose.reply_body(original, signature)
+        outgoing.body = compose.reply_body(original, signature, placement)
         outgoing.in_reply_to, outgoing.references = compose.threading_headers(original)
+    parts = forwarded.parts_of(message) if kind == OutgoingMessage.Kind.FORWARD else []
+    pictures = forwarded.new_content_ids(parts, smtp.from_email if smtp else "")
+    if rich.preferred_format(owner.id) == "rich":
+        rich.start_reply(outgoing, original, identity, signature, placement, pictures)
     outgoing.save()
-    if kind == OutgoingMessage.Kind.FORWARD:
-        _copy_attachments(message, outgoing)
+    if parts:
+        copies = forwarded.copies(outgoing, parts, pictures)
+        _attachment_budget(outgoing, [(row.filename, row.content_type, row.data) for row in copies])
+        OutgoingAttachment.objects.bulk_create(copies)
     return outgoing
-
-
-def _copy_attachments(message: Message, outgoing: OutgoingMessage) -> None:
-    rows = Attachment.objects.filter(message=message).exclude(inline=True, content_id__gt="")
-    copies = []
-    for attachment in rows:
-        with store.open_file(attachment.stored_path) as fh:
-            data = fh.read()
-        copies.append((attachment.filename, attachment.content_type, data))
-    _attachment_budget(outgoing, copies)
-    OutgoingAttachment.objects.bulk_create(
-        OutgoingAttachment(message=outgoing, filename=_clean_filename(n), content_type=t, size=len(d), data=d)
-        for n, t, d in copies
-    )
 
 
 @transaction.atomic
@@ -213,14 +273,44 @@ def discard(owner, outgoing_id: int) -> bool:
 # --- Queueing ---------------------------------------------------------------------------
 
 
-def queue(owner, outgoing_id: int) -> OutgoingMessage:
+def draft_of(outgoing: OutgoingMessage, smtp: SmtpSettings) -> compose.Draft:
+    """The checked, normalised draft of a stored message, sent as its identity (none: ``smtp``'s From).
+
+    Raises ``compose.ComposeError``: a draft saved by an earlier version is checked again here.
+    """
+    identity = None  # the main identity is the SMTP settings' From (its Identity row mirrors it)
+    if outgoing.identity_id is not None:
+        rows = Identity.objects.filter(id=outgoing.identity_id, account_id=outgoing.account_id, is_default=False)
+        identity = rows.first()
+    html, body, pictures = rich.sendable(outgoing) if outgoing.body_html else ("", outgoing.body, [])
+    return compose.validate(
+        from_name=identity.name if identity else smtp.from_name,
+        from_email=identity.address if identity else smtp.from_email,
+        to=outgoing.to,
+        cc=outgoing.cc,
+        bcc=outgoing.bcc,
+        subject=outgoing.subject,
+        body=body,
+        html=html,
+        inline=pictures,
+        in_reply_to=outgoing.in_reply_to,
+        references=outgoing.references,
+        attachments=[(a.filename, a.content_type, bytes(a.data)) for a in outgoing.attachments.filter(content_id="")],
+        max_recipients=settings.WEBPOP_SEND_MAX_RECIPIENTS,
+    )
+
+
+def queue(owner, outgoing_id: int, *, delay: int | None = None) -> OutgoingMessage:
     """Validate, build and queue a draft for sending; Celery gets it after commit.
 
+    It leaves no earlier than ``delay`` seconds from now (default: the user's Undo window). That time is on
+    the row (``next_attempt_at``): the claim refuses it before, and beat's sweep sends it should the task be lost.
     Raises ``compose.ComposeError`` (a field is wrong) or ``SendRefused``.
     """
+    delay = undo_seconds(owner.id) if delay is None else delay
     with transaction.atomic():
         # One queue at a time per user, so two tabs cannot both slip under the rate limit.
-        get_user_model().objects.select_for_update().filter(id=owner.id).first()
+        _lock_owner(owner)
         outgoing = (
             OutgoingMessage.objects.select_for_update()
             .select_related("account")
@@ -238,19 +328,7 @@ def queue(owner, outgoing_id: int) -> OutgoingMessage:
                 _("You have reached the limit of %(n)d messages per hour. Your message is kept in Drafts.")
                 % {"n": limit}
             )
-        draft = compose.validate(
-            from_name=smtp.from_name,
-            from_email=smtp.from_email,
-            to=outgoing.to,
-            cc=outgoing.cc,
-            bcc=outgoing.bcc,
-            subject=outgoing.subject,
-            body=outgoing.body,
-            in_reply_to=outgoing.in_reply_to,
-            references=outgoing.references,
-            attachments=[(a.filename, a.content_type, bytes(a.data)) for a in outgoing.attachments.all()],
-            max_recipients=settings.WEBPOP_SEND_MAX_RECIPIENTS,
-        )
+        draft = draft_of(outgoing, smtp)
         now = timezone.now()
         message_id = compose.new_message_id(draft.from_email)
         raw = compose.build(draft, message_id=message_id, date=timezone.localtime(now))
@@ -259,26 +337,71 @@ def queue(owner, outgoing_id: int) -> OutgoingMessage:
                 _("The message is %(size)s bytes; at most %(limit)s bytes can be sent.")
                 % {"size": f"{len(raw):,}", "limit": f"{settings.WEBPOP_MAX_SEND_BYTES:,}"}
             )
+        due = now + dt.timedelta(seconds=delay)
         OutgoingMessage.objects.filter(id=outgoing.id).update(
             state=OutgoingState.QUEUED,
             raw=raw,
             message_id=message_id,
             queued_at=now,
             updated_at=now,
+            next_attempt_at=due,
+            # Published below for this try (so the sweep does not publish it again when it falls due);
+            # should that task be lost, the sweep publishes it REDISPATCH_AFTER later.
+            enqueued_at=due,
             attempts=0,
             error="",
             error_class="",
             claimed_at=None,
         )
-        transaction.on_commit(lambda: _enqueue(outgoing.id))
+        transaction.on_commit(lambda: _enqueue(outgoing.id, delay))
     outgoing.refresh_from_db()
     return outgoing
 
 
-def _enqueue(outgoing_id: int) -> None:
+def _enqueue(outgoing_id: int, countdown: float = 0) -> None:
     from . import tasks
 
-    tasks.send_outgoing.delay(outgoing_id)
+    tasks.publish_send(outgoing_id, countdown)
+
+
+def seconds_left(outgoing_id: int) -> float | None:
+    """Seconds left of a queued message's Undo window, or None when it is not in one.
+
+    Only the first try: a retry's wait stays on the row (beat's sweep publishes it when due).
+    """
+    due = (
+        OutgoingMessage.objects.filter(id=outgoing_id, state=OutgoingState.QUEUED, attempts=0)
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    if due is None:
+        return None
+    left = (due - timezone.now()).total_seconds()
+    return left if left > 0 else None
+
+
+@transaction.atomic
+def undo(owner, outgoing_id: int) -> bool:
+    """Take a message waiting in its Undo window back to Drafts, text and attachments intact.
+
+    A conditional UPDATE that only matches while the message is queued for its first try and its time has
+    not come: the claim (``_claim``) needs that time to have come, so exactly one of the two wins. False:
+    too late (it is being sent or was sent).
+    """
+    now = timezone.now()
+    return bool(
+        OutgoingMessage.objects.filter(
+            id=outgoing_id, owner=owner, state=OutgoingState.QUEUED, attempts=0, next_attempt_at__gt=now
+        ).update(
+            state=OutgoingState.DRAFT,
+            raw=None,
+            message_id="",
+            queued_at=None,
+            next_attempt_at=None,
+            enqueued_at=None,
+            updated_at=now,
+        )
+    )
 
 
 # --- Delivery -----------------------------------------------------------------------------
@@ -320,10 +443,13 @@ def client_for(smtp: SmtpSettings) -> SmtpClient:
 
 
 def _claim(outgoing_id: int) -> bool:
+    """Take the message for sending with a conditional UPDATE: exactly one caller wins, and only once it is due."""
     now = timezone.now()
-    claimable = Q(state=OutgoingState.QUEUED) | Q(state=OutgoingState.SENDING, claimed_at__lt=now - CLAIM_LEASE)
+    claimable = Q(state=OutgoingState.QUEUED, next_attempt_at__lte=now) | Q(
+        state=OutgoingState.SENDING, claimed_at__lt=now - CLAIM_LEASE
+    )
     return bool(
-        OutgoingMessage.objects.filter(claimable, id=outgoing_id).update(
+        OutgoingMessage.objects.filter(claimable, id=outgoing_id, attempts__lt=MAX_ATTEMPTS).update(
             state=OutgoingState.SENDING, claimed_at=now, attempts=F("attempts") + 1
         )
     )
@@ -332,7 +458,7 @@ def _claim(outgoing_id: int) -> bool:
 def deliver(outgoing_id: int) -> Outcome:
     """Send one queued message (exactly one caller wins the claim) and file it in Sent."""
     if not _claim(outgoing_id):
-        return Outcome.SKIPPED
+        return Outcome.EARLY if seconds_left(outgoing_id) else Outcome.SKIPPED
     outgoing = OutgoingMessage.objects.select_related("account").get(id=outgoing_id)
     try:
         smtp = _settings_of(outgoing.account)
@@ -371,46 +497,66 @@ def deliver(outgoing_id: int) -> Outcome:
             error_class="not_filed",
             error=_("Sent, but the copy could not be filed in Sent."),
         )
+    contacts_actions.record_sent(outgoing)  # ranks the recipients in the address book; never raises
     return Outcome.SENT
 
 
 def _failed(outgoing: OutgoingMessage, exc: SmtpError) -> Outcome:
     error = str(exc)[:2000]
     log.info("send failed outgoing=%s class=%s temporary=%s", outgoing.id, exc.error_class, exc.temporary)
-    state = OutgoingState.QUEUED if exc.temporary else OutgoingState.FAILED
+    now = timezone.now()
+    retry = exc.temporary and outgoing.attempts < MAX_ATTEMPTS  # else the last try's answer goes to the Outbox
     OutgoingMessage.objects.filter(id=outgoing.id, state=OutgoingState.SENDING).update(
-        state=state, error=error, error_class=exc.error_class, claimed_at=None, updated_at=timezone.now()
+        state=OutgoingState.QUEUED if retry else OutgoingState.FAILED,
+        next_attempt_at=now + dt.timedelta(seconds=backoff(outgoing.attempts - 1)) if retry else None,
+        error=error,
+        error_class=exc.error_class,
+        claimed_at=None,
+        updated_at=now,
     )
-    return Outcome.RETRY if exc.temporary else Outcome.FAILED
+    return Outcome.RETRY if retry else Outcome.FAILED
 
 
 @transaction.atomic
 def give_up(outgoing_id: int) -> bool:
-    """After the last retry: a message still waiting goes to the Outbox with its last error."""
+    """A message still waiting goes to the Outbox with its last error."""
     return bool(
         OutgoingMessage.objects.filter(id=outgoing_id, state=OutgoingState.QUEUED).update(
-            state=OutgoingState.FAILED, updated_at=timezone.now()
+            state=OutgoingState.FAILED, next_attempt_at=None, updated_at=timezone.now()
         )
     )
 
 
 @transaction.atomic
-def resume_stalled(now: dt.datetime | None = None) -> list[int]:
-    """Queued messages whose task was lost, and claims of workers that died: queued again (ids to enqueue).
+def dispatch_due(now: dt.datetime | None = None, limit: int = 500) -> list[int]:
+    """The ids of messages to publish a task for now; each is claimed for that with a conditional UPDATE.
 
-    Sending twice is prevented by the claim, so enqueueing one that is in fact still waiting is harmless.
+    Due: queued, its try's time has come, and no task was published for this try (or that one is overdue:
+    lost). Claims of workers that died while sending go back to the queue first. Two beats never publish
+    the same try, and a task that does turn up twice finds the message claimed (``deliver``), so nothing
+    is sent twice.
     """
     now = now or timezone.now()
-    stalled = Q(state=OutgoingState.QUEUED, updated_at__lt=now - STALE_AFTER) | Q(
-        state=OutgoingState.SENDING, claimed_at__lt=now - CLAIM_LEASE
+    dead = Q(state=OutgoingState.SENDING, claimed_at__lt=now - CLAIM_LEASE)
+    # Out of tries (a worker died during the last one; or queued under a higher limit): the Outbox.
+    OutgoingMessage.objects.filter(dead | Q(state=OutgoingState.QUEUED), attempts__gte=MAX_ATTEMPTS).update(
+        state=OutgoingState.FAILED, claimed_at=None, next_attempt_at=None, updated_at=now
     )
-    rows = OutgoingMessage.objects.filter(stalled)
-    rows.filter(attempts__gte=MAX_ATTEMPTS).update(state=OutgoingState.FAILED, claimed_at=None, updated_at=now)
-    ids = list(rows.filter(attempts__lt=MAX_ATTEMPTS).values_list("id", flat=True)[:500])
-    OutgoingMessage.objects.filter(stalled, id__in=ids).update(
-        state=OutgoingState.QUEUED, claimed_at=None, updated_at=now
+    OutgoingMessage.objects.filter(dead).update(
+        state=OutgoingState.QUEUED, claimed_at=None, next_attempt_at=now, updated_at=now
     )
-    return ids
+    not_on_its_way = (
+        Q(enqueued_at__isnull=True)
+        | Q(enqueued_at__lt=F("next_attempt_at"))  # published for an earlier try
+        | Q(enqueued_at__lt=now - REDISPATCH_AFTER)
+    )
+    due = Q(state=OutgoingState.QUEUED, next_attempt_at__lte=now) & not_on_its_way
+    candidates = OutgoingMessage.objects.filter(due).order_by("next_attempt_at").values_list("id", flat=True)
+    return [
+        outgoing_id
+        for outgoing_id in list(candidates[:limit])
+        if OutgoingMessage.objects.filter(due, id=outgoing_id).update(enqueued_at=now) == 1
+    ]
 
 
 def sent_uidl(outgoing: OutgoingMessage) -> str:
@@ -432,6 +578,7 @@ def file_sent(outgoing: OutgoingMessage, note: str = "") -> Message:
     with transaction.atomic():
         message = store.save_message(outgoing.account, sent_uidl(outgoing), stored, parsed)
         assert message is not None  # its UIDL is this message's own
+        # In save_message's transaction: its page-cache touch at commit covers this too.
         Message.objects.filter(id=message.id).update(folder=Folder.SENT, server_state=ServerState.GONE, seen=True)
         message.folder, message.server_state, message.seen = Folder.SENT, ServerState.GONE, True
         OutgoingMessage.objects.filter(id=outgoing.id).update(

@@ -6,17 +6,22 @@
 * every connection goes through :mod:`webpop.netguard` (no private addresses
   unless allowed), by overriding smtplib's ``_get_socket``;
 * AUTH PLAIN or LOGIN with a password, XOAUTH2 with an access token;
+* a session that still works ends with QUIT, also after a refused
+  transaction (smtplib sends RSET) or an error of the caller's: servers log a
+  hang-up after RSET as a lost connection. Only a connection that broke
+  (network, TLS, interrupted mid-command) is just closed;
 * failures become a few error classes: :class:`SmtpTemporaryError` (4xx,
   network trouble: try again later) and :class:`SmtpPermanentError` (5xx,
   bad certificate, refused address: the user must act), with the server's
   answer kept for the Outbox.
 
-Like ``mailbox/pop3.py`` it does not import Django: callers pass everything in.
+Like the POP3 client (``mailbox/pop3/``) it does not import Django: callers pass everything in.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import smtplib
 import socket
 import ssl
@@ -121,6 +126,17 @@ class _SMTP_SSL(_Guarded, smtplib.SMTP_SSL):
             raise
 
 
+def breaks_connection(exc: BaseException) -> bool:
+    """Whether ``exc``, raised while talking to the server, leaves the connection unusable.
+
+    A server's answer (a refusal) does not; a dropped connection, a network or TLS error, or
+    anything unexpected mid-command (the next reply could belong to the interrupted command) does.
+    """
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return True
+    return not isinstance(exc, SmtpError | smtplib.SMTPException)
+
+
 def xoauth2_string(username: str, token: str) -> str:
     return f"user={username}\x01auth=Bearer {token}\x01\x01"
 
@@ -147,6 +163,7 @@ class SmtpClient:
         self.local_hostname = local_hostname
         self._context = make_tls_context(ca_file)
         self._smtp: smtplib.SMTP | None = None
+        self._broken = False
         self.encrypted = False
 
     def __enter__(self) -> SmtpClient:
@@ -154,7 +171,19 @@ class SmtpClient:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.close(quit=exc is None)
+        self.close(quit=not self._broken)
+
+    @contextlib.contextmanager
+    def _talking(self, doing: str):
+        """Around smtplib calls: errors become SmtpError; one that broke the connection is remembered."""
+        try:
+            yield
+        except BaseException as exc:
+            if breaks_connection(exc):
+                self._broken = True
+            if isinstance(exc, Exception):
+                raise self._translate(exc, doing) from None
+            raise
 
     # Errors ----------------------------------------------------------------------
 
@@ -194,33 +223,35 @@ class SmtpClient:
 
     def connect(self) -> None:
         try:
-            if self.security == "ssl":
-                smtp = _SMTP_SSL(timeout=self.timeout, context=self._context, local_hostname=self.local_hostname)
-            else:
-                smtp = _SMTP(timeout=self.timeout, local_hostname=self.local_hostname)
-            smtp.allow_private = self.allow_private
-            smtp._host = self.host  # the name TLS verifies (smtplib only sets it when the constructor connects)
-            self._smtp = smtp
-            code, text = smtp.connect(self.host, self.port)
-            if code != 220:
-                raise error_for(code, text, "the connection")
-            self.encrypted = self.security == "ssl"
-            self._ehlo()
-            if self.security == "starttls":
-                if not smtp.has_extn("starttls"):
-                    raise SmtpTLSError(
-                        f"{self.host} does not offer STARTTLS; choose SSL/TLS (usually port 465) or check the port."
-                    )
-                code, text = smtp.starttls(context=self._context)
-                if code != 220:
-                    raise error_for(code, text, "STARTTLS")
-                self.encrypted = True
-                self._ehlo()  # RFC 3207: forget what was learnt before TLS
-        except BaseException as exc:
-            self.close(quit=False)
-            if isinstance(exc, Exception):
-                raise self._translate(exc, "the connection") from None
+            with self._talking("the connection"):
+                self._open()
+        except BaseException:
+            self.close(quit=not self._broken)  # e.g. STARTTLS missing: the server still hears QUIT
             raise
+
+    def _open(self) -> None:
+        if self.security == "ssl":
+            smtp = _SMTP_SSL(timeout=self.timeout, context=self._context, local_hostname=self.local_hostname)
+        else:
+            smtp = _SMTP(timeout=self.timeout, local_hostname=self.local_hostname)
+        smtp.allow_private = self.allow_private
+        smtp._host = self.host  # the name TLS verifies (smtplib only sets it when the constructor connects)
+        self._smtp = smtp
+        code, text = smtp.connect(self.host, self.port)
+        if code != 220:
+            raise error_for(code, text, "the connection")
+        self.encrypted = self.security == "ssl"
+        self._ehlo()
+        if self.security == "starttls":
+            if not smtp.has_extn("starttls"):
+                raise SmtpTLSError(
+                    f"{self.host} does not offer STARTTLS; choose SSL/TLS (usually port 465) or check the port."
+                )
+            code, text = smtp.starttls(context=self._context)
+            if code != 220:
+                raise error_for(code, text, "STARTTLS")
+            self.encrypted = True
+            self._ehlo()  # RFC 3207: forget what was learnt before TLS
 
     def _ehlo(self) -> None:
         code, text = self._smtp.ehlo()
@@ -262,7 +293,7 @@ class SmtpClient:
         """RFC 4954 AUTH with UTF-8 credentials (smtplib's own AUTH only takes ASCII)."""
         smtp = self._smtp
         answers = list(answers)
-        try:
+        with self._talking("the login"):
             if initial:
                 first = answers.pop(0)
                 code, text = smtp.docmd("AUTH", f"{mechanism} {base64.b64encode(first).decode() or '='}")
@@ -274,8 +305,6 @@ class SmtpClient:
                     code, text = smtp.docmd("*")  # RFC 4954: cancel an exchange we cannot answer
                     break
                 code, text = smtp.docmd(base64.b64encode(answer).decode())
-        except Exception as exc:
-            raise self._translate(exc, "the login") from None
         if code != 235:
             if 400 <= code < 500:
                 raise error_for(code, text, "the login")
@@ -286,10 +315,8 @@ class SmtpClient:
         """MAIL FROM, RCPT TO each recipient, DATA. Raises unless at least one recipient got it."""
         smtp = self._smtp
         assert smtp is not None
-        try:
+        with self._talking("the message"):
             refused = smtp.sendmail(envelope_from, recipients, data)
-        except Exception as exc:
-            raise self._translate(exc, "the message") from None
         return SendResult(refused={rcpt: (code, _answer(code, text)) for rcpt, (code, text) in refused.items()})
 
     def close(self, *, quit: bool = True) -> None:

@@ -4,8 +4,11 @@ Three listeners share one handler: ``starttls_port`` (plain, STARTTLS offered,
 AUTH only after TLS), ``ssl_port`` (implicit TLS) and ``plain_port`` (no TLS offered). AUTH PLAIN and LOGIN
 check ``users``; XOAUTH2 checks ``tokens``. Every accepted message is kept in
 ``received`` with its envelope and the exact bytes of DATA. ``fail(stage,
-code, text, times)`` makes the next ``times`` commands of a stage ("mail",
-"rcpt", "data") answer with ``code``.
+code, text, times)`` makes the next ``times`` commands of a stage answer with
+``code``: "mail", "rcpt", "data_command" (the DATA command itself) or "data"
+(the message, once its content was sent). ``sessions`` lists the commands each
+connection sent, in order (e.g. ``["EHLO", "STARTTLS", "EHLO", "AUTH", "MAIL",
+"RCPT", "RSET", "QUIT"]``), so a test can tell whether a client ended politely.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, syntax
 
 from tests.tlsutil import make_pki
 
@@ -50,13 +53,45 @@ class _State:
     faults: dict[str, _Fault] = field(default_factory=dict)
     refuse_rcpt: dict[str, tuple[int, str]] = field(default_factory=dict)
     logins: list[tuple[str, str]] = field(default_factory=list)  # (mechanism, login) of each success
+    # The commands of each connection, keyed by the client's address and port (STARTTLS keeps both).
+    sessions: dict[tuple, list[str]] = field(default_factory=dict)
 
 
 class _Handler:
     def __init__(self, state: _State, lock: threading.Lock):
         self.state, self.lock = state, lock
 
-    def _fault(self, stage: str) -> str | None:
+    def record(self, session, command: str) -> None:
+        with self.lock:
+            self.state.sessions.setdefault(tuple(session.peer), []).append(command)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.record(session, "EHLO")
+        session.host_name = hostname
+        return responses
+
+    async def handle_HELO(self, server, session, envelope, hostname):
+        self.record(session, "HELO")
+        session.host_name = hostname
+        return f"250 {server.hostname}"
+
+    def handle_STARTTLS(self, server, session, envelope) -> bool:
+        self.record(session, "STARTTLS")
+        return True
+
+    async def handle_RSET(self, server, session, envelope):
+        self.record(session, "RSET")
+        return "250 OK"
+
+    async def handle_NOOP(self, server, session, envelope, arg):
+        self.record(session, "NOOP")
+        return "250 OK"
+
+    async def handle_QUIT(self, server, session, envelope):
+        self.record(session, "QUIT")
+        return "221 Bye"
+
+    def fault(self, stage: str) -> str | None:
         with self.lock:
             fault = self.state.faults.get(stage)
             if fault is None or fault.times <= 0:
@@ -65,14 +100,16 @@ class _Handler:
             return f"{fault.code} {fault.text}"
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
-        if answer := self._fault("mail"):
+        self.record(session, "MAIL")
+        if answer := self.fault("mail"):
             return answer
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if answer := self._fault("rcpt"):
+        self.record(session, "RCPT")
+        if answer := self.fault("rcpt"):
             return answer
         with self.lock:
             refused = self.state.refuse_rcpt.get(address.lower())
@@ -82,7 +119,7 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        if answer := self._fault("data"):
+        if answer := self.fault("data"):
             return answer
         auth = session.auth_data
         login = auth.login.decode() if auth is not None else None
@@ -102,6 +139,7 @@ class _Handler:
         return "250 2.0.0 Message accepted for delivery"
 
     async def auth_XOAUTH2(self, server, args):
+        self.record(server.session, "AUTH")
         if len(args) < 2:
             return AuthResult(success=False, handled=False)
         try:
@@ -126,6 +164,24 @@ class _Login:
     login: bytes
 
 
+class _Server(SMTP):
+    """aiosmtpd's server, with the DATA command itself recorded and refusable (its handler sees only the content)."""
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        handler = self.event_handler
+        handler.record(self.session, "DATA")
+        if self.envelope.rcpt_tos and (answer := handler.fault("data_command")):
+            await self.push(answer)
+            return
+        await super().smtp_DATA(arg)
+
+
+class _Controller(Controller):
+    def factory(self):
+        return _Server(self.handler, **self.SMTP_kwargs)
+
+
 def _free_port() -> int:
     # aiosmtpd's Controller checks its listener by connecting to the given port, so port 0 will not do.
     with socket.socket() as sock:
@@ -142,8 +198,10 @@ class SmtpTestServer:
         self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._tls.load_cert_chain(cert, key)
         self._controllers: list[Controller] = []
+        self._handler = _Handler(self.state, self.lock)
 
     def _authenticator(self, server, session, envelope, mechanism, auth_data):
+        self._handler.record(session, "AUTH")
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
         login, password = auth_data.login.decode(), auth_data.password.decode()
@@ -157,7 +215,7 @@ class SmtpTestServer:
 
     def start(self) -> None:
         logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd logs every command at INFO
-        handler = _Handler(self.state, self.lock)
+        handler = self._handler
         common = {
             "hostname": "127.0.0.1",
             "server_hostname": "smtp.test",
@@ -165,11 +223,11 @@ class SmtpTestServer:
             "data_size_limit": 40 * 1024 * 1024,
         }
         self.starttls_port, self.ssl_port, self.plain_port = _free_port(), _free_port(), _free_port()
-        starttls = Controller(handler, port=self.starttls_port, tls_context=self._tls, auth_require_tls=True, **common)
+        starttls = _Controller(handler, port=self.starttls_port, tls_context=self._tls, auth_require_tls=True, **common)
         # aiosmtpd only counts STARTTLS as TLS; this listener is TLS from the first byte.
-        implicit = Controller(handler, port=self.ssl_port, ssl_context=self._tls, auth_require_tls=False, **common)
+        implicit = _Controller(handler, port=self.ssl_port, ssl_context=self._tls, auth_require_tls=False, **common)
         # No TLS at all (and so no AUTH): a server that does not offer STARTTLS.
-        plain = Controller(handler, port=self.plain_port, auth_require_tls=True, **common)
+        plain = _Controller(handler, port=self.plain_port, auth_require_tls=True, **common)
         for controller in (starttls, implicit, plain):
             controller.start()
             self._controllers.append(controller)
@@ -188,6 +246,7 @@ class SmtpTestServer:
             self.state.faults.clear()
             self.state.refuse_rcpt.clear()
             self.state.logins.clear()
+            self.state.sessions.clear()
 
     def add_user(self, login: str, password: str) -> None:
         with self.lock:
@@ -203,7 +262,7 @@ class SmtpTestServer:
             self.state.tokens = tokens
 
     def fail(self, stage: str, code: int, text: str, times: int = 1) -> None:
-        assert stage in {"mail", "rcpt", "data"}
+        assert stage in {"mail", "rcpt", "data_command", "data"}
         with self.lock:
             self.state.faults[stage] = _Fault(code, text, times)
 
@@ -215,6 +274,12 @@ class SmtpTestServer:
     def received(self) -> list[Received]:
         with self.lock:
             return list(self.state.received)
+
+    @property
+    def sessions(self) -> list[list[str]]:
+        """The commands of each connection so far, oldest connection first."""
+        with self.lock:
+            return [list(commands) for commands in self.state.sessions.values()]
 
     @property
     def logins(self) -> list[tuple[str, str]]:

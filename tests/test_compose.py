@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import re
 
 import pytest
 
+from mailbox import mime
 from outgoing import compose
 from outgoing.compose import ComposeError, Mailbox, Original
 
@@ -31,27 +33,55 @@ def draft(**overrides) -> compose.Draft:
 @pytest.mark.parametrize(
     "field,value",
     [
-        ("subject", "Hello\r\nBcc: victim@example.com"),
-        ("subject", "Hello\nX-Injected: 1"),
-        ("subject", "Hello\rX-Injected: 1"),
         ("to", "bob@example.net\r\nBcc: victim@example.com"),
         ("cc", "carol@example.net\nBcc: victim@example.com"),
         ("bcc", "dan@example.net\r\n"),
-        ("from_name", "Alice\r\nBcc: victim@example.com"),
-        ("in_reply_to", "<a@b>\r\nBcc: victim@example.com"),
-        ("references", "<a@b>\nBcc: victim@example.com"),
-        ("subject", "nul\x00byte"),
+        ("to", "Bob\u2028Smith <bob@example.net>"),
+        ("cc", "carol@example.net\x0b"),
+        ("bcc", "\x1cdan@example.net"),
+        ("to", "bob@exa\x00mple.net"),
+        ("to", '"b\x01ob"@example.net'),  # a quoted local part may hold controls for Django's validator
+        ("from_email", "alice@example.org\x85"),
     ],
 )
-def test_line_breaks_in_any_header_field_are_rejected(field, value):
-    with pytest.raises(ComposeError) as caught:
+def test_line_breaks_and_controls_in_address_fields_are_refused(field, value):
+    with pytest.raises(ComposeError, match="Line breaks and control characters") as caught:
         draft(**{field: value})
     assert caught.value.field == field
 
 
-def test_injection_in_an_attachment_name_is_rejected():
-    with pytest.raises(ComposeError):
-        draft(attachments=[("a.txt\r\nBcc: victim@example.com", "text/plain", b"x")])
+def test_a_tab_in_an_address_field_is_white_space():
+    assert draft(to="Bob\t<bob@example.net>").to == [Mailbox("Bob", "bob@example.net")]
+
+
+def built(**overrides) -> email.message.EmailMessage:
+    raw = compose.build(draft(**overrides), message_id="<x@example.org>", date=dt.datetime(2026, 1, 2, tzinfo=UTC))
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+@pytest.mark.parametrize(
+    "breaker", ["\r\n", "\n", "\r", "\x00", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+)
+def test_free_text_header_fields_become_one_line_and_inject_nothing(breaker):
+    message = built(
+        subject=f"Hello{breaker}Bcc: victim@example.com",
+        from_name=f"Alice{breaker}Bcc: victim@example.com",
+        attachments=[(f"a.txt{breaker}Bcc: victim@example.com", "text/plain", b"x")],
+    )
+    assert message["Subject"] == "Hello Bcc: victim@example.com"
+    assert message["From"].addresses[0].display_name == "Alice Bcc: victim@example.com"
+    assert next(message.iter_attachments()).get_filename() == "a.txt Bcc: victim@example.com"
+    assert message["Bcc"] is None and message["To"] == "Bob <bob@example.net>"
+
+
+def test_message_ids_taken_from_received_mail_keep_only_well_formed_ids():
+    message = built(
+        in_reply_to="<a@b>\r\nBcc: victim@example.com",
+        references="<a@b>\nBcc: victim@example.com <c\x01d@e> <ü@x> <f@g>",
+    )
+    assert message["In-Reply-To"] == "<a@b>"
+    assert message["References"] == "<a@b> <f@g>"
+    assert message["Bcc"] is None
 
 
 def test_recipients_are_parsed_validated_and_deduplicated():
@@ -200,7 +230,7 @@ def test_built_message_is_7bit_mime_with_rfc2047_headers_and_base64_attachments(
     assert raw.isascii()
     assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
     head = raw.split(b"\r\n\r\n", 1)[0].decode()
-    assert "From: =?utf-8?q?Zo=C3=AB_=C3=9Cnicode?= <alice@example.org>" in head
+    assert re.fullmatch(r"From: =\?utf-8\?[bq]\?[^?\s]+\?= <alice@example.org>", head.splitlines()[0])
     assert "Subject: =?utf-8?" in head
     assert "Date: Thu, 26 Nov 2026 10:00:00 +0100" in head
     assert "Message-ID: <id1@example.org>" in head
@@ -257,3 +287,18 @@ def test_forwarded_messages_stay_messages_and_odd_types_become_files():
     ]
     assert parts[0].get_payload(0)["Subject"] == "inner"
     assert parts[1].get_payload(decode=True) == "Subject: ü\r\n\r\nü\r\n".encode()
+
+
+def test_long_non_ascii_subjects_and_address_lists_keep_every_space_and_recipient():
+    """Python's own folder loses the space at a split between encoded words and can encode a list's comma."""
+    subject = "команда дела отчёт неделя команда отчёт как бюджет команда неделя как дела неделя проект отчёт бюджет"
+    message = built(subject=subject, cc='carol@example.org, "000¡¡" <dan@bücher.example>, bob@example.net')
+    assert message["Subject"] == subject
+    assert [a.addr_spec for a in message["Cc"].addresses] == [
+        "carol@example.org",
+        "dan@xn--bcher-kva.example",
+        "bob@example.net",
+    ]
+    raw = compose.build(draft(subject=subject), message_id="<x@example.org>", date=dt.datetime(2026, 1, 2, tzinfo=UTC))
+    assert mime.parse_bytes(raw).subject == subject
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78

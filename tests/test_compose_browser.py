@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
+from accounts.models import Profile
 from mailbox import sync
 from mailbox.models import Folder, Message
 from outgoing import send, tasks
@@ -55,6 +56,8 @@ def test_reply_to_a_synced_message_reaches_the_server_and_sent(
     account = smtp_account(dovecot_account(policy="keep"))
     assert sync.sync_account(account.id).fetched == 1
     original = Message.objects.get(account=account, folder=Folder.INBOX)
+    # Undo send has its own journey (test_undo_send_browser), rich text too (test_richtext_browser).
+    Profile.objects.update_or_create(user=alice, defaults={"undo_send_seconds": 0, "compose_format": "plain"})
     monkeypatch.setattr(tasks.send_outgoing, "delay", lambda outgoing_id: tasks.send_outgoing.apply(args=[outgoing_id]))
 
     context = browser.new_context(viewport={"width": 1200, "height": 900})
@@ -105,12 +108,11 @@ def test_reply_to_a_synced_message_reaches_the_server_and_sent(
     assert "> Are you free on Saturday evening?\n> Bring Dan." in text
 
     # In Sent, in the browser.
-    page.get_by_role("link", name="Mail").click()
-    page.get_by_role("link", name="Sent", exact=True).first.click()
+    page.locator("#sidebar").get_by_role("link", name="Sent", exact=True).click()
     page.wait_for_url(f"{live_server.url}/folder/sent/")
     page.get_by_text("Re: Dinner on Saturday?").first.click()
     page.wait_for_url(re.compile(r"/message/\d+/$"))
-    assert "Yes, see you at 8!" in page.locator("pre.body").inner_text()
+    assert "Yes, see you at 8!" in page.locator(".plain-body").inner_text()
     sent = Message.objects.get(folder=Folder.SENT)
     assert page.url.endswith(f"/message/{sent.id}/")
     assert sent.thread_id == Message.objects.get(id=original.id).thread_id
@@ -148,6 +150,7 @@ def test_choosing_another_sender_swaps_the_signature(browser, live_server, alice
     work = smtp_account(
         make_account(alice, username="alice@work.example"), from_email="alice@work.example", signature="Alice\nACME Ltd"
     )
+    Profile.objects.update_or_create(user=alice, defaults={"compose_format": "plain"})  # rich: test_richtext_browser
     context = browser.new_context()
     context.add_cookies(
         [{"name": django_settings.SESSION_COOKIE_NAME, "value": _login_cookie(alice), "url": live_server.url}]
@@ -160,6 +163,30 @@ def test_choosing_another_sender_swaps_the_signature(browser, live_server, alice
     body.focus()
     body.press("Control+Home")
     body.type("Hello")
-    page.locator("#id_account").select_option(str(work.id))
+    page.locator("#id_identity").select_option(str(work.identities.get(is_default=True).id))
     assert body.input_value() == "Hello\n\n-- \nAlice\nACME Ltd\n"
+    context.close()
+
+
+def test_a_message_being_written_is_saved_as_its_draft_while_typing(browser, live_server, alice, smtp_account):
+    smtp_account()
+    Profile.objects.update_or_create(user=alice, defaults={"compose_format": "plain"})  # rich: test_richtext_browser
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    context.add_cookies(
+        [{"name": django_settings.SESSION_COOKIE_NAME, "value": _login_cookie(alice), "url": live_server.url}]
+    )
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_server.url}/compose/")
+    page.locator("#id_subject").fill("Saved while typing")
+    page.locator("#id_body").press_sequentially("Half a thought", delay=10)
+    # Saved within the autosave interval (5 s); the page's address becomes the draft's own.
+    page.wait_for_url(re.compile(r"/compose/\d+/$"))
+    assert page.locator("#autosave-status").inner_text() == "Draft saved"
+    drafts = OutgoingMessage.objects.filter(owner=alice, state=OutgoingState.DRAFT)
+    assert [(d.subject, d.body) for d in drafts] == [("Saved while typing", "Half a thought")]
+    assert page.url.endswith(f"/compose/{drafts[0].id}/")
+    assert errors == []
     context.close()

@@ -24,7 +24,7 @@ def queue(django_capture_on_commit_callbacks, send_enqueued):
 
     def run(owner, outgoing) -> int:
         with django_capture_on_commit_callbacks(execute=True):
-            send.queue(owner, outgoing.id)
+            send.queue(owner, outgoing.id, delay=0)  # no Undo window: these tests send at once
         assert send_enqueued[-1] == outgoing.id
         return outgoing.id
 
@@ -66,7 +66,7 @@ def test_sent_message_reaches_the_server_byte_exact_and_is_filed_in_sent(alice, 
         "From: Alice Example <alice@example.org>",
         "To: Bob <bob@example.net>, carol@example.net",
         "Cc: Dan <dan@example.net>",
-        "Subject: =?utf-8?b?R3LDvMOfZSDigJM=?= a test",  # RFC 2047 for the words that need it
+        "Subject: =?utf-8?b?R3LDvMOfZSDigJMgYSB0ZXN0?=",  # RFC 2047: non-ASCII text whole in encoded words
         f"Date: {email.utils.format_datetime(timezone.localtime(row.queued_at).replace(microsecond=0))}",
         f"Message-ID: {row.message_id}",
         "MIME-Version: 1.0",
@@ -151,30 +151,58 @@ def test_forward_keeps_the_attachments(alice, smtp_account, smtp_server, queue):
 
 def test_header_injection_is_refused_and_nothing_is_sent(alice, smtp_account, smtp_server, send_enqueued):
     account = smtp_account()
-    outgoing = draft(alice, account, subject="Hi\r\nBcc: victim@example.com")
+    outgoing = draft(alice, account, to="bob@example.net\r\nBcc: victim@example.com")
     with pytest.raises(compose.ComposeError):
         send.queue(alice, outgoing.id)
     row = OutgoingMessage.objects.get(id=outgoing.id)
-    assert row.state == OutgoingState.DRAFT and row.subject == "Hi\r\nBcc: victim@example.com"  # kept, to fix
+    assert row.state == OutgoingState.DRAFT and row.to == "bob@example.net\r\nBcc: victim@example.com"  # kept, to fix
     assert send.deliver(outgoing.id) is send.Outcome.SKIPPED
     assert send_enqueued == [] and smtp_server.received == []
 
 
-def test_temporary_failure_is_retried_by_the_task_and_then_sent(alice, smtp_account, smtp_server, queue, monkeypatch):
+def test_temporary_failure_is_retried_by_the_sweep_from_the_row(
+    alice, smtp_account, smtp_server, queue, monkeypatch, send_enqueued
+):
     account = smtp_account()
     outgoing = draft(alice, account)
     queue(alice, outgoing)
     smtp_server.fail("rcpt", 451, "4.7.1 Greylisted, try again later")
     waits = []
-    monkeypatch.setattr(tasks, "backoff", lambda retries: waits.append(retries) or 0)
+    monkeypatch.setattr(send, "backoff", lambda retries: waits.append(retries) or 0)
 
-    tasks.send_outgoing.apply(args=[outgoing.id])
-
+    assert tasks.send_outgoing.apply(args=[outgoing.id]).get() == "retry"
     row = OutgoingMessage.objects.get(id=outgoing.id)
-    assert row.state == OutgoingState.SENT
-    assert row.attempts == 2
-    assert waits == [0]
+    assert (row.state, row.attempts, waits) == (OutgoingState.QUEUED, 1, [0])
+    assert row.next_attempt_at > row.enqueued_at  # a new try, which no task was published for yet
+
+    send_enqueued.clear()
+    assert tasks.dispatch_due_sends.apply().get() == 1
+    assert send_enqueued == [outgoing.id]
+    assert tasks.dispatch_due_sends.apply().get() == 0  # published once per try
+    assert tasks.send_outgoing.apply(args=[outgoing.id]).get() == "sent"
+    row.refresh_from_db()
+    assert (row.state, row.attempts) == (OutgoingState.SENT, 2)
     assert len(smtp_server.received) == 1
+
+
+def test_retries_back_off_on_the_row_and_wait_until_due(alice, smtp_account, smtp_server, queue):
+    account = smtp_account()
+    outgoing = draft(alice, account)
+    queue(alice, outgoing)
+    smtp_server.fail("mail", 421, "4.3.2 Try later", times=3)
+    waits = []
+    for _try in range(3):
+        before = timezone.now()
+        assert send.deliver(outgoing.id) is send.Outcome.RETRY
+        row = OutgoingMessage.objects.get(id=outgoing.id)
+        waits.append((row.next_attempt_at - before).total_seconds())
+        assert send.deliver(outgoing.id) is send.Outcome.SKIPPED  # not before its time, whoever asks
+        assert send.dispatch_due() == []
+        assert send.dispatch_due(now=row.next_attempt_at) == [outgoing.id]
+        OutgoingMessage.objects.filter(id=outgoing.id).update(next_attempt_at=timezone.now())  # time passes
+    assert [60 <= waits[0] < 76, 120 <= waits[1] < 151, 240 <= waits[2] < 301] == [True, True, True]
+    assert send.deliver(outgoing.id) is send.Outcome.SENT
+    assert OutgoingMessage.objects.get(id=outgoing.id).attempts == 4
 
 
 def test_temporary_failure_waits_in_the_queue_with_the_server_answer(alice, smtp_account, smtp_server, queue):
@@ -188,6 +216,7 @@ def test_temporary_failure_waits_in_the_queue_with_the_server_answer(alice, smtp
     assert "452 4.3.1 Insufficient system storage" in row.error
     assert row.error_class == "temporary"
     first_id = row.message_id
+    OutgoingMessage.objects.filter(id=outgoing.id).update(next_attempt_at=timezone.now())
     assert send.deliver(outgoing.id) is send.Outcome.SENT
     assert parsed(smtp_server.received[0].data)["Message-ID"] == first_id  # the same message, not a new one
 
@@ -196,12 +225,14 @@ def test_last_retry_puts_the_message_in_the_outbox(alice, smtp_account, smtp_ser
     account = smtp_account()
     outgoing = draft(alice, account)
     queue(alice, outgoing)
+    OutgoingMessage.objects.filter(id=outgoing.id).update(attempts=send.MAX_ATTEMPTS - 1)
     smtp_server.fail("mail", 421, "4.3.2 Service shutting down", times=5)
-    result = tasks.send_outgoing.apply(args=[outgoing.id], retries=tasks.MAX_RETRIES)
+    result = tasks.send_outgoing.apply(args=[outgoing.id])
     assert result.get() == "failed"
     row = OutgoingMessage.objects.get(id=outgoing.id)
-    assert row.state == OutgoingState.FAILED
+    assert (row.state, row.attempts, row.next_attempt_at) == (OutgoingState.FAILED, send.MAX_ATTEMPTS, None)
     assert "421 4.3.2 Service shutting down" in row.error
+    assert send.dispatch_due() == []
 
 
 def test_permanent_failure_lands_in_the_outbox_and_can_be_retried(
@@ -215,6 +246,7 @@ def test_permanent_failure_lands_in_the_outbox_and_can_be_retried(
     row = OutgoingMessage.objects.get(id=outgoing.id)
     assert row.state == OutgoingState.FAILED and row.error_class == "permanent"
     assert "554 5.7.1 Message refused by policy" in row.error
+    assert smtp_server.sessions[-1][-2:] == ["RSET", "QUIT"]  # the session ended politely
     assert send.deliver(outgoing.id) is send.Outcome.SKIPPED  # no retry on its own
 
     page = alice_client.get("/compose/outbox/").content.decode()
@@ -233,6 +265,7 @@ def test_wrong_password_is_permanent_and_says_so(alice, smtp_account, smtp_serve
     assert send.deliver(outgoing.id) is send.Outcome.FAILED
     row = OutgoingMessage.objects.get(id=outgoing.id)
     assert row.error_class == "auth" and "535" in row.error
+    assert smtp_server.sessions[-1][-2:] == ["AUTH", "QUIT"]
 
 
 def test_a_message_is_claimed_and_sent_once(alice, smtp_account, smtp_server, queue):
@@ -334,25 +367,32 @@ def test_sent_mail_is_listed_searchable_and_a_delete_can_be_undone(alice, alice_
     assert Message.objects.get(id=sent.id).folder == Folder.SENT
 
 
-def test_stalled_messages_are_resumed_and_endless_ones_given_up(alice, smtp_account, smtp_server, queue, send_enqueued):
+def test_lost_tasks_and_dead_workers_are_found_from_the_rows(alice, smtp_account, smtp_server, queue, send_enqueued):
     account = smtp_account()
-    lost, dead_worker, waiting, hopeless = (draft(alice, account, subject=s) for s in ("lost", "dead", "wait", "x"))
-    for outgoing in (lost, dead_worker, waiting, hopeless):
+    drafts = (draft(alice, account, subject=s) for s in ("lost", "dead", "wait", "hopeless", "later"))
+    lost, dead_worker, waiting, hopeless, later = drafts
+    for outgoing in (lost, dead_worker, waiting, hopeless, later):
         queue(alice, outgoing)
-    long_ago = timezone.now() - send.STALE_AFTER - timezone.timedelta(minutes=1)
-    OutgoingMessage.objects.filter(id=lost.id).update(updated_at=long_ago)
+    now = timezone.now()
+    # Its task was published (when queued) but never ran: a broker lost it, or a worker died holding it.
+    OutgoingMessage.objects.filter(id=lost.id).update(enqueued_at=now - send.REDISPATCH_AFTER * 2)
     OutgoingMessage.objects.filter(id=dead_worker.id).update(
-        state=OutgoingState.SENDING, claimed_at=timezone.now() - send.CLAIM_LEASE * 2
+        state=OutgoingState.SENDING, claimed_at=now - send.CLAIM_LEASE * 2, attempts=1
     )
-    OutgoingMessage.objects.filter(id=hopeless.id).update(updated_at=long_ago, attempts=send.MAX_ATTEMPTS)
+    OutgoingMessage.objects.filter(id=hopeless.id).update(
+        state=OutgoingState.SENDING, claimed_at=now - send.CLAIM_LEASE * 2, attempts=send.MAX_ATTEMPTS
+    )
+    OutgoingMessage.objects.filter(id=later.id).update(next_attempt_at=now + timezone.timedelta(minutes=5))
     send_enqueued.clear()
 
-    assert tasks.resume_stalled_sends.apply().get() == 2
+    assert tasks.dispatch_due_sends.apply().get() == 2
     assert sorted(send_enqueued) == sorted([lost.id, dead_worker.id])
     assert OutgoingMessage.objects.get(id=dead_worker.id).state == OutgoingState.QUEUED
     assert OutgoingMessage.objects.get(id=hopeless.id).state == OutgoingState.FAILED
-    assert OutgoingMessage.objects.get(id=waiting.id).state == OutgoingState.QUEUED
-    assert send.resume_stalled() == []  # touched: not again at the next tick
+    assert OutgoingMessage.objects.get(id=waiting.id).state == OutgoingState.QUEUED  # its task is on its way
+    assert send.dispatch_due() == []  # published: not again at the next tick
+    overdue = send.dispatch_due(now=now + send.REDISPATCH_AFTER * 2)  # as if none of them had started by then
+    assert sorted(overdue) == sorted([lost.id, dead_worker.id, waiting.id, later.id])
     for outgoing_id in send_enqueued:
         assert send.deliver(outgoing_id) is send.Outcome.SENT
     assert len(smtp_server.received) == 2
@@ -372,7 +412,7 @@ def test_a_sent_message_that_cannot_be_filed_is_never_sent_again(alice, smtp_acc
     assert (row.state, row.error_class) == (OutgoingState.SENT, "not_filed")
     assert row.raw is not None  # the bytes are kept
     assert send.deliver(outgoing.id) is send.Outcome.SKIPPED
-    assert send.resume_stalled() == []
+    assert send.dispatch_due() == []
     assert len(smtp_server.received) == 1
 
 

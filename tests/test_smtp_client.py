@@ -164,3 +164,65 @@ def test_login_mechanism_is_used_when_plain_is_not_offered(smtp_server):
         c._smtp.esmtp_features["auth"] = "CRAM-MD5 GSSAPI"
         with pytest.raises(SmtpAuthError, match="offers no login method webpop supports"):
             c.login(Credentials("alice", "pässwörd"))
+
+
+# --- Ending the session politely ------------------------------------------------------------
+# A client that hangs up after a refusal leaves "lost connection after RSET" in the server's log,
+# and some servers count that against the sender. Every session that still works ends with QUIT.
+
+LOGGED_IN = ["EHLO", "STARTTLS", "EHLO", "AUTH"]
+
+
+@pytest.mark.parametrize(
+    "stage,code,error,commands",
+    [
+        ("mail", 550, SmtpPermanentError, ["MAIL", "RSET", "QUIT"]),
+        ("mail", 451, SmtpTemporaryError, ["MAIL", "RSET", "QUIT"]),
+        ("rcpt", 550, SmtpPermanentError, ["MAIL", "RCPT", "RSET", "QUIT"]),
+        ("rcpt", 450, SmtpTemporaryError, ["MAIL", "RCPT", "RSET", "QUIT"]),
+        # smtplib resets nothing after a refused DATA command: no transaction is left open.
+        ("data_command", 554, SmtpPermanentError, ["MAIL", "RCPT", "DATA", "QUIT"]),
+        ("data_command", 451, SmtpTemporaryError, ["MAIL", "RCPT", "DATA", "QUIT"]),
+        ("data", 554, SmtpPermanentError, ["MAIL", "RCPT", "DATA", "RSET", "QUIT"]),
+        ("data", 452, SmtpTemporaryError, ["MAIL", "RCPT", "DATA", "RSET", "QUIT"]),
+    ],
+)
+def test_a_refused_transaction_is_reset_and_the_session_ended_with_quit(smtp_server, stage, code, error, commands):
+    smtp_server.add_user("alice", "pw")
+    smtp_server.fail(stage, code, "refused here")
+    with pytest.raises(error) as caught, client(smtp_server) as c:
+        c.login(Credentials("alice", "pw"))
+        c.send("a@example.org", ["b@example.net"], MESSAGE)
+    assert caught.value.code == code
+    assert smtp_server.sessions == [LOGGED_IN + commands]
+    assert smtp_server.received == []
+
+
+def test_a_refused_login_ends_the_session_with_quit(smtp_server):
+    smtp_server.add_user("alice", "right")
+    with pytest.raises(SmtpAuthError), client(smtp_server) as c:
+        c.login(Credentials("alice", "wrong"))
+    assert smtp_server.sessions == [[*LOGGED_IN, "QUIT"]]
+
+
+def test_an_error_of_the_caller_inside_the_session_still_ends_it_with_quit(smtp_server):
+    smtp_server.add_user("alice", "pw")
+    with pytest.raises(LookupError), client(smtp_server) as c:
+        c.login(Credentials("alice", "pw"))
+        raise LookupError("e.g. the message could not be read")
+    assert smtp_server.sessions == [[*LOGGED_IN, "QUIT"]]
+
+
+def test_a_server_without_starttls_is_left_with_quit(smtp_server):
+    with pytest.raises(SmtpTLSError):
+        client(smtp_server, "starttls", port=smtp_server.plain_port).connect()
+    assert smtp_server.sessions == [["EHLO", "QUIT"]]
+
+
+def test_sent_and_partly_refused_sessions_end_with_quit(smtp_server):
+    smtp_server.add_user("alice", "pw")
+    smtp_server.refuse_recipient("nobody@example.net", 550, "5.1.1 No such user")
+    with client(smtp_server) as c:
+        c.login(Credentials("alice", "pw"))
+        c.send("a@example.org", ["b@example.net", "nobody@example.net"], MESSAGE)
+    assert smtp_server.sessions == [[*LOGGED_IN, "MAIL", "RCPT", "RCPT", "DATA", "QUIT"]]

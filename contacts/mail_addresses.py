@@ -1,4 +1,8 @@
-"""Address suggestions for the compose form, from the user's own mail (From, To, Cc)."""
+"""Addresses from the user's own mail (From, To, Cc) for the compose form's suggestions.
+
+The address book holds the people the user writes to; someone who so far only wrote to the user, or
+shares a thread with them, is found here, after the contacts (contacts/views.py ``suggest``).
+"""
 
 from __future__ import annotations
 
