@@ -1,10 +1,17 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
+from mailbox import pagecache
+from mailbox.models import Message
+
+from . import services
 from .models import MailAccount
 
 
 @admin.register(MailAccount)
 class MailAccountAdmin(admin.ModelAdmin):
+    """Deleting goes through accounts.services.delete_account, as the owner's own delete (files freed too)."""
+
     list_display = (
         "__str__",
         "owner",
@@ -27,7 +34,31 @@ class MailAccountAdmin(admin.ModelAdmin):
         "last_error_class",
         "last_error",
         "consecutive_failures",
+        "working_auth_mechanism",
         "sync_lease_until",
         "progress_done",
         "progress_total",
     )
+
+    def get_deleted_objects(self, objs, request):
+        """A summary instead of Django's list of every message (an account may hold 100,000)."""
+        accounts = list(objs)
+        model_count = {
+            _("POP3 accounts"): len(accounts),
+            _("messages"): Message.objects.filter(account__in=accounts).count(),
+        }
+        return [str(account) for account in accounts], model_count, set(), []
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change and set(form.changed_data) & set(MailAccount.SERVER_FIELDS):
+            obj.forget_server()  # what was learned about the old server settings
+        super().save_model(request, obj, form, change)
+        # Its name and policy show on folder pages; a changed owner leaves the old one's pages too.
+        pagecache.touch({obj.owner_id, form.initial.get("owner")})
+
+    def delete_model(self, request, obj) -> None:
+        services.delete_account(obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for account in queryset:
+            services.delete_account(account)

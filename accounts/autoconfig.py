@@ -1,4 +1,4 @@
-"""Find a mail domain's POP3 settings: presets, RFC 6186 SRV records, autoconfig XML.
+"""Find a mail domain's POP3 (and SMTP) settings: presets, RFC 6186 SRV records, autoconfig XML.
 
 Everything here talks to hosts named by untrusted input (the part after "@"),
 so every connection goes through the same guard as POP3 (``webpop.netguard``):
@@ -107,11 +107,16 @@ def _resolver() -> dns.resolver.Resolver:
     return resolver
 
 
-def srv_records(domain: str, address: str) -> list[Suggestion]:
-    """RFC 6186: ``_pop3s._tcp`` (implicit TLS) before ``_pop3._tcp`` (STARTTLS)."""
+POP3_SERVICES = (("_pop3s._tcp", "ssl"), ("_pop3._tcp", "starttls"))
+# RFC 8314 names implicit TLS submission (465) "submissions"; RFC 6186 the STARTTLS one (587).
+SMTP_SERVICES = (("_submissions._tcp", "ssl"), ("_submission._tcp", "starttls"))
+
+
+def srv_records(domain: str, address: str, services: tuple = POP3_SERVICES) -> list[Suggestion]:
+    """RFC 6186: implicit TLS (``_pop3s._tcp``) before STARTTLS (``_pop3._tcp``), then by priority."""
     found: list[tuple[int, int, Suggestion]] = []
     resolver = _resolver()
-    for service, security in (("_pop3s._tcp", "ssl"), ("_pop3._tcp", "starttls")):
+    for service, security in services:
         try:
             answer = resolver.resolve(f"{service}.{domain}", "SRV")
         except (dns.exception.DNSException, OSError):
@@ -185,7 +190,7 @@ def fetch(host: str, path: str) -> bytes | None:
     return None
 
 
-def autoconfig_xml(domain: str, address: str) -> list[Suggestion]:
+def autoconfig_xml(domain: str, address: str, protocol: str = "pop3") -> list[Suggestion]:
     """Thunderbird-style autoconfig published by the mail domain itself."""
     query = f"?emailaddress={quote(address)}"
     for host, path in (
@@ -194,13 +199,14 @@ def autoconfig_xml(domain: str, address: str) -> list[Suggestion]:
     ):
         body = fetch(host, path)
         if body:
-            found = parse_autoconfig(body, address)
+            found = parse_autoconfig(body, address, protocol)
             if found:
                 return found
     return []
 
 
-def parse_autoconfig(body: bytes, address: str) -> list[Suggestion]:
+def parse_autoconfig(body: bytes, address: str, protocol: str = "pop3") -> list[Suggestion]:
+    """The servers of ``protocol`` ("pop3": incomingServer, "smtp": outgoingServer) a file names."""
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         return []  # no DTDs: no entity tricks
     try:
@@ -208,11 +214,12 @@ def parse_autoconfig(body: bytes, address: str) -> list[Suggestion]:
     except ET.ParseError:
         return []
     local, _, domain = address.partition("@")
+    element = "outgoingServer" if protocol == "smtp" else "incomingServer"
     found = []
     for provider in root.iter("emailProvider"):
         name = (provider.findtext("displayName") or "").strip()
-        for server in provider.iter("incomingServer"):
-            if server.get("type") != "pop3":
+        for server in provider.iter(element):
+            if server.get("type") != protocol:
                 continue
             host = (server.findtext("hostname") or "").strip().lower()
             socket_type = (server.findtext("socketType") or "").strip().upper()
@@ -228,3 +235,18 @@ def parse_autoconfig(body: bytes, address: str) -> list[Suggestion]:
             username = username.replace("%EMAILDOMAIN%", domain)
             found.append(Suggestion(host, port, security, username, "autoconfig", name=name))
     return found
+
+
+def suggest_smtp(address: str) -> list[Suggestion]:
+    """The SMTP servers a domain publishes (SRV, then autoconfig), best first; empty when it publishes none.
+
+    No preset and no guess here: the caller has both (outgoing.presets) and asks only when they are not enough.
+    """
+    domain = domain_of(address)
+    if "@" not in address or domain is None:
+        return []
+    found = srv_records(domain, address, SMTP_SERVICES) + autoconfig_xml(domain, address, "smtp")
+    unique: dict[tuple, Suggestion] = {}
+    for suggestion in found:
+        unique.setdefault((suggestion.host, suggestion.port, suggestion.security), suggestion)
+    return list(unique.values())

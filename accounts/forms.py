@@ -77,7 +77,7 @@ class MailAccountForm(forms.Form):
         help_text=_("Archive or one of your folders skips the inbox, as Gmail's mail fetcher allowed."),
     )
     auth_mechanism = forms.ChoiceField(
-        choices=[("", _("Automatic: the strongest the server offers")), *translated(AuthMechanism.choices)],
+        choices=[("", _("Automatic: the safest method the server accepts")), *translated(AuthMechanism.choices)],
         required=False,
         label=_("Login method"),
     )

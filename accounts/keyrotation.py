@@ -25,6 +25,7 @@ from . import crypto
 # Every encrypted column, as (app_label.Model, field). A new encrypted field is one more line here.
 ENCRYPTED_FIELDS: list[tuple[str, str]] = [
     ("accounts.MailAccount", "password_encrypted"),
+    ("accounts.MailAccount", "scram_cache_encrypted"),
     ("oauth.Grant", "refresh_token_encrypted"),
     ("oauth.Grant", "access_token_encrypted"),
     ("oauth.ProviderCredentials", "client_secret_encrypted"),

@@ -37,11 +37,18 @@ class TimeZoneMiddleware:
         if user is not None and user.is_authenticated:
             name = request.session.get("time_zone")
             if name is None:
-                # One query per session, not per request; the list view's preference comes along.
-                row = Profile.objects.filter(user=user).values_list("time_zone", "conversations").first()
-                name, conversations = row if row else ("", True)
+                # One query per session, not per request; the list's preferences come along.
+                row = (
+                    Profile.objects.filter(user=user)
+                    .values_list("time_zone", "conversations", "reading_pane", "time_zone_chosen")
+                    .first()
+                )
+                name, conversations, pane, chosen = row if row else ("", True, "off", False)
                 request.session["time_zone"] = name
+                # None chosen yet: the page asks the browser for its zone once (base.html, shell.js).
+                request.session["time_zone_ask"] = not chosen
                 request.session["conversations"] = conversations
+                request.session["reading_pane"] = pane or "off"
         if name:
             try:
                 timezone.activate(zoneinfo.ZoneInfo(name))
@@ -49,4 +56,7 @@ class TimeZoneMiddleware:
                 timezone.deactivate()
         else:
             timezone.deactivate()
-        return self.get_response(request)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()  # the thread serves someone else next: nothing of this user's stays active

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from mailbox import pagecache
-from mailbox.pop3 import normalize_fingerprint
+from mailbox.pop3 import ScramCache, ServerProfile, normalize_fingerprint
 
 from . import crypto
 from .policy import Policy, validate_policy
@@ -57,12 +58,10 @@ class ErrorClass(models.TextChoices):
     INTERNAL = "internal", "Internal error"
 
 
-class MailAccountQuerySet(pagecache.TouchingQuerySet):
-    # What folder pages show of an account (its name in the folder list; the policy, in the trash's notice).
-    listed_fields = frozenset({"owner", "owner_id", "label", "host", "username", "policy"})
+class MailAccount(models.Model):
+    # Changing one of these (or the password) makes what was learned about the server stale.
+    SERVER_FIELDS = ("host", "port", "security", "username", "auth_mechanism", "tls_fingerprint")
 
-
-class MailAccount(pagecache.TouchesPages, models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mail_accounts")
     label = models.CharField(max_length=100, blank=True)
     host = models.CharField(max_length=253)
@@ -74,8 +73,14 @@ class MailAccount(pagecache.TouchesPages, models.Model):
         max_length=16,
         choices=AuthMechanism.choices,
         blank=True,
-        help_text="Leave empty to use the strongest method the server offers.",
+        help_text="Leave empty to use the safest method the server offers and accepts.",
     )
+    # With an automatic login method: the one that worked last time, tried first next time.
+    working_auth_mechanism = models.CharField(max_length=16, choices=AuthMechanism.choices, blank=True, editable=False)
+    # What the last good session learned about the server (mailbox.pop3.ServerProfile): the next one skips CAPA.
+    server_profile = models.JSONField(default=dict, blank=True, editable=False)
+    # SCRAM SaltedPasswords by salt and iteration count (mailbox.pop3.ScramCache): password-equivalent, encrypted.
+    scram_cache_encrypted = models.TextField(blank=True, default="", editable=False)
     tls_fingerprint = models.CharField(
         max_length=95,
         blank=True,
@@ -106,12 +111,14 @@ class MailAccount(pagecache.TouchesPages, models.Model):
     max_message_bytes = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="Messages larger than this are not fetched (empty: the site default)."
     )
+    # Spam filtering without rspamd (spam/provider.py): the provider's verdict in its headers, and
+    # Authentication-Results only from this authserv-id (the provider's own; anyone can write the header).
+    spam_trust_provider = models.BooleanField(default=False)
+    spam_authserv_id = models.CharField(max_length=255, blank=True)
     sync_notes = models.TextField(blank=True, help_text="What the last sync learned about the server.")
     deliver_to = models.CharField(
         max_length=20, default="inbox", help_text="Folder new mail from this account goes to (e.g. skip the inbox)."
     )
-
-    objects = MailAccountQuerySet.as_manager()
 
     class Meta:
         ordering = ["owner_id", "label", "id"]
@@ -135,12 +142,57 @@ class MailAccount(pagecache.TouchesPages, models.Model):
         return crypto.decrypt(self.password_encrypted)
 
     @property
+    def pop3_profile(self) -> ServerProfile:
+        return ServerProfile.from_json(self.server_profile)
+
+    def get_scram_cache(self) -> ScramCache:
+        """The stored cache; an empty one when there is none or it cannot be read (it is only a shortcut)."""
+        if not self.scram_cache_encrypted:
+            return ScramCache()
+        try:
+            return ScramCache.from_json(json.loads(crypto.decrypt(self.scram_cache_encrypted)))
+        except (crypto.DecryptionError, ValueError):
+            return ScramCache()
+
+    @staticmethod
+    def encrypt_scram_cache(cache: ScramCache) -> str:
+        return crypto.encrypt(json.dumps(cache.to_json())) if len(cache) else ""
+
+    def same_server_condition(self) -> models.Q:
+        """True for this account's row while its server settings and password are the ones in this object."""
+        fields = {name: getattr(self, name) for name in self.SERVER_FIELDS}
+        return models.Q(id=self.id, password_encrypted=self.password_encrypted, **fields)
+
+    def forget_server(self) -> None:
+        """Forget what was learned about the server (its settings or the password changed)."""
+        self.working_auth_mechanism = ""
+        self.server_profile = {}
+        self.scram_cache_encrypted = ""
+
+    @property
     def effective_max_message_bytes(self) -> int:
         return self.max_message_bytes or settings.WEBPOP_MAX_MESSAGE_BYTES
 
     @property
     def is_syncing(self) -> bool:
         return bool(self.sync_lease_until and self.sync_lease_until > timezone.now())
+
+
+# Where a message opens beside the list on a wide screen (Preferences); on a phone it always opens on its own page.
+READING_PANE_CHOICES = [
+    ("off", "Off: open messages on their own page"),
+    ("right", "Right of the list"),
+    ("below", "Below the list"),
+]
+
+
+# How long a sent message waits, with an Undo, before it leaves (Preferences). 0: at once.
+UNDO_SEND_CHOICES = [(0, "Off"), (5, "5 seconds"), (10, "10 seconds"), (20, "20 seconds"), (30, "30 seconds")]
+DEFAULT_UNDO_SEND_SECONDS = 10
+
+# How new messages are written (Preferences); each message can switch. Rich by default: people expect
+# formatting (their old webmail had it), and every rich message also carries a plain text version.
+COMPOSE_FORMAT_CHOICES = [("rich", "Rich text"), ("plain", "Plain text")]
 
 
 class Profile(models.Model):
@@ -157,7 +209,26 @@ class Profile(models.Model):
         null=True, blank=True, help_text="Messages this user may send per hour. Empty: WEBPOP_SEND_RATE_PER_HOUR."
     )
     time_zone = models.CharField(max_length=64, blank=True, help_text="IANA name, e.g. Europe/Berlin.")
+    # Chosen in Preferences, or taken once from the browser at the first sign-in (the site's zone until then).
+    time_zone_chosen = models.BooleanField(default=False)
     conversations = models.BooleanField(default=True, help_text="Group messages into conversations.")
+    reading_pane = models.CharField(
+        max_length=8,
+        choices=READING_PANE_CHOICES,
+        default="off",
+        help_text="Where a message opens beside the list on a wide screen: nowhere (its own page), right or below.",
+    )
+    undo_send_seconds = models.PositiveSmallIntegerField(
+        choices=UNDO_SEND_CHOICES,
+        default=DEFAULT_UNDO_SEND_SECONDS,
+        help_text="How long a sent message waits, with an Undo, before it leaves.",
+    )
+    compose_format = models.CharField(
+        max_length=5,
+        choices=COMPOSE_FORMAT_CHOICES,
+        default="rich",
+        help_text="How new messages, replies and forwards start: rich text (with a plain text version) or plain text.",
+    )
 
     def __str__(self) -> str:
         return f"Profile of {self.user}"

@@ -1,11 +1,19 @@
-"""State changes on mail accounts."""
+"""State changes on mail accounts.
+
+Folder pages name the owner's accounts (label, host, user name) and show their policy: a change
+to those, or an account added or removed, replaces the owner's page version (mailbox.pagecache).
+"""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from mailbox import pagecache
 
 from .models import MailAccount, Profile
 from .policy import Policy
@@ -42,6 +50,7 @@ def create_account(
     account.set_password(password)
     account.full_clean()
     account.save()
+    pagecache.touch([owner.pk])
     return account
 
 
@@ -64,7 +73,7 @@ def check_account_quota(owner, *, lock: bool = False) -> None:
         )
 
 
-SERVER_FIELDS = ("host", "port", "security", "username", "auth_mechanism", "tls_fingerprint")
+SERVER_FIELDS = MailAccount.SERVER_FIELDS
 
 
 @transaction.atomic
@@ -80,13 +89,41 @@ def update_account(account: MailAccount, *, password: str | None = None, **field
     if password is not None:
         account.set_password(password)
     if changed_server:
+        remembered = account.working_auth_mechanism
+        account.forget_server()  # learned from other settings: learn again
+        if "working_auth_mechanism" in fields:
+            account.working_auth_mechanism = remembered  # just learned by the form's connection test
         account.consecutive_failures = 0
         account.last_error_class = ""
         account.last_error = ""
         account.next_poll_at = timezone.now()
     account.full_clean()
     account.save()
+    pagecache.touch([account.owner_id])
     return account
+
+
+# "Sync now" puts the account's next poll this far ahead and publishes its sync: should that task be lost
+# (a broker restart, a worker killed holding it), beat's poll syncs the account then. A sync that runs
+# sets the real next poll when it ends.
+SYNC_NOW_FALLBACK = dt.timedelta(minutes=2)
+
+
+@transaction.atomic
+def sync_now(account: MailAccount) -> bool:
+    """Sync the account as soon as a worker is free; False (nothing done) when it is paused."""
+    claimed = MailAccount.objects.filter(id=account.id, enabled=True).update(
+        next_poll_at=timezone.now() + SYNC_NOW_FALLBACK
+    )
+    if claimed:
+        transaction.on_commit(lambda: _publish_sync(account.id))
+    return bool(claimed)
+
+
+def _publish_sync(account_id: int) -> None:
+    from mailbox import tasks
+
+    tasks.sync_account.delay(account_id)
 
 
 @transaction.atomic
@@ -99,10 +136,18 @@ def set_enabled(account: MailAccount, enabled: bool) -> None:
 
 @transaction.atomic
 def delete_account(account: MailAccount) -> int:
-    """Remove the account and everything fetched from it; the server is not touched."""
-    from mailbox import store
-    from mailbox.models import Message
+    """Remove the account and everything fetched from it; the server is not touched.
 
-    count = store.purge_messages(Message.objects.filter(account=account))
-    account.delete()
+    The stored files of every row that goes (messages, attachments, quarantined mail)
+    are released: freed once no other row references their content.
+    """
+    from mailbox import importer, storage_gc, storage_refs
+    from mailbox.models import ImportJob, Message
+
+    files = storage_refs.files_of("account", [account.pk])
+    count = Message.objects.filter(account=account).count()
+    importer.forget_uploads(ImportJob.objects.filter(account=account))
+    account.delete()  # its rows go with it
+    storage_gc.release(files)
+    pagecache.touch([account.owner_id])
     return count

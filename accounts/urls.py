@@ -8,6 +8,7 @@ urlpatterns = [
     path("add/", views.account_add, name="add"),
     path("suggest/", views.account_suggest, name="suggest"),
     path("preferences/", views_prefs.preferences, name="preferences"),
+    path("preferences/browser-time-zone/", views_prefs.browser_time_zone, name="browser_time_zone"),
     path("<int:account_id>/", views.account_detail, name="detail"),
     path("<int:account_id>/check/", views.account_check_now, name="check_now"),
     path("<int:account_id>/edit/", views.account_edit, name="edit"),

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_POST
 
-from mailbox import store, sync, tasks
+from mailbox import store, sync
 from mailbox.models import FetchFailure
 from users.backends import BACKEND
 from webpop import ratelimit
@@ -67,11 +67,13 @@ def account_add(request: HttpRequest) -> HttpResponse:
         report = _rate_limited(wait) if wait else _test(data, data["password"])
         if request.POST.get("action") == "save" and not wait and (report.ok or data["save_anyway"]):
             try:
-                account = services.create_account(request.user, password=data["password"], **_settings_from(data))
+                account = services.create_account(
+                    request.user, password=data["password"], **_settings_from(data, report)
+                )
             except ValidationError as exc:
                 form.add_error(None, exc)
                 return render(request, "accounts/add.html", {"form": form, "report": report}, status=403)
-            transaction.on_commit(lambda: tasks.sync_account.delay(account.id))
+            services.sync_now(account)
             messages.success(
                 request, gettext("Added %(name)s. The first sync has started.") % {"name": account.display_name}
             )
@@ -99,7 +101,7 @@ def _form_response(request: HttpRequest, template: str, context: dict, wait: int
     return response
 
 
-def _settings_from(data: dict) -> dict:
+def _settings_from(data: dict, report: sync.ConnectionReport) -> dict:
     return {
         "label": data["label"],
         "host": data["host"],
@@ -112,10 +114,12 @@ def _settings_from(data: dict) -> dict:
         "auth_mechanism": data["auth_mechanism"],
         "tls_fingerprint": data["tls_fingerprint"],
         "max_message_bytes": data["max_message_mb"] * 1024 * 1024 if data["max_message_mb"] else None,
+        # The login method the test found, so the first sync starts with it.
+        "working_auth_mechanism": report.mechanism,
     }
 
 
-def _test(data: dict, password: str) -> sync.ConnectionReport:
+def _test(data: dict, password: str, remembered: str = "") -> sync.ConnectionReport:
     return sync.test_connection(
         data["host"],
         data["port"],
@@ -123,8 +127,15 @@ def _test(data: dict, password: str) -> sync.ConnectionReport:
         data["username"],
         password,
         mechanism=data["auth_mechanism"],
+        remembered=remembered,
         fingerprint=data["tls_fingerprint"],
     )
+
+
+def _remembered(account: MailAccount, data: dict) -> str:
+    """The method that worked for ``account``, while the form still names the same server and user."""
+    same = all(data[name] == getattr(account, name) for name in ("host", "port", "security", "username"))
+    return account.working_auth_mechanism if same else ""
 
 
 @login_required
@@ -150,9 +161,11 @@ def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
                 fingerprint=data["tls_fingerprint"],
             )
         else:
-            report = _test(data, password if password is not None else account.get_password())
+            report = _test(
+                data, password if password is not None else account.get_password(), _remembered(account, data)
+            )
         if request.POST.get("action") == "save" and not wait and (report.ok or data["save_anyway"]):
-            services.update_account(account, password=password, **_settings_from(data))
+            services.update_account(account, password=password, **_settings_from(data, report))
             messages.success(request, gettext("Saved %(name)s.") % {"name": account.display_name})
             return redirect("accounts:detail", account_id=account.id)
     context = {"form": form, "report": report, "account": account}
@@ -229,8 +242,8 @@ def failure_raw(request: HttpRequest, account_id: int, failure_id: int) -> FileR
     if not failure.raw_path:
         raise Http404
     try:
-        fh = open(store.path_of(failure.raw_path), "rb")  # noqa: SIM115 (FileResponse closes it)
-    except OSError:
+        fh = store.open_file(failure.raw_path)  # any storage; FileResponse closes it
+    except (OSError, ValueError):  # gone, or not a mail store path
         raise Http404 from None
     response = FileResponse(fh, as_attachment=True, filename=f"quarantined-{failure.id}.eml")
     response["Content-Type"] = "application/octet-stream"
@@ -258,9 +271,8 @@ def account_status(request: HttpRequest, account_id: int) -> JsonResponse:
 @require_POST
 def account_check_now(request: HttpRequest, account_id: int) -> HttpResponse:
     account = _own_account(request, account_id)
-    if not account.enabled:
-        messages.error(request, gettext("This account is paused; resume it first."))
-    else:
-        tasks.sync_account.delay(account.id)
+    if services.sync_now(account):
         messages.success(request, gettext("Checking %(name)s for new mail.") % {"name": account.display_name})
+    else:
+        messages.error(request, gettext("This account is paused; resume it first."))
     return redirect("accounts:detail", account_id=account.id)

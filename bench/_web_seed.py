@@ -56,6 +56,32 @@ def real_message(i: int) -> bytes:
     return msg.as_bytes(policy=email.policy.SMTP)
 
 
+CONVERSATION = 10
+
+
+def conversation_message(n: int) -> bytes:
+    """The ``n``-th message of a 10-message conversation: replies quoting the one before, plain and HTML."""
+    msg = EmailMessage()
+    name, address = sender_of(n)
+    msg["From"] = f"{name} <{address}>"
+    msg["To"] = "alice@example.org"
+    msg["Subject"] = "Garden concert: the seating plan" if n == 0 else "Re: Garden concert: the seating plan"
+    msg["Date"] = f"Sat, 31 Oct 2026 {8 + n:02d}:15:00 +0000"
+    msg["Message-ID"] = f"<concert-{n}@example.net>"
+    if n:
+        msg["In-Reply-To"] = f"<concert-{n - 1}@example.net>"
+        msg["References"] = " ".join(f"<concert-{k}@example.net>" for k in range(n))
+    text = (
+        f"Hello all,\n\nrow {n + 1} is taken by the choir; the rest of the plan stands as discussed. "
+        "Chairs arrive at noon, the stage at two.\n\n"
+        f"On Saturday {name} wrote:\n> Where do the choir sit?\n> And the string quartet?\n\n-- \n{name}\n"
+    )
+    msg.set_content(text)
+    if n % 2:  # every other one is HTML mail too
+        msg.add_alternative(f"<p>Hello all,</p><p>row {n + 1} is taken by the choir.</p>", subtype="html")
+    return msg.as_bytes(policy=email.policy.SMTP)
+
+
 def store_real(account, raw: bytes, uidl: str) -> Message:
     with store.temp_file() as fh:
         fh.write(raw)
@@ -79,6 +105,7 @@ def main() -> None:
         user, host="pop.example.net", port=995, security="ssl", username="alice", password="secret", policy="keep"
     )
     real = [store_real(account, real_message(i), f"real-{i:04d}") for i in range(args.real)]
+    real += [store_real(account, conversation_message(n), f"concert-{n}") for n in range(CONVERSATION)]
     threads.assign(real)
     raw_files = [RawFile(m.raw_path, m.sha256, m.size) for m in real]
     # The bulk rows are older than the real ones, so the real ones lead the inbox's first page.
@@ -91,6 +118,8 @@ def main() -> None:
     total_inbox = inbox.count()
     deep = inbox.only("id", "date")[int(total_inbox * 0.9)]  # one-off OFFSET, to find a cursor far down
     viewed = Message.objects.filter(owner=user, folder=Folder.INBOX, uidl__startswith="real-").order_by("id").first()
+    concert = Message.objects.filter(owner=user, uidl=f"concert-{CONVERSATION - 1}").get()
+    assert Message.objects.filter(owner=user, thread_id=concert.thread_id).count() == CONVERSATION
     client = Client()
     client.force_login(user)
     print(
@@ -102,6 +131,7 @@ def main() -> None:
                 "deep_cursor": listing.encode(deep),
                 "deep_position": int(total_inbox * 0.9),
                 "message_id": viewed.id,
+                "conversation_id": concert.id,
                 "search_word": SEARCH_WORD,
                 "search_hits": Message.objects.filter(owner=user, subject__icontains=SEARCH_WORD).count(),
                 "sessionid": client.cookies["sessionid"].value,

@@ -10,6 +10,8 @@ session cookie:
 - inbox page 1                 ``/``
 - a deep keyset page           ``/?before=<cursor 90% down the inbox>``
 - a cached message view        ``/message/<id>/`` (viewed once first: HTML cache warm)
+- a conversation               ``/message/<id>/`` of a 10-message thread (all read: the opened message
+                               expanded, nine on one line each; viewed once first)
 - a search                     ``/?q=invoice`` (full-text, ~6% of the rows match)
 - the ceiling: a trivial view  ``/healthz`` (small JSON, no session, no query)
 
@@ -19,14 +21,17 @@ depends on what else runs, the CPU cost of a request much less. ``--app-dir`` se
 code (e.g. ``git archive`` of an older commit) on the same data, for a before/after table.
 
 Targets (issue 7): inbox ≥ 40% of the trivial view's requests/s; search p99 ≤ 150 ms.
+Conversation ("Reading mail"): p99 ≤ 50 ms, app + database CPU ≤ 8 ms per request.
 Prints a Markdown table. gunicorn is stopped at the end, also on failure or SIGTERM.
 
 Seeding 100,000 messages takes minutes, so the seeded database and data directory are kept
 for the next run (``webpop_bench_web_<fingerprint>`` and ``var/bench-web/<fingerprint>``): the
 fingerprint covers the seed code, the message count and the migrations, so a schema or seed
-change seeds afresh. ``--fresh`` reseeds anyway; ``--drop`` removes the cache afterwards.
+change seeds afresh. ``--fresh`` reseeds anyway; ``--drop`` removes the cache afterwards;
+``--prune`` removes the seeds of other fingerprints (never by default: a bench run from another
+checkout may be using them).
 
-    .venv/bin/python bench/web.py [--duration 30] [--messages 100000] [--fresh] [--drop]
+    .venv/bin/python bench/web.py [--duration 30] [--messages 100000] [--fresh] [--drop] [--prune]
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ CACHE_DIR = REPO / "var" / "bench-web"
 CONCURRENCY = 8
 TARGET_INBOX_RATIO = 0.40
 TARGET_SEARCH_P99_MS = 150.0
+TARGET_CONVERSATION_P99_MS = 50.0
+TARGET_CONVERSATION_CPU_MS = 8.0
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() else sys.executable
 GUNICORN = str(Path(PYTHON).parent / "gunicorn")
 
@@ -320,6 +327,7 @@ def main() -> int:
     )
     parser.add_argument("--fresh", action="store_true", help="seed afresh even if a cached seed matches")
     parser.add_argument("--drop", action="store_true", help="remove the seeded database and data dir at the end")
+    parser.add_argument("--prune", action="store_true", help="remove the cached seeds of other fingerprints first")
     parser.add_argument(
         "--profile",
         choices=["auto", "always", "never"],
@@ -330,7 +338,8 @@ def main() -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated subset of inbox,deep,message,search (the trivial view always runs: the ratios need it)",
+        help="comma-separated subset of inbox,deep,message,conversation,search "
+        "(the trivial view always runs: the ratios need it)",
     )
     parser.add_argument(
         "--redis-db",
@@ -353,7 +362,8 @@ def main() -> int:
             "REDIS_URL": f"redis://127.0.0.1:6379/{args.redis_db}",
         }
         run_checked(["redis-cli", "-n", str(args.redis_db), "FLUSHDB"], env=env)
-        drop_stale_caches(keep=db_name)
+        if args.prune:
+            drop_stale_caches(keep=db_name)
         if args.drop:
             cleanup.add("database", lambda: drop_database(db_name))
             cleanup.add("data dir", lambda: shutil.rmtree(data_dir, ignore_errors=True))
@@ -385,6 +395,7 @@ def main() -> int:
             ("inbox", "inbox page 1", "/", cookie),
             ("deep", f"deep keyset page (row {seed['deep_position']:,})", f"/?before={seed['deep_cursor']}", cookie),
             ("message", "cached message view", f"/message/{seed['message_id']}/", cookie),
+            ("conversation", "conversation of 10", f"/message/{seed['conversation_id']}/", cookie),
             ("search", f"search `{seed['search_word']}`", f"/?q={seed['search_word']}", cookie),
             ("trivial", "trivial view (/healthz)", "/healthz", None),
         ]
@@ -416,10 +427,14 @@ def main() -> int:
 
         by_name = {name: result for name, _label, result in results}
         ceiling = by_name["trivial"]["rps"]
-        inbox, search = by_name.get("inbox"), by_name.get("search")
+        inbox, search, talk = by_name.get("inbox"), by_name.get("search"), by_name.get("conversation")
+        talk_cpu = talk and talk["app_cpu_ms"] + talk["db_cpu_ms"]
         ratio = inbox["rps"] / ceiling if inbox and ceiling else None
-        missed = (ratio is not None and ratio < TARGET_INBOX_RATIO) or (
-            search is not None and search["p99"] > TARGET_SEARCH_P99_MS
+        missed = (
+            (ratio is not None and ratio < TARGET_INBOX_RATIO)
+            or (search is not None and search["p99"] > TARGET_SEARCH_P99_MS)
+            or (talk is not None and talk["p99"] > TARGET_CONVERSATION_P99_MS)
+            or (talk is not None and talk_cpu > TARGET_CONVERSATION_CPU_MS)
         )
         profile = None
         if args.profile == "always" or (args.profile == "auto" and missed):
@@ -448,6 +463,14 @@ def main() -> int:
     if search is not None:
         met = "met" if search["p99"] <= TARGET_SEARCH_P99_MS else "NOT met"
         print(f"- search p99: **{search['p99']:.1f} ms** (target ≤ {TARGET_SEARCH_P99_MS:.0f} ms: {met})")
+    if talk is not None:
+        met = "met" if talk["p99"] <= TARGET_CONVERSATION_P99_MS else "NOT met"
+        print(f"- conversation p99: **{talk['p99']:.1f} ms** (target ≤ {TARGET_CONVERSATION_P99_MS:.0f} ms: {met})")
+        met = "met" if talk_cpu <= TARGET_CONVERSATION_CPU_MS else "NOT met"
+        print(
+            f"- conversation app + db CPU: **{talk_cpu:.2f} ms/request** "
+            f"(target ≤ {TARGET_CONVERSATION_CPU_MS:.0f} ms: {met})"
+        )
     errors = [label for _name, label, r in results if r["non2xx"] or r["socket_errors"]]
     if errors:
         print(f"- errors during load: {', '.join(errors)}")

@@ -11,7 +11,8 @@ from django.utils.translation import gettext
 
 from accounts.models import MailAccount
 
-from .models import Folder, Message, Rule, UserFolder
+from . import pagecache
+from .models import Folder, ImportJob, Message, Rule, UserFolder
 
 SYSTEM_TARGETS = [(f.value, f.label) for f in (Folder.INBOX, Folder.ARCHIVE, Folder.SPAM)]
 
@@ -100,7 +101,9 @@ def create(owner_id: int, name: str) -> UserFolder:
     name = _clean_name(name)
     try:
         with transaction.atomic():
-            return UserFolder.objects.create(owner_id=owner_id, name=name)
+            folder = UserFolder.objects.create(owner_id=owner_id, name=name)
+            pagecache.touch([owner_id])  # every list page names every folder
+            return folder
     except IntegrityError:
         raise FolderError(gettext("You already have a folder called “%(name)s”.") % {"name": name}) from None
 
@@ -111,6 +114,7 @@ def rename(folder: UserFolder, name: str) -> UserFolder:
     try:
         with transaction.atomic():
             folder.save(update_fields=["name"])
+            pagecache.touch([folder.owner_id])
     except IntegrityError:
         raise FolderError(gettext("You already have a folder called “%(name)s”.") % {"name": name}) from None
     return folder
@@ -122,6 +126,8 @@ def delete(folder: UserFolder) -> int:
     slug, owner_id = folder.slug, folder.owner_id
     moved = Message.objects.filter(owner_id=owner_id, folder=slug).update(folder=Folder.INBOX)
     MailAccount.objects.filter(owner_id=owner_id, deliver_to=slug).update(deliver_to=Folder.INBOX)
+    ImportJob.objects.filter(owner_id=owner_id, folder=slug, state__in=ImportJob.ACTIVE).update(folder=Folder.INBOX)
     Rule.objects.filter(owner_id=owner_id, folder=slug).delete()
     folder.delete()
+    pagecache.touch([owner_id])
     return moved

@@ -16,11 +16,11 @@ import http.client
 import ssl
 import time
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from django.conf import settings
 
-from webpop import netguard
+from webpop import guarded_http, netguard
 
 MAX_REDIRECTS = 3
 USER_AGENT = "webpop-image-proxy/1"
@@ -66,55 +66,12 @@ def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
         raise ProxyError(f"{host!r} resolves to a non-public address {exc.address}") from None
 
 
-class _PinnedHTTP(http.client.HTTPConnection):
-    """Connects to addresses checked beforehand, never to the name (no DNS rebinding)."""
-
-    def __init__(self, host: str, port: int, addresses: list[str], timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._addresses = addresses
-
-    def connect(self) -> None:
-        self.sock = netguard.connect_first(self._addresses, self.port, timeout=self.timeout)
-
-
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, addresses: list[str], timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self._addresses = addresses
-
-    def connect(self) -> None:
-        sock = netguard.connect_first(self._addresses, self.port, timeout=self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-
-
-def _percent(char: str) -> str:
-    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "replace"))
-
-
 def _target(url: str) -> tuple[str, str, int, str]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise ProxyError(f"scheme {scheme!r} is not fetched")
-    if parts.username is not None or parts.password is not None:
-        raise ProxyError("URLs with credentials are not fetched")
-    host = parts.hostname
-    if not host:
-        raise ProxyError("no host")
     try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError:
-        raise ProxyError("bad port") from None
-    try:
-        host = host.encode("idna").decode("ascii") if not host.isascii() else host
-    except UnicodeError:
-        raise ProxyError("bad host name") from None
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    # Spaces and non-ASCII characters percent-encoded, as a browser sends them.
-    path = "".join(c if 0x21 <= ord(c) <= 0x7E else _percent(c) for c in path)
-    return scheme, host, port, path
+        where = guarded_http.target(url)
+    except guarded_http.BadURL as exc:
+        raise ProxyError(str(exc)) from None
+    return where.scheme, where.host, where.port, where.path
 
 
 def fetch(
@@ -133,7 +90,9 @@ def fetch(
         scheme, host, port, path = _target(url)
         addresses = resolve(host, port, allow_private=allow_private)
         remaining = max(0.1, deadline - time.monotonic())
-        connection_class = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
+        connection_class = (
+            guarded_http.PinnedHTTPSConnection if scheme == "https" else guarded_http.PinnedHTTPConnection
+        )
         connection = connection_class(host, port, addresses, remaining)
         try:
             try:

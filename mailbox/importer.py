@@ -1,115 +1,426 @@
-"""Import of .eml and .mbox files into a folder, stored like fetched mail.
+"""The import engine: .eml and .mbox uploads go into a folder in the background, stored like fetched mail.
 
-Each message is spooled to a temp file in the store (CRLF line endings, as a
-POP3 server sends it), verified and moved in like a synced one, under the
-UIDL ``import:<sha256>`` so importing the same file twice stores it once.
-Its ``server_state`` is "gone": it was never on the server, so no deletion
-policy can ever send a DELE for it. Work goes in batches: one syncfs and one
-transaction per batch, a bad message fails alone (invariant 3).
+The web request keeps the upload in the mail storage and queues an
+:class:`~mailbox.models.ImportJob` (``actions.start_import``); a worker runs
+:func:`run`, and a beat sweep (:func:`resume_stalled`) finds jobs whose task
+was lost or whose worker stopped (invariant 8).
+
+* The job is claimed with a conditional UPDATE: one worker at a time holds
+  its lease, renews it while it works, and another takes it over when it
+  lapses or (on the same host) when its holder died.
+* Each upload is streamed through mailbox/mboxsplit.py (linear time, bounded
+  memory) and each message spooled to a temp file in the store, with CRLF
+  line ends as a POP3 server sends it. A message over the account's size
+  limit is streamed past without being held, and refused with its reason.
+* Batches go in like synced mail: raw files verified and moved into the
+  content-addressed store, parsed, attachments stored, one syncfs, then the
+  rows in one transaction together with the job's resume point and counts.
+  A killed import resumes after its last committed batch and stores
+  nothing twice.
+
+A message is stored under the UIDL ``import:<sha256>``, so importing the same
+message again stores nothing (it counts as a duplicate). Its ``server_state``
+is "gone": it was never on a server, so no deletion policy can send a DELE for
+it. A bad message fails alone (invariant 3). A job that cannot go on (storage
+quota full, upload gone, stopped too often) ends "failed" with its reason;
+what was imported before stays.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
-import re
-from collections.abc import Iterable, Iterator
+import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from django.conf import settings
 from django.db import transaction
-from django.utils.translation import gettext, ngettext
+from django.db.models import F, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from accounts.models import MailAccount
+from accounts.models import MailAccount, Profile
+from webpop import leases
 
-from . import mbox, mime, store, threads
-from .models import Message, ServerState
+from . import folders, mboxsplit, mime, store, threads, uploads
+from .models import Folder, ImportJob, Message, ServerState
 
 log = logging.getLogger(__name__)
 
-BATCH_MESSAGES = 100
-BATCH_BYTES = 32 * 1024 * 1024  # parsed attachments of a batch are held in memory until its rows commit
-_LINE_END = re.compile(rb"\r?\n")
+BATCH_MESSAGES = 200
+# Raw bytes per batch: bounds what a batch holds in memory (parsed rows; attachments are written and dropped at once).
+BATCH_BYTES = 8 * 1024 * 1024
+REFUSALS_KEPT = 200  # reasons listed on the job page; the count goes on
+MAX_ATTEMPTS = 5  # claims of one job; a job that stops its worker this often fails with the reason
+RENEW_SECONDS = 5.0  # lease renewal and progress, while a batch is read
+STALE_QUEUED = dt.timedelta(minutes=5)  # a queued job this old lost its task (or waits behind others: harmless)
+
+State = ImportJob.State
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over: stop without committing."""
+
+
+class JobFailed(Exception):
+    def __init__(self, error_class: str, detail: str = ""):
+        super().__init__(error_class, detail)
+        self.error_class, self.detail = error_class, detail
+
+
+# --- Claiming ---------------------------------------------------------------------------------
+
+
+def _lease_seconds() -> int:
+    return settings.WEBPOP_IMPORT_LEASE_SECONDS
+
+
+def claim(job_id: int, now: dt.datetime | None = None) -> str | None:
+    """Take the job's lease with a conditional UPDATE; None when it is held, finished or used up."""
+    now = now or timezone.now()
+    token = secrets.token_hex(16)
+    lease = {
+        "state": State.RUNNING,
+        "lease_token": token,
+        "claimed_by": leases.worker_id(),
+        "lease_until": now + dt.timedelta(seconds=_lease_seconds()),
+        "attempts": F("attempts") + 1,
+        "started_at": Coalesce("started_at", now),
+        "updated_at": now,
+    }
+    rows = ImportJob.objects.filter(id=job_id, attempts__lt=MAX_ATTEMPTS)
+    taken = leases.take_job(rows, lease, queued=State.QUEUED, running=State.RUNNING, now=now)
+    if taken == "taken over":
+        log.warning("took over import %s from a dead worker", job_id)
+    return token if taken else None
+
+
+# --- Running ----------------------------------------------------------------------------------
+
+
+def run(job_id: int) -> str:
+    """Run (or resume) one import if this worker wins its claim; returns the state it reached, or "skipped"."""
+    token = claim(job_id)
+    if token is None:
+        return "skipped"
+    job = ImportJob.objects.select_related("account").filter(id=job_id).first()
+    if job is None:
+        return "skipped"  # deleted with its account meanwhile
+    engine = _Import(job, token)
+    try:
+        try:
+            engine.run()
+        finally:
+            engine.discard_pending()
+    except LeaseLost:
+        log.warning("import %s: lease lost, another worker continues", job_id)
+        return "lost"
+    except JobFailed as exc:
+        engine.finish(State.FAILED, exc.error_class, exc.detail)
+        return State.FAILED
+    except Exception as exc:
+        log.exception("import %s failed", job_id)
+        engine.finish(State.FAILED, "internal", type(exc).__name__)
+        return State.FAILED
+    engine.finish(State.DONE)
+    return State.DONE
 
 
 @dataclass
-class ImportReport:
-    imported: int = 0
-    duplicates: int = 0
-    failed: list[str] = field(default_factory=list)
+class _Entry:
+    """One message of an upload, spooled or refused, and where the job resumes before and after it."""
 
-    def summary(self) -> str:
-        numbers = {"imported": self.imported, "count": self.duplicates}
-        if not self.failed:
-            return (
-                ngettext(
-                    "Imported %(imported)d, skipped %(count)d duplicate.",
-                    "Imported %(imported)d, skipped %(count)d duplicates.",
-                    self.duplicates,
-                )
-                % numbers
-            )
-        shown = "; ".join(self.failed[:10])
-        if len(self.failed) > 10:
-            shown += gettext("; and %(count)d more") % {"count": len(self.failed) - 10}
-        text = ngettext(
-            "Imported %(imported)d, skipped %(count)d duplicate, %(failed)d failed: %(shown)s.",
-            "Imported %(imported)d, skipped %(count)d duplicates, %(failed)d failed: %(shown)s.",
-            self.duplicates,
-        )
-        return text % {**numbers, "failed": len(self.failed), "shown": shown}
-
-
-class _TooLarge(ValueError):
-    pass
-
-
-@dataclass
-class _Spooled:
-    name: str
-    tmp: Path
-    size: int
-    sha256: str
+    label: dict  # {"file": name, "number": n or None}: how the job page names it
+    before: tuple[int, int, int]  # (file index, offset, messages of the file before it)
+    after: tuple[int, int, int]
+    spool: _Spool | None = None
+    reason: str = ""  # a refusal: too_large, empty, no_messages, unreadable
+    detail: str = ""
+    extra: dict = field(default_factory=dict)
 
     @property
     def uidl(self) -> str:
-        return f"import:{self.sha256}"
+        return f"import:{self.spool.sha256}"
+
+    def refuse(self, reason: str, detail: str = "", **extra) -> None:
+        if self.spool is not None:
+            self.spool.discard()
+        self.spool, self.reason, self.detail, self.extra = None, reason, detail, extra
 
 
-def _crlf(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Normalize line endings to CRLF across chunk boundaries (a CR may end one chunk, its LF start the next)."""
-    carry = b""
-    for chunk in chunks:
-        chunk = carry + chunk
-        carry = b"\r" if chunk.endswith(b"\r") else b""
-        if carry:
-            chunk = chunk[:-1]
-        yield _LINE_END.sub(b"\r\n", chunk)
-    if carry:
-        yield carry
+class _Spool:
+    """A message on its way to the store: a temp file, its size and SHA-256; past ``limit`` only counted."""
+
+    def __init__(self, limit: int):
+        self.fh = store.temp_file()
+        self.path = Path(self.fh.name)
+        self.digest = hashlib.sha256()
+        self.size, self.limit, self.too_large = 0, limit, False
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.too_large:
+            return
+        if self.size > self.limit:
+            self.too_large = True
+            self.discard()  # streamed past from here on, never held
+            return
+        self.digest.update(data)
+        self.fh.write(data)
+
+    def close(self) -> None:
+        self.fh.close()  # not fsynced here: the batch's syncfs covers it
+        self.sha256 = self.digest.hexdigest()
+
+    def discard(self) -> None:
+        self.fh.close()
+        self.path.unlink(missing_ok=True)
 
 
-def _spool(name: str, chunks: Iterable[bytes], limit: int) -> _Spooled:
-    """Write ``chunks`` to a temp file in the store (not fsynced: the batch's syncfs covers it)."""
-    digest, size = hashlib.sha256(), 0
-    with store.temp_file() as fh:
+class _Import:
+    def __init__(self, job: ImportJob, token: str):
+        self.job, self.token = job, token
+        self.account: MailAccount = job.account
+        self.limit = self.account.effective_max_message_bytes
+        self.pending: list[_Entry] = []
+        self.pending_bytes = 0
+        self.refusals = list(job.refusals)
+        self.position = job.bytes_done  # bytes gone through, for the progress bar
+        self.renewed = time.monotonic()
+        self.quota_left: int | None = None
+        self.current: _Spool | None = None  # the message being read
+
+    # The walk over the uploads -------------------------------------------------------
+
+    def run(self) -> None:
+        job = self.job
+        self.quota_left = _quota_left(job.owner_id)
+        if self.quota_left is not None and self.quota_left <= 0:
+            raise JobFailed("quota")
+        offset_before = sum(f["size"] for f in job.files[: job.file_index])
+        for index in range(job.file_index, len(job.files)):
+            info = job.files[index]
+            resuming = index == job.file_index
+            start, number = (job.file_offset, job.file_messages) if resuming else (0, 0)
+            self.base = offset_before
+            with self._open(info) as fh:
+                if _is_mbox(info["name"], fh):
+                    fh.seek(start)
+                    spans = mboxsplit.split_mbox(fh, self._new_spool, start=start, on_read=self._read)
+                    for span in spans:
+                        number += 1
+                        label = {"file": info["name"], "number": number}
+                        self._add(_Entry(label, (index, span.start, number - 1), (index, span.end, number)), span)
+                    if start == 0 and number == 0:
+                        entry = _Entry({"file": info["name"], "number": None}, (index, 0, 0), (index + 1, 0, 0))
+                        entry.refuse("no_messages")
+                        self._add(entry)
+                elif start == 0:
+                    span = mboxsplit.read_eml(fh, self._new_spool, on_read=self._read)
+                    self._add(_Entry({"file": info["name"], "number": None}, (index, 0, 0), (index + 1, 0, 0)), span)
+            offset_before += info["size"]
+            self.position = offset_before
+            if self.pending:
+                self.pending[-1].after = (index + 1, 0, 0)  # the file is done once its last entry is committed
+        self._commit(end=(len(job.files), 0, 0))
+
+    def _open(self, info: dict) -> BinaryIO:
         try:
-            for piece in _crlf(chunks):
-                size += len(piece)
-                if size > limit:
-                    text = gettext("%(name)s: larger than the limit of %(limit)s bytes")
-                    raise _TooLarge(text % {"name": name, "limit": f"{limit:,}"})
-                digest.update(piece)
-                fh.write(piece)
-        except BaseException:
-            fh.close()
-            Path(fh.name).unlink(missing_ok=True)
-            raise
-    if size == 0:
-        Path(fh.name).unlink(missing_ok=True)
-        raise ValueError(gettext("%(name)s: empty") % {"name": name})
-    return _Spooled(name, Path(fh.name), size, digest.hexdigest())
+            if uploads.size_of(info["path"]) != info["size"]:
+                raise JobFailed("upload", info["name"])
+            return uploads.open_upload(info["path"])
+        except OSError:
+            raise JobFailed("upload", info["name"]) from None
+
+    def _new_spool(self, _start: int) -> _Spool:
+        self.current = _Spool(self.limit)
+        return self.current
+
+    def _read(self, _position: int) -> None:
+        """After each chunk read: the lease renewed now and then (with the progress), however long a message."""
+        if time.monotonic() - self.renewed >= RENEW_SECONDS:
+            self._renew()
+
+    def _renew(self, **fields) -> None:
+        now = timezone.now()
+        renewed = ImportJob.objects.filter(id=self.job.id, lease_token=self.token).update(
+            lease_until=now + dt.timedelta(seconds=_lease_seconds()),
+            bytes_done=min(self.position, self.job.total_bytes),
+            updated_at=now,
+            **fields,
+        )
+        if renewed != 1:
+            raise LeaseLost(f"import {self.job.id}")
+        self.renewed = time.monotonic()
+
+    def _add(self, entry: _Entry, span: mboxsplit.Span | None = None) -> None:
+        self.current = None
+        if span is not None:
+            self.position = self.base + span.end
+            spool = span.sink
+            if spool is not None and spool.too_large:
+                entry.refuse("too_large", size=spool.size, limit=self.limit)
+            elif spool is None or spool.size == 0:
+                if spool is not None:
+                    spool.discard()
+                entry.refuse("empty")
+            else:
+                spool.close()
+                entry.spool = spool
+                self.pending_bytes += spool.size
+        self.pending.append(entry)
+        if len(self.pending) >= BATCH_MESSAGES or self.pending_bytes >= BATCH_BYTES:
+            self._commit()
+
+    def discard_pending(self) -> None:
+        """After an error: no temp file stays behind."""
+        spools = [entry.spool for entry in self.pending if entry.spool is not None]
+        for spool in [*spools, self.current]:
+            if spool is not None:
+                spool.discard()
+        self.pending, self.pending_bytes, self.current = [], 0, None
+
+    # A batch into the store ----------------------------------------------------------------
+
+    def _commit(self, end: tuple[int, int, int] | None = None) -> None:
+        """Store the pending batch and move the resume point past it, in one transaction."""
+        batch, self.pending, self.pending_bytes = self.pending, [], 0
+        account = self.account
+        spooled = [e for e in batch if e.spool is not None]
+        known = set(
+            Message.objects.filter(account=account, uidl__in=[e.uidl for e in spooled]).values_list("uidl", flat=True)
+        )
+        duplicates = 0
+        ready: list[tuple[_Entry, store.StoredFile, mime.ParsedMessage, list]] = []
+        quota_stop: _Entry | None = None
+        with store.batch_durability():
+            for entry in spooled:
+                spool = entry.spool
+                if quota_stop is not None:
+                    spool.discard()
+                    continue
+                if entry.uidl in known:
+                    duplicates += 1
+                    entry.spool = None
+                    spool.discard()
+                    continue
+                if self.quota_left is not None and spool.size > self.quota_left:
+                    quota_stop = entry  # nothing from here on: the job ends before this message
+                    spool.discard()
+                    continue
+                known.add(entry.uidl)  # the same message twice in one upload
+                try:
+                    raw = store.commit_raw(spool.path, expected_size=spool.size, expected_sha256=spool.sha256)
+                    with store.open_file(raw.relpath) as fh:
+                        parsed = mime.parse_file(fh)
+                    blobs = store.write_attachments(parsed)
+                except Exception as exc:  # one bad message never blocks the rest
+                    log.exception("import %s: %s could not be stored", self.job.id, entry.label)
+                    entry.refuse("unreadable", type(exc).__name__)  # the log has the rest (paths stay there)
+                    continue
+                finally:
+                    spool.path.unlink(missing_ok=True)
+                _slim(parsed)
+                if self.quota_left is not None:
+                    self.quota_left -= spool.size
+                ready.append((entry, raw, parsed, blobs))
+        if quota_stop is not None:
+            batch = batch[: batch.index(quota_stop)]
+            end = quota_stop.before
+        stored = self._save(ready, batch, duplicates, end or (batch[-1].after if batch else None))
+        try:
+            threads.assign(stored)
+        except Exception:  # conversations are a convenience: the messages are stored
+            log.exception("threading failed after import %s", self.job.id)
+        if quota_stop is not None:
+            raise JobFailed("quota")
+
+    def _save(self, ready: list, batch: list[_Entry], duplicates: int, resume: tuple[int, int, int] | None) -> list:
+        account, job = self.account, self.job
+        refused = [e for e in batch if e.reason]
+        for entry in refused:
+            if len(self.refusals) < REFUSALS_KEPT:
+                self.refusals.append({**entry.label, "reason": entry.reason, "detail": entry.detail, **entry.extra})
+        stored: list[Message] = []
+        with transaction.atomic():
+            # Imports into one account take turns, so two at once cannot store the same message
+            # twice (the unique constraint does not cover "gone" rows).
+            MailAccount.objects.select_for_update().filter(id=account.id).first()
+            taken = set(
+                Message.objects.filter(account=account, uidl__in=[entry.uidl for entry, *_ in ready]).values_list(
+                    "uidl", flat=True
+                )
+            )
+            fresh = [item for item in ready if item[0].uidl not in taken]
+            duplicates += len(ready) - len(fresh)
+            if fresh:
+                stored = store.save_messages(
+                    account,
+                    [(entry.uidl, raw, parsed) for entry, raw, parsed, _b in fresh],
+                    [b for *_r, b in fresh],
+                    scan=False,  # filed where the user chose, from files the user had: not new mail to judge
+                )
+                folder = _target_folder(job)
+                # In save_messages' transaction: its page-cache touch at commit covers this too.
+                Message.objects.filter(id__in=[m.id for m in stored]).update(
+                    folder=folder, server_state=ServerState.GONE
+                )
+                for message in stored:
+                    message.folder, message.server_state = folder, ServerState.GONE
+            counts = {
+                "imported": F("imported") + len(stored),
+                "duplicates": F("duplicates") + duplicates,
+                "refused": F("refused") + len(refused),
+                "refusals": self.refusals,
+            }
+            if resume is not None:
+                counts.update(file_index=resume[0], file_offset=resume[1], file_messages=resume[2])
+            self._renew(**counts)  # raises LeaseLost when another worker has the job: nothing is committed
+        log.info("import %s batch stored=%s duplicates=%s refused=%s", job.id, len(stored), duplicates, len(refused))
+        return stored
+
+    # The end ---------------------------------------------------------------------------------
+
+    def finish(self, state: str, error_class: str = "", detail: str = "") -> None:
+        job = self.job
+        now = timezone.now()
+        fields = {"state": state, "error_class": error_class, "error": detail[:2000], "finished_at": now}
+        if state == State.DONE:
+            fields["bytes_done"] = job.total_bytes
+        ended = ImportJob.objects.filter(id=job.id, lease_token=self.token).update(
+            **fields, updated_at=now, lease_token="", lease_until=None, claimed_by=""
+        )
+        log.info("import %s %s %s", job.id, state, error_class or "")
+        if ended == 1:
+            _free_uploads(job)
+
+
+def forget_uploads(jobs: QuerySet[ImportJob]) -> None:
+    """Free the uploads of ``jobs``, deleted with their owner or account, once that deletion commits.
+
+    A worker still importing one stops at its next renewal: the job row is gone.
+    """
+    paths = [f["path"] for files in jobs.values_list("files", flat=True) for f in files]
+    if paths:
+        transaction.on_commit(lambda: uploads.delete(paths), robust=True)
+
+
+def _free_uploads(job: ImportJob) -> None:
+    try:
+        uploads.delete(f["path"] for f in job.files)
+    except OSError:  # the sweep frees them later
+        log.exception("could not free the uploads of import %s", job.id)
+
+
+def _slim(parsed: mime.ParsedMessage) -> None:
+    """Drop what the rows do not need once the attachments are stored: a batch holds only its rows' text."""
+    for attachment in parsed.attachments:
+        attachment.data = b""
+    parsed.text_body = parsed.html_body = ""
 
 
 def _is_mbox(name: str, fh: BinaryIO) -> bool:
@@ -120,91 +431,53 @@ def _is_mbox(name: str, fh: BinaryIO) -> bool:
     return start == b"From "
 
 
-def _messages(name: str, fh: BinaryIO, limit: int) -> Iterator[_Spooled | str]:
-    """Each message of one upload, spooled; a string for a message that failed."""
-    if not _is_mbox(name, fh):
-        try:
-            yield _spool(name, iter(lambda: fh.read(1024 * 1024), b""), limit)
-        except ValueError as exc:
-            yield str(exc)
-        return
-    found = False
-    for number, raw in enumerate(mbox.split_mbox(fh), 1):
-        found = True
-        try:
-            yield _spool(gettext("%(name)s message %(number)d") % {"name": name, "number": number}, [raw], limit)
-        except ValueError as exc:
-            yield str(exc)
-    if not found:
-        yield gettext("%(name)s: no messages found") % {"name": name}
+def _target_folder(job: ImportJob) -> str:
+    """The job's folder; the Inbox when that folder was deleted meanwhile (as its messages went there)."""
+    if job.folder in dict(folders.SYSTEM_TARGETS) or folders.is_owned_slug(job.owner_id, job.folder):
+        return job.folder
+    return Folder.INBOX
 
 
-def import_files(account: MailAccount, folder: str, uploads: Iterable[tuple[str, BinaryIO]]) -> ImportReport:
-    """Import every message of ``uploads`` (name, binary file) into ``folder``, filed under ``account``.
+def _quota_left(owner_id: int) -> int | None:
+    quota = (Profile.objects.filter(user_id=owner_id).first() or Profile(user_id=owner_id)).effective_quota_bytes
+    if quota is None:
+        return None
+    used = Message.objects.filter(owner_id=owner_id).exclude(folder=Folder.PURGED).aggregate(total=Sum("size"))
+    return quota - (used["total"] or 0)
 
-    The caller checks that ``account`` and ``folder`` belong to the user.
+
+# --- The beat sweep -----------------------------------------------------------------------------
+
+
+def resume_stalled(now: dt.datetime | None = None) -> list[int]:
+    """Jobs whose task was lost or whose worker stopped: ids to enqueue again; jobs stopped too often fail.
+
+    Running one twice is prevented by the claim, so enqueueing a job that in fact still waits is harmless.
     """
-    report = ImportReport()
-    limit = account.effective_max_message_bytes
-    batch: list[_Spooled] = []
-    try:
-        for name, fh in uploads:
-            for item in _messages(name, fh, limit):
-                if isinstance(item, str):
-                    report.failed.append(item)
-                    continue
-                batch.append(item)
-                if len(batch) >= BATCH_MESSAGES or sum(s.size for s in batch) >= BATCH_BYTES:
-                    _store_batch(account, folder, batch, report)
-                    batch = []
-        if batch:
-            _store_batch(account, folder, batch, report)
-            batch = []
-    finally:
-        for item in batch:  # an unexpected error: leave no temp files behind
-            item.tmp.unlink(missing_ok=True)
-    return report
-
-
-def _store_batch(account: MailAccount, folder: str, batch: list[_Spooled], report: ImportReport) -> None:
-    uidls = [item.uidl for item in batch]
-    known = set(Message.objects.filter(account=account, uidl__in=uidls).values_list("uidl", flat=True))
-    ready: list[tuple[str, store.StoredFile, mime.ParsedMessage]] = []
-    with store.batch_durability():
-        for item in batch:
-            try:
-                if item.uidl in known:
-                    report.duplicates += 1
-                    continue
-                known.add(item.uidl)  # the same message twice in one upload
-                raw = store.commit_raw(item.tmp, expected_size=item.size, expected_sha256=item.sha256)
-                with store.open_file(raw.relpath) as fh:
-                    ready.append((item.uidl, raw, mime.parse_file(fh)))
-            except Exception as exc:  # one bad message never blocks the rest
-                log.exception("import failed account=%s item=%s", account.id, item.name)
-                report.failed.append(f"{item.name}: {type(exc).__name__}: {exc}")
-            finally:
-                item.tmp.unlink(missing_ok=True)
-        attachments = [store.write_attachments(parsed) for _uidl, _raw, parsed in ready]
-    if not ready:
-        return
-    with transaction.atomic():
-        # Serialize imports into one account, so two at once cannot store the same message twice
-        # (the unique constraint does not cover "gone" rows).
-        MailAccount.objects.select_for_update().filter(id=account.id).first()
-        taken = set(
-            Message.objects.filter(account=account, uidl__in=[uidl for uidl, _r, _p in ready]).values_list(
-                "uidl", flat=True
-            )
+    now = now or timezone.now()
+    stalled = Q(state=State.QUEUED, updated_at__lt=now - STALE_QUEUED) | Q(state=State.RUNNING, lease_until__lt=now)
+    running = ImportJob.objects.filter(state=State.RUNNING, lease_until__gte=now)
+    dead = [pk for pk, holder in running.values_list("id", "claimed_by") if leases.holder_is_dead(holder)]
+    rows = ImportJob.objects.filter(stalled | Q(id__in=dead))
+    for job in rows.filter(attempts__gte=MAX_ATTEMPTS):
+        failed = ImportJob.objects.filter(id=job.id, state__in=ImportJob.ACTIVE, lease_token=job.lease_token).update(
+            state=State.FAILED,
+            error_class="stopped",
+            finished_at=now,
+            updated_at=now,
+            lease_token="",
+            lease_until=None,
+            claimed_by="",
         )
-        fresh = [(item, blobs) for item, blobs in zip(ready, attachments, strict=True) if item[0] not in taken]
-        report.duplicates += len(ready) - len(fresh)
-        stored = store.save_messages(account, [item for item, _b in fresh], [blobs for _i, blobs in fresh])
-        Message.objects.filter(id__in=[m.id for m in stored]).update(folder=folder, server_state=ServerState.GONE)
-    for message in stored:
-        message.folder, message.server_state = folder, ServerState.GONE
-    report.imported += len(stored)
-    try:
-        threads.assign(stored)
-    except Exception:  # conversations are a convenience: the messages are stored
-        log.exception("threading failed after import account=%s", account.id)
+        if failed == 1:
+            log.warning("import %s stopped %s times: failed", job.id, job.attempts)
+            _free_uploads(job)
+    ids = list(rows.filter(attempts__lt=MAX_ATTEMPTS).values_list("id", flat=True)[:100])
+    ImportJob.objects.filter(id__in=ids, state=State.QUEUED).update(updated_at=now)  # not again next minute
+    return ids
+
+
+def sweep_uploads() -> list[str]:
+    """Free kept uploads of finished jobs, and of requests that died before their job was saved."""
+    active = ImportJob.objects.filter(state__in=ImportJob.ACTIVE)
+    return uploads.sweep({f["path"] for files in active.values_list("files", flat=True) for f in files})

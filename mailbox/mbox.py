@@ -1,20 +1,19 @@
-"""mbox (mboxrd) export, streamed one line at a time, and import of .eml / .mbox files.
+"""mbox (mboxrd) export, streamed in bounded pieces, and splitting small mbox files.
 
 Export escapes "From " lines the mboxrd way (any run of ">" before "From "
 gets one more), so every message comes back byte for byte when read by an
-mboxrd reader, and memory stays constant however large the folder.
+mboxrd reader, and memory stays constant however large the folder or long
+its lines (mailbox/mboxsplit.py reads them in pieces).
 """
 
 from __future__ import annotations
 
-import re
+import io
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from . import store
+from . import mboxsplit, store
 from .models import Message
-
-_FROM_LINE = re.compile(rb"^>*From ")
 
 
 def from_line(message: Message) -> bytes:
@@ -23,22 +22,44 @@ def from_line(message: Message) -> bytes:
     return f"From {sender} {stamp}\n".encode("ascii", "replace")
 
 
-def message_lines(fh: BinaryIO) -> Iterator[bytes]:
-    """The message's lines with LF endings and mboxrd quoting."""
-    last = b"\n"
-    for line in fh:
-        if line.endswith(b"\r\n"):
-            line = line[:-2] + b"\n"
-        if _FROM_LINE.match(line):
-            line = b">" + line
-        last = line
-        yield line
-    if not last.endswith(b"\n"):
-        yield b"\n"
+def escaped(fh: BinaryIO) -> Iterator[bytes]:
+    """The message with LF line ends and mboxrd quoting, in pieces of about 64 KiB however long its lines."""
+    lines = mboxsplit.Pieces(fh)
+    out = _Gather()
+    while piece := lines.next():
+        if piece.startswith(b"From "):
+            out.write(b">")
+        elif piece[:1] == b">":
+            if out.size:
+                yield out.take()
+            piece, quoted = yield from mboxsplit.quoted_from(piece, lines)
+            if quoted:
+                out.write(b">")
+        for data in mboxsplit.copy_line(piece, lines, terminate=True, eol=b"\n"):
+            out.write(data)
+            if out.size >= 64 * 1024:
+                yield out.take()
+    if out.size:
+        yield out.take()
+
+
+class _Gather:
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.parts.append(data)
+        self.size += len(data)
+
+    def take(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts, self.size = [], 0
+        return data
 
 
 def export(messages: Iterable[Message]) -> Iterator[bytes]:
-    """Yield an mbox file of ``messages`` in pieces of at most a line (plus small headers)."""
+    """Yield an mbox file of ``messages`` in pieces of at most about 64 KiB (plus small headers)."""
     for message in messages:
         try:
             fh = store.open_file(message.raw_path)
@@ -46,45 +67,14 @@ def export(messages: Iterable[Message]) -> Iterator[bytes]:
             continue  # a tombstone or a file the operator removed: nothing to export
         with fh:
             yield from_line(message)
-            buffer: list[bytes] = []
-            size = 0
-            for line in message_lines(fh):
-                buffer.append(line)
-                size += len(line)
-                if size >= 64 * 1024:
-                    yield b"".join(buffer)
-                    buffer, size = [], 0
-            buffer.append(b"\n")
-            yield b"".join(buffer)
+            yield from escaped(fh)
+            yield b"\n"
 
 
 def split_mbox(fh: BinaryIO) -> Iterator[bytes]:
-    """Messages of an mbox file (mboxrd or mboxo), with CRLF line endings, one at a time."""
-    current: list[bytes] | None = None
-    for line in fh:
-        if line.startswith(b"From ") and (current is None or not current or current[-1] in (b"\n", b"\r\n")):
-            if current:
-                yield _finish(current)
-            current = []
-            continue
-        if current is None:
-            continue  # text before the first "From " line is not a message
-        if _FROM_LINE.match(line) and line.startswith(b">"):
-            line = line[1:]
-        current.append(line)
-    if current:
-        yield _finish(current)
+    """Messages of an mbox file (mboxrd or mboxo), with CRLF line endings, one at a time, each in memory.
 
-
-def _finish(lines: list[bytes]) -> bytes:
-    if lines and lines[-1] in (b"\n", b"\r\n"):
-        lines = lines[:-1]  # the blank line that separates messages
-    out = []
-    for line in lines:
-        if line.endswith(b"\r\n"):
-            out.append(line)
-        elif line.endswith(b"\n"):
-            out.append(line[:-1] + b"\r\n")
-        else:
-            out.append(line + b"\r\n")
-    return b"".join(out)
+    For small files; imports stream each message to a file (mailbox/importer.py).
+    """
+    for span in mboxsplit.split_mbox(fh, lambda _start: io.BytesIO()):
+        yield span.sink.getvalue() if span.sink is not None else b""

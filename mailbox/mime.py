@@ -94,6 +94,10 @@ class ParsedMessage:
     search_text: str = ""
     calendar_summary: str = ""
     parse_notice: str = ""
+    # Mailing-list fields as written (mailbox/list_headers.py reads them): how to unsubscribe.
+    list_unsubscribe: str = ""
+    list_unsubscribe_post: str = ""
+    list_id: str = ""
 
 
 # --- Entry points ---------------------------------------------------------------
@@ -502,7 +506,8 @@ def header_text(value: bytes, charset: str | None = None) -> str:
 
 
 _WANTED_FIELD = re.compile(
-    rb"^(subject|from|sender|reply-to|to|cc|date|message-id|in-reply-to|references|content-[a-z-]+)[ \t]*:"
+    rb"^(subject|from|sender|reply-to|to|cc|date|message-id|in-reply-to|references|content-[a-z-]+"
+    rb"|list-unsubscribe|list-unsubscribe-post|list-id)[ \t]*:"
     rb"([^\r\n]{0,65536}(?:(?:\r\n|\n|\r)[ \t][^\r\n]{0,65536}){0,100})",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -751,7 +756,9 @@ def unflow(text: str, delsp: bool = False) -> str:
         content = line[quote:]
         if content.startswith(" "):
             content = content[1:]
-        if joined and quote != depth:
+        # A change of quotation depth ends a paragraph, and so does the signature separator
+        # (RFC 3676 4.3: it is never part of a flowed paragraph, even after a flowed line).
+        if joined and (quote != depth or content == "-- "):
             out.append(">" * depth + (" " if depth else "") + "".join(joined))
             joined = []
         flowed = content.endswith(" ") and content != "-- "
@@ -770,34 +777,57 @@ def unflow(text: str, delsp: bool = False) -> str:
 _ICAL_LINE = re.compile(r"^([A-Za-z-]+)((?:;[^:\r\n]*)?):(.*)$", re.MULTILINE)
 
 
+ICAL_EVENT_FIELDS = ("SUMMARY", "DTSTART", "DTEND", "LOCATION", "ORGANIZER", "DESCRIPTION", "STATUS")
+
+
+def calendar_events(text: str, limit: int = 20) -> tuple[str, list[dict[str, tuple[str, str]]]]:
+    """The METHOD and up to ``limit`` VEVENTs of an iCalendar text: {NAME: (params, raw value)} each.
+
+    Values are as written (escapes kept): ``ical_text`` unescapes them. The first
+    occurrence of a property in an event wins.
+    """
+    text = re.sub(r"\r?\n[ \t]", "", text[:1_000_000])
+    method, events, event, nested = "", [], None, 0
+    for name, params, value in _ICAL_LINE.findall(text):
+        name, component = name.upper(), value.strip().upper()
+        if name == "METHOD":
+            method = component
+        elif name == "BEGIN" and component == "VEVENT":
+            event, nested = {}, 0
+        elif event is None:
+            continue
+        elif name == "BEGIN":  # a VALARM inside the event: its SUMMARY is not the event's
+            nested += 1
+        elif name == "END" and component != "VEVENT":
+            nested = max(nested - 1, 0)
+        elif name == "END":
+            if event:
+                events.append(event)
+            event = None
+            if len(events) >= limit:
+                break
+        elif not nested and name in ICAL_EVENT_FIELDS and name not in event:
+            event[name] = (params, value.strip())
+    return method, events
+
+
 def calendar_summary(text: str) -> str:
     """A few human lines for an iCalendar invitation: what, when, where, who."""
-    text = re.sub(r"\r?\n[ \t]", "", text[:1_000_000])
-    method, event = "", {}
-    in_event = False
-    for name, params, value in _ICAL_LINE.findall(text):
-        name = name.upper()
-        if name == "METHOD":
-            method = value.strip().upper()
-        elif name == "BEGIN" and value.strip().upper() == "VEVENT":
-            in_event = True
-        elif name == "END" and value.strip().upper() == "VEVENT":
-            break
-        elif in_event and name in ("SUMMARY", "DTSTART", "DTEND", "LOCATION", "ORGANIZER") and name not in event:
-            event[name] = (params, value.strip())
-    if not event:
+    method, events = calendar_events(text, limit=1)
+    if not events:
         return ""
+    event = events[0]
     verb = {"REQUEST": "Invitation", "CANCEL": "Cancelled", "REPLY": "Reply", "COUNTER": "Counter-proposal"}.get(
         method, "Event"
     )
-    lines = [f"{verb}: {_ical_text(event.get('SUMMARY', ('', '(no title)'))[1])}"]
+    lines = [f"{verb}: {ical_text(event.get('SUMMARY', ('', '(no title)'))[1])}"]
     if "DTSTART" in event:
         when = _ical_time(*event["DTSTART"])
         if "DTEND" in event:
             when += f" – {_ical_time(*event['DTEND'])}"
         lines.append(f"When: {when}")
     if "LOCATION" in event:
-        lines.append(f"Where: {_ical_text(event['LOCATION'][1])}")
+        lines.append(f"Where: {ical_text(event['LOCATION'][1])}")
     if "ORGANIZER" in event:
         params, value = event["ORGANIZER"]
         cn = re.search(r';CN=("?)([^;:"]*)\1', params, re.IGNORECASE)
@@ -806,7 +836,7 @@ def calendar_summary(text: str) -> str:
     return _clean("\n".join(_one_line(line, 300) for line in lines))
 
 
-def _ical_text(value: str) -> str:
+def ical_text(value: str) -> str:
     return re.sub(r"\\([,;\\nN])", lambda m: "\n" if m.group(1) in "nN" else m.group(1), value)
 
 
@@ -1064,6 +1094,9 @@ class _Walker:
         if len(references) > 40:  # threading needs the root and the nearest ancestors
             references = references[:1] + references[-39:]
         parsed.references = " ".join(references)
+        parsed.list_unsubscribe = _raw_text(headers.first("list-unsubscribe") or b"")[:MAX_FIELD_CHARS].strip()
+        parsed.list_unsubscribe_post = _one_line(_raw_text(headers.first("list-unsubscribe-post") or b""), 200)
+        parsed.list_id = _one_line(headers.text("list-id", hint), 1000)
         return parsed
 
     def addresses(self, headers: _Headers, name: str, hint: str | None) -> str:

@@ -3,13 +3,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import MailAccount
-
-from . import pagecache
 
 
 class Folder(models.TextChoices):
@@ -21,6 +20,8 @@ class Folder(models.TextChoices):
     SPAM = "spam", _("Spam")
     # Mail sent from webpop (outgoing/): stored here only, never on a POP3 server.
     SENT = "sent", _("Sent")
+    # Put away until Message.snoozed_until; a beat sweep returns it to the Inbox (actions.wake_due).
+    SNOOZED = "snoozed", _("Snoozed")
     # Emptied from the trash: kept as a small tombstone (no files) so its UIDL is
     # never fetched again, until the server copy is gone.
     PURGED = "purged", _("Deleted for good")
@@ -28,17 +29,19 @@ class Folder(models.TextChoices):
 
 VISIBLE_FOLDERS = [(f, f.label) for f in (Folder.INBOX, Folder.SENT, Folder.ARCHIVE, Folder.SPAM, Folder.TRASH)]
 
+# "All mail": everything but what was thrown away or judged spam (and the tombstones). Written as
+# three conditions, not NOT IN: the partial indexes below repeat it, and PostgreSQL proves a query
+# may use such an index by matching its conditions one by one.
+ALL_MAIL = ~models.Q(folder="trash") & ~models.Q(folder="spam") & ~models.Q(folder="purged")
+# Where the Inbox lists a message: where it would be by date, or, once it came back from snooze,
+# as if it arrived then (surfaced_at is never before the date).
+INBOX_ORDER = Coalesce("surfaced_at", "date", output_field=models.DateTimeField())
 
-class UserFolderQuerySet(pagecache.TouchingQuerySet):
-    listed_fields = frozenset({"owner", "owner_id", "name"})  # folder pages list every folder
 
-
-class UserFolder(pagecache.TouchesPages, models.Model):
+class UserFolder(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mail_folders")
     name = models.CharField(max_length=100)
     created_at = models.DateTimeField(default=timezone.now)
-
-    objects = UserFolderQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -58,17 +61,7 @@ class ServerState(models.TextChoices):
     GONE = "gone", "Gone from server"
 
 
-class MessageQuerySet(pagecache.TouchingQuerySet):
-    # What a folder page shows of a message (mailbox.pagecache).
-    listed_fields = frozenset(
-        {
-            "owner", "owner_id", "account", "account_id", "subject", "from_name", "from_email", "date", "snippet",
-            "has_attachments", "seen", "flagged", "folder", "thread_id",
-        }
-    )  # fmt: skip
-
-
-class Message(pagecache.TouchesPages, models.Model):
+class Message(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="messages")
     uidl = models.CharField(max_length=255)
@@ -108,10 +101,20 @@ class Message(pagecache.TouchesPages, models.Model):
     thread_id = models.BigIntegerField(null=True, blank=True)
     message_key = models.CharField(max_length=255, blank=True, help_text="Message-ID without brackets, lower case.")
     thread_subject = models.CharField(max_length=255, blank=True, help_text="Subject without Re:/Fwd:, lower case.")
+    # How the message lets its reader unsubscribe (mailbox/list_headers.py: Unsubscribe.as_json), read at
+    # ingest; {} when it offers no way. NULL: stored before this was read; filled in on first view.
+    list_unsubscribe = models.JSONField(null=True, blank=True, default=None)
+    # Snooze (actions.snooze): in the Snoozed folder until this time, then back in the Inbox.
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    surfaced_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it last came back from snooze: the Inbox lists it as if it arrived then."
+    )
+    # Spam filtering's verdict (spam/scanning.py), after ingest: "spam" or "probable" (left in the Inbox,
+    # marked), with rspamd's score when it scanned; empty for mail judged clean or not scanned.
+    spam_verdict = models.CharField(max_length=10, blank=True, default="")
+    spam_score = models.FloatField(null=True, blank=True)
     # PostgreSQL full-text search document (GIN index); unused on SQLite, which uses FTS5.
     search_document = SearchVectorField(null=True, blank=True, editable=False)
-
-    objects = MessageQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -132,10 +135,36 @@ class Message(pagecache.TouchesPages, models.Model):
             models.Index(fields=["owner", "folder", "id"], condition=models.Q(seen=False), name="msg_owner_unread_idx"),
             models.Index(fields=["owner", "message_key"], name="msg_owner_key_idx"),
             models.Index(fields=["owner", "thread_subject"], name="msg_owner_thread_subject_idx"),
-        ]
+            # The Inbox's order (INBOX_ORDER), for all accounts and for one.
+            models.Index(
+                models.F("owner"), INBOX_ORDER.desc(), models.F("id").desc(),
+                condition=models.Q(folder="inbox"), name="msg_owner_inbox_order_idx",
+            ),
+            models.Index(
+                models.F("account"), INBOX_ORDER.desc(), models.F("id").desc(),
+                condition=models.Q(folder="inbox"), name="msg_account_inbox_order_idx",
+            ),
+            # The virtual views (mailbox/virtual.py), newest first; each holds only the rows it lists.
+            models.Index(fields=["owner", "-date", "-id"], condition=ALL_MAIL, name="msg_owner_all_mail_idx"),
+            models.Index(
+                fields=["owner", "-date", "-id"], condition=ALL_MAIL & models.Q(flagged=True),
+                name="msg_owner_starred_idx",
+            ),
+            models.Index(
+                fields=["owner", "-date", "-id"], condition=ALL_MAIL & models.Q(seen=False),
+                name="msg_owner_unread_date_idx",
+            ),
+            # The Snoozed view (soonest first) and the sweep that wakes what is due, for every user.
+            models.Index(
+                fields=["owner", "snoozed_until", "id"], condition=models.Q(folder="snoozed"),
+                name="msg_owner_snoozed_idx",
+            ),
+            models.Index(fields=["snoozed_until"], condition=models.Q(folder="snoozed"), name="msg_snoozed_due_idx"),
+        ]  # fmt: skip
 
     def __str__(self) -> str:
-        return self.subject or "(no subject)"
+        # Not the subject: this names the row wherever Django does (the admin, its log, the audit log).
+        return f"message {self.pk} of account {self.account_id}"
 
     @property
     def sender(self) -> str:
@@ -171,7 +200,7 @@ class Attachment(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return self.filename
+        return f"attachment {self.pk} of message {self.message_id}"  # the file name is the sender's
 
 
 class UidlAlias(models.Model):
@@ -230,6 +259,26 @@ class FetchFailure(models.Model):
     @property
     def is_quarantined(self) -> bool:
         return self.quarantined_at is not None
+
+
+class FileToFree(models.Model):
+    """A stored file that rows stopped referencing, to free once nothing else does (``storage_gc``).
+
+    Written in the transaction that drops the references, so a lost broker message or
+    worker only delays the freeing: the beat sweep picks up every row whose time has come.
+    """
+
+    relpath = models.CharField(max_length=255, help_text="Relative to the mail store.")
+    # Not before this time: when it was released, the file's grace period, or a sweep's claim.
+    not_before = models.DateTimeField(default=timezone.now, db_index=True)
+    claim = models.CharField(max_length=32, blank=True, help_text="The sweep working on it, while it does.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "files to free"
+
+    def __str__(self) -> str:
+        return self.relpath
 
 
 class SyncRun(models.Model):
@@ -304,3 +353,197 @@ class Rule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_field_display()} contains “{self.contains}” → {self.get_action_display()}"
+
+
+class BackgroundJob(models.Model):
+    """What a job run in the background by one worker at a time has: a lease and its attempts.
+
+    A worker takes the lease with conditional updates (webpop/leases.take_job) and holds it
+    (``lease_token`` until ``lease_until``) while it runs; a beat sweep gives jobs whose lease
+    lapsed, or whose holder died, to another worker.
+    """
+
+    ACTIVE: tuple[str, ...] = ()
+
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_by = models.CharField(max_length=255, blank=True, help_text="host:pid of the worker running it.")
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def active(self) -> bool:
+        return self.state in self.ACTIVE
+
+
+class ImportJob(BackgroundJob):
+    """An upload of .eml / .mbox files being imported in the background (mailbox/importer.py).
+
+    The uploads are kept in the mail storage (``files``: name, storage path,
+    size) until the job ends. ``file_index`` / ``file_offset`` is the resume
+    point: everything before it is committed, together with the counts, so a
+    killed import continues there and stores nothing twice. A worker running
+    the job holds its lease (``lease_token`` until ``lease_until``).
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Waiting"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (State.QUEUED, State.RUNNING)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="import_jobs")
+    folder = models.CharField(max_length=20, help_text="A Folder value or u<UserFolder id>.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    files = models.JSONField(default=list, help_text='[{"name", "path", "size"}] in the order they are imported.')
+    total_bytes = models.PositiveBigIntegerField(default=0)
+    bytes_done = models.PositiveBigIntegerField(default=0, help_text="Gone through so far, for the progress bar.")
+    file_index = models.PositiveIntegerField(default=0)
+    file_offset = models.PositiveBigIntegerField(default=0)
+    file_messages = models.PositiveIntegerField(default=0, help_text="Messages of the current file before the offset.")
+    imported = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    refused = models.PositiveIntegerField(default=0)
+    refusals = models.JSONField(default=list, blank=True, help_text="The first refused items and why.")
+    error_class = models.CharField(max_length=20, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="importjob_owner_created_idx"),
+            models.Index(
+                fields=["state"], condition=models.Q(state__in=["queued", "running"]), name="importjob_active_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"import {self.id} of {self.names}"
+
+    @property
+    def names(self) -> str:
+        return ", ".join(f.get("name", "") for f in self.files)
+
+
+class SavedSearch(models.Model):
+    """A search a user keeps in the sidebar: a name and the query it runs (mailbox/search.py)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_searches")
+    name = models.CharField(max_length=100)
+    query = models.CharField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="savedsearch_owner_name_uniq")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BulkJob(BackgroundJob):
+    """An action on every message of a folder, view or search ("Select all N"), done in the background.
+
+    Made by actions.start_bulk_job; mailbox/bulkjobs.py runs it in batches, in id order up to
+    ``last_id`` (the newest message when it was asked for: mail arriving meanwhile is not
+    touched). ``cursor`` is the resume point: each batch commits its changes, the
+    BulkJobItem rows that undo them and the new cursor together, so a job a worker dropped
+    goes on where it was (a beat sweep, invariant 8) and changes nothing twice. An undo is a
+    job of its own (``undo_of``) that walks the items of the job it undoes.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Waiting"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Stopped"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (State.QUEUED, State.RUNNING)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # read, unread, star, unstar, move (to ``folder``) or undo (of ``undo_of``).
+    action = models.CharField(max_length=10)
+    folder = models.CharField(max_length=20, blank=True, help_text="For move: a Folder value or u<UserFolder id>.")
+    criteria = models.JSONField(default=dict, help_text='Which messages: {"folder"|"view"|"query", "account"}.')
+    undo_of = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="undos")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    last_id = models.BigIntegerField(default=0, help_text="Messages (or items, for undo) up to this id.")
+    cursor = models.BigIntegerField(default=0, help_text="Done up to this id, committed with the batch.")
+    total = models.PositiveIntegerField(default=0, help_text="Matching when asked for (the progress bar's end).")
+    done = models.PositiveIntegerField(default=0, help_text="Gone through so far.")
+    changed = models.PositiveIntegerField(default=0, help_text="Of these, changed (the others already were so).")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="bulkjob_owner_created_idx"),
+            models.Index(
+                fields=["state"], condition=models.Q(state__in=["queued", "running"]), name="bulkjob_active_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"bulk {self.action} {self.id}"
+
+
+class BulkJobItem(models.Model):
+    """A message a bulk job changed, and what it was before (its folder, for a move): what undo puts back."""
+
+    job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="items")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    previous_folder = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "message"], name="bulkjobitem_job_message_uniq")]
+
+    def __str__(self) -> str:
+        return f"message {self.message_id} in bulk job {self.job_id}"
+
+
+class CalendarEntry(models.Model):
+    """One event of a message's calendar attachment, by UID: which version it is, and the user's answer.
+
+    Filled when a message's cards are shown (mailbox/invitations.py), so an older invitation can tell
+    that a newer version or a cancellation of the same UID arrived. A row with an empty uid marks a
+    calendar file with no event, so it is not read again.
+    """
+
+    class Answer(models.TextChoices):
+        ACCEPTED = "ACCEPTED", _("Accepted")
+        TENTATIVE = "TENTATIVE", _("Tentative")
+        DECLINED = "DECLINED", _("Declined")
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="calendar_entries")
+    attachment = models.ForeignKey(Attachment, on_delete=models.CASCADE, related_name="calendar_entries")
+    uid = models.CharField(max_length=255, blank=True)
+    recurrence_id = models.CharField(max_length=64, blank=True)
+    sequence = models.PositiveIntegerField(default=0)
+    method = models.CharField(max_length=20, blank=True)
+    answer = models.CharField(max_length=10, choices=Answer.choices, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["attachment", "uid", "recurrence_id"], name="calendarentry_attachment_event_uniq"
+            )
+        ]
+        indexes = [models.Index(fields=["owner", "uid"], name="calendarentry_owner_uid_idx")]
+
+    def __str__(self) -> str:
+        return f"calendar entry {self.pk} of message {self.message_id}"

@@ -6,15 +6,23 @@ whenever anything a folder page shows changes: a message's listed fields, a fold
 an account's name or policy. A rendered page is stored with the version it was
 built from and served while that version is current.
 
+Nothing notices writes on its own: the function that changes what a page shows calls
+``touch`` with the owners it changed, once, in the transaction that makes the change
+(mailbox/actions.py for what people do, folders.py, rules.py, threads.py, store.py for
+stored mail, accounts/services.py, the preferences). A write that no page shows (an
+account's sync status, a message's cached HTML, server state, tombstones) touches nothing.
+tests/test_page_cache.py walks every such change through its real code path.
+
 Correctness rests on two orders. A page reads the version *before* the database,
 so a page built from data older than a change is filed under a version that the
 change has already replaced (or replaces when it commits). And ``touch`` replaces
 the version both at once and again at commit: at once for the request making the
 change, at commit because a page built meanwhile saw the data as it was before.
+So one ``touch`` anywhere in a transaction covers every write in it.
 
 What else a page depends on is part of its key: the URL, language, time zone, the
-conversations choice, the undo bar, the user's name and staff flag, and the code
-(templates, translations, static file names). The CSRF token differs per response:
+conversations and reading pane choices, the undo bar, the user's name, staff flag and dashboard
+permission, and the code (templates, translations, static file names). The CSRF token differs per response:
 pages are rendered with a placeholder that is replaced when served. Pages with
 flash messages are neither served from nor put in the cache.
 
@@ -35,8 +43,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import models, transaction
-from django.db.models.lookups import Exact, In
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.utils import timezone, translation
@@ -54,7 +61,11 @@ def _version_key(user_id: int) -> str:
 
 
 def touch(owner_ids: Iterable) -> None:
-    """The mail of these users changed: their cached pages are out of date (now and at commit)."""
+    """The mail of these users changed: their cached pages are out of date (now and at commit).
+
+    Called by each function that changes what a folder page or the sidebar shows, inside its
+    transaction (outside one, "at commit" is at once).
+    """
     ids = {int(pk) for pk in owner_ids if pk is not None}
     if not ids:
         return
@@ -124,9 +135,11 @@ def _page_key(request: HttpRequest) -> str:
         translation.get_language() or "",
         timezone.get_current_timezone_name(),
         repr(request.session.get("conversations")),
+        repr(request.session.get("reading_pane")),
         "undo" if request.session.get("undo") else "",
         user.get_username(),
-        "staff" if user.is_staff else "",
+        # What the navigation shows: staff see the admin link, and the dashboard's with its permission.
+        ("staff+ops" if user.has_perm("ops.view_dashboard") else "staff") if user.is_staff else "",
     ]
     digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
     return f"mailbox-page:{user.pk}:{digest}"
@@ -188,76 +201,3 @@ def serve(request: HttpRequest, render: Callable[[str], HttpResponse]) -> HttpRe
     if not response.streaming:
         response.content = response.content.replace(placeholder().encode(), get_token(request).encode())
     return response
-
-
-def _owners(queryset: models.QuerySet) -> set:
-    """The owners of the rows a queryset selects: from its filter when it names them, else one query."""
-    query = queryset.query
-    where = query.where
-    if not where.negated and where.connector == "AND" and not query.is_sliced:
-        for child in where.children:
-            lhs = getattr(child, "lhs", None)
-            if getattr(getattr(lhs, "target", None), "attname", None) != "owner_id":
-                continue
-            if getattr(lhs, "alias", None) != query.base_table:
-                continue
-            if isinstance(child, Exact):
-                return {getattr(child.rhs, "pk", child.rhs)}
-            if isinstance(child, In) and isinstance(child.rhs, list | tuple | set | frozenset):
-                return {getattr(value, "pk", value) for value in child.rhs}
-    return set(queryset.order_by().values_list("owner_id", flat=True).distinct())
-
-
-class TouchingQuerySet(models.QuerySet):
-    """A QuerySet whose writes mark their owners' cached pages out of date (``touch``).
-
-    ``listed_fields``: the fields a folder page shows; updating others changes no page.
-    Instances touch in their model's save() and delete() (``TouchesPages``).
-    """
-
-    listed_fields: frozenset[str] = frozenset()
-
-    def update(self, **kwargs):
-        if self.listed_fields.isdisjoint(kwargs):
-            return super().update(**kwargs)
-        owners = _owners(self)  # before: the update may move rows out of the filter
-        count = super().update(**kwargs)
-        if count:
-            touch(owners)
-        return count
-
-    update.alters_data = True
-
-    def delete(self):
-        owners = _owners(self)
-        result = super().delete()
-        if result[0]:
-            touch(owners)
-        return result
-
-    delete.alters_data = True
-    delete.queryset_only = True
-
-    def bulk_create(self, objs, *args, **kwargs):
-        created = super().bulk_create(objs, *args, **kwargs)
-        touch({obj.owner_id for obj in created})
-        return created
-
-
-class TouchesPages:
-    """Model mixin: saving or deleting an instance touches its owner's pages (with a TouchingQuerySet manager).
-
-    delete() also covers what cascades with the instance (an account's messages) without signals of its own.
-    """
-
-    def save(self, *args, **kwargs):
-        super().save(*args, **kwargs)
-        update_fields = kwargs.get("update_fields")
-        listed = type(self)._default_manager._queryset_class.listed_fields
-        if update_fields is None or not listed.isdisjoint(update_fields):
-            touch([self.owner_id])
-
-    def delete(self, *args, **kwargs):
-        result = super().delete(*args, **kwargs)
-        touch([self.owner_id])
-        return result

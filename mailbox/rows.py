@@ -1,57 +1,75 @@
 """What a message list shows for each row, computed in Python once per page.
 
 The inbox is the page people load most. Doing the per-row work here (one URL
-pattern, one compiled highlighter, dates formatted by one formatter, the row
-markup built with escaped values) instead of through template tags and filters
-for every row keeps a 50-row page cheap; the template prints the rows at once.
+pattern, one compiled highlighter, dates formatted by one formatter, CSS classes
+and labels) instead of through template tags and filters for every row keeps a
+50-row page cheap; templates/mailbox/_rows.html only prints these values.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import itertools
 import re
 from collections.abc import Callable, Iterable
 from typing import TypedDict
 
+from django.template.loader import render_to_string
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.dates import MONTHS_3
-from django.utils.html import escape, format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext, pgettext
 
 
 class Row(TypedDict):
-    """One list row's values, ready to print (``render``)."""
+    """One list row's values, ready to print (templates/mailbox/_rows.html)."""
 
     id: int
     url: str
+    action_url: str  # the row's own buttons (star, archive...) post here
+    css: str  # "unread", "starred", both or neither
     sender: str
-    title: str  # the subject as plain text
-    subject: str  # SafeString (escaped, search terms marked) when highlighting
+    # The texts are SafeStrings: escaped (and search terms marked) here.
+    title: str  # the subject without marks
+    subject: str
     snippet: str
     iso_date: str
-    date: str
+    date: str  # short: the time today, day and month this year, the full date before
+    full_date: str  # date and time, for the tooltip
     unread: bool
     flagged: bool
     has_attachments: bool
+    probable_spam: bool  # the spam filter has doubts about it (spam/scanning.py)
     conversation_size: int
+    conversation_label: str  # "3 messages" for a conversation, else empty
 
 
 def highlighter(terms: Iterable[str]) -> Callable[[str], SafeString]:
     """Escape a text and wrap every occurrence of a term in <mark> (case-insensitive).
 
-    The pattern is compiled once per page, not once per cell.
+    Terms are matched in the text as written and each piece is escaped afterwards: matching the
+    escaped text would find "amp" inside "&amp;" and cut entities apart. The pattern is compiled
+    once per page, not once per cell.
     """
-    words = sorted({escape(t) for t in terms or () if t and len(t) > 1}, key=len, reverse=True)
+    words = sorted({t for t in terms or () if t and len(t) > 1}, key=len, reverse=True)
     if not words:
         return lambda text: SafeString(html.escape(text or ""))
-    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    # One group: split() then alternates text between matches (even places) and matches (odd places).
+    pattern = re.compile("(" + "|".join(re.escape(w) for w in words) + ")", re.IGNORECASE)
 
     def mark(text: str) -> SafeString:
+        pieces = pattern.split(text or "")
         # html.escape is what Django's escape() calls, without its lazy-string wrapper.
-        return SafeString(pattern.sub(r"<mark>\g<0></mark>", html.escape(text or "")))
+        return SafeString(
+            "".join(
+                f"<mark>{html.escape(piece)}</mark>" if odd else html.escape(piece)
+                for odd, piece in zip(itertools.cycle((False, True)), pieces, strict=False)
+                if piece or odd
+            )
+        )
 
     return mark
 
@@ -90,85 +108,115 @@ def date_formatter(fmt: str) -> Callable[[dt.datetime], str]:
 
 
 def present(
-    messages: Iterable, *, highlight: list[str] | None = None, conversations: dict[int, tuple[int, int]] | None = None
+    messages: Iterable,
+    *,
+    highlight: list[str] | None = None,
+    conversations: dict[int, tuple[int, int]] | None = None,
+    when: str = "date",
+    until: bool = False,
+    now: dt.datetime | None = None,
 ) -> list[Row]:
-    """Rows for ``mailbox/inbox.html`` from messages (Message instances or rows with the same fields).
+    """Rows for ``mailbox/_rows.html`` from messages (Message instances or rows with the same fields).
 
     ``conversations``: for a list grouped into conversations, (messages, unread) of each listed
     conversation by ``thread_id`` (listing.conversation_sizes); a message missing there is alone.
+    ``when``: the date shown, the one the list is sorted by (mailbox/virtual.py); ``until``: it is
+    the time snoozed mail comes back. ``now``: what "today" and "this year" are measured from.
     """
     # One reverse() for the page; every row's URL differs only in the id.
     prefix, _, suffix = reverse("mailbox:message", args=[0]).rpartition("0")
+    act_prefix, _, act_suffix = reverse("mailbox:row_action", args=[0]).rpartition("0")
     no_subject = gettext("(no subject)")
     unknown_sender = gettext("(unknown sender)")
-    # Translators: date and time of a message in lists (Django date format syntax).
-    format_date = date_formatter(pgettext("message list date", "M j, Y H:i"))
-    mark = highlighter(highlight) if highlight else None
     zone = timezone.get_current_timezone()
+    # Translators: date and time of a message in lists, in full (Django date format syntax).
+    full_date = date_formatter(pgettext("message list date", "M j, Y H:i"))
+    short_date = relative_formatter((now or timezone.now()).astimezone(zone))
+    if until:  # when snoozed mail comes back: the hour matters as much as the day
+        # Translators: in the list of snoozed mail, when a message comes back.
+        back_at = gettext("until %(date)s")
+        short_date = lambda value: back_at % {"date": full_date(value)}  # noqa: E731
+    # Every text escaped here, once, as the highlighter does: the template then prints it without
+    # escaping it again per variable (a third of the rows' rendering time).
+    mark = highlighter(highlight) if highlight else _escaped
+    sizes: dict[int, str] = {}
     rows = []
     for m in messages:
         subject = m.subject or no_subject
-        local = m.date.astimezone(zone)
+        local = getattr(m, when).astimezone(zone)
         size, unread_in_conversation = conversations.get(m.thread_id, (1, 0)) if conversations else (1, 0)
+        if size > 1 and size not in sizes:
+            sizes[size] = ngettext("%(count)d message", "%(count)d messages", size) % {"count": size}
+        unread = not m.seen or bool(unread_in_conversation)
         rows.append(
             Row(
                 id=m.id,
                 url=f"{prefix}{m.id}{suffix}",
-                sender=m.from_name or m.from_email or unknown_sender,
-                title=subject,
-                subject=mark(subject) if mark else subject,
-                snippet=mark(m.snippet) if mark else m.snippet,
+                action_url=f"{act_prefix}{m.id}{act_suffix}",
+                css=_CSS[unread, m.flagged],
+                sender=_escaped(m.from_name or m.from_email or unknown_sender),
+                title=_escaped(subject),
+                subject=mark(subject),
+                snippet=mark(m.snippet),
                 iso_date=local.isoformat(),
-                date=format_date(local),
-                unread=not m.seen or bool(unread_in_conversation),
+                date=_escaped(short_date(local)),
+                full_date=_escaped(full_date(local)),
+                unread=unread,
                 flagged=m.flagged,
                 has_attachments=m.has_attachments,
+                probable_spam=getattr(m, "spam_verdict", "") == "probable",
                 conversation_size=size,
+                conversation_label=sizes.get(size, ""),
             )
         )
     return rows
 
 
-# The markup of one list row. Rendered here rather than by a template loop: printing ~11 values
-# per row through the template engine (lookup, localize, escape each) was the largest part of an
-# inbox page's time. Every value is escaped (_esc) unless it is already safe markup.
-_ROW = (
-    '<li class="{css}" data-id="{id}">'
-    '<input type="checkbox" name="ids" value="{id}" aria-label="{select} {title}">'
-    '<a href="{url}"><span class="from">{star}{sender}{thread}</span>'
-    '<span class="subject">{subject}{clip}</span>'
-    '<span class="snippet">{snippet}</span>'
-    '<time datetime="{iso_date}">{date}</time></a></li>\n'
-)
-_ESCAPED = ("title", "url", "sender", "subject", "snippet", "iso_date", "date")
+def _escaped(text: str) -> SafeString:
+    # html.escape is what Django's escape() calls, without its lazy-string wrapper.
+    return SafeString(html.escape(text or ""))
 
 
-def _esc(value) -> str:
-    # The standard library's escape gives the same entities as Django's, without its lazy-string wrapper.
-    return value if isinstance(value, SafeString) else html.escape(str(value))
+_CSS = {(False, False): "", (True, False): "unread", (False, True): "starred", (True, True): "unread starred"}
 
 
-def render(rows: list[Row]) -> SafeString:
-    """The <li> elements of ``rows`` for the message list (``<ol id="message-list">``)."""
-    select = _esc(gettext("Select:"))
-    star = format_html('<span class="star" aria-label="{}">★</span> ', gettext("Starred"))
-    clip = format_html(' <span class="clip" aria-label="{}">📎</span>', gettext("Has attachments"))
-    parts = []
-    for row in rows:
-        size = row["conversation_size"]
-        thread = ""
-        if size > 1:
-            label = ngettext("%(count)d message", "%(count)d messages", size) % {"count": size}
-            thread = format_html(' <span class="thread-count" aria-label="{}">{}</span>', label, size)
-        parts.append(
-            _ROW.format(
-                css=("unread" if row["unread"] else "") + (" starred" if row["flagged"] else ""),
-                id=int(row["id"]),
-                select=select,
-                star=star if row["flagged"] else "",
-                thread=thread,
-                clip=clip if row["has_attachments"] else "",
-                **{key: _esc(row[key]) for key in _ESCAPED},
-            )
-        )
-    return mark_safe("".join(parts))  # noqa: S308 (every value escaped above)
+def relative_formatter(now: dt.datetime) -> Callable[[dt.datetime], str]:
+    """A list's short date, by how far from ``now`` (both local): the time today, the day this year, else the date."""
+    # Translators: a message's time in lists when it is from today (Django date format syntax).
+    today = date_formatter(pgettext("message list time today", "H:i"))
+    # Translators: a message's day in lists when it is from this year (Django date format syntax).
+    this_year = date_formatter(pgettext("message list date this year", "M j"))
+    # Translators: a message's date in lists when it is from another year (Django date format syntax).
+    other_year = date_formatter(pgettext("message list date other year", "M j, Y"))
+    day, year = now.date(), now.year
+
+    def short(value: dt.datetime) -> str:
+        if value.date() == day:
+            return today(value)
+        return this_year(value) if value.year == year else other_year(value)
+
+    return short
+
+
+def render(rows: list[Row], **context) -> SafeString:
+    """The <li> elements of ``rows`` for the message list, as the list page prints them (for tests and reuse)."""
+    return render_to_string("mailbox/_rows.html", {"rows": rows, **labels(), **context})
+
+
+def labels() -> dict[str, str]:
+    """What every row says alike, looked up once per page rather than once per row."""
+    labels = {
+        "row_select": gettext("Select:"),
+        "row_clip": gettext("Has attachments"),
+        "row_probable_spam": gettext("Probably spam"),
+        "row_star": pgettext("row action", "Star"),
+        "row_unstar": gettext("Remove star"),
+        "row_archive": pgettext("row action", "Archive"),
+        "row_delete": gettext("Delete"),
+        "row_restore": gettext("Restore"),
+        "row_read": gettext("Mark read"),
+        "row_unread": gettext("Mark unread"),
+        "row_actions": gettext("Actions"),
+        "sprite": static("icons/sprite.svg"),
+    }
+    return {key: _escaped(value) for key, value in labels.items()}

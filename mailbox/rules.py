@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext
 
-from . import folders
+from . import folders, pagecache
 from .models import Folder, Message, Rule
 
 # Mail already thrown away or judged is left alone when running a rule on existing mail.
@@ -73,7 +73,10 @@ def apply(messages: list[Message]) -> None:
         if folder and folder != message.folder:
             by_folder[folder].append(message.id)
             message.folder = folder
-    owned = Message.objects.filter(owner_id=messages[0].owner_id)
+    if not (by_folder or star or read):
+        return
+    owner_id = messages[0].owner_id
+    owned = Message.objects.filter(owner_id=owner_id)
     with transaction.atomic():
         for folder, ids in by_folder.items():
             owned.filter(id__in=ids).update(folder=folder)
@@ -81,6 +84,7 @@ def apply(messages: list[Message]) -> None:
             owned.filter(id__in=star).update(flagged=True)
         if read:
             owned.filter(id__in=read).update(seen=True)
+        pagecache.touch([owner_id])
 
 
 def _condition(rule: Rule) -> Q:
@@ -103,14 +107,18 @@ def matching_existing(owner_id: int, rule: Rule) -> QuerySet:
 def run_on_existing(owner_id: int, rule: Rule) -> int:
     """Apply one rule to the owner's mail already stored (not Trash or Spam); returns how many changed."""
     rows = matching_existing(owner_id, rule)
-    if rule.action == Rule.Action.STAR:
-        return rows.filter(flagged=False).update(flagged=True)
-    if rule.action == Rule.Action.READ:
-        return rows.filter(seen=False).update(seen=True)
     folder = _target(rule)
-    if not folder:
-        return 0
-    return rows.exclude(folder=folder).update(folder=folder)
+    if rule.action == Rule.Action.STAR:
+        changed = rows.filter(flagged=False).update(flagged=True)
+    elif rule.action == Rule.Action.READ:
+        changed = rows.filter(seen=False).update(seen=True)
+    elif folder:
+        changed = rows.exclude(folder=folder).update(folder=folder)
+    else:
+        changed = 0
+    if changed:
+        pagecache.touch([owner_id])
+    return changed
 
 
 def create(owner_id: int, *, field: str, contains: str, action: str, folder: str = "", account=None) -> Rule:

@@ -1,7 +1,7 @@
 """The HTML mail policy: bleach under an email allowlist, plus a CSS value filter.
 
 Mail HTML is hostile input that must still look right. This is the first of
-two independent walls (DESIGN.md, invariant 6); the second is the sandboxed,
+two independent walls (docs/design.md, invariant 6); the second is the sandboxed,
 script-less iframe under a strict Content-Security-Policy that serves the
 result (``mailbox/views_html.py``). Each wall must hold on its own.
 
@@ -11,8 +11,10 @@ How a message body goes through:
    allowed tags, plus the raw-text elements whose *content* must go with them
    (``script``, ``style``, ``title``, ``textarea``, ``noscript`` …), reach the
    tree builder; every other tag is stripped by bleach's tokenizer and its text
-   kept. ``<body>``/``<html>`` attributes (bgcolor, text, style) are captured on
-   the way and become a wrapper ``<div>``.
+   kept. ``<body>``/``<html>`` attributes (bgcolor, text, style, and the text's
+   direction and language: ``dir``, ``lang``) are captured on the way and become a
+   wrapper ``<div>``, so an Arabic mail written as ``<html dir="rtl">`` stays
+   right-to-left.
 2. A pass over the tree (``_Policy``) drops those raw-text elements with their
    content, collects ``<style>`` blocks, checks every URL against what the
    browser will see (entities decoded, tab/newline removed, ends trimmed):
@@ -22,27 +24,13 @@ How a message body goes through:
    (the message's own parts), ``http(s):`` (remote: blocked by default), or a
    base64 raster ``data:`` URI. 1×1 and hidden remote images (tracking pixels)
    are removed. A ``background`` attribute becomes a filtered CSS background.
+   Attributes with a fixed set of values (``dir``, ``align``, ``valign``) keep
+   only those values, lower-cased. The trailing quotation and signature are
+   marked for folding (``mailbox/htmlfold.py``).
 3. bleach's ``BleachSanitizerFilter`` then applies the tag/attribute allowlist
    again, with our CSS filter as its ``css_sanitizer``, and bleach serializes.
 
-CSS. bleach's ``CSSSanitizer`` checks property *names* only. Ours re-tokenizes
-each value with tinycss2 (after decoding HTML entities, as the browser does)
-and re-emits it from the tokens, so CSS escapes can never rebuild a blocked
-word: only an allowlist of properties and functions survives; ``url()`` only
-for background and list-style images, and only ``cid:``, remote ``http(s)``
-(rewritten to the image proxy, or blocked) or raster ``data:``; no ``var()``,
-``expression()``, ``image-set()``, ``attr()``, at-rules, custom properties,
-``behavior``/``-moz-binding``; ``position: fixed|sticky`` dropped. The output
-never contains ``&``, ``<``, ``>`` or a backslash outside our own quoted URLs,
-so no second decoding by the browser can change it.
-
-``<style>`` blocks: kept, not dropped (real newsletters depend on them for
-classes and ``@media`` rules). Each is parsed and re-emitted with every
-selector scoped to the message container ``#webpop-message`` (``html``,
-``body`` and ``:root`` map to the container itself), declarations through the
-same value filter, ``@media`` kept (its query checked), every other at-rule
-(``@import``, ``@font-face``, ``@keyframes`` …) dropped. ``class`` is allowed on
-elements for that reason.
+CSS (style attributes and ``<style>`` blocks) goes through ``mailbox/sanitize_css.py``.
 
 URLs that depend on who views the message (signed URLs for ``cid:`` images,
 the image proxy, or "blocked") are not baked into the cached HTML. ``sanitize``
@@ -50,6 +38,7 @@ writes unguessable markers (``wp-<nonce>-c<key>``/``wp-<nonce>-r<index>``, the
 nonce drawn per run) and ``render`` swaps them in at view time with one regex.
 ``clean`` is the plain HTML-in/HTML-out form (URLs kept as written), used for
 the idempotency check ``clean(clean(x)) == clean(x)``.
+``clean_outgoing`` is the same policy for the HTML of mail we send (``outgoing/richtext.py``).
 
 Work is bounded: at most ``MAX_HTML_CHARS`` of a body are sanitized, and start
 tags deeper than ``MAX_DEPTH`` are dropped (html5lib's cost per tag grows with
@@ -65,7 +54,7 @@ import html as html_lib
 import re
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 from xml.etree import ElementTree
@@ -74,8 +63,20 @@ import tinycss2
 from bleach import html5lib_shim
 from bleach.sanitizer import BleachSanitizerFilter
 
-VERSION = 1
-CONTAINER_ID = "webpop-message"
+from . import htmlfold
+from .sanitize_css import (
+    KEEP,
+    RASTER_DATA_URI,
+    REMOTE,
+    TAB_NEWLINE,
+    URL_TRIM,
+    Rewriter,
+    css_url_string,
+    sanitize_style,
+    sanitize_stylesheet,
+)
+
+VERSION = 2
 
 
 def _words(text: str) -> frozenset[str]:
@@ -84,7 +85,7 @@ def _words(text: str) -> frozenset[str]:
 
 ALLOWED_TAGS = _words(
     """table thead tbody tfoot caption tr td th div span p br hr h1 h2 h3 h4 h5 h6 ul ol li b i u s strike
-    strong em blockquote pre code img a font center small big sub sup"""
+    strong em blockquote pre code img a font center small big sub sup bdi bdo"""
 )
 # Attributes allowed on every allowed tag; href, src, face and size only where they belong.
 GLOBAL_ATTRIBUTES = _words(
@@ -92,6 +93,17 @@ GLOBAL_ATTRIBUTES = _words(
     dir lang class"""
 )
 TAG_ATTRIBUTES = {"a": frozenset({"href"}), "img": frozenset({"src"}), "font": frozenset({"face", "size"})}
+# Attributes with a fixed set of values (compared as the browser does: trimmed, any case).
+_ENUMERATED = {
+    "dir": frozenset({"ltr", "rtl", "auto"}),
+    "align": frozenset({"left", "right", "center", "justify"}),
+    "valign": frozenset({"top", "middle", "bottom", "baseline"}),
+}
+_TAG_ENUMERATED = {
+    ("img", "align"): frozenset({"left", "right", "top", "middle", "bottom", "baseline", "texttop", "absmiddle"}),
+    ("caption", "align"): frozenset({"top", "bottom", "left", "right"}),
+}
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*\Z")
 # Attributes we add ourselves (the input's own are removed first).
 _OWN_ATTRIBUTES = {"a": frozenset({"target", "rel"})}
 # Parsed as the browser parses them (raw text / RCDATA), then dropped with their content.
@@ -99,49 +111,13 @@ DROP_WITH_CONTENT = frozenset({"script", "title", "textarea", "noscript", "noemb
 _PARSE_TAGS = ALLOWED_TAGS | DROP_WITH_CONTENT | {"style"}
 _BACKGROUND_TAGS = frozenset({"table", "td", "th", "tr"})
 
-CSS_PROPERTIES = _words(
-    """background background-color background-image background-position background-repeat background-size
-    border border-top border-right border-bottom border-left border-color border-style border-width
-    border-top-color border-right-color border-bottom-color border-left-color border-top-style
-    border-right-style border-bottom-style border-left-style border-top-width border-right-width
-    border-bottom-width border-left-width border-radius border-top-left-radius border-top-right-radius
-    border-bottom-left-radius border-bottom-right-radius border-collapse border-spacing box-sizing
-    box-shadow caption-side clear color direction display empty-cells float font font-family font-size
-    font-style font-variant font-weight height max-height max-width min-height min-width letter-spacing
-    line-height list-style list-style-image list-style-position list-style-type margin margin-top
-    margin-right margin-bottom margin-left opacity outline outline-color outline-style outline-width
-    overflow overflow-x overflow-y overflow-wrap padding padding-top padding-right padding-bottom
-    padding-left position top right bottom left table-layout text-align text-decoration
-    text-decoration-color text-decoration-line text-decoration-style text-indent text-overflow text-shadow
-    text-transform unicode-bidi vertical-align visibility white-space width word-break word-spacing
-    word-wrap z-index text-size-adjust -webkit-text-size-adjust -ms-text-size-adjust"""
-)
-URL_PROPERTIES = frozenset({"background", "background-image", "list-style", "list-style-image"})
-CSS_FUNCTIONS = _words(
-    """rgb rgba hsl hsla calc min max clamp linear-gradient radial-gradient repeating-linear-gradient
-    repeating-radial-gradient"""
-)
-_CSS_LITERALS = frozenset({",", "/", "+", "-", "*"})
-_SELECTOR_LITERALS = frozenset({".", "*", ">", "+", "~", ":", ",", "=", "^=", "$=", "*=", "|=", "~=", "|", "-"})
-_SELECTOR_FUNCTIONS = frozenset(
-    {"not", "is", "where", "nth-child", "nth-last-child", "nth-of-type", "nth-last-of-type", "lang", "dir"}
-)
-_UNSAFE_CSS_CHARS = re.compile(r"[\\&<>{}@;\x00-\x08\x0b\x0e-\x1f\x7f]")
-_UNSAFE_SELECTOR_CHARS = re.compile(r"[\\&<{}@;\x00-\x08\x0b\x0e-\x1f\x7f]")  # `>` is a combinator
-MAX_DECLARATIONS = 200
-MAX_STYLESHEET_CHARS = 200_000
-MAX_RULES = 2_000
 MAX_CLASS_CHARS = 200
 # Bounds on the work one message can cause (first view only; the result is cached).
 MAX_HTML_CHARS = 1_000_000  # Gmail clips at ~100 KB; beyond this only the start is shown formatted
 MAX_DEPTH = 128  # open elements; deeper start tags are dropped (Blink stops nesting at 512)
 _VOID = frozenset({"br", "hr", "img"})
 
-_RASTER_DATA_URI = re.compile(r"data:image/(?:png|gif|jpe?g|webp|bmp);base64,[A-Za-z0-9+/=\s]*\Z", re.I)
 _LINK = re.compile(r"(?:https?://[^\s/?#]|mailto:)", re.I)
-_REMOTE = re.compile(r"https?://[^\s/?#]", re.I)
-_TAB_NEWLINE = re.compile(r"[\t\n\r]")
-_URL_TRIM = "".join(chr(c) for c in range(0x21))
 _PIXELS = re.compile(r"\s*(\d+(?:\.\d*)?)\s*(?:px)?\s*\Z", re.I)
 _STYLE_SIZE = re.compile(
     r"(?:^|;)\s*(width|height)\s*:\s*(\d+(?:\.\d*)?)\s*(?:px)?\s*(?:!\s*important\s*)?(?=;|$)", re.I
@@ -151,13 +127,6 @@ _HIDDEN_STYLE = re.compile(
     r"|max-(?:width|height)\s*:\s*0)",
     re.I,
 )
-_SCOPE_PREFIX = re.compile(r"(?:(?:html|body|:root)(?=$|[\s>+~.:#\[])\s*(?:>\s*)?)+", re.I)
-_CONTAINER_SCOPED = re.compile(rf"#{CONTAINER_ID}(?=$|[\s>+~.:\[])")
-
-KEEP = object()
-"""A rewriter's answer: keep the URL exactly as written."""
-
-Rewriter = Callable[[str, str], "str | object | None"]
 
 
 @dataclass
@@ -170,6 +139,7 @@ class Sanitized:
     cids: list = field(default_factory=list)  # keys of the content ids that resolved
     trackers_removed: int = 0
     truncated: bool = False
+    folded: bool = False  # a trailing quotation or signature is marked (htmlfold.FOLD_CLASS)
     version: int = VERSION
 
     def meta(self) -> dict:
@@ -179,6 +149,7 @@ class Sanitized:
             "cids": self.cids,
             "trackers_removed": self.trackers_removed,
             "truncated": self.truncated,
+            "folded": self.folded,
         }
 
 
@@ -188,6 +159,14 @@ class Sanitized:
 def clean(markup: str) -> str:
     """Sanitize ``markup``; URLs that pass stay as written (remote images included)."""
     return _Policy(lambda kind, url: KEEP).run(markup)
+
+
+def clean_outgoing(markup: str, content_ids: Collection[str] = ()) -> str:
+    """HTML we send, under this same policy: images only from the message's own parts (``cid:`` one of
+    ``content_ids``; no remote or ``data:`` ones), and no style blocks, fold marks or ``class`` attributes
+    (the editor makes none, and other mail's mean nothing where it is quoted)."""
+    own = {cid.lower() for cid in content_ids}
+    return _Policy(lambda kind, url: KEEP if kind == "cid" and url.lower() in own else None, outgoing=True).run(markup)
 
 
 def sanitize(markup: str, content_ids: dict[str, int] | None = None) -> Sanitized:
@@ -220,6 +199,7 @@ def sanitize(markup: str, content_ids: dict[str, int] | None = None) -> Sanitize
     result.html = policy.run(markup)
     result.trackers_removed = policy.trackers_removed
     result.truncated = policy.truncated
+    result.folded = policy.folded
     return result
 
 
@@ -255,23 +235,6 @@ def render(
     return pattern.sub(replace, cached)
 
 
-def sanitize_style(style: str, rewrite: Rewriter | None = None) -> str:
-    """A style attribute's declarations through the value filter (``style`` as the browser decodes it)."""
-    return _declarations(tinycss2.parse_declaration_list(style, True, True), rewrite or _keep)
-
-
-def sanitize_stylesheet(css: str, rewrite: Rewriter | None = None) -> str:
-    """A ``<style>`` block re-emitted with every selector scoped to the container."""
-    if len(css) > MAX_STYLESHEET_CHARS:
-        return ""
-    rules = tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True)
-    return "\n".join(_rules(rules, rewrite or _keep, nested=False, budget=[MAX_RULES]))
-
-
-def _keep(kind: str, url: str):
-    return KEEP
-
-
 # --- The tree pass -------------------------------------------------------------------------
 
 
@@ -292,8 +255,9 @@ class _Tokenizer(html5lib_shim.BleachHTMLTokenizer):
             name = token.get("name", "").lower()
             parser = self.parser
             if kind == html5lib_shim.TAG_TOKEN_TYPE_START and name in ("body", "html"):
+                captured = parser.root_attributes[name]
                 for attribute, value in token.get("data") or []:
-                    parser.body_attributes.setdefault(attribute.lower(), value)
+                    captured.setdefault(attribute.lower(), value)
             elif (
                 kind == html5lib_shim.TAG_TOKEN_TYPE_START
                 and name in parser.tags
@@ -324,7 +288,7 @@ class _Parser(html5lib_shim.BleachHTMLParser):
         return fragment
 
     def _parse(self, stream, innerHTML=False, container="div", scripting=True, **kwargs):
-        self.body_attributes: dict[str, str] = {}
+        self.root_attributes: dict[str, dict[str, str]] = {"html": {}, "body": {}}
         self.too_deep = False
         self.innerHTMLMode = innerHTML
         self.container = container
@@ -361,7 +325,7 @@ def _tools():
 
 def browser_url(value: str) -> str:
     """What a browser makes of a URL attribute: entities decoded, tab/newline gone, ends trimmed."""
-    return _TAB_NEWLINE.sub("", html_lib.unescape(value)).strip(_URL_TRIM)
+    return TAB_NEWLINE.sub("", html_lib.unescape(value)).strip(URL_TRIM)
 
 
 def safe_link(value: str) -> bool:
@@ -386,7 +350,15 @@ class _CssHook:
 
 
 def _attribute_allowed(tag: str, name: str, value: str) -> bool:
+    if name in _ENUMERATED:
+        return _enumerated(tag, name, value) is not None
     return name in GLOBAL_ATTRIBUTES or name in TAG_ATTRIBUTES.get(tag, ()) or name in _OWN_ATTRIBUTES.get(tag, ())
+
+
+def _enumerated(tag: str, name: str, value: str) -> str | None:
+    """The value of a fixed-value attribute (``dir``, ``align``, ``valign``) as written plainly, or None."""
+    word = html_lib.unescape(value).strip(" \t\n\r\f").lower()
+    return word if word in _TAG_ENUMERATED.get((tag, name), _ENUMERATED[name]) else None
 
 
 class _Finish(html5lib_shim.Filter):
@@ -407,11 +379,13 @@ class _Finish(html5lib_shim.Filter):
 
 
 class _Policy:
-    def __init__(self, rewrite: Rewriter) -> None:
+    def __init__(self, rewrite: Rewriter, *, outgoing: bool = False) -> None:
         self.rewrite = rewrite
+        self.outgoing = outgoing
         self.styles: list[str] = []
         self.trackers_removed = 0
         self.truncated = False  # cut at MAX_HTML_CHARS, or nesting dropped past MAX_DEPTH
+        self.folded = False
 
     def run(self, markup: str) -> str:
         if not markup:
@@ -422,10 +396,12 @@ class _Policy:
         parser, walker, serializer = _tools()
         root = parser.parseFragment(markup)
         self.truncated = self.truncated or parser.too_deep
+        if not self.outgoing:
+            self.folded = htmlfold.mark(root)  # before the walk: it reads markers the walk removes
         self.walk(root)
-        wrapper_style = self.body_style(parser.body_attributes)
-        if wrapper_style:
-            wrapper = ElementTree.Element("div", {"style": wrapper_style})
+        wrapper_attributes = self.wrapper_attributes(parser.root_attributes)
+        if wrapper_attributes:
+            wrapper = ElementTree.Element("div", wrapper_attributes)
             wrapper.text, root.text = root.text, None
             wrapper.extend(list(root))
             root[:] = [wrapper]
@@ -439,6 +415,8 @@ class _Policy:
             css_sanitizer=_CssHook(self.rewrite),
         )
         body = serializer.render(_Finish(stream))
+        if self.outgoing:  # style blocks: in mail we send, only the editor's markup (which has none)
+            return body
         css = "\n".join(filter(None, (sanitize_stylesheet(s, self.rewrite) for s in self.styles)))
         return (f"<style>{css}</style>" if css else "") + body
 
@@ -472,8 +450,13 @@ class _Policy:
         for name in list(attrs):
             if not isinstance(name, str) or not _attribute_allowed(tag, name, attrs[name]):
                 del attrs[name]
+        for name in _ENUMERATED.keys() & attrs.keys():
+            attrs[name] = _enumerated(tag, name, attrs[name])
         if "class" in attrs:
-            attrs["class"] = attrs["class"][:MAX_CLASS_CHARS]
+            if self.outgoing:
+                del attrs["class"]
+            else:
+                attrs["class"] = attrs["class"][:MAX_CLASS_CHARS]
         if background is not None:
             self.background(attrs, background)
         if tag == "a":
@@ -494,12 +477,12 @@ class _Policy:
         lowered = src.lower()
         if lowered.startswith("cid:"):
             new = self.rewrite("cid", unquote(src[4:]).strip().strip("<>"))
-        elif _REMOTE.match(src):
+        elif REMOTE.match(src):
             if self.is_tracker(attrs):
                 self.trackers_removed += 1
                 return False
             new = self.rewrite("remote", src)
-        elif _RASTER_DATA_URI.match(src):
+        elif RASTER_DATA_URI.match(src) and not self.outgoing:
             new = re.sub(r"\s+", "", src)
         if new is KEEP:
             new = raw
@@ -514,9 +497,9 @@ class _Policy:
 
     def background(self, attrs, value: str) -> None:
         url = browser_url(value)
-        if url.lower().startswith("cid:") or _REMOTE.match(url):
+        if url.lower().startswith("cid:") or REMOTE.match(url):
             style = attrs.get("style", "")
-            attrs["style"] = f"{style};background-image:url({_css_url_string(url)})"
+            attrs["style"] = f"{style};background-image:url({css_url_string(url)})"
 
     @staticmethod
     def is_tracker(attrs) -> bool:
@@ -533,6 +516,21 @@ class _Policy:
             return True
         return width is not None and height is not None and width <= 2 and height <= 2
 
+    def wrapper_attributes(self, root_attributes: dict[str, dict[str, str]]) -> dict[str, str]:
+        """The wrapper ``<div>``'s attributes from ``<html>`` and ``<body>`` (``<body>``'s win)."""
+        attributes = {**root_attributes["html"], **root_attributes["body"]}
+        wrapper = {}
+        style = self.body_style(attributes)
+        if style:
+            wrapper["style"] = style
+        direction = _enumerated("div", "dir", attributes.get("dir", ""))
+        if direction:
+            wrapper["dir"] = direction
+        language = html_lib.unescape(attributes.get("lang", "")).strip()
+        if _LANGUAGE_TAG.match(language):
+            wrapper["lang"] = language
+        return wrapper
+
     def body_style(self, attributes: dict[str, str]) -> str:
         parts = []
         bgcolor = html_lib.unescape(attributes.get("bgcolor", "")).strip()
@@ -544,188 +542,16 @@ class _Policy:
         background = attributes.get("background")
         if background:
             url = browser_url(background)
-            if url.lower().startswith("cid:") or _REMOTE.match(url):
-                parts.append(f"background-image:url({_css_url_string(url)})")
+            if url.lower().startswith("cid:") or REMOTE.match(url):
+                parts.append(f"background-image:url({css_url_string(url)})")
         if attributes.get("style"):
-            parts.append(html_lib.unescape(attributes["style"]))
+            # Without overflow: the page's box may not clip or scroll the whole message (see
+            # views_html.FRAME_HEAD), so content wider than the frame is never hidden there.
+            declarations = tinycss2.parse_declaration_list(html_lib.unescape(attributes["style"]), True, True)
+            parts += [
+                f"{d.name}:{tinycss2.serialize(d.value)}{' !important' if d.important else ''}"
+                for d in declarations
+                if d.type == "declaration" and not d.lower_name.startswith("overflow")
+            ]
         # Escaped as an attribute would be: the CSS hook decodes it again.
         return html_lib.escape(";".join(parts), quote=False) if parts else ""
-
-
-# --- CSS -------------------------------------------------------------------------------------
-
-
-def _css_url_string(url: str) -> str:
-    """A quoted CSS string for a URL: nothing in it that HTML or CSS could read twice."""
-    out = []
-    for char in url:
-        if char.isascii() and (char.isalnum() or char in "-_.~:/?#[]@!$'()*+,;=%"):
-            out.append(char)
-        else:
-            out.append(f"\\{ord(char):x} ")
-    return '"' + "".join(out) + '"'
-
-
-def _css_url(url: str, prop: str, rewrite: Rewriter) -> str | None:
-    if prop not in URL_PROPERTIES:
-        return None
-    url = _TAB_NEWLINE.sub("", url).strip(_URL_TRIM)
-    lowered = url.lower()
-    if lowered.startswith("cid:"):
-        new = rewrite("cid", unquote(url[4:]).strip().strip("<>"))
-    elif _REMOTE.match(url):
-        new = rewrite("remote", url)
-    elif _RASTER_DATA_URI.match(url):
-        new = KEEP
-        url = re.sub(r"\s+", "", url)
-    else:
-        return None
-    if new is None:
-        return None
-    return f"url({_css_url_string(url)})" if new is KEEP else f"url({new})"
-
-
-def _value(prop: str, tokens, rewrite: Rewriter, depth: int = 0) -> str | None:
-    """Re-emit a declaration value from its tokens; None when anything in it is not allowed."""
-    if depth > 8:
-        return None
-    parts: list[str] = []
-    for token in tokens:
-        kind = token.type
-        if kind == "whitespace":
-            if parts and parts[-1] != " ":
-                parts.append(" ")
-            continue
-        if kind == "comment":
-            continue
-        if kind == "url":
-            text = _css_url(token.value, prop, rewrite)
-        elif kind == "function":
-            name = token.lower_name
-            if name == "url":
-                args = [a for a in token.arguments if a.type not in ("whitespace", "comment")]
-                text = _css_url(args[0].value, prop, rewrite) if len(args) == 1 and args[0].type == "string" else None
-            elif name in CSS_FUNCTIONS:
-                inner = _value(prop, token.arguments, rewrite, depth + 1)
-                text = None if inner is None else f"{name}({inner.strip()})"
-            else:
-                text = None
-        elif kind == "ident":
-            if prop == "position" and token.lower_value in ("fixed", "sticky"):
-                return None
-            text = token.serialize()
-        elif kind in ("number", "percentage", "dimension", "hash", "string"):
-            text = token.serialize()
-        elif kind == "literal" and token.value in _CSS_LITERALS:
-            text = token.value
-        else:
-            text = None
-        if text is None:
-            return None
-        if kind not in ("url", "function") and _UNSAFE_CSS_CHARS.search(text):
-            return None
-        parts.append(text)
-    value = "".join(parts).strip()
-    return value or None
-
-
-def _declarations(declarations, rewrite: Rewriter) -> str:
-    out = []
-    for declaration in declarations:
-        if declaration.type != "declaration":
-            continue
-        name = declaration.lower_name
-        if name not in CSS_PROPERTIES:
-            continue
-        value = _value(name, declaration.value, rewrite)
-        if value is None:
-            continue
-        out.append(f"{name}: {value}{' !important' if declaration.important else ''}")
-        if len(out) >= MAX_DECLARATIONS:
-            break
-    return "; ".join(out)
-
-
-def _selector_tokens_ok(tokens, depth: int = 0) -> bool:
-    if depth > 4:
-        return False
-    for token in tokens:
-        kind = token.type
-        if kind in ("whitespace", "comment", "ident", "hash", "number", "dimension", "string"):
-            continue
-        if kind == "literal" and token.value in _SELECTOR_LITERALS:
-            continue
-        if kind == "[] block" and _selector_tokens_ok(token.content, depth + 1):
-            continue
-        if (
-            kind == "function"
-            and token.lower_name in _SELECTOR_FUNCTIONS
-            and _selector_tokens_ok(token.arguments, depth + 1)
-        ):
-            continue
-        return False
-    return True
-
-
-def _scope(prelude) -> str | None:
-    """Every selector of a rule scoped to the container; None when any is not acceptable."""
-    if not _selector_tokens_ok(prelude):
-        return None
-    selectors: list[list] = [[]]
-    for token in prelude:
-        if token.type == "literal" and token.value == ",":
-            selectors.append([])
-        else:
-            selectors[-1].append(token)
-    scoped = []
-    for tokens in selectors:
-        text = re.sub(r"\s+", " ", tinycss2.serialize(tokens)).strip()
-        if not text or _UNSAFE_SELECTOR_CHARS.search(text):
-            return None
-        if _CONTAINER_SCOPED.match(text):
-            scoped.append(text)
-            continue
-        rest = _SCOPE_PREFIX.sub("", text, count=1) if _SCOPE_PREFIX.match(text) else text
-        scoped.append(f"#{CONTAINER_ID} {rest}".rstrip())
-    return ", ".join(scoped)
-
-
-def _media_query(prelude) -> str | None:
-    def ok(tokens) -> bool:
-        for token in tokens:
-            if token.type in ("whitespace", "ident", "number", "dimension", "percentage"):
-                continue
-            if token.type == "literal" and token.value in (",", ":", "/"):
-                continue
-            if token.type == "() block" and ok(token.content):
-                continue
-            return False
-        return True
-
-    if not ok(prelude):
-        return None
-    text = re.sub(r"\s+", " ", tinycss2.serialize(prelude)).strip()
-    return None if not text or _UNSAFE_CSS_CHARS.search(text) else text
-
-
-def _rules(rules, rewrite: Rewriter, *, nested: bool, budget: list[int]) -> list[str]:
-    out: list[str] = []
-    for rule in rules:
-        if budget[0] <= 0:
-            break
-        budget[0] -= 1
-        if rule.type == "qualified-rule":
-            selector = _scope(rule.prelude)
-            if selector is None:
-                continue
-            body = _declarations(tinycss2.parse_declaration_list(rule.content, True, True), rewrite)
-            if body:
-                out.append(f"{selector} {{ {body} }}")
-        elif rule.type == "at-rule" and rule.lower_at_keyword == "media" and not nested and rule.content is not None:
-            query = _media_query(rule.prelude)
-            if query is None:
-                continue
-            inner = _rules(tinycss2.parse_rule_list(rule.content, True, True), rewrite, nested=True, budget=budget)
-            if inner:
-                out.append(f"@media {query} {{\n" + "\n".join(inner) + "\n}")
-    return out

@@ -10,28 +10,27 @@ The default backend, :class:`MailStorage`, is a folder under
 same file system, fsync, rename, fsync the folder. A row is committed only
 after its file is in place, so a committed row never points at a missing file;
 a crash between the two leaves an unreferenced file at worst, which
-:func:`collect_garbage` (``manage.py gcstorage``) frees later.
+the storage collector (:mod:`mailbox.storage_gc`, daily and ``manage.py gcstorage``)
+frees later.
 
 Freeing versus storing the same content concurrently: storing an existing
-file refreshes its mtime before the row is committed, and freeing skips files
-younger than a grace period and (on the local backend) moves the file aside
-before a last look, putting it back if it was refreshed meanwhile.
+file refreshes its modification time before the row is committed (on a remote
+storage that overwrites in place, by writing it again), and freeing skips
+files younger than a grace period.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import datetime as dt
 import functools
 import hashlib
 import os
 import re
 import secrets
 import threading
-import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -40,18 +39,16 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, InvalidStorageError, Storage, storages
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import MailAccount
+from spam import queue as spam_queue
 
-from . import pagecache, threads
+from . import list_headers, pagecache, threads
 from .mime import ParsedMessage
 from .models import Attachment, Message
 
 STORAGE_ALIAS = "webpop_mail"
-GC_GRACE = dt.timedelta(minutes=15)  # longer than any save_message between its file and its commit
-TEMP_GRACE = dt.timedelta(days=1)  # longer than any single download
 _RELPATH = re.compile(r"(raw|att)/[0-9a-f]{2}/(?:[0-9a-f]{2}/)?(?P<sha>[0-9a-f]{64})(\.eml)?")
 
 
@@ -105,14 +102,14 @@ def mail_storage() -> Storage:
 _fallback_storage = MailStorage()
 
 
-def _local_root(storage: Storage) -> Path | None:
+def local_root(storage: Storage) -> Path | None:
     """The folder of a file-system storage (fsync + rename apply), None for remote storage."""
     return Path(storage.location) if isinstance(storage, FileSystemStorage) else None
 
 
 def root() -> Path:
     """Where files are spooled before they enter the store (the store itself when local)."""
-    return _local_root(mail_storage()) or Path(settings.WEBPOP_MAIL_DIR)
+    return local_root(mail_storage()) or Path(settings.WEBPOP_MAIL_DIR)
 
 
 def check_relpath(relpath: str) -> str:
@@ -121,9 +118,25 @@ def check_relpath(relpath: str) -> str:
     return relpath
 
 
+def sha_of(relpath: str) -> str | None:
+    """The content hash a mail store path names, None for a path outside the store's layout."""
+    match = _RELPATH.fullmatch(relpath or "")
+    return match.group("sha") if match else None
+
+
+def names_of(sha256: str) -> tuple[str, ...]:
+    """Every path the content ``sha256`` may be stored under: raw or attachment, either layout."""
+    return (
+        raw_relpath(sha256),
+        blob_relpath(sha256),
+        f"raw/{sha256[:2]}/{sha256[2:4]}/{sha256}.eml",
+        f"att/{sha256[:2]}/{sha256[2:4]}/{sha256}",
+    )
+
+
 def path_of(relpath: str) -> Path:
     """The local path of a stored file (file-system storage only)."""
-    local = _local_root(mail_storage())
+    local = local_root(mail_storage())
     if local is None:
         raise ValueError("the mail store is not on a local file system")
     return local / check_relpath(relpath)
@@ -136,7 +149,7 @@ def open_file(relpath: str) -> File | BinaryIO:
     reading a typical message); any other storage goes through its ``open``.
     """
     storage = mail_storage()
-    local = _local_root(storage)
+    local = local_root(storage)
     if local is not None:
         return open(local / check_relpath(relpath), "rb")
     return storage.open(check_relpath(relpath), "rb")
@@ -200,7 +213,7 @@ def durability_elsewhere():
 
 def require_durable(relpaths: Iterable[str]) -> None:
     """Inside ``batch_durability()``: these stored files are made durable with the batch."""
-    local = _local_root(mail_storage())
+    local = local_root(mail_storage())
     if local is None:
         return  # a remote storage's save is durable when it returns
     if getattr(_deferred, "paths", None) is None:
@@ -328,16 +341,15 @@ def commit_raw(tmp_path: Path, *, expected_size: int, expected_sha256: str) -> S
         )
     relpath = raw_relpath(sha)
     storage = mail_storage()
-    local = _local_root(storage)
+    local = local_root(storage)
     if local is not None:
         if _refresh(local / relpath):  # same name, same content: keep the one already durable
             tmp_path.unlink(missing_ok=True)
         else:
             _rename_into_place(tmp_path, local / relpath)
     else:
-        if not storage.exists(relpath):
-            with open(tmp_path, "rb") as fh:
-                _save_remote(storage, relpath, File(fh))
+        with open(tmp_path, "rb") as fh:
+            _keep_remote(storage, relpath, lambda: File(fh))
         tmp_path.unlink(missing_ok=True)
     return StoredFile(sha256=sha, size=size, relpath=relpath)
 
@@ -346,7 +358,7 @@ def write_blob(data: bytes) -> StoredFile:
     sha = hashlib.sha256(data).hexdigest()
     relpath = blob_relpath(sha)
     storage = mail_storage()
-    local = _local_root(storage)
+    local = local_root(storage)
     if local is not None:
         if not _refresh(local / relpath):
             with _spool_file(local) as fh:
@@ -355,9 +367,20 @@ def write_blob(data: bytes) -> StoredFile:
                 if not _defer():
                     os.fsync(fh.fileno())
             _rename_into_place(Path(fh.name), local / relpath)
-    elif not storage.exists(relpath):
-        _save_remote(storage, relpath, ContentFile(data))
+    else:
+        _keep_remote(storage, relpath, lambda: ContentFile(data))
     return StoredFile(sha256=sha, size=len(data), relpath=relpath)
+
+
+def _keep_remote(storage: Storage, relpath: str, content: Callable[[], File]) -> None:
+    """Store a file on a remote storage, or mark the copy already there as just stored.
+
+    A backend that overwrites in place (S3 with ``file_overwrite``, as configured)
+    writes it again: its new modification time keeps the collector away while the
+    row that will reference it is committed. Any other backend keeps the copy it has.
+    """
+    if storage.get_available_name(relpath) == relpath:  # absent, or overwritten in place
+        _save_remote(storage, relpath, content())
 
 
 def _save_remote(storage: Storage, relpath: str, content: File) -> None:
@@ -392,6 +415,9 @@ def _message_row(account: MailAccount, uidl: str, raw: StoredFile, parsed: Parse
         folder=account.deliver_to or "inbox",
         message_key=threads.clean_id(parsed.message_id)[:255],
         thread_subject=threads.normalize_subject(parsed.subject),
+        list_unsubscribe=list_headers.parse(
+            parsed.list_unsubscribe, parsed.list_unsubscribe_post, parsed.list_id
+        ).as_json(),
     )
 
 
@@ -411,11 +437,14 @@ def _attachment_rows(message: Message, blobs) -> list[Attachment]:
     ]
 
 
-def save_message(account: MailAccount, uidl: str, raw: StoredFile, parsed: ParsedMessage) -> Message | None:
+def save_message(
+    account: MailAccount, uidl: str, raw: StoredFile, parsed: ParsedMessage, *, scan: bool = True
+) -> Message | None:
     """Create the Message and its Attachment rows in one transaction.
 
     Returns None when (account, uidl) is already stored: a concurrent or
-    earlier sync won, and that copy stands.
+    earlier sync won, and that copy stands. ``scan``: queue its spam scan
+    (when a filter applies to the account), in the same transaction.
     """
     blobs = [(att, write_blob(att.data)) for att in parsed.attachments]
     try:
@@ -423,6 +452,9 @@ def save_message(account: MailAccount, uidl: str, raw: StoredFile, parsed: Parse
             message = _message_row(account, uidl, raw, parsed, timezone.now())
             message.save(force_insert=True)
             Attachment.objects.bulk_create(_attachment_rows(message, blobs))
+            if scan:
+                spam_queue.scan_later(account, [message])
+            pagecache.touch([account.owner_id])
     except IntegrityError:
         if Message.objects.filter(account=account, uidl=uidl).exclude(server_state="gone").exists():
             return None
@@ -457,12 +489,15 @@ def save_messages(
     account: MailAccount,
     items: list[tuple[str, StoredFile, ParsedMessage]],
     attachments: list[list[tuple]] | None = None,
+    *,
+    scan: bool = True,
 ) -> list[Message]:
     """Create many messages and their attachments in one transaction: one commit per batch.
 
     All or nothing: an IntegrityError (a concurrent sync stored one of them)
     or any other database error rolls the whole batch back, and the caller
-    stores the messages one by one with ``save_message`` instead.
+    stores the messages one by one with ``save_message`` instead. ``scan``: queue
+    their spam scans (when a filter applies to the account) in the same transaction.
     """
     if attachments is None:
         attachments = [write_attachments(parsed) for _uidl, _raw, parsed in items]
@@ -472,10 +507,11 @@ def save_messages(
         rows = [_message_row(account, uidl, raw, parsed, now) for uidl, raw, parsed, _blobs in prepared]
         if _own_conversations(rows):
             _copy_in(Message, rows)  # the ids are known: COPY, much cheaper than a multi-row INSERT
-            pagecache.touch([account.owner_id])  # as bulk_create would
             messages = rows
         else:
             messages = Message.objects.bulk_create(rows)
+        if messages:
+            pagecache.touch([account.owner_id])
         attachment_rows = [
             row
             for message, (*_rest, blobs) in zip(messages, prepared, strict=True)
@@ -485,6 +521,8 @@ def save_messages(
             _copy_in(Attachment, attachment_rows)
         else:
             Attachment.objects.bulk_create(attachment_rows)
+        if scan:
+            spam_queue.scan_later(account, messages)
     return messages
 
 
@@ -523,190 +561,3 @@ def _copy_in(model, rows: list) -> None:
     for row in rows:  # as bulk_create leaves them: saved rows of this database
         row._state.adding = False
         row._state.db = connection.alias
-
-
-# --- Freeing files nobody references ------------------------------------------------
-
-
-@dataclass
-class GcReport:
-    freed: list[tuple[str, int]] = field(default_factory=list)
-    kept_young: int = 0
-
-    @property
-    def bytes_freed(self) -> int:
-        return sum(size for _path, size in self.freed)
-
-
-def _referenced(relpath: str) -> bool:
-    match = _RELPATH.fullmatch(relpath)
-    if not match:
-        return True  # not ours to judge: never free it
-    sha = match.group("sha")
-    # Either table counts for either folder: a superset never frees a referenced file.
-    # Tombstones (raw_path "") keep their sha256 but no longer hold the file.
-    return (
-        Message.objects.filter(sha256=sha).exclude(raw_path="").exists()
-        or Attachment.objects.filter(sha256=sha).exists()
-    )
-
-
-def _age(storage: Storage, relpath: str) -> dt.timedelta | None:
-    try:
-        modified = storage.get_modified_time(relpath)
-    except (OSError, NotImplementedError):
-        return None
-    if timezone.is_naive(modified):
-        modified = timezone.make_aware(modified, dt.UTC)
-    return timezone.now() - modified
-
-
-def free_if_unreferenced(relpath: str, *, grace: dt.timedelta = GC_GRACE, dry_run: bool = False) -> int | None:
-    """Delete one stored file if no row references it and it is older than ``grace``.
-
-    Returns the bytes freed, or None when the file is kept.
-    """
-    storage = mail_storage()
-    age = _age(storage, relpath)
-    if age is None or age < grace or _referenced(relpath):
-        return None
-    size = storage.size(relpath)
-    if dry_run:
-        return size
-    local = _local_root(storage)
-    if local is None:
-        storage.delete(relpath)
-        return size
-    path = local / relpath
-    aside = path.with_name(path.name + ".freeing")
-    try:
-        os.replace(path, aside)  # from here on a new store of this content writes a fresh file
-    except FileNotFoundError:
-        return None
-    refreshed = time.time() - aside.stat().st_mtime < grace.total_seconds()
-    if refreshed or _referenced(relpath):  # stored again while we looked: put it back
-        if path.exists():
-            aside.unlink(missing_ok=True)
-        else:
-            os.replace(aside, path)
-        return None
-    aside.unlink(missing_ok=True)
-    return size
-
-
-def _listdir(storage: Storage, folder: str) -> tuple[list[str], list[str]]:
-    try:
-        dirs, files = storage.listdir(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        return [], []
-    return sorted(dirs), sorted(files)
-
-
-def _shard_files(storage: Storage, folder: str) -> list[str]:
-    dirs, files = _listdir(storage, folder)
-    out = [f"{folder}/{name}" for name in files]
-    for name in dirs:
-        out += _shard_files(storage, f"{folder}/{name}")
-    return out
-
-
-def _referenced_shas(shas: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(shas), 500):  # stay under SQLite's parameter limit
-        chunk = shas[start : start + 500]
-        found.update(Message.objects.filter(sha256__in=chunk).exclude(raw_path="").values_list("sha256", flat=True))
-        found.update(Attachment.objects.filter(sha256__in=chunk).values_list("sha256", flat=True))
-    return found
-
-
-def _restore_set_aside(storage: Storage, relpath: str) -> str:
-    """A ``.freeing`` file is one a crash left mid-free: put it back unless a fresh copy exists."""
-    original = relpath.removesuffix(".freeing")
-    local = _local_root(storage)
-    if local is not None:
-        if (local / original).exists():
-            (local / relpath).unlink(missing_ok=True)
-        else:
-            os.replace(local / relpath, local / original)
-    return original
-
-
-def collect_garbage(*, grace: dt.timedelta = GC_GRACE, dry_run: bool = False) -> GcReport:
-    """Free every stored file no row references, and temp files left by crashes.
-
-    Files are checked a top-level shard at a time, so memory stays small
-    however large the store; each candidate is checked again just before it is freed.
-    """
-    storage = mail_storage()
-    report = GcReport()
-    for top in ("raw", "att"):
-        shards, _files = _listdir(storage, top)
-        for shard in shards:
-            relpaths = []
-            for relpath in _shard_files(storage, f"{top}/{shard}"):
-                if relpath.endswith(".freeing") and not dry_run:
-                    relpath = _restore_set_aside(storage, relpath)
-                match = _RELPATH.fullmatch(relpath)
-                if match:
-                    relpaths.append((relpath, match.group("sha")))
-            referenced = _referenced_shas([sha for _path, sha in relpaths])
-            for relpath, sha in relpaths:
-                if sha in referenced:
-                    continue
-                freed = free_if_unreferenced(relpath, grace=grace, dry_run=dry_run)
-                if freed is None:
-                    report.kept_young += 1
-                else:
-                    report.freed.append((relpath, freed))
-    local = _local_root(storage)
-    if local is not None and (local / "tmp").is_dir():
-        cutoff = time.time() - max(grace, TEMP_GRACE).total_seconds()
-        for path in sorted((local / "tmp").iterdir()):
-            stat = path.stat()
-            if path.is_file() and stat.st_mtime < cutoff:
-                if not dry_run:
-                    path.unlink(missing_ok=True)
-                report.freed.append((f"tmp/{path.name}", stat.st_size))
-    return report
-
-
-def release_files(messages: QuerySet[Message]) -> None:
-    """Drop the attachment rows of ``messages`` and free their files (and raw files) after commit.
-
-    The caller clears ``raw_path`` in the same transaction: the rows stay as
-    tombstones that no longer reference any file.
-    """
-    paths = set(messages.exclude(raw_path="").values_list("raw_path", flat=True))
-    attachments = Attachment.objects.filter(message__in=messages)
-    paths |= set(attachments.values_list("stored_path", flat=True))
-    attachments.delete()
-
-    def free() -> None:
-        for relpath in sorted(paths):
-            free_if_unreferenced(relpath)
-
-    transaction.on_commit(free, robust=True)
-
-
-def purge_messages(messages: QuerySet[Message] | Iterable[Message]) -> int:
-    """Delete messages for good, then free their files once nothing else references them.
-
-    Files younger than the grace period stay until ``gcstorage``: the same
-    content may be in the middle of being stored again.
-    """
-    ids = (
-        [m.pk for m in messages] if not isinstance(messages, QuerySet) else list(messages.values_list("pk", flat=True))
-    )
-    with transaction.atomic():
-        rows = Message.objects.filter(pk__in=ids)
-        paths = set(rows.values_list("raw_path", flat=True))
-        paths |= set(Attachment.objects.filter(message__in=rows).values_list("stored_path", flat=True))
-        deleted = len(ids)
-        rows.delete()
-
-        def free() -> None:
-            for relpath in sorted(paths):
-                free_if_unreferenced(relpath)
-
-        transaction.on_commit(free, robust=True)
-    return deleted

@@ -1,6 +1,6 @@
 """The sync engine: fetch new mail from one POP3 account, store it, apply the policy.
 
-Order per message (DESIGN.md, invariant 1): RETR into a temp file -> fsync ->
+Order per message (docs/design.md, invariant 1): RETR into a temp file -> fsync ->
 verify size and SHA-256 -> parse -> raw file into the store -> rows committed.
 Only after that may the message be DELE'd, and DELEs take effect only when
 the server confirms QUIT; until then nothing is recorded as gone.
@@ -35,16 +35,29 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db import connection as db_connection
 from django.db import connections as db_connections
-from django.db.models import F, Q, Sum
+from django.db.models import Case, F, Q, Sum, Value, When
 from django.utils import timezone
 
 from accounts.crypto import DecryptionError
 from accounts.models import MailAccount, Profile
 from oauth import tokens as oauth_tokens
+from push import actions as push_actions
+from webpop import leases
 
-from . import mime, rules, store, threads
+from . import actions, mime, rules, storage_gc, storage_refs, store, threads
 from .models import FetchFailure, Message, ServerState, SyncRun, UidlAlias
-from .pop3 import Capabilities, Pop3AuthError, Pop3Client, Pop3Error, Pop3ServerError, Pop3TemporaryError
+from .pop3 import (
+    PASSWORD_MECHANISMS,
+    Capabilities,
+    Pop3AuthError,
+    Pop3Client,
+    Pop3Error,
+    Pop3ServerError,
+    Pop3TemporaryError,
+    ScramCache,
+    ServerProfile,
+)
+from .pop3_login import PasswordLogin
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +74,8 @@ class SyncResult:
     seconds: float = 0.0
     # Not part of the JSON contract of `syncmail`:
     error_class: str = field(default="", repr=False)
+    server_profile: ServerProfile | None = field(default=None, repr=False)  # learned by this session's login
+    scram_cache: ScramCache | None = field(default=None, repr=False)
     bytes: int = field(default=0, repr=False)
     more_pending: bool = field(default=False, repr=False)
     retry_after: int = field(default=0, repr=False)
@@ -80,7 +95,9 @@ _JSON_FIELDS = ("account", "fetched", "deleted_on_server", "skipped", "error", "
 # --- Connecting ---------------------------------------------------------------
 
 
-def client_for(host: str, port: int, security: str, *, fingerprint: str = "") -> Pop3Client:
+def client_for(
+    host: str, port: int, security: str, *, fingerprint: str = "", profile: ServerProfile | None = None
+) -> Pop3Client:
     return Pop3Client(
         host,
         port,
@@ -90,7 +107,71 @@ def client_for(host: str, port: int, security: str, *, fingerprint: str = "") ->
         ca_file=settings.WEBPOP_POP3_CA_FILE,
         fingerprint_sha256=fingerprint or None,
         allow_private=settings.WEBPOP_POP3_ALLOW_PRIVATE,
+        profile=profile,
     )
+
+
+def password_login(
+    host: str,
+    port: int,
+    security: str,
+    username: str,
+    password: str,
+    *,
+    chosen: str = "",
+    remembered: str = "",
+    fingerprint: str = "",
+    profile: ServerProfile | None = None,
+    scram_cache: ScramCache | None = None,
+    then: tuple[str, ...] = (),
+) -> PasswordLogin:
+    """The one way webpop logs in with a password: ranked methods, one fallback, at most two tries.
+
+    ``profile``: what the last session learned (no CAPA then); ``then``: commands pipelined behind the login.
+    """
+    return PasswordLogin(
+        lambda profile: client_for(host, port, security, fingerprint=fingerprint, profile=profile),
+        username,
+        password,
+        allow_plaintext=security == "none",
+        chosen=chosen,
+        remembered=remembered,
+        profile=profile,
+        scram_cache=scram_cache,
+        then=then,
+    )
+
+
+def oauth_client(
+    host: str,
+    port: int,
+    security: str,
+    username: str,
+    access_token: str,
+    mechanism: str,
+    two_step: bool,
+    fingerprint: str = "",
+) -> Pop3Client:
+    """A connected client logged in with an OAuth2 access token (XOAUTH2 or OAUTHBEARER)."""
+    client = client_for(host, port, security, fingerprint=fingerprint)
+    client.connect()
+    try:
+        client.login_oauth(
+            username, access_token, mechanism=mechanism, two_step=two_step, allow_plaintext=security == "none"
+        )
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def refused_method_fix(exc: Pop3AuthError, *, chosen: bool) -> str:
+    """What to do when the server refused a method that needs its own secret; "" for a wrong password."""
+    if exc.response is None or exc.mechanism is None or exc.mechanism in PASSWORD_MECHANISMS:
+        return ""
+    if chosen:
+        return "If the password is right, set the login method to Automatic in the account settings."
+    return "If the password is right, ask the provider to allow this login method for the account."
 
 
 @dataclass
@@ -100,6 +181,7 @@ class ConnectionReport:
     error_class: str = ""
     message_count: int | None = None
     capabilities: Capabilities | None = None
+    mechanism: str = ""  # the login method that worked, when it was chosen automatically
 
 
 def test_connection(
@@ -110,6 +192,7 @@ def test_connection(
     password: str,
     *,
     mechanism: str = "",
+    remembered: str = "",
     fingerprint: str = "",
     access_token: str = "",
     two_step: bool = False,
@@ -117,26 +200,42 @@ def test_connection(
     """Connect, log in and STAT, then QUIT. Never changes anything on the server.
 
     With ``access_token`` the login is OAuth2 (``mechanism`` XOAUTH2 or OAUTHBEARER) and ``password`` unused.
+    Otherwise ``mechanism`` is the user's choice of login method ("": automatic) and ``remembered``
+    the method that worked for the account before.
     """
+    login = None
     try:
-        with client_for(host, port, security, fingerprint=fingerprint) as client:
-            if access_token:
-                client.login_oauth(
-                    username, access_token, mechanism=mechanism, two_step=two_step, allow_plaintext=security == "none"
-                )
-            else:
-                client.login(username, password, allow_plaintext=security == "none", mechanism=mechanism or None)
+        if access_token:
+            client = oauth_client(host, port, security, username, access_token, mechanism, two_step, fingerprint)
+        else:
+            login = password_login(
+                host,
+                port,
+                security,
+                username,
+                password,
+                chosen=mechanism,
+                remembered=remembered,
+                fingerprint=fingerprint,
+                then=("STAT", "QUIT"),  # one round trip after the password
+            )
+            client = login.open()
+        with contextlib.closing(client):  # connected already: `with client` would connect again
             count, _size = client.stat()
             capabilities = client.capabilities
             client.quit()
     except Pop3Error as exc:
-        return ConnectionReport(ok=False, message=str(exc), error_class=exc.error_class)
+        message = str(exc)
+        if isinstance(exc, Pop3AuthError) and (fix := refused_method_fix(exc, chosen=bool(mechanism))):
+            message = f"{message} {fix}"
+        return ConnectionReport(ok=False, message=message, error_class=exc.error_class)
     noun = "message" if count == 1 else "messages"
     return ConnectionReport(
         ok=True,
         message=f"Connected and logged in: {count} {noun} on the server.",
         message_count=count,
         capabilities=capabilities,
+        mechanism=login.worked if login is not None and not mechanism else "",
     )
 
 
@@ -173,23 +272,8 @@ class LeaseLost(Exception):
     """Another worker took over this account's lease: stop without committing DELEs."""
 
 
-def _worker_id() -> str:
-    # Recomputed: Celery's prefork children have their own pids.
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _holder_is_dead(owner: str) -> bool:
-    """True only when the lease holder ran on this host and its process is gone."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+_worker_id = leases.worker_id
+_holder_is_dead = leases.holder_is_dead
 
 
 def claim_lease(account_id: int, now: dt.datetime | None = None) -> str | None:
@@ -325,6 +409,8 @@ def sync_account(account_id: int) -> SyncResult:
             result.error = f"internal: {type(exc).__name__}"
         result.seconds = time.monotonic() - started
         _record_outcome(account, result, run)
+        if result.fetched:
+            push_actions.new_mail_stored(account.owner_id)  # never raises: notifications never stop ingest
     finally:
         release_lease(account_id, token)
     log.info(
@@ -368,6 +454,7 @@ def _record_outcome(account: MailAccount, result: SyncResult, run: SyncRun | Non
             consecutive_failures=0,
             next_poll_at=next_poll,
             sync_notes=result.notes,
+            **_learned(account, result),
         )
         return
     if result.error_class == "busy":
@@ -382,7 +469,31 @@ def _record_outcome(account: MailAccount, result: SyncResult, run: SyncRun | Non
     }
     if result.notes:
         updates["sync_notes"] = result.notes
+    updates.update(_learned(account, result))
     MailAccount.objects.filter(id=account.id).update(**updates)
+
+
+def _learned(account: MailAccount, result: SyncResult) -> dict[str, Case]:
+    """Column updates keeping what the session learned about the server; after a failure, learn again.
+
+    Each applies only while the server settings are the ones this sync used (the owner may have changed
+    them meanwhile), within the account's one UPDATE.
+    """
+    updates: dict[str, object] = {}
+    profile = result.server_profile.to_json() if result.server_profile and result.error is None else {}
+    if profile != account.server_profile:
+        updates["server_profile"] = profile
+    cache = result.scram_cache
+    if result.error_class == "auth":
+        if account.scram_cache_encrypted:
+            updates["scram_cache_encrypted"] = ""  # a cached key may be what no longer works
+    elif cache is not None and cache.changed:
+        updates["scram_cache_encrypted"] = MailAccount.encrypt_scram_cache(cache)
+    same = account.same_server_condition()
+    return {
+        name: Case(When(same, then=Value(value, output_field=MailAccount._meta.get_field(name))), default=F(name))
+        for name, value in updates.items()
+    }
 
 
 _HOW_TO_FIX = {
@@ -437,29 +548,7 @@ class _Session:
 
     def run(self) -> None:
         account = self.account
-        oauth = oauth_tokens.oauth_login(account)  # None unless the account signs in with OAuth2
-        secret = oauth_tokens.access_token_for(account) if oauth else account.get_password()
-        with client_for(account.host, account.port, account.security, fingerprint=account.tls_fingerprint) as client:
-            if oauth:
-                try:
-                    client.login_oauth(
-                        account.username,
-                        secret,
-                        mechanism=oauth.mechanism,
-                        two_step=oauth.two_step,
-                        allow_plaintext=account.security == "none",
-                    )
-                except Pop3AuthError:
-                    oauth_tokens.discard_access_token(account)  # next time: refresh, and learn if it was revoked
-                    self.result.fix = _OAUTH_REFUSED
-                    raise
-            else:
-                client.login(
-                    account.username,
-                    secret,
-                    allow_plaintext=account.security == "none",
-                    mechanism=account.auth_mechanism or None,
-                )
+        with contextlib.closing(self._log_in()) as client:  # closed without QUIT on error: DELEs roll back
             self._note_capabilities(client)
             listing = self._listing(client)
             known = self._known_uidls()
@@ -481,6 +570,52 @@ class _Session:
         self.result.deleted_on_server = _mark_gone(to_delete)
         _reconcile_missing(account, listing)
         self.result.notes = " ".join(self.notes)
+
+    def _log_in(self) -> Pop3Client:
+        account = self.account
+        oauth = oauth_tokens.oauth_login(account)  # None unless the account signs in with OAuth2
+        if oauth:
+            token = oauth_tokens.access_token_for(account)
+            try:
+                return oauth_client(
+                    account.host,
+                    account.port,
+                    account.security,
+                    account.username,
+                    token,
+                    oauth.mechanism,
+                    oauth.two_step,
+                    account.tls_fingerprint,
+                )
+            except Pop3AuthError:
+                oauth_tokens.discard_access_token(account)  # next time: refresh, and learn if it was revoked
+                self.result.fix = _OAUTH_REFUSED
+                raise
+        scram_cache = account.get_scram_cache()
+        login = password_login(
+            account.host,
+            account.port,
+            account.security,
+            account.username,
+            account.get_password(),
+            chosen=account.auth_mechanism,
+            remembered=account.working_auth_mechanism,
+            fingerprint=account.tls_fingerprint,
+            profile=account.pop3_profile,
+            scram_cache=scram_cache,
+            then=("UIDL",),  # what every sync asks first, in the login's round trip
+        )
+        self.result.scram_cache = scram_cache
+        try:
+            client = login.open()
+            self.result.server_profile = client.profile
+            return client
+        except Pop3AuthError as exc:
+            self.result.fix = refused_method_fix(exc, chosen=bool(account.auth_mechanism))
+            raise
+        finally:
+            if login.remember != account.working_auth_mechanism:
+                MailAccount.objects.filter(id=account.id).update(working_auth_mechanism=login.remember)
 
     # Listing -----------------------------------------------------------------
 
@@ -729,6 +864,10 @@ class _Session:
             rules.apply(stored)
         except Exception:  # a broken rule must not lose the batch: the mail stays where it was delivered
             log.exception("rules failed account=%s", account.id)
+        try:
+            actions.wake_for_new_mail(stored)  # a reply brings its snoozed conversation back
+        except Exception:  # a convenience: never lose the batch over it
+            log.exception("waking snoozed conversations failed account=%s", account.id)
         for message in stored:
             self._stored_keys[(message.sha256, message.message_id)] = message.pk
         aliases = list(job.aliases)
@@ -1123,6 +1262,7 @@ def _reconcile_missing(account: MailAccount, listing: dict[str, int]) -> None:
 
 @transaction.atomic
 def retry_failure(failure: FetchFailure) -> None:
-    """The user asked to try a quarantined message again: forget its failures, poll soon."""
+    """The user asked to try a quarantined message again: forget its failures (and kept bytes), poll soon."""
+    storage_gc.release(storage_refs.files_of("failure", [failure.id]))
     FetchFailure.objects.filter(id=failure.id).delete()
     MailAccount.objects.filter(id=failure.account_id, enabled=True).update(next_poll_at=timezone.now())

@@ -1,4 +1,4 @@
-"""Thin Celery wrappers: load an id, call a function in sync.py."""
+"""Thin Celery wrappers: load an id, call a function in sync.py (or importer.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ def poll_due_accounts() -> int:
 def sync_account(account_id: int) -> dict:
     result = sync.sync_account(account_id)
     if result.fetched:
+        from spam import tasks as spam_tasks
+
         index_search.delay()
+        spam_tasks.scan_pending.delay()  # the scans were queued with the mail (spam/queue.py)
     return result.as_json()
 
 
@@ -40,3 +43,69 @@ def expire_trash() -> int:
     from . import actions
 
     return actions.expire_trash(settings.WEBPOP_TRASH_DAYS)
+
+
+@shared_task(ignore_result=True)
+def free_released_files() -> dict:
+    """After a deletion commits, and from beat every few minutes: free released files (storage_gc)."""
+    from dataclasses import asdict
+
+    from . import storage_gc
+
+    return asdict(storage_gc.free_released())
+
+
+@shared_task(ignore_result=True)
+def collect_garbage() -> dict:
+    """Beat, daily: free stored files no row references (left by crashes, or missed by a release)."""
+    from . import storage_gc
+
+    report = storage_gc.collect_garbage()
+    return {"freed": len(report.freed), "bytes_freed": report.bytes_freed, "kept_young": report.kept_young}
+
+
+@shared_task(ignore_result=True)
+def import_mailbox(job_id: int) -> str:
+    """Run or resume one import of .eml / .mbox uploads (queued by actions.start_import)."""
+    from . import importer
+
+    return importer.run(job_id)
+
+
+@shared_task(ignore_result=True)
+def resume_imports() -> int:
+    """Beat, every minute: imports whose task was lost or whose worker stopped go on; stale uploads are freed."""
+    from . import importer
+
+    job_ids = importer.resume_stalled()
+    for job_id in job_ids:
+        import_mailbox.delay(job_id)
+    importer.sweep_uploads()
+    return len(job_ids)
+
+
+@shared_task(ignore_result=True)
+def wake_snoozed() -> int:
+    """Beat, every tick: snoozed mail whose time has come goes back to the Inbox (actions.wake_due)."""
+    from . import actions
+
+    return actions.wake_all_due()
+
+
+@shared_task(ignore_result=True)
+def run_bulk_job(job_id: int) -> str:
+    """Run or resume one action on a whole folder or search (queued by actions.start_bulk_job)."""
+    from . import bulkjobs
+
+    return bulkjobs.run(job_id)
+
+
+@shared_task(ignore_result=True)
+def resume_bulk_jobs() -> int:
+    """Beat, every tick: bulk jobs whose task was lost or whose worker stopped go on."""
+    from . import bulkjobs
+
+    job_ids = bulkjobs.resume_stalled()
+    for job_id in job_ids:
+        run_bulk_job.delay(job_id)
+    return len(job_ids)

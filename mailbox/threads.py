@@ -14,6 +14,7 @@ import re
 
 from django.db import transaction
 
+from . import pagecache
 from .models import Message, MessageReference
 
 _REPLY_PREFIX = re.compile(
@@ -137,6 +138,8 @@ def assign(messages: list[Message]) -> None:
             Message.objects.filter(owner_id=owner_id).bulk_update(changed, ["thread_id"], batch_size=500)
         for old, new in merges.items():
             Message.objects.filter(owner_id=owner_id, thread_id=old).update(thread_id=_root(merges, new))
+        if changed or merges:  # conversations shown grouped on list pages
+            pagecache.touch([owner_id])
 
 
 def _root(merges: dict[int, int], thread_id: int) -> int:

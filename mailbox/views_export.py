@@ -1,4 +1,4 @@
-"""Export a folder or a search result as an mbox file, streamed."""
+"""Export a folder, a virtual view or a search result as an mbox file, streamed."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
-from . import mbox, search
+from . import mbox, search, virtual
 from .models import Folder, Message
 
 
 @login_required
 def export_mbox(request: HttpRequest) -> StreamingHttpResponse:
     folder = request.GET.get("folder", "")
+    view = virtual.VIEWS.get(request.GET.get("view", ""))
     query = request.GET.get("q", "").strip()
     rows = Message.objects.filter(owner=request.user).exclude(raw_path="")
     if query:
@@ -21,6 +22,9 @@ def export_mbox(request: HttpRequest) -> StreamingHttpResponse:
         except search.SearchError:
             raise Http404 from None
         name = "search"
+    elif view is not None:
+        rows = rows.filter(view.condition)
+        name = view.slug
     elif folder in Folder.values:
         rows = rows.filter(folder=folder)
         name = folder

@@ -5,9 +5,28 @@ The message page (``views.message_detail``) embeds the body from its own URL in
 ``allow-scripts`` and no ``allow-same-origin``, so the frame has an opaque
 origin. The body URL itself answers with a strict Content-Security-Policy
 (which also sandboxes it when opened on its own), ``nosniff``, no Referer and
-``frame-ancestors 'self'``. It fits its content with CSS alone
+``frame-ancestors 'self'``. Its height follows its content with CSS alone
 (``frame-sizing: content-height`` on the iframe, ``responsive-embedded-sizing``
 in the body document); browsers without that get a resizable, scrolling frame.
+
+Wide mail on a narrow screen (a 600 px newsletter on a phone) is fitted from the
+message page, never from inside the frame (no script runs there):
+``static/js/message.js`` reads the width the browser measured for the frame's
+content when it loaded (``frame-sizing: content-width``, for a moment); when that
+is wider than the frame, the page lays the frame out at the content's width,
+scales it down with a CSS transform and loads it again so that its height is
+measured at that width (the browser measures only on load). A frame loaded
+again names that width (``?width=``): its document is laid out at least that
+wide whatever viewport the browser gives it while loading, so the size the
+browser measures is the one the page asked for. The reader can switch to the
+actual size (then the frame's box scrolls sideways) and pinch-zoom as on any
+page. Without that script, or in browsers without responsive iframes, wide
+content scrolls sideways inside the frame: it is never cut off (the content's
+own CSS cannot hide it, see ``FRAME_HEAD``).
+
+The trailing quotation and signature (``mailbox/htmlfold.py``) are hidden in the
+frame unless the page asks for them (``?quoted=1``); the page shows a "…" control
+to switch, which works as a plain link and, with script, reloads only the frame.
 
 What the frame loads itself (``cid:`` images, proxied remote images) comes
 from the opaque origin, which carries no session cookie. Those go through
@@ -26,20 +45,22 @@ from __future__ import annotations
 import html as html_lib
 import logging
 import re
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import imageproxy, mime, sanitize, store
+from . import imageproxy, mime, plaintext, sanitize, store
 from .models import Attachment, Message, RemoteImagePreference
 
 logger = logging.getLogger(__name__)
@@ -56,6 +77,9 @@ MAX_INLINE_IMAGE_BYTES = 25 * 1024 * 1024
 
 # The frame's own document around the sanitized body. Mail is designed for a light
 # background: the frame stays light (its own color-scheme) whatever the app's theme.
+# The container never clips or scrolls its content (whatever the mail's own CSS says,
+# which the more specific rule outweighs): content wider than the frame overflows the
+# document, so the browser reports its real width and the page can fit it (see above).
 FRAME_HEAD = """<!doctype html>
 <html><head><meta charset="utf-8">
 <meta name="responsive-embedded-sizing" content="allow-origins=*">
@@ -66,10 +90,17 @@ FRAME_HEAD = """<!doctype html>
 html { background: #fff; color: #1c1e21; color-scheme: light; }
 body { margin: 0; padding: 16px; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial,
   sans-serif; overflow-wrap: break-word; }
-#webpop-message { overflow-x: auto; }
+html > body > #webpop-message { overflow: visible !important; }
 #webpop-message pre { white-space: pre-wrap; }
 #webpop-message img[data-webpop-blocked] { outline: 1px dashed #b0b4ba; background: #f3f4f6; color: #5f6670; }
-</style></head><body><div id="webpop-message">"""
+html > body.webpop-folded > #webpop-message .webpop-fold { display: none !important; }
+</style>"""
+FRAME_BODY = '</head><body><div id="webpop-message">'
+FRAME_BODY_FOLDED = '</head><body class="webpop-folded"><div id="webpop-message">'
+FRAME_LAYOUT_WIDTH = "<style>html { min-width: %dpx; }</style>"
+MIN_LAYOUT_WIDTH, MAX_LAYOUT_WIDTH = 120, 4000
+PLAIN_CACHE_MAX_CHARS = 100_000  # longer plain texts are parsed on each view, not kept
+PLAIN_CACHE_TTL = 7 * 24 * 3600
 FRAME_TAIL = "</div></body></html>\n"
 
 
@@ -111,8 +142,9 @@ def ensure_rendered(message: Message, html_body: str | None = None) -> tuple[str
     return cached, meta
 
 
-def remote_images(request: HttpRequest, message: Message, meta: dict) -> dict:
-    """Whether this view loads the message's remote images, and why."""
+def remote_images(request: HttpRequest, message: Message, meta: dict, query=None) -> dict:
+    """Whether this view loads the message's remote images, and why (``query``: the message's own, else the page's)."""
+    query = request.GET if query is None else query
     count = len(meta.get("remote") or [])
     sender = (message.from_email or "").strip().lower()
     reason = None
@@ -126,7 +158,7 @@ def remote_images(request: HttpRequest, message: Message, meta: dict) -> dict:
             reason = "everyone"
         elif sender and sender in chosen:
             reason = "sender"
-        elif request.GET.get("images") == "1":
+        elif query.get("images") == "1":
             reason = "once"
     return {
         "count": count,
@@ -167,39 +199,152 @@ def render_body(request: HttpRequest, message: Message, cached: str, meta: dict)
 
 
 def message_context(request: HttpRequest, message: Message, parsed: mime.ParsedMessage | None) -> dict:
-    """What templates/mailbox/message.html needs to show the body (HTML frame or plain text)."""
-    html_body = parsed.html_body if parsed else ""
-    text = parsed.text_body if parsed else ""
-    if not text and html_body:
-        text = re.sub(r"\n\s*\n(\s*\n)+", "\n\n", mime.html_to_text(html_body)).strip()
-    has_html = bool(html_body)
-    context = {
-        "has_html": has_html,
-        "view": "html" if has_html and request.GET.get("view") != "text" else "text",
-        "text_body": text,
-        "iframe_sandbox": IFRAME_SANDBOX,
-    }
-    if has_html:
-        _cached, meta = ensure_rendered(message, html_body)
-        remote = remote_images(request, message, meta)
-        frame_url = reverse("mailbox:message_body", args=[message.id])
-        if remote["reason"] == "once":
-            frame_url += "?images=1"
-        cids = set(meta.get("cids") or [])
-        context.update(
-            remote=remote,
-            frame_url=frame_url,
-            inline_cids=cids,
-            html_truncated=bool(meta.get("truncated")),
-        )
+    """One message's body (``_body.html``) and the attachments to list beside it."""
+    return with_attachments(message, body_context(request, message, parsed))
+
+
+def with_attachments(message: Message, body: dict) -> dict:
     # Parts shown inside the HTML (cid: images) are not listed again as attachments.
-    inline = context.get("inline_cids", set()) if context["view"] == "html" else set()
-    context["shown_attachments"] = [a for a in message.attachments.all() if a.id not in inline]
-    return context
+    inline = body["inline_cids"] if body["view"] == "html" else set()
+    return {"body": body, "shown_attachments": [a for a in message.attachments.all() if a.id not in inline]}
 
 
-def _frame_response(body: str) -> HttpResponse:
-    response = HttpResponse(FRAME_HEAD + body + FRAME_TAIL, content_type="text/html; charset=utf-8")
+def body_context(request: HttpRequest, message: Message, parsed: mime.ParsedMessage | None, query=None) -> dict:
+    """One message's body for ``templates/mailbox/_body.html``: the HTML frame or the plain text.
+
+    ``query``: what the reader chose for this message (view, quoted, images); the page's own by default.
+    """
+    html_body = parsed.html_body if parsed else ""
+    meta = ensure_rendered(message, html_body)[1] if html_body else None
+    return _body(request, message, request.GET if query is None else query, meta, lambda: _plain(parsed))
+
+
+def cached_body_context(request: HttpRequest, message: Message, query) -> dict:
+    """``body_context`` reading the stored message only when the caches cannot answer.
+
+    HTML mail whose sanitized body is current needs nothing from the file (the frame loads it);
+    plain text comes from ``plain_body``, which also remembers that a message has no HTML (so
+    showing plain-text mail writes nothing). Raises OSError when the stored message cannot be read.
+    """
+    meta = message.html_cache_meta if message.html_cache_version == sanitize.VERSION else None
+    if meta:
+        html_meta = meta if meta.get("has_html") else None
+        return _body(request, message, query, html_meta, lambda: plain_body(message))
+    known = _cached_plain(message)
+    if known is not None and not known[0]:
+        return _body(request, message, query, None, lambda: known[1])
+    parsed = _parse(message)
+    if not parsed.html_body:
+        return _body(request, message, query, None, lambda: plain_body(message, parsed))
+    html_meta = ensure_rendered(message, parsed.html_body)[1]
+    return _body(request, message, query, html_meta, lambda: plain_body(message, parsed))
+
+
+def _plain(parsed: mime.ParsedMessage | None) -> plaintext.PlainText:
+    return plaintext.parse(_text_of(parsed) if parsed else "")
+
+
+def _text_of(parsed: mime.ParsedMessage) -> str:
+    if parsed.text_body or not parsed.html_body:
+        return parsed.text_body
+    return re.sub(r"\n\s*\n(\s*\n)+", "\n\n", mime.html_to_text(parsed.html_body)).strip()
+
+
+def _plain_key(message: Message) -> str:
+    return f"plain-body:{message.id}:{message.sha256}:{plaintext.VERSION}"
+
+
+def _cached_plain(message: Message) -> tuple[bool, plaintext.PlainText] | None:
+    """(has HTML, the text) as ``plain_body`` kept it, or None."""
+    try:
+        found = cache.get(_plain_key(message))
+    except Exception:
+        logger.warning("cache unavailable for plain body of message %s", message.id)
+        return None
+    return found if isinstance(found, tuple) and len(found) == 2 else None
+
+
+def plain_body(message: Message, parsed: mime.ParsedMessage | None = None) -> plaintext.PlainText:
+    """The message's text for reading (plaintext.parse), from the cache when it was read before.
+
+    Parsing the stored message is most of what showing a plain-text message costs; the result
+    depends only on the stored bytes (``sha256``) and the parser, so it is kept under both, with
+    whether the message has HTML. Very long texts are not kept (the cache stays small; they are
+    rare). The cache being away only costs the parse. ``parsed``: the stored message, when the
+    caller has read it already.
+    """
+    found = _cached_plain(message)
+    if found is not None:
+        return found[1]
+    parsed = parsed or _parse(message)
+    text = _text_of(parsed)
+    plain = plaintext.parse(text)
+    if len(text) <= PLAIN_CACHE_MAX_CHARS:
+        try:
+            cache.set(_plain_key(message), (bool(parsed.html_body), plain), PLAIN_CACHE_TTL)
+        except Exception:
+            logger.warning("cache unavailable for plain body of message %s", message.id)
+    return plain
+
+
+def _body(request: HttpRequest, message: Message, query, meta: dict | None, plain) -> dict:
+    """``meta``: the sanitized HTML's (None for plain-text mail); ``plain()`` gives the text when shown."""
+    has_html = meta is not None
+    view = "html" if has_html and query.get("view") != "text" else "text"
+    quoted = query.get("quoted") == "1"
+    page_url = reverse("mailbox:message", args=[message.id])
+    body = {
+        "message": message,
+        "has_html": has_html,
+        "view": view,
+        "iframe_sandbox": IFRAME_SANDBOX,
+        "inline_cids": set(),
+        "quoted": quoted,
+        # The message's own page: its links (plain text, show images, "…" without script) open it there.
+        "page_url": page_url,
+    }
+    if view == "text":
+        body["plain"] = plain()
+    if has_html:
+        remote = remote_images(request, message, meta, query)
+        params = {"images": "1"} if remote["reason"] == "once" else {}
+        folded = bool(meta.get("folded"))
+        if quoted and folded:
+            params["quoted"] = "1"
+        frame_url = reverse("mailbox:message_body", args=[message.id])
+        body.update(
+            remote=remote,
+            frame_url=frame_url + (f"?{urlencode(params)}" if params else ""),
+            inline_cids=set(meta.get("cids") or []),
+            html_truncated=bool(meta.get("truncated")),
+            folded=folded,
+            quoted_url=page_url + _query_with(query, quoted=None if quoted else "1"),
+        )
+    return body
+
+
+def _query_with(query, **changes: str | None) -> str:
+    query = QueryDict(mutable=True) if not isinstance(query, QueryDict) else query.copy()
+    for key, value in changes.items():
+        if value is None:
+            query.pop(key, None)
+        else:
+            query[key] = value
+    return f"?{query.urlencode()}" if query else "?"
+
+
+def _layout_width(request: HttpRequest) -> int | None:
+    """The width the page lays the frame out at (``?width=``, CSS pixels), when it names one."""
+    value = request.GET.get("width", "")
+    if value.isascii() and value.isdigit() and MIN_LAYOUT_WIDTH <= int(value) <= MAX_LAYOUT_WIDTH:
+        return int(value)
+    return None
+
+
+def _frame_response(body: str, *, folded: bool = False, width: int | None = None) -> HttpResponse:
+    layout = FRAME_LAYOUT_WIDTH % width if width else ""
+    document = FRAME_HEAD + layout + (FRAME_BODY_FOLDED if folded else FRAME_BODY) + body + FRAME_TAIL
+    response = HttpResponse(document, content_type="text/html; charset=utf-8")
     response["Content-Security-Policy"] = FRAME_CSP
     response["X-Content-Type-Options"] = "nosniff"
     response["Referrer-Policy"] = "no-referrer"
@@ -235,13 +380,15 @@ def message_body(request: HttpRequest, message_id: int) -> HttpResponse:
             raw = _parse(message).html_body
             if not raw:
                 raise Http404
-            return _frame_response(raw)
+            return _frame_response(raw, width=_layout_width(request))
         cached, meta = ensure_rendered(message)
     except OSError:
         raise Http404 from None
     if not meta.get("has_html"):
         raise Http404
-    return _frame_response(render_body(request, message, cached, meta))
+    folded = bool(meta.get("folded")) and request.GET.get("quoted") != "1"
+    body = render_body(request, message, cached, meta)
+    return _frame_response(body, folded=folded, width=_layout_width(request))
 
 
 @require_GET

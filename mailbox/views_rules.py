@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -19,7 +19,9 @@ from .models import Folder, Rule
 
 
 class RuleForm(forms.Form):
-    field = forms.ChoiceField(choices=translated(Rule.Field.choices), label=_("When"))
+    field = forms.ChoiceField(
+        choices=translated(Rule.Field.choices), label=pgettext_lazy("condition of a rule", "When")
+    )
     contains = forms.CharField(max_length=200, label=_("contains"))
     action = forms.ChoiceField(choices=translated(Rule.Action.choices), label=_("then"))
     folder = forms.ChoiceField(choices=(), required=False, label=_("Folder (for Move)"))

@@ -35,6 +35,8 @@ class Provider:
     smtp_host: str
     smtp_port: int
     smtp_security: str
+    # The scope a grant needs to send over SMTP ("" when the provider offers no sending with the grant).
+    smtp_scope: str = ""
     mechanism: str = "XOAUTH2"
     # RFC 7009 endpoint to give the refresh token back when an account is removed ("" when there is none).
     revocation_url: str = ""
@@ -48,6 +50,10 @@ class Provider:
     @property
     def configured(self) -> bool:
         return bool(self.client_id and self.client_secret)
+
+    def sends_with(self, granted_scope: str) -> bool:
+        """Whether a grant of ``granted_scope`` (space-separated, as the token endpoint said) may send mail."""
+        return bool(self.smtp_host and self.smtp_scope and self.smtp_scope in granted_scope.split())
 
 
 def _credentials(key: str) -> tuple[str, str, str]:
@@ -88,6 +94,7 @@ def _defaults(key: str) -> Provider | None:
             smtp_host="smtp.gmail.com",
             smtp_port=465,
             smtp_security="ssl",
+            smtp_scope="https://mail.google.com/",
             issuers=("https://accounts.google.com", "accounts.google.com"),
             # A refresh token is only issued with offline access; consent makes Google issue a new one on reconnect.
             authorize_params=(("access_type", "offline"), ("prompt", "consent")),
@@ -110,6 +117,7 @@ def _defaults(key: str) -> Provider | None:
             smtp_host="smtp.office365.com",
             smtp_port=587,
             smtp_security="starttls",
+            smtp_scope="https://outlook.office.com/SMTP.Send",
             authorize_params=(("prompt", "select_account"),),
             sasl_two_step=True,
         )

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import MailAccount
+from outgoing import services as outgoing_services
 
 from . import client, tokens
 from .models import Grant
@@ -66,6 +67,7 @@ def create_oauth_account(
     grant.set_access_token(sign_in.tokens.access_token, tokens.expiry_of(sign_in.tokens))
     grant.refreshed_at = timezone.now()
     grant.save()
+    outgoing_services.configure_oauth(account)  # sends with the same grant: no SMTP step
     return account
 
 
@@ -93,4 +95,5 @@ def reconnect(account: MailAccount, sign_in: SignIn) -> Grant:
     MailAccount.objects.filter(id=account.id).update(
         consecutive_failures=0, last_error_class="", last_error="", next_poll_at=timezone.now()
     )
+    outgoing_services.configure_oauth(account)  # the new grant may cover sending where the old one did not
     return grant

@@ -6,15 +6,14 @@ import logging
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import services as account_services
 from accounts.models import MailAccount
-from mailbox import tasks
 
 from . import client, flow, providers, services
 from .forms import ConfirmForm
@@ -116,7 +115,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     except services.WrongIdentity as exc:
         messages.error(request, str(exc))
         return back
-    transaction.on_commit(lambda: tasks.sync_account.delay(account.id))
+    account_services.sync_now(account)
     messages.success(request, _("Signed in again. Checking %(account)s for mail.") % {"account": account})
     return back
 
@@ -132,7 +131,7 @@ def confirm(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         account = services.create_oauth_account(request.user, provider, sign_in, **form.cleaned_data)
         flow.forget_sign_in(request.session)
-        transaction.on_commit(lambda: tasks.sync_account.delay(account.id))
+        account_services.sync_now(account)
         messages.success(request, _("Added %(account)s. The first sync has started.") % {"account": account})
         return redirect("accounts:detail", account_id=account.id)
     context = {"form": form, "provider": provider, "email": sign_in.email}

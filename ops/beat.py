@@ -7,12 +7,14 @@ one holding the lease sends; the others tick on standby and send nothing.
 from __future__ import annotations
 
 import logging
+import threading
 
 from celery.beat import PersistentScheduler
 from django import db
 from django.conf import settings
 
 log = logging.getLogger(__name__)
+RELEASE_TIMEOUT = 10.0  # seconds beat waits, when stopping, for the database to take its lease back
 
 
 class GuardedScheduler(PersistentScheduler):
@@ -57,9 +59,30 @@ class GuardedScheduler(PersistentScheduler):
     def close(self) -> None:
         try:
             if self.leading:
-                self._lock.release(self.holder)
+                self._release()
                 self.leading = False
-        except db.Error:
-            log.exception("beat could not release its lease; it lapses by itself")
         finally:
             super().close()
+
+    def _release(self) -> None:
+        """Give the lease up now, so that a standby takes over at its next tick rather than when it lapses.
+
+        Beat closes the scheduler from its SIGTERM handler, which can run in the middle of one of the
+        ticks' queries. That query holds this thread's database connection, and a second query on it
+        from the handler would wait for it forever; so the release runs in a thread of its own, on that
+        thread's own connection, for a bounded time.
+        """
+
+        def release() -> None:
+            try:
+                self._lock.release(self.holder)
+            except db.Error:
+                log.exception("beat could not release its lease; it lapses by itself")
+            finally:
+                db.connection.close()
+
+        releasing = threading.Thread(target=release, name="beat-lease-release", daemon=True)
+        releasing.start()
+        releasing.join(RELEASE_TIMEOUT)
+        if releasing.is_alive():
+            log.warning("beat gave up releasing its lease after %s s; it lapses by itself", RELEASE_TIMEOUT)

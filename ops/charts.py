@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.utils import formats, timezone
+from django.utils.translation import pgettext
 
 
 @dataclass(frozen=True)
@@ -61,16 +62,18 @@ def hourly_chart(
     slot = plot_w / max(len(points), 1)
     gap = min(2.0, slot * 0.2)
     bars, x_ticks = [], []
+    # Translators: Django date formats of a chart's hour label ("Mon 6 Dec 14:00") and day tick ("Mon 6").
+    hour_format, day_format = pgettext("chart hour", "D j M"), pgettext("chart day", "D j")
     for i, (start, value) in enumerate(points):
         local = timezone.localtime(start)
         h = plot_h * value / axis_max
         x = left + i * slot
-        label = f"{formats.date_format(local, 'D j M')} {local:%H}:00"
+        label = f"{formats.date_format(local, hour_format)} {local:%H}:00"
         bars.append(
             Bar(round(x + gap / 2, 2), round(top + plot_h - h, 2), round(slot - gap, 2), round(h, 2), value, label)
         )
         if daily_ticks and local.hour == 0:
-            x_ticks.append(Tick(round(x, 2), formats.date_format(local, "D j")))
+            x_ticks.append(Tick(round(x, 2), formats.date_format(local, day_format)))
         elif not daily_ticks and local.hour % 3 == 0:
             x_ticks.append(Tick(round(x, 2), f"{local:%H}:00"))
     y_ticks = [Tick(round(top + plot_h - plot_h * f, 2), _short(axis_max * f)) for f in (0, 0.5, 1)]

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.utils import timezone
+
+from spam import health as spam_health
 
 from . import heartbeats, queue, stats, totals
 
@@ -118,6 +121,7 @@ def render() -> str:
     lines += _family(
         "webpop_stored_messages", "gauge", "Messages stored.", [_sample("webpop_stored_messages", storage["messages"])]
     )
+    lines += _spam_families()
     now = timezone.now()
     workers = heartbeats.workers(now)
     lines += _family(
@@ -136,3 +140,82 @@ def render() -> str:
         [_sample("webpop_workers_alive", sum(1 for w in workers if w.state == "alive"))],
     )
     return "\n".join(lines) + "\n"
+
+
+def _spam_families() -> list[str]:
+    """Spam filtering (spam/): running totals from the hourly rows, the backlog, and rspamd's last answer."""
+    total = spam_health.totals()
+    backlog = spam_health.backlog()
+    lines = _family(
+        "webpop_spam_scanned_total",
+        "counter",
+        "New messages judged by a spam filter (rspamd or the provider's headers).",
+        [_sample("webpop_spam_scanned_total", total.scanned)],
+    )
+    lines += _family(
+        "webpop_spam_verdicts_total",
+        "counter",
+        "Messages moved to Spam or marked probably spam by the filter.",
+        [
+            _sample("webpop_spam_verdicts_total", total.spam, {"verdict": "spam"}),
+            _sample("webpop_spam_verdicts_total", total.probable, {"verdict": "probable"}),
+        ],
+    )
+    lines += _family(
+        "webpop_spam_scan_failures_total",
+        "counter",
+        "Scans that failed (each is tried again).",
+        [_sample("webpop_spam_scan_failures_total", total.failed)],
+    )
+    lines += _family(
+        "webpop_spam_learned_total",
+        "counter",
+        "Messages rspamd learned from as users marked them Spam or Not spam.",
+        [_sample("webpop_spam_learned_total", total.learned)],
+    )
+    lines += _family(
+        "webpop_spam_scan_seconds_total",
+        "counter",
+        "Time of rspamd scans, summed: rspamd's own, and the whole request as webpop saw it.",
+        [
+            _sample("webpop_spam_scan_seconds_total", float(total.rspamd_seconds), {"side": "rspamd"}),
+            _sample("webpop_spam_scan_seconds_total", float(total.request_seconds), {"side": "request"}),
+        ],
+    )
+    lines += _family(
+        "webpop_spam_rspamd_scans_total",
+        "counter",
+        "Scans by rspamd (the count for webpop_spam_scan_seconds_total).",
+        [_sample("webpop_spam_rspamd_scans_total", total.rspamd_scans)],
+    )
+    lines += _family(
+        "webpop_spam_pending",
+        "gauge",
+        "Scans and training waiting to be done.",
+        [
+            _sample("webpop_spam_pending", backlog.scans, {"work": "scan"}),
+            _sample("webpop_spam_pending", backlog.learns, {"work": "learn"}),
+        ],
+    )
+    oldest = [] if backlog.oldest_scan is None else [(timezone.now() - backlog.oldest_scan).total_seconds()]
+    lines += _family(
+        "webpop_spam_oldest_pending_scan_seconds",
+        "gauge",
+        "Age of the oldest message waiting for its scan (absent when none waits).",
+        [_sample("webpop_spam_oldest_pending_scan_seconds", age) for age in oldest],
+    )
+    state = spam_health.rspamd_health() if settings.WEBPOP_RSPAMD_URL else None
+    lines += _family(
+        "webpop_rspamd_up",
+        "gauge",
+        "1 when rspamd answered the last time it was asked (absent without rspamd, or before it is asked).",
+        [] if state is None else [_sample("webpop_rspamd_up", 0 if state.failing_since else 1)],
+    )
+    latency = [] if state is None or state.latency_seconds is None else [float(state.latency_seconds)]
+    lines += _family(
+        "webpop_rspamd_latency_seconds",
+        "gauge",
+        "How long rspamd took to answer the last time it answered.",
+        [_sample("webpop_rspamd_latency_seconds", value) for value in latency],
+    )
+    return lines

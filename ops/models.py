@@ -46,3 +46,25 @@ class MetricTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} = {self.value:g}"
+
+
+class Operator(models.Model):
+    """No table: holds the operators' permissions, which the "Operators" group is given (ops.operators).
+
+    The dashboard acts on every user's accounts; the staff flag alone (which only opens the
+    admin, where model permissions apply) grants none of this.
+    """
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("view_dashboard", "Can view the operators' dashboard (every account's health, hosts and errors)"),
+            ("act_on_accounts", "Can sync now, pause, resume and retry quarantined mail of any account"),
+            ("disable_users", "Can disable and re-enable users"),
+            ("manage_invitations", "Can create and revoke invitations"),
+            ("view_metrics", "Can read the Prometheus metrics in the browser"),
+        ]
+
+    def __str__(self) -> str:
+        return "operator"

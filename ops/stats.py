@@ -180,6 +180,7 @@ class UserStorage:
     username: str
     is_active: bool
     is_staff: bool
+    is_superuser: bool
     accounts: int
     messages: int
     bytes: int
@@ -204,7 +205,9 @@ def users_with_storage(q: str = "") -> QuerySet:
             quota=F("profile__storage_quota_bytes"),
         )
         .order_by("-stored", "username")
-        .values("id", "username", "is_active", "is_staff", "stored", "n_messages", "n_accounts", "quota")
+        .values(
+            "id", "username", "is_active", "is_staff", "is_superuser", "stored", "n_messages", "n_accounts", "quota"
+        )
     )
 
 
@@ -216,6 +219,7 @@ def storage_rows(rows) -> list[UserStorage]:
             r["username"],
             r["is_active"],
             r["is_staff"],
+            r["is_superuser"],
             r["n_accounts"],
             r["n_messages"],
             r["stored"],

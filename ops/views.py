@@ -1,15 +1,13 @@
-"""The operators' dashboard (staff only) and /metrics. Thin: check access, call ops modules, render."""
+"""The operators' dashboard and /metrics, each behind its own permission (ops.operators). Thin: check, call, render."""
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hmac
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,25 +20,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import MailAccount
 from mailbox.models import FetchFailure
+from spam import dashboard as spam_dashboard
 
-from . import actions, charts, heartbeats, metrics, queue, stats
-
-
-def staff_only(view):
-    """Anonymous: to the login page. Signed in but not staff: 404, the dashboard does not exist for them."""
-
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not (request.user.is_active and request.user.is_staff):
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    return wrapper
+from . import actions, charts, heartbeats, metrics, operators, queue, stats
+from .operators import operator_required
 
 
-@staff_only
+@operator_required(operators.VIEW_DASHBOARD)
 @require_GET
 @never_cache
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -48,6 +34,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     week = stats.hourly_activity(24 * 7, now)
     day = week[-24:]
     health = stats.health_counts()
+    spam = spam_dashboard.summary(now)
     context = {
         "now": now,
         "users": stats.user_counts(),
@@ -82,11 +69,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "quarantined": stats.quarantined(limit=20),
         "quarantined_count": stats.quarantined_count(),
         "problem_accounts": stats.accounts_list().exclude(health__in=("ok", "new", "paused"))[:20],
+        "spam": spam,
+        "spam_chart": charts.hourly_chart([(hour, counts.scanned) for hour, counts in spam.hourly]),
     }
     return render(request, "ops/dashboard.html", context)
 
 
-@staff_only
+@operator_required(operators.VIEW_DASHBOARD)
 @require_GET
 @never_cache
 def account_list(request: HttpRequest) -> HttpResponse:
@@ -100,7 +89,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_only
+@operator_required(operators.VIEW_DASHBOARD)
 @require_GET
 @never_cache
 def user_list(request: HttpRequest) -> HttpResponse:
@@ -116,7 +105,7 @@ def _back(request: HttpRequest, default: str) -> HttpResponse:
     return redirect(default)
 
 
-@staff_only
+@operator_required(operators.ACT_ON_ACCOUNTS)
 @require_POST
 def account_sync(request: HttpRequest, account_id: int) -> HttpResponse:
     account = get_object_or_404(MailAccount, id=account_id)
@@ -128,28 +117,35 @@ def account_sync(request: HttpRequest, account_id: int) -> HttpResponse:
     return _back(request, reverse("ops:accounts"))
 
 
-@staff_only
+@operator_required(operators.ACT_ON_ACCOUNTS)
 @require_POST
 def account_pause(request: HttpRequest, account_id: int) -> HttpResponse:
     account = get_object_or_404(MailAccount, id=account_id)
     pause = request.POST.get("pause") == "1"
-    actions.set_paused(request.user, account, pause)
-    if pause:
-        messages.success(request, _("%(account)s is paused.") % {"account": account.display_name})
+    try:
+        actions.set_paused(request.user, account, pause)
+    except actions.ActionRefused:
+        messages.error(request, _("Only a superuser can pause or resume a superuser's accounts."))
     else:
-        messages.success(request, _("%(account)s is polled again.") % {"account": account.display_name})
+        if pause:
+            messages.success(request, _("%(account)s is paused.") % {"account": account.display_name})
+        else:
+            messages.success(request, _("%(account)s is polled again.") % {"account": account.display_name})
     return _back(request, reverse("ops:accounts"))
 
 
-@staff_only
+@operator_required(operators.DISABLE_USERS)
 @require_POST
 def user_active(request: HttpRequest, user_id: int) -> HttpResponse:
     user = get_object_or_404(get_user_model(), pk=user_id)
     active = request.POST.get("active") == "1"
     try:
         actions.set_user_active(request.user, user, active)
-    except actions.ActionRefused:
-        messages.error(request, _("You cannot disable your own user."))
+    except actions.ActionRefused as refused:
+        if refused.reason == "self":
+            messages.error(request, _("You cannot disable your own user."))
+        else:
+            messages.error(request, _("Only a superuser can disable or enable a superuser."))
     else:
         if active:
             messages.success(request, _("%(user)s can sign in again.") % {"user": user.get_username()})
@@ -160,7 +156,7 @@ def user_active(request: HttpRequest, user_id: int) -> HttpResponse:
     return _back(request, reverse("ops:users"))
 
 
-@staff_only
+@operator_required(operators.ACT_ON_ACCOUNTS)
 @require_POST
 def failure_retry(request: HttpRequest, failure_id: int) -> HttpResponse:
     failure = get_object_or_404(FetchFailure, id=failure_id, quarantined_at__isnull=False)
@@ -172,9 +168,9 @@ def failure_retry(request: HttpRequest, failure_id: int) -> HttpResponse:
 @require_GET
 @never_cache
 def prometheus(request: HttpRequest) -> HttpResponse:
-    """Prometheus scrape: a bearer token (WEBPOP_METRICS_TOKEN) or a staff session."""
+    """Prometheus scrape: a bearer token (WEBPOP_METRICS_TOKEN) or a session with the metrics permission."""
     user = request.user
-    allowed = user.is_authenticated and user.is_active and user.is_staff
+    allowed = user.is_authenticated and user.has_perm(operators.VIEW_METRICS)
     token = settings.WEBPOP_METRICS_TOKEN
     if not allowed and token:
         given = request.headers.get("Authorization", "")

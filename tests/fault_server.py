@@ -18,9 +18,10 @@ Everything is recorded per session (``server.session_log``): every line the
 client sent (``commands``, secrets included: this is a test server), a
 byte-exact ``transcript`` of client lines and server status/challenge lines
 (message and listing bodies are left out), the SASL mechanism that succeeded
-and the decoded SASL client responses, and ``max_in_flight``: the largest
-number of client lines received before the server had finished answering the
-earlier ones (1 for a lock-step client, more for a pipelining one).
+and the decoded SASL client responses, ``login_attempts`` (PASS, APOP and AUTH
+commands; ``server.login_attempts`` adds up all sessions), and ``max_in_flight``:
+the largest number of client lines received before the server had finished
+answering the earlier ones (1 for a lock-step client, more for a pipelining one).
 """
 
 from __future__ import annotations
@@ -92,6 +93,12 @@ class Faults:
     # Login
     login_error: str | None = None  # PASS/APOP/AUTH with good credentials answer "-ERR <this>"
     in_use: bool = False  # shorthand for login_error="[IN-USE] Mailbox locked"
+    # Offered but refused, as a wrong password is (a timestamp in the greeting implied):
+    apop_only_for: list[str] | None = None  # APOP works only for these users (given an APOP secret)
+    sasl_refused: list[str] = field(default_factory=list)  # in CAPA; AUTH answers -ERR at once (any name)
+    sasl_failing: list[str] = field(default_factory=list)  # in CAPA; AUTH takes the client's response, then -ERR
+    # After a refused login: "continue"; "close" the connection; or "refuse" every later login in the session.
+    after_auth_failure: str = "continue"
 
     # Failures during the session
     sys_temp_after: int | None = None  # after N commands following login (CAPA not counted): -ERR [SYS/TEMP]
@@ -109,6 +116,14 @@ class Faults:
         unknown = set(self.sasl) - set(SASL_MECHANISMS)
         if unknown:
             raise ValueError(f"unsupported SASL mechanisms for the fault server: {sorted(unknown)}")
+        self.sasl_refused = [m.upper() for m in self.sasl_refused]
+        self.sasl_failing = [m.upper() for m in self.sasl_failing]
+        if set(self.sasl) & set(self.sasl_refused + self.sasl_failing):
+            raise ValueError("a SASL mechanism is either accepted, refused or failing")
+        if self.apop_only_for is not None and not self.apop_timestamp:
+            self.apop_timestamp = True
+        if self.after_auth_failure not in {"continue", "close", "refuse"}:
+            raise ValueError(f"after_auth_failure must be continue, close or refuse, not {self.after_auth_failure!r}")
         if self.slow_commands is not None:
             self.slow_commands = frozenset(c.upper() for c in self.slow_commands)
         if self.drop_after_command:
@@ -129,6 +144,7 @@ class Session:
     transcript: list[tuple[str, bytes]] = field(default_factory=list)  # ("C"|"S", raw line with line ending)
     user: str | None = None  # set on successful login
     mechanism: str | None = None  # "USER", "APOP" or the SASL mechanism that succeeded
+    login_attempts: int = 0  # PASS, APOP and AUTH commands received before a login succeeded
     sasl_responses: list[bytes] = field(default_factory=list)  # decoded SASL client responses
     marked: set[int] = field(default_factory=set)  # message numbers marked by DELE, at the end of the session
     committed: bool = False  # QUIT in TRANSACTION state removed the marked messages
@@ -273,6 +289,11 @@ class FaultServer:
         return self.session_log[-1]
 
     @property
+    def login_attempts(self) -> int:
+        """Login commands (PASS, APOP, AUTH) received, all sessions together."""
+        return sum(s.login_attempts for s in self.session_log)
+
+    @property
     def max_in_flight(self) -> int:
         """The largest ``max_in_flight`` of any session."""
         return max((s.max_in_flight for s in self.session_log), default=0)
@@ -364,8 +385,9 @@ class FaultServer:
             lines.append("PIPELINING")
         if f.resp_codes:
             lines += ["RESP-CODES", "AUTH-RESP-CODE"]
-        if f.sasl:
-            lines.append("SASL " + " ".join(f.sasl))
+        sasl = f.sasl + f.sasl_refused + f.sasl_failing
+        if sasl:
+            lines.append("SASL " + " ".join(sasl))
         if f.expire is not None:
             lines.append(f"EXPIRE {f.expire}")
         if f.login_delay is not None:
@@ -398,6 +420,7 @@ class _Connection:
         self.maildrop: list[_Message] = []
         self.tx_commands = 0
         self.sys_temp = False
+        self.auth_failed = False  # a login was refused in this session
 
     # Plumbing --------------------------------------------------------------
 
@@ -521,6 +544,11 @@ class _Connection:
         if name not in {"CAPA", "QUIT"} and (name in AUTH_STATE_COMMANDS) == self.authenticated:
             await self.err("Command not valid in this state")
             return
+        if name in LOGIN_COMMANDS:
+            self.session.login_attempts += 1
+        if name in LOGIN_COMMANDS | {"USER"} and self.auth_failed and f.after_auth_failure == "refuse":
+            await self.err("[AUTH] Too many authentication failures in this session")
+            return
         await handler(arg.strip() if name not in {"PASS", "AUTH"} else arg)
 
     async def cmd_capa(self, arg: str) -> None:
@@ -576,11 +604,20 @@ class _Connection:
         good = password is not None and hmac.compare_digest(
             hashlib.md5((timestamp + password).encode()).hexdigest(), digest.strip()
         )
+        if self.faults.apop_only_for is not None and user not in self.faults.apop_only_for:
+            good = False  # no APOP secret for this user: refused like a wrong password
         await self.finish_login(user, good, "APOP")
+
+    async def refuse_login(self) -> None:
+        """The answer to a refused login, the same whatever the reason; then the after-failure fault."""
+        await self.err("[AUTH] Authentication failed" if self.faults.resp_codes else "Authentication failed")
+        self.auth_failed = True
+        if self.faults.after_auth_failure == "close":
+            await self.drop()
 
     async def finish_login(self, user: str, good: bool, mechanism: str) -> None:
         if not good:
-            await self.err("[AUTH] Authentication failed" if self.faults.resp_codes else "Authentication failed")
+            await self.refuse_login()
             return
         if self.faults.login_error:
             await self.err(self.faults.login_error)
@@ -594,10 +631,18 @@ class _Connection:
     async def cmd_auth(self, arg: str) -> None:
         mechanism, _, initial = arg.strip().partition(" ")
         mechanism = mechanism.upper()
+        initial = initial.strip()
+        if mechanism in self.faults.sasl_refused:
+            await self.refuse_login()
+            return
+        if mechanism in self.faults.sasl_failing:
+            with contextlib.suppress(_SaslCancelled, _SaslFailed):
+                await self.first_response(initial or None)  # the exchange runs, then fails
+            await self.refuse_login()
+            return
         if mechanism not in self.faults.sasl:
             await self.err("Unsupported authentication mechanism")
             return
-        initial = initial.strip()
         try:
             handler = getattr(self, "sasl_" + mechanism.lower().replace("-", "_"))
             user, good = await handler(initial or None)
@@ -775,6 +820,7 @@ class _Connection:
 
 
 AUTH_STATE_COMMANDS = {"USER", "PASS", "APOP", "AUTH", "UTF8"}
+LOGIN_COMMANDS = frozenset({"PASS", "APOP", "AUTH"})
 
 
 class _SaslCancelled(Exception):

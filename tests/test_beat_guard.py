@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,17 +12,14 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from ops import beatlock
 from ops.beat import GuardedScheduler
 from ops.models import SchedulerLease
-from tests.conftest import require
+from tests.conftest import require_postgresql
+from tests.processes import REPO, webpop_env
 from webpop.celery import app as celery_app
-
-REPO = Path(__file__).resolve().parent.parent
-
 
 # --- The lease ------------------------------------------------------------------------
 
@@ -125,19 +121,10 @@ def _wait_for(predicate, what: str, timeout: float = 60.0) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_two_beat_processes_never_both_enqueue_and_the_standby_takes_over(tmp_path):
-    require(connection.vendor == "postgresql", "PostgreSQL (set DATABASE_URL)")
-    db = connection.settings_dict
+    require_postgresql()
     data_dir = tmp_path / "data"
-    env = dict(os.environ)
-    env.pop("REDIS_URL", None)  # the folder queue: every published task is a file we can read
-    env.update(
-        DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
-        WEBPOP_DATA_DIR=str(data_dir),
-        SECRET_KEY=settings.SECRET_KEY,
-        WEBPOP_ENCRYPTION_KEYS=",".join(settings.WEBPOP_ENCRYPTION_KEYS),
-        WEBPOP_POLL_TICK_SECONDS="1",
-        WEBPOP_BEAT_LEASE_SECONDS="3",
-    )
+    # The folder queue: every published task is a file we can read.
+    env = webpop_env(data_dir, redis=False, WEBPOP_POLL_TICK_SECONDS="1", WEBPOP_BEAT_LEASE_SECONDS="3")
     queue_dir = data_dir / "broker" / "queue"
     procs, logs = {}, {}
 
@@ -178,3 +165,45 @@ def test_two_beat_processes_never_both_enqueue_and_the_standby_takes_over(tmp_pa
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+
+
+# --- Stopping in the middle of a query ------------------------------------------------------
+
+# Beat closes its scheduler from its SIGTERM handler, which may run while a tick's query is waiting
+# for the database: here a SIGALRM handler closes the scheduler during a slow query of the main thread.
+_STOP_DURING_A_QUERY = """
+import signal, sys, time
+import django
+django.setup()
+from django.db import connection
+from ops import beatlock
+from ops.beat import GuardedScheduler
+from webpop.celery import app
+
+scheduler = GuardedScheduler(app=app, schedule_filename=sys.argv[1])
+scheduler.holder = "stopping:1"
+scheduler.tick()
+assert beatlock.current_holder() == "stopping:1"
+closed = []
+signal.signal(signal.SIGALRM, lambda *_: (scheduler.close(), closed.append(time.monotonic())))
+signal.setitimer(signal.ITIMER_REAL, 0.3)
+with connection.cursor() as cursor:
+    cursor.execute("SELECT pg_sleep(1.5)")
+ended = time.monotonic()
+print("closed-during-the-query", bool(closed) and closed[0] < ended, "holder", beatlock.current_holder())
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_beat_stopped_during_a_query_gives_its_lease_up_and_does_not_hang(tmp_path):
+    require_postgresql()
+    env = webpop_env(tmp_path / "data", redis=False, DJANGO_SETTINGS_MODULE="webpop.settings")
+    done = subprocess.run(
+        [sys.executable, "-c", _STOP_DURING_A_QUERY, str(tmp_path / "schedule")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    # The handler returned while the query still ran, and the lease was free after.
+    assert done.stdout.split() == ["closed-during-the-query", "True", "holder", "None"], (
+        done.stdout + done.stderr[-2000:]
+    )

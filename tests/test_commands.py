@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from accounts.models import MailAccount
 from tests.factories import build_message
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def add_account(monkeypatch, *args: str, password: str = "pw") -> str:

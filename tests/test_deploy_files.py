@@ -57,7 +57,11 @@ def test_the_entrypoint_is_valid_shell():
 
 
 def test_systemd_units_verify(tmp_path):
-    require(shutil.which("systemd-analyze") is not None, "systemd-analyze (apt-get install systemd)")
+    require(
+        shutil.which("systemd-analyze") is not None,
+        "systemd-analyze",
+        "`make system-deps` installs it (Debian package systemd)",
+    )
     # Point the units at this checkout and its virtualenv instead of /opt/webpop.
     venv_bin = Path(sys.executable).parent
     (tmp_path / "opt" / ".venv").mkdir(parents=True)

@@ -287,6 +287,57 @@ def test_apop_with_poplib(serve):
     assert server.last.mechanism == "APOP"
 
 
+def test_apop_offered_but_only_for_users_with_an_apop_secret(serve):
+    server = serve([], {"alice": "secret", "bob": "pw"}, apop_only_for=["bob"])
+    raw = Raw(server)
+    assert server.apop_timestamp and raw.greeting.endswith(server.apop_timestamp.encode() + b"\r\n")
+    digest = hashlib.md5((server.apop_timestamp + "secret").encode()).hexdigest()
+    assert raw.cmd(f"APOP alice {digest}") == b"-ERR [AUTH] Authentication failed\r\n"  # right password
+    raw.login()  # USER/PASS still works in the same session ("continue")
+    raw.close()
+    raw = Raw(server)
+    digest = hashlib.md5((server.apop_timestamp + "pw").encode()).hexdigest()
+    assert raw.cmd(f"APOP bob {digest}").startswith(b"+OK")
+    raw.close()
+    server.wait_idle()
+    assert [s.login_attempts for s in server.session_log] == [2, 1] and server.login_attempts == 3
+    assert [s.mechanism for s in server.session_log] == ["USER", "APOP"]
+
+
+def test_after_a_refused_login_the_server_can_close_or_refuse_further_logins(serve):
+    closing = serve([], apop_only_for=[], after_auth_failure="close")
+    raw = Raw(closing)
+    assert raw.cmd("APOP alice 0123").startswith(b"-ERR [AUTH]")
+    assert raw.line() == b""  # closed
+    raw.close()
+    refusing = serve([], apop_only_for=[], after_auth_failure="refuse")
+    raw = Raw(refusing)
+    assert raw.cmd("APOP alice 0123").startswith(b"-ERR [AUTH]")
+    assert raw.cmd("USER alice").startswith(b"-ERR [AUTH] Too many")
+    assert raw.cmd("PASS secret").startswith(b"-ERR [AUTH] Too many")
+    raw.close()
+    refusing.wait_idle()
+    assert refusing.last.user is None and refusing.login_attempts == 2
+
+
+def test_sasl_mechanisms_listed_but_refused_or_failing(serve):
+    server = serve([], sasl=["PLAIN"], sasl_refused=["SCRAM-SHA-256"], sasl_failing=["cram-md5"])
+    raw = Raw(server)
+    raw.cmd("CAPA")
+    assert b"SASL PLAIN SCRAM-SHA-256 CRAM-MD5\r\n" in raw.body()
+    assert raw.cmd("AUTH SCRAM-SHA-256 " + base64.b64encode(b"n,,n=alice,r=abc").decode()) == (
+        b"-ERR [AUTH] Authentication failed\r\n"
+    )
+    assert raw.cmd("AUTH CRAM-MD5") == b"+ \r\n"  # the exchange starts...
+    assert raw.cmd(base64.b64encode(b"alice 0123").decode()) == b"-ERR [AUTH] Authentication failed\r\n"
+    assert raw.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0secret").decode()).startswith(b"+OK")
+    raw.close()
+    server.wait_idle()
+    assert server.last.login_attempts == 3 and server.last.mechanism == "PLAIN"
+    with pytest.raises(ValueError):
+        Faults(sasl=["PLAIN"], sasl_refused=["PLAIN"])
+
+
 def test_cram_md5_exchange(serve):
     server = serve([], sasl=["CRAM-MD5"])
     raw = Raw(server)

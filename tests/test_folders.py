@@ -15,7 +15,7 @@ from tests.factories import make_account
 from tests.test_account_manage import edit_data
 from tests.test_inbox import subjects
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 _uidls = itertools.count()
 
@@ -81,7 +81,8 @@ def test_a_user_folder_lists_its_messages_and_the_nav_shows_unread_counts(alice_
     assert response.context["folder_label"] == "Travel"
     html = response.content.decode()
     link = reverse("mailbox:folder", args=[folder.slug])
-    assert f'href="{link}" aria-current="page">Travel <span class="count">3</span>' in html
+    assert f'href="{link}" aria-current="page">' in html
+    assert '<span class="label" dir="auto">Travel</span><span class="count">3</span>' in html
     for name in ("folders", "rules", "import"):
         assert reverse(f"mailbox:{name}") in html
 
@@ -110,12 +111,24 @@ def test_bulk_move_to_a_user_folder_and_undo(alice_client, alice):
     assert Message.objects.get(id=rows[0].id).folder == folder.slug  # undo puts it back in the user folder
 
 
-def test_the_move_select_offers_system_and_user_folders(alice_client, alice):
+def test_the_move_menu_offers_system_and_user_folders(alice_client, alice):
     bulk_messages(make_account(alice), 1)
-    folders.create(alice.id, "Projects")
+    folder = folders.create(alice.id, "Projects")
     html = alice_client.get(reverse("mailbox:inbox")).content.decode()
-    assert '<select id="move-to" name="folder">' in html
-    assert ">Projects</option>" in html and ">Archive</option>" in html
+    assert f'<button name="move_to" value="{folder.slug}" dir="auto">Projects</button>' in html
+    assert '<button name="move_to" value="archive" dir="auto">Archive</button>' in html
+    assert 'name="move_to" value="inbox"' not in html  # not into the folder shown
+
+
+def test_a_button_of_the_move_menu_moves_the_selected_messages(alice_client, alice):
+    rows = bulk_messages(make_account(alice), 2)
+    folder = folders.create(alice.id, "Keep")
+    response = alice_client.post(reverse("mailbox:bulk"), {"move_to": folder.slug, "ids": [rows[0].id]}, follow=True)
+    assert "1 message moved to Keep." in response.content.decode()
+    assert Message.objects.get(id=rows[0].id).folder == folder.slug
+    assert Message.objects.get(id=rows[1].id).folder == "inbox"
+    alice_client.post(reverse("mailbox:bulk"), {"move_to": "u999999", "ids": [rows[1].id]})
+    assert Message.objects.get(id=rows[1].id).folder == "inbox"  # no such folder of hers: nothing moves
 
 
 def test_nobody_moves_mail_into_someone_elses_folder(alice, bob, bob_client):

@@ -16,7 +16,7 @@ from tests.factories import build_message, make_account, store_message
 REPO = Path(settings.BASE_DIR)
 PO = REPO / "locale" / "de" / "LC_MESSAGES" / "django.po"
 MO = PO.with_suffix(".mo")
-CODE_DIRS = ["accounts", "mailbox", "webpop"]
+CODE_DIRS = ["accounts", "mailbox", "oauth", "ops", "outgoing", "push", "users", "webpop"]
 
 
 def marked_strings() -> set[tuple[str | None, str]]:
@@ -49,7 +49,7 @@ def test_every_model_choice_label_is_in_the_catalogue():
     entries = parse_po(PO)
     labels = {
         str(label)
-        for app in ("accounts", "mailbox")
+        for app in ("accounts", "mailbox", "push")
         for model in apps.get_app_config(app).get_models()
         for field in model._meta.get_fields()
         for _value, label in getattr(field, "choices", None) or ()
@@ -125,7 +125,7 @@ def test_message_page_and_flash_messages_follow_the_language(alice_client, alice
     page = alice_client.get(reverse("mailbox:message", args=[alice_mail.id])).content.decode()
     assert "Antworten" in page and "Von</dt>" in page and ".eml herunterladen" in page
     response = alice_client.post(reverse("mailbox:bulk"), {"action": "archive", "ids": [alice_mail.id]}, follow=True)
-    assert "1 Nachricht nach Archiv verschoben." in response.content.decode()
+    assert "1 Nachricht in den Ordner „Archiv“ verschoben." in response.content.decode()
     assert "Auf dem Server" in alice_client.get(reverse("mailbox:message", args=[alice_mail.id])).content.decode()
     account_page = alice_client.get(reverse("accounts:detail", args=[alice_mail.account_id])).content.decode()
     assert "SSL/TLS (implizit, meist Port 995)" in account_page

@@ -9,7 +9,7 @@ from django.utils import timezone
 from mailbox.models import Message
 from tests.factories import build_message, make_account, store_message
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def bulk_messages(account, count: int, **fields) -> list[Message]:
@@ -126,6 +126,14 @@ def test_search_operators_and_highlight(alice_client, alice):
     assert "<mark>Quarterly</mark>" in response.content.decode()
     response = alice_client.get(reverse("mailbox:inbox") + "?q=before:yesterday")
     assert "write dates as YYYY-MM-DD" in response.content.decode()
+
+
+def test_search_highlight_in_the_page_never_splits_an_escaped_character(alice_client, alice):
+    account = make_account(alice)
+    store_message(account, build_message("Tom & Jerry's amp 27", "x"), "1")
+    page = alice_client.get(reverse("mailbox:inbox") + "?q=amp 27").content.decode()
+    assert "Tom &amp; Jerry&#x27;s <mark>amp</mark> <mark>27</mark>" in page
+    assert "&<mark>" not in page and "#x<mark>" not in page
 
 
 def test_search_never_shows_another_users_mail(bob_client, alice):

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
+from ops import operators
 from tests import urlwalk
 from tests.urlwalk import COVERAGE, PUBLIC, SECRETS, Route, cross_owner_rows, is_admin, snapshot
 
@@ -77,7 +78,7 @@ def test_bob_reaches_none_of_alices_objects_and_changes_nothing(world, bob_clien
                 f"{method} {url}{'?' + urlencode(data, doseq=True) if data and method == 'GET' else ''} ({route.key})"
             )
             status = response.status_code
-            if case.kind in ("object", "token", "staff"):
+            if case.kind in ("object", "token", "operator"):
                 allowed = {403, 404} if method in case.methods.split() else {403, 404, 405}
                 if status not in allowed:
                     problems.append(f"{where}: {status}, expected one of {sorted(allowed)}")
@@ -100,7 +101,7 @@ def test_alice_reaches_each_of_her_objects(world, alice_client):
     checked = 0
     for route in urlwalk.routes():
         case = COVERAGE.get(route.key)
-        if case is None or case.kind in ("own", "staff") or "GET" not in case.methods.split():
+        if case is None or case.kind in ("own", "operator") or "GET" not in case.methods.split():
             continue
         url = urlwalk.url_for(route, case.args(world))
         for query in case.queries(world):
@@ -114,8 +115,6 @@ def test_alice_reaches_each_of_her_objects(world, alice_client):
 def test_owners_reach_what_each_post_only_url_names(world, alice_client):
     # Proves the POST-only URLs were built right: bob's 404 there means "not his", not "no such object".
     # Each POST runs in a transaction rolled back afterwards, so every one sees the same world.
-    world.alice.is_staff = True  # the operators' and invitation URLs are staff only
-    world.alice.save()
     checked, problems = 0, []
     for route in urlwalk.routes():
         case = COVERAGE.get(route.key)
@@ -133,17 +132,24 @@ def test_owners_reach_what_each_post_only_url_names(world, alice_client):
     assert checked >= 15
 
 
-def test_staff_pages_open_for_staff(world, alice_client):
-    # Bob's 404 on the staff pages is his not being staff: the same pages open for a staff member.
-    world.alice.is_staff = True
-    world.alice.save()
-    pages = [route for route in urlwalk.routes() if getattr(COVERAGE.get(route.key), "kind", "") == "staff"]
-    for route in pages:
+def test_operator_urls_open_for_operators(world, alice_client):
+    # Bob's 403 on the operators' URLs is his lacking the permission: the same URLs work for an operator.
+    operators.grant(world.alice)
+    urls = [route for route in urlwalk.routes() if getattr(COVERAGE.get(route.key), "kind", "") == "operator"]
+    problems = []
+    for route in urls:
         case = COVERAGE[route.key]
-        for query in case.queries(world):
-            response = alice_client.get(urlwalk.url_for(route, case.args(world)), query)
-            assert response.status_code == 200, f"{route.key} {query}: {response.status_code}"
-    assert len(pages) >= 4
+        url = urlwalk.url_for(route, case.args(world))
+        attempts = [("GET", query) for query in case.queries(world)] if "GET" in case.methods.split() else []
+        attempts += [("POST", data) for data in case.posts(world)] if "POST" in case.methods.split() else []
+        for method, data in attempts:
+            with transaction.atomic():
+                response = alice_client.get(url, data) if method == "GET" else alice_client.post(url, data)
+                transaction.set_rollback(True)
+            if response.status_code not in (200, 302):
+                problems.append(f"{method} {url} {data} ({route.key}): {response.status_code}")
+    assert not problems, "\n".join(problems)
+    assert len(urls) >= 9
 
 
 def test_anonymous_visitors_are_sent_to_login_everywhere_but_public_pages(world):

@@ -90,3 +90,61 @@ def test_database_url_parsing(url, engine, name):
 def test_bad_database_url_is_refused(url):
     with pytest.raises(ImproperlyConfigured):
         env.parse_database_url(url, REPO)
+
+
+def test_database_url_keeps_postgresql_options():
+    config = env.parse_database_url(
+        "postgres://u@db.internal/mail?sslmode=require&sslrootcert=%2Fetc%2Fca.pem&connect_timeout=5", REPO
+    )
+    assert config["OPTIONS"] == {"sslmode": "require", "sslrootcert": "/etc/ca.pem", "connect_timeout": "5"}
+
+
+@pytest.mark.django_db
+def test_database_url_options_reach_a_real_postgresql_connection():
+    """The options are libpq parameters on the connection webpop opens, not just entries in a dict."""
+    from urllib.parse import quote, urlencode
+
+    from django.db import connection
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    if connection.vendor != "postgresql":
+        pytest.fail("this test needs the suite's PostgreSQL (DATABASE_URL=postgres://...)")
+    settings = connection.settings_dict
+    query = {"application_name": "webpop-url-option", "options": "-c statement_timeout=1234"}
+    host = settings["HOST"] or "localhost"
+    if host.startswith("/"):  # a socket directory travels as a libpq option
+        query["host"], host = host, ""
+    login = quote(settings["USER"]) + (f":{quote(settings['PASSWORD'])}" if settings["PASSWORD"] else "")
+    url = f"postgres://{login}@{host}{':' + str(settings['PORT']) if settings['PORT'] else ''}/{settings['NAME']}"
+    url += "?" + urlencode(query)
+    config = env.parse_database_url(url, REPO)
+    wrapper = DatabaseWrapper({**settings, **config, "TIME_ZONE": None, "AUTOCOMMIT": True, "ATOMIC_REQUESTS": False})
+    try:
+        with wrapper.cursor() as cursor:
+            cursor.execute("SHOW application_name")
+            assert cursor.fetchone()[0] == "webpop-url-option"
+            cursor.execute("SHOW statement_timeout")
+            assert cursor.fetchone()[0] == "1234ms"
+    finally:
+        wrapper.close()
+
+
+def test_database_url_keeps_sqlite_options():
+    config = env.parse_database_url("sqlite:///var/db.sqlite3?timeout=45", REPO)
+    assert config["NAME"] == str(REPO / "var/db.sqlite3")
+    assert config["OPTIONS"]["timeout"] == 45
+    assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"  # the defaults stay
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgres://h/db?sslmod=require", "sslmod"),
+        ("postgres://h/db?sslmode=require&sslmode=disable", "twice"),
+        ("sqlite:///var/db.sqlite3?timeout=soon", "timeout"),
+        ("sqlite:///var/db.sqlite3?journal=wal", "no option 'journal'"),
+    ],
+)
+def test_bad_database_url_options_are_refused(url, message):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        env.parse_database_url(url, REPO)

@@ -64,5 +64,7 @@ def test_bob_cannot_view_alices_source(bob_client, three):
 
 
 def test_message_page_has_a_constant_number_of_queries(alice_client, three, django_assert_max_num_queries):
-    with django_assert_max_num_queries(16):
+    # 17 with marking it read through actions.set_seen: its transaction is a savepoint (two statements)
+    # inside the test's own, a plain transaction when served.
+    with django_assert_max_num_queries(17):
         alice_client.get(reverse("mailbox:message", args=[three[2].id]))

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from mailbox import mime, store, sync
 from mailbox.models import Message
-from tests.conftest import IN_CI
+from tests.conftest import require
 from tests.factories import make_account, store_message
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -133,10 +133,11 @@ def _cpython_email_data() -> Path | None:
 
 def test_every_message_in_cpythons_email_test_data_parses():
     folder = _cpython_email_data()
-    if folder is None:
-        if IN_CI:
-            pytest.fail("CPython's test/test_email/data is required in CI but missing")
-        pytest.skip("CPython's test/test_email/data is not installed")
+    require(
+        folder is not None,
+        "CPython's test/test_email/data",
+        "install the interpreter's own tests (Debian's python3: package libpython3.11-testsuite)",
+    )
     files = sorted(folder.glob("msg_*.txt"))
     assert len(files) >= 40
     for path in files:

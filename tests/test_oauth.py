@@ -31,6 +31,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import services as account_services
 from accounts.models import MailAccount
 from mailbox import sync
 from mailbox.models import Message
@@ -351,6 +352,7 @@ def test_a_valid_token_is_used_without_asking_the_provider(oauth_account, auth):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.sqlite  # locking differs: SELECT … FOR UPDATE on PostgreSQL, a write lock on SQLite
 def test_two_workers_refreshing_at_once_refresh_once(oauth_account, auth):
     expire(oauth_account)
     auth.token_delay = 0.3  # both workers are inside access_token_for while the first refresh runs
@@ -454,7 +456,8 @@ def test_reconnect_signs_in_again_and_resumes(
     assert answer["Location"] == reverse("accounts:detail", args=[oauth_account.id])
     account = MailAccount.objects.get(id=oauth_account.id)
     assert (account.last_error_class, account.consecutive_failures) == ("", 0)
-    assert account.next_poll_at <= timezone.now()
+    # Its sync is published now; beat polls it within the fallback should that task be lost.
+    assert account.next_poll_at <= timezone.now() + account_services.SYNC_NOW_FALLBACK
     assert Grant.objects.get(account=account).revoked_at is None
     assert MailAccount.objects.filter(owner=account.owner).count() == 1
     assert enqueued == [account.id]
@@ -631,10 +634,39 @@ def test_sign_in_with_google_and_reconnect_in_chromium(browser, live_server, set
 
 
 @pytest.fixture
-def oauth_sender(oauth_account, smtp_account, smtp_server):
-    """alice's OAuth2 account with SMTP settings that sign in with its grant, at the SMTP fixture."""
-    smtp_account(oauth_account, auth="oauth2", username="", from_email=EMAIL)
-    return oauth_account
+def oauth_sender(alice_client, auth, google, ca_file, alice, smtp_server, settings):
+    """alice's OAuth2 account, added while the provider's SMTP server is the SMTP fixture: it sends with its grant,
+    with no SMTP step (its sending settings come with the sign-in)."""
+    settings.WEBPOP_OAUTH_PROVIDERS["google"].update(
+        smtp_host="localhost", smtp_port=smtp_server.starttls_port, smtp_security="starttls"
+    )
+    add_account(alice_client, auth, ca_file)
+    return MailAccount.objects.get(owner=alice)
+
+
+def test_signing_in_sets_up_sending_with_the_grant(oauth_sender, alice_client, smtp_server):
+    from outgoing.models import SmtpSettings
+
+    smtp = SmtpSettings.objects.get(account=oauth_sender)
+    assert (smtp.host, smtp.port, smtp.security) == ("localhost", smtp_server.starttls_port, "starttls")
+    assert (smtp.auth, smtp.from_email, smtp.password_encrypted) == ("oauth2", EMAIL, "")
+    page = alice_client.get(reverse("outgoing:compose")).content.decode()
+    assert 'id="send-setup"' not in page and EMAIL in page  # compose just works
+
+
+def test_a_grant_without_sending_sets_nothing_up_until_a_reconnect_grants_it(
+    settings, auth, pop, ca_file, alice, alice_client
+):
+    from outgoing.models import SmtpSettings
+
+    configure(settings, auth, pop, ca_file, key="microsoft", scope="https://outlook.office.com/POP.AccessAsUser.All")
+    add_account(alice_client, auth, ca_file, provider="microsoft")
+    account = MailAccount.objects.get(owner=alice)
+    assert not SmtpSettings.objects.filter(account=account).exists()
+    settings.WEBPOP_OAUTH_PROVIDERS["microsoft"]["scope"] = providers._defaults("microsoft").scope
+    sign_in(alice_client, auth, ca_file, reverse("oauth:reconnect", args=[account.id]))
+    smtp = SmtpSettings.objects.get(account=account)
+    assert (smtp.host, smtp.auth) == ("smtp.office365.com", "oauth2")
 
 
 def _send_one(alice, account, django_capture_on_commit_callbacks):
@@ -642,7 +674,7 @@ def _send_one(alice, account, django_capture_on_commit_callbacks):
 
     outgoing = send.save_draft(alice, None, account=account, to="bob@example.org", subject="Hi", body="Hello.\n")
     with django_capture_on_commit_callbacks(execute=True):
-        send.queue(alice, outgoing.id)
+        send.queue(alice, outgoing.id, delay=0)
     return send.deliver(outgoing.id), outgoing.id
 
 

@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from ops import heartbeats
 from ops.models import WorkerHeartbeat
-from tests.conftest import require
+from tests.conftest import require_postgresql, require_redis
+from tests.processes import REPO, webpop_env
 from webpop.celery import Heartbeat
 from webpop.celery import app as celery_app
 
@@ -106,7 +107,7 @@ def test_a_beat_under_way_when_the_worker_stops_does_not_undo_the_stop(monkeypat
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.celery
 def test_a_running_worker_reports_and_its_clean_stop_is_recorded(settings):
-    require(bool(settings.REDIS_URL), "Redis (set REDIS_URL)")
+    require_redis()
     settings.WEBPOP_HEARTBEAT_SECONDS = 1
     with start_worker(celery_app, pool="solo", perform_ping_check=False, hostname="hb-test@here"):
         first = WorkerHeartbeat.objects.get(hostname="hb-test@here")
@@ -123,22 +124,12 @@ def test_a_running_worker_reports_and_its_clean_stop_is_recorded(settings):
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_on_the_folder_queue_reports_too(tmp_path, settings):
     """No Redis (the single-machine default): heartbeats go through the database all the same."""
-    require(connection.vendor == "postgresql", "PostgreSQL (set DATABASE_URL)")
-    db = connection.settings_dict
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env.update(
-        DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
-        WEBPOP_DATA_DIR=str(tmp_path),
-        SECRET_KEY=settings.SECRET_KEY,
-        WEBPOP_ENCRYPTION_KEYS=",".join(settings.WEBPOP_ENCRYPTION_KEYS),
-        WEBPOP_HEARTBEAT_SECONDS="1",
-        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
-    )
+    require_postgresql()
+    env = webpop_env(tmp_path, redis=False, WEBPOP_HEARTBEAT_SECONDS="1", PYTHONPATH=str(REPO))
     with open(tmp_path / "worker.log", "w") as log:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "webpop", "worker", "--pool", "solo", "--hostname", "folder@here"],
-            # kombu keeps its folder-queue control files in the working directory: not the checkout's.
-            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parent.parent, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 60

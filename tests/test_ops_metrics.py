@@ -1,4 +1,4 @@
-"""/metrics: Prometheus text for scrapers with the bearer token, or staff; nobody else."""
+"""/metrics: Prometheus text for scrapers with the bearer token, or sessions with the permission; nobody else."""
 
 from __future__ import annotations
 
@@ -37,8 +37,13 @@ def parse(text: str) -> dict[str, float]:
     return samples
 
 
-def test_unset_token_hides_metrics_from_everyone_but_staff(client, alice_client, staff_client, settings):
+@pytest.mark.parametrize("is_staff", [False, True])
+def test_unset_token_hides_metrics_from_everyone_but_operators(
+    client, alice, alice_client, staff_client, settings, is_staff
+):
     settings.WEBPOP_METRICS_TOKEN = None
+    alice.is_staff = is_staff  # staff status alone grants nothing: the metrics permission does
+    alice.save()
     assert alice_client.get("/metrics").status_code == 404
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer anything").status_code in (302, 404)
     assert staff_client.get("/metrics").status_code == 200
@@ -52,13 +57,16 @@ def test_the_bearer_token_lets_a_scraper_in(client, staff, settings):
     assert "webpop_syncs_total" in response.content.decode()
 
 
-def test_a_wrong_or_missing_token_is_401(client, alice_client, staff, settings):
+@pytest.mark.parametrize("is_staff", [False, True])
+def test_a_wrong_or_missing_token_is_401(client, alice, alice_client, staff, settings, is_staff):
     settings.WEBPOP_METRICS_TOKEN = TOKEN
+    alice.is_staff = is_staff
+    alice.save()
     for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer nope"}, {"HTTP_AUTHORIZATION": f"Basic {TOKEN}"}):
         response = Client().get("/metrics", **headers)
         assert response.status_code == 401
         assert response["WWW-Authenticate"].startswith("Bearer")
-    assert alice_client.get("/metrics").status_code == 401  # a session that is not staff counts for nothing
+    assert alice_client.get("/metrics").status_code == 401  # a session without the permission counts for nothing
 
 
 def _run(account, seconds: float, *, error_class: str = "", fetched: int = 0, finished: bool = True) -> None:

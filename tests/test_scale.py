@@ -9,6 +9,8 @@ however deep it is.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.db import connection
 from django.db.models import Q
@@ -17,8 +19,8 @@ from django.urls import reverse
 
 from bench._web_data import RARE_EVERY, RARE_WORD, RawFile, build_rows, copy_rows
 from mailbox import listing, search
-from mailbox.models import Folder, Message
-from tests.conftest import require
+from mailbox.models import INBOX_ORDER, Folder, Message
+from tests.conftest import require_postgresql
 from tests.factories import make_account
 
 N = 100_000
@@ -45,7 +47,7 @@ class QueryCounts:
 def big(django_db_setup, django_db_blocker):
     """alice's 100,000 messages, created once; removed after the module."""
     with django_db_blocker.unblock():
-        require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL=postgres://…)")
+        require_postgresql()
         from django.contrib.auth import get_user_model
 
         from accounts.models import MailAccount
@@ -233,3 +235,147 @@ def test_search_queries_read_indexes_not_the_whole_table(big):
                 cursor.execute("EXPLAIN " + sql)
                 plan = "\n".join(row[0] for row in cursor.fetchall())
             assert "Seq Scan on mailbox_message" not in plan, (query, plan)
+
+
+# --- Virtual views, the Inbox's order and the snooze sweep (mailbox/virtual.py) -------------------------
+
+VIEW_INDEXES = {
+    "starred": "msg_owner_starred_idx",
+    "unread": "msg_owner_unread_date_idx",
+    "all": "msg_owner_all_mail_idx",
+    # Both snoozed indexes hold only snoozed rows, which people have few of: either bounds the read. With one
+    # user holding nearly every row here, the planner cannot tell the owner's few from the host's many.
+    "snoozed": ("msg_owner_snoozed_idx", "msg_snoozed_due_idx"),
+}
+
+
+def _explain(sql: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def _list_plans(client, url: str, query: dict) -> tuple[object, list[str]]:
+    """The response and the plan of the page's list query (the one reading the listed columns)."""
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, query)
+    assert response.status_code == 200, url
+    lists = [q["sql"] for q in queries.captured_queries if '"mailbox_message"."snippet"' in q["sql"]]
+    assert len(lists) == 1, lists
+    return response, [_explain(sql) for sql in lists]
+
+
+def _snooze_some(user, n: int) -> list[int]:
+    """Snooze ``n`` of the newest inbox messages, each until its own time (rolled back with the test)."""
+    from django.utils import timezone
+
+    from mailbox import actions
+
+    ids = list(
+        Message.objects.filter(owner=user, folder=Folder.INBOX)
+        .order_by("-date", "-id")
+        .values_list("id", flat=True)[:n]
+    )
+    start = timezone.now() + dt.timedelta(days=1)
+    for i, pk in enumerate(ids):
+        actions.snooze(user.id, [pk], start + dt.timedelta(minutes=i // 2))
+    return ids
+
+
+def _others_snoozed(user, n: int) -> None:
+    """On a shared host most snoozed rows are other people's: hand ``n`` older inbox rows to another user, snoozed."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    other = get_user_model().objects.create_user("someone-else")
+    ids = list(
+        Message.objects.filter(owner=user, folder=Folder.INBOX).order_by("date", "id").values_list("id", flat=True)[:n]
+    )
+    later = timezone.now() + dt.timedelta(days=3)
+    Message.objects.filter(id__in=ids).update(owner=other, folder=Folder.SNOOZED, snoozed_until=later)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("grouping", ["messages", "conversations"])
+@pytest.mark.parametrize("slug", list(VIEW_INDEXES))
+def test_each_views_pages_read_its_own_index(big, slug, grouping, django_assert_max_num_queries):
+    user, _account, _inbox_ids = big
+    if slug == "snoozed":
+        _snooze_some(user, 120)
+        _others_snoozed(user, 3000)
+        with connection.cursor() as cursor:  # the planner's picture of the snoozed rows, whatever ran before
+            cursor.execute("ANALYZE mailbox_message")
+    client = _client(user)
+    url = reverse("mailbox:view", args=[slug])
+    with django_assert_max_num_queries(MAX_QUERIES):
+        first, plans = _list_plans(client, url, {"view": grouping})
+    deep_cursor = first.context["page"].older
+    assert deep_cursor, "the view has more than one page"
+    _second, deeper = _list_plans(client, url, {"view": grouping, "before": deep_cursor})
+    indexes = VIEW_INDEXES[slug] if isinstance(VIEW_INDEXES[slug], tuple) else (VIEW_INDEXES[slug],)
+    for plan in plans + deeper:
+        assert any(index in plan for index in indexes), plan
+        assert "Seq Scan on mailbox_message" not in plan, plan
+        if slug != "snoozed":  # (an incremental sort of the few snoozed rows, at most)
+            assert "Sort" not in plan.split("\n")[1], plan  # read in the index's order, not sorted afterwards
+        # Grouped, the rest of each conversation is found by its thread (or, snoozed, among the few snoozed).
+        if grouping == "conversations" and slug != "snoozed":
+            assert "msg_owner_thread_idx" in plan, plan
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        ({}, "msg_owner_inbox_order_idx"),
+        ({"view": "messages"}, "msg_owner_inbox_order_idx"),
+        # The big user has this one account: the owner's index, filtered by account, reads the same rows.
+        ("account", "msg_account_inbox_order_idx|msg_owner_inbox_order_idx"),
+    ],
+    ids=["conversations", "messages", "one account"],
+)
+def test_the_inbox_order_with_mail_back_from_snooze_reads_its_index(big, query, index):
+    from mailbox import actions
+
+    user, account, _inbox_ids = big
+    woken = _snooze_some(user, 30)
+    actions.wake_all_due(now=dt.datetime.now(dt.UTC) + dt.timedelta(days=2))
+    client = _client(user)
+    query = {"account": account.id} if query == "account" else query
+    response, plans = _list_plans(client, reverse("mailbox:inbox"), query)
+    for plan in plans:
+        assert any(name in plan for name in index.split("|")), plan
+        assert "Seq Scan on mailbox_message" not in plan, plan
+        if query.get("view") != "messages":  # grouped: the rest of each conversation, found by its thread
+            assert "msg_owner_thread_idx" in plan, plan
+    # Woken mail on top (the latest to come back first), then the rest by date; each row is its own
+    # conversation, so every variant lists the same rows.
+    expected = list(
+        Message.objects.filter(owner=user, folder=Folder.INBOX)
+        .order_by(INBOX_ORDER.desc(), "-id")
+        .values_list("id", flat=True)[: 2 * PAGE]
+    )
+    assert set(expected[:30]) == set(woken)
+    older = client.get(reverse("mailbox:inbox"), {**query, "before": response.context["page"].older})
+    assert _ids(response) + _ids(older) == expected
+
+
+@pytest.mark.django_db
+def test_the_snooze_sweep_reads_its_index(big):
+    """The sweep runs for every user on every beat tick: it reads the due rows from their index, however
+    many are snoozed (and the planner knows how many: the rows are analysed, in this test's transaction)."""
+    from django.utils import timezone
+
+    from mailbox import actions
+
+    _user, _account, inbox_ids = big
+    later = timezone.now() + dt.timedelta(days=1)
+    Message.objects.filter(id__in=inbox_ids[:3000]).update(folder=Folder.SNOOZED, snoozed_until=later)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE mailbox_message")
+    with CaptureQueriesContext(connection) as queries:
+        assert actions.wake_due(now=timezone.now()) == 0  # nothing due yet
+    (claim,) = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("WITH due")]
+    plan = _explain(claim)
+    assert "msg_snoozed_due_idx" in plan, plan
+    assert "Seq Scan on mailbox_message" not in plan, plan

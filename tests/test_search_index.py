@@ -4,11 +4,10 @@ import io
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from mailbox import search
 from mailbox.models import Message
-from tests.conftest import require
+from tests.conftest import require_postgresql
 from tests.factories import build_message, make_account, store_message
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _postgresql():
-    require(connection.vendor == "postgresql", "PostgreSQL (set DATABASE_URL)")
+    require_postgresql()
 
 
 def find(owner, query: str) -> set[int]:

@@ -4,6 +4,7 @@ whole search gives, on every page, whether the window holds a page or the whole 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 
 import pytest
 from django.db import connection
@@ -13,7 +14,8 @@ from django.utils import timezone
 
 from mailbox import folders, listing, search
 from mailbox.models import Folder, Message
-from tests.factories import make_account
+from tests.conftest import require_postgresql
+from tests.factories import make_account, store_message
 
 pytestmark = pytest.mark.django_db
 WINDOWED = '"mailbox_message"."date" >='  # the windowed query's bound, as Django writes it
@@ -53,6 +55,7 @@ def walk(alice, user_folders, word: str, window: bool, size: int = 7) -> list[li
         cursor = page.older
 
 
+@pytest.mark.sqlite
 @pytest.mark.parametrize("window_rows", [2, 5, 40, 10_000])
 @pytest.mark.parametrize("word", ["kiwi", "mango", "nothing", "report"])
 def test_windowed_pages_equal_the_whole_search(mailbox, monkeypatch, window_rows, word):
@@ -62,8 +65,7 @@ def test_windowed_pages_equal_the_whole_search(mailbox, monkeypatch, window_rows
 
 
 def test_a_dense_word_is_found_in_the_window_and_a_rare_one_by_the_whole_search(mailbox, monkeypatch):
-    if not connection.features.supports_slicing_ordering_in_compound:
-        pytest.skip("windows need LIMIT inside UNION (PostgreSQL); other databases run the whole search")
+    require_postgresql()  # windows need LIMIT inside UNION; SQLite runs the whole search
     alice, user_folders = mailbox
     monkeypatch.setattr(listing, "WINDOW_ROWS", 25)
     rows = Message.objects.filter(owner=alice).exclude(folder__in=[Folder.PURGED, Folder.TRASH, Folder.SPAM])
@@ -86,6 +88,7 @@ def test_a_dense_word_is_found_in_the_window_and_a_rare_one_by_the_whole_search(
     assert len(ids) == 5
 
 
+@pytest.mark.sqlite
 def test_search_page_through_the_view_is_windowed_and_complete(mailbox, alice_client, monkeypatch):
     alice, user_folders = mailbox
     monkeypatch.setattr(listing, "WINDOW_ROWS", 10)
@@ -96,3 +99,28 @@ def test_search_page_through_the_view_is_windowed_and_complete(mailbox, alice_cl
     # in: is searched as asked, trash included
     trash = alice_client.get(reverse("mailbox:inbox"), {"q": "kiwi in:trash"})
     assert trash.context["page"].rows and all(m.folder == Folder.TRASH for m in trash.context["page"].rows)
+
+
+def test_a_first_page_bound_is_kept_while_the_mail_is_unchanged(mailbox, alice_client, monkeypatch):
+    require_postgresql()
+    alice, user_folders = mailbox
+    monkeypatch.setattr(listing, "WINDOW_ROWS", 10)
+    account = Message.objects.filter(owner=alice).first().account
+
+    def search_page(word):
+        with CaptureQueriesContext(connection) as queries:
+            response = alice_client.get(reverse("mailbox:inbox"), {"q": word})
+        bound_queries = [q for q in queries.captured_queries if q["sql"].startswith('(SELECT "mailbox_message"."date"')]
+        return [m.id for m in response.context["page"].rows], len(bound_queries)
+
+    ids, bounds = search_page("kiwi")
+    assert bounds == 1 and ids == walk(alice, user_folders, "kiwi", window=False, size=listing.PAGE_SIZE)[0]
+    ids, bounds = search_page("report")  # another search, same mail: the kept bound
+    assert bounds == 0 and ids == walk(alice, user_folders, "report", window=False, size=listing.PAGE_SIZE)[0]
+
+    when = email.utils.format_datetime(timezone.now() + dt.timedelta(minutes=5))
+    raw = f"From: ann@example.com\r\nTo: alice@example.com\r\nSubject: kiwi news\r\nDate: {when}\r\n\r\nhi\r\n"
+    newest = store_message(account, raw.encode(), "kiwi-news")
+    ids, bounds = search_page("kiwi")  # new mail: the bound is read again, the new message on top
+    assert bounds == 1 and ids[0] == newest.id
+    assert ids == walk(alice, user_folders, "kiwi", window=False, size=listing.PAGE_SIZE)[0]

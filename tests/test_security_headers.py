@@ -13,7 +13,7 @@ from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
 
 from tests import urlwalk
-from webpop.security import app_csp
+from webpop.security import TRIX_STYLE_HASHES, app_csp
 
 REPO = Path(__file__).resolve().parent.parent
 INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
@@ -46,7 +46,9 @@ def test_the_app_policy_allows_no_inline_script_plugins_framing_or_base(client):
     csp = policy(client.get("/login/")["Content-Security-Policy"])
     assert csp["default-src"] == ["'self'"]
     assert csp["script-src"] == ["'self'"]
-    assert csp["style-src"] == ["'self'"]
+    # Our stylesheets, and the rich text editor's two built-in style blocks by their exact hashes; nothing inline.
+    assert csp["style-src"] == ["'self'", *TRIX_STYLE_HASHES]
+    assert csp["img-src"] == ["'self'", "data:", "blob:"]
     assert csp["object-src"] == ["'none'"]
     assert csp["base-uri"] == ["'none'"]
     # Forms post to us; the "Sign in with …" forms' answers redirect to the providers' sign-in pages.

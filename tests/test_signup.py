@@ -26,7 +26,11 @@ def _link(body: str) -> str:
 
 @pytest.fixture
 def staff(django_user_model):
-    return django_user_model.objects.create_user("root", "root@example.org", "root-Password-1", is_staff=True)
+    from ops import operators
+
+    user = django_user_model.objects.create_user("root", "root@example.org", "root-Password-1", is_staff=True)
+    operators.grant(user)
+    return user
 
 
 @pytest.fixture
@@ -171,11 +175,14 @@ def test_invitation_links_do_not_work_while_signup_is_closed(staff, settings):
     assert not get_user_model().objects.filter(username="carol").exists()
 
 
-def test_only_staff_see_the_invitations_page(alice_client, staff):
+@pytest.mark.parametrize("is_staff", [False, True])
+def test_only_holders_of_the_permission_see_the_invitations_page(alice, alice_client, staff, is_staff):
+    alice.is_staff = is_staff  # staff status alone grants nothing
+    alice.save()
     invitation, _token = signup.create_invitation(staff)
-    assert alice_client.get(reverse("users:invitations")).status_code == 404
-    assert alice_client.post(reverse("users:invitations"), {"days": 3}).status_code == 404
-    assert alice_client.post(reverse("users:revoke_invitation", args=[invitation.pk])).status_code == 404
+    assert alice_client.get(reverse("users:invitations")).status_code == 403
+    assert alice_client.post(reverse("users:invitations"), {"days": 3}).status_code == 403
+    assert alice_client.post(reverse("users:revoke_invitation", args=[invitation.pk])).status_code == 403
     assert Invitation.objects.count() == 1
     assert Invitation.objects.get().is_open
 
@@ -213,3 +220,17 @@ def test_signups_never_confirmed_are_removed_after_a_week(alice, settings, djang
     remaining = set(django_user_model.objects.values_list("username", flat=True))
     assert remaining == {"alice", "dave", "erin"}  # dave still has time; erin was not an open sign-up
     assert deactivated.pk in django_user_model.objects.values_list("pk", flat=True)
+
+
+def test_signup_and_verification_emails_count_against_one_limit_per_network(alice, settings, mailoutbox, steady_clock):
+    settings.WEBPOP_SIGNUP = "open"
+    settings.WEBPOP_EMAIL_RATE_PER_HOUR = 2
+    network = "2001:db8:77:1::"
+    assert Client(REMOTE_ADDR=f"{network}1").post(reverse("users:signup"), NEW).status_code == 302
+    resend = Client(REMOTE_ADDR=f"{network}2").post(reverse("users:resend"), {"email": "carol@example.org"})
+    assert resend.status_code == 302
+    dave = {**NEW, "username": "dave", "email": "dave@example.org"}
+    refused = Client(REMOTE_ADDR=f"{network}3").post(reverse("users:signup"), dave)
+    assert refused.status_code == 429
+    assert not get_user_model().objects.filter(username="dave").exists()
+    assert [m.to for m in mailoutbox] == [["carol@example.org"], ["carol@example.org"]]

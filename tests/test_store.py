@@ -5,18 +5,16 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 
 from mailbox import mime, store
 from mailbox.models import Attachment, Message
 from tests.factories import build_message, make_account, store_message
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 64
 
@@ -121,136 +119,6 @@ def test_the_local_storage_follows_the_mail_dir_setting(settings, tmp_path):
     assert (tmp_path / "elsewhere" / blob.relpath).read_bytes() == b"moved"
 
 
-# --- Freeing --------------------------------------------------------------------------
-
-
-def test_gc_frees_old_unreferenced_files_and_never_a_referenced_one(alice, settings):
-    root = Path(settings.WEBPOP_MAIL_DIR)
-    kept = store_message(
-        make_account(alice), build_message("Kept", attachments=[("k.pdf", "application/pdf", PDF)]), "u1"
-    )
-    orphan = store.write_blob(b"nobody points at me")
-    young = store.write_blob(b"just written, its row may be on its way")
-    for path in root.rglob("*"):
-        if path.is_file() and young.relpath not in str(path):
-            _age(path)
-    report = store.collect_garbage()
-    assert report.freed == [(orphan.relpath, len(b"nobody points at me"))]
-    assert report.kept_young == 1
-    assert not (root / orphan.relpath).exists()
-    assert (root / young.relpath).exists()
-    assert (root / kept.raw_path).exists()
-    assert (root / kept.attachments.get().stored_path).exists()
-
-
-def test_files_in_the_earlier_two_level_layout_are_still_read_and_collected(alice, settings):
-    root = Path(settings.WEBPOP_MAIL_DIR)
-    message = store_message(make_account(alice), build_message("Old layout"), "u1")
-    sha = message.sha256
-    old = f"raw/{sha[:2]}/{sha[2:4]}/{sha}.eml"
-    (root / old).parent.mkdir(parents=True)
-    os.replace(root / message.raw_path, root / old)
-    Message.objects.filter(id=message.id).update(raw_path=old)
-    with store.open_file(old) as fh:
-        assert hashlib.sha256(fh.read()).hexdigest() == sha
-    orphan_sha = "f" * 64
-    orphan = root / f"att/ff/ff/{orphan_sha}"
-    orphan.parent.mkdir(parents=True)
-    orphan.write_bytes(b"left by an earlier version")
-    _age(root / old)
-    _age(orphan)
-    report = store.collect_garbage()
-    assert report.freed == [(f"att/ff/ff/{orphan_sha}", len(b"left by an earlier version"))]
-    assert (root / old).exists()
-
-
-def test_gcstorage_dry_run_lists_without_freeing_and_the_real_run_frees(settings):
-    root = Path(settings.WEBPOP_MAIL_DIR)
-    orphan = store.write_blob(b"orphan")
-    _age(root / orphan.relpath)
-    out = StringIO()
-    call_command("gcstorage", "--dry-run", stdout=out)
-    assert f"would free {orphan.relpath} (6 bytes)" in out.getvalue()
-    assert (root / orphan.relpath).exists()
-    out = StringIO()
-    call_command("gcstorage", stdout=out)
-    assert f"freed {orphan.relpath} (6 bytes)" in out.getvalue()
-    assert "freed 1 files, 6 bytes" in out.getvalue()
-    assert not (root / orphan.relpath).exists()
-
-
-def test_gcstorage_grace_zero_frees_even_new_orphans(settings):
-    orphan = store.write_blob(b"fresh orphan")
-    call_command("gcstorage", "--grace-minutes", "0", stdout=StringIO())
-    assert not (Path(settings.WEBPOP_MAIL_DIR) / orphan.relpath).exists()
-
-
-def test_gc_frees_temp_files_left_by_a_crash_only_when_old(settings):
-    tmp_dir = Path(settings.WEBPOP_MAIL_DIR) / "tmp"
-    with store.temp_file() as old:
-        old.write(b"half a download")
-    with store.temp_file() as current:
-        current.write(b"a download in progress")
-    _age(Path(old.name), 3 * 24 * 3600)
-    report = store.collect_garbage()
-    assert report.freed == [(f"tmp/{Path(old.name).name}", 15)]
-    assert [p.name for p in tmp_dir.iterdir()] == [Path(current.name).name]
-
-
-def test_freeing_gives_way_to_the_same_content_being_stored_again(settings, monkeypatch):
-    """A store of identical bytes racing the free must end with the file in place."""
-    root = Path(settings.WEBPOP_MAIL_DIR)
-    blob = store.write_blob(b"contested")
-    _age(root / blob.relpath)
-    real = store._referenced
-    calls = []
-
-    def stored_again_meanwhile(relpath):
-        if not calls:
-            store.write_blob(b"contested")  # refreshes the file before its row commits
-        calls.append(relpath)
-        return real(relpath)
-
-    monkeypatch.setattr(store, "_referenced", stored_again_meanwhile)
-    assert store.free_if_unreferenced(blob.relpath) is None
-    assert (root / blob.relpath).read_bytes() == b"contested"
-
-
-def test_purge_deletes_rows_and_frees_files_nothing_else_references(
-    alice, settings, django_capture_on_commit_callbacks
-):
-    root = Path(settings.WEBPOP_MAIL_DIR)
-    account = make_account(alice)
-    doomed = store_message(
-        account,
-        build_message(
-            "Doomed", attachments=[("shared.pdf", "application/pdf", PDF), ("own.txt", "text/plain", b"mine")]
-        ),
-        "u1",
-    )
-    keeper = store_message(account, build_message("Keeper", attachments=[("shared.pdf", "application/pdf", PDF)]), "u2")
-    for path in root.rglob("*"):
-        if path.is_file():
-            _age(path)
-    own = doomed.attachments.get(filename="own.txt").stored_path
-    with django_capture_on_commit_callbacks(execute=True):
-        assert store.purge_messages(Message.objects.filter(id=doomed.id)) == 1
-    assert not Message.objects.filter(id=doomed.id).exists()
-    assert not Attachment.objects.filter(message_id=doomed.id).exists()
-    assert not (root / doomed.raw_path).exists()
-    assert not (root / own).exists()
-    assert (root / keeper.raw_path).exists()
-    assert (root / keeper.attachments.get().stored_path).read_bytes() == PDF
-
-
-def test_purge_leaves_just_stored_files_for_gcstorage(alice, settings, django_capture_on_commit_callbacks):
-    message = store_message(make_account(alice), build_message("Brand new"), "u1")
-    with django_capture_on_commit_callbacks(execute=True):
-        store.purge_messages([message])
-    assert (Path(settings.WEBPOP_MAIL_DIR) / message.raw_path).exists()
-    assert store.collect_garbage(grace=store.dt.timedelta(0)).freed == [(message.raw_path, message.size)]
-
-
 # --- Any Django storage (S3-compatible in production) ---------------------------------
 
 
@@ -275,12 +143,6 @@ def test_messages_and_attachments_go_through_a_configured_non_local_storage(alic
     store_message(make_account(alice, username="other"), raw, "u1")
     assert len(remote_storage.listdir(message.raw_path.rsplit("/", 1)[0])[1]) == 1
     assert list((Path(settings.WEBPOP_MAIL_DIR) / "tmp").iterdir()) == []
-
-
-def test_gc_works_on_a_non_local_storage(remote_storage):
-    orphan = store.write_blob(b"remote orphan")
-    assert store.collect_garbage(grace=store.dt.timedelta(0)).freed == [(orphan.relpath, 13)]
-    assert not remote_storage.exists(orphan.relpath)
 
 
 def test_views_serve_stored_files_from_the_configured_storage(alice, alice_client, remote_storage):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import signal
 import subprocess
@@ -20,40 +19,31 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from mailbox.models import Message, ServerState
-from tests.conftest import require
+from tests.conftest import require_postgresql
 from tests.factories import build_message
+from tests.processes import REPO, webpop_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot]
 
-REPO = Path(__file__).resolve().parent.parent
 MESSAGES = 300
 KILLS = 25
 
 
 @pytest.fixture
 def subprocess_env(settings, tmp_path, dovecot):
-    require(connection.vendor == "postgresql", "PostgreSQL (set DATABASE_URL)")
+    require_postgresql()
     data_dir = tmp_path / "data"
     settings.WEBPOP_MAIL_DIR = data_dir / "mail"
-    db = connection.settings_dict
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
-        WEBPOP_DATA_DIR=str(data_dir),
-        WEBPOP_ENCRYPTION_KEYS=",".join(settings.WEBPOP_ENCRYPTION_KEYS),
-        SECRET_KEY=settings.SECRET_KEY,
+    return webpop_env(
+        data_dir,
         WEBPOP_POP3_CA_FILE=str(dovecot.ca_file),
-        WEBPOP_POP3_ALLOW_PRIVATE="true",
         WEBPOP_SYNC_MAX_MESSAGES="100000",
         # Every download goes through the forked ingest child, so kills land in both processes.
         WEBPOP_SYNC_INGEST_PROCESS_MIN="1",
         LOG_LEVEL="WARNING",
     )
-    env.pop("WEBPOP_TEST_CRASH_AT", None)
-    return env
 
 
 def syncmail(env: dict, account_id: int, *, crash_at: str = "") -> subprocess.Popen:

@@ -10,7 +10,7 @@ from mailbox import store, sync
 from mailbox.models import Message
 from tests.factories import build_message
 
-pytestmark = [pytest.mark.django_db, pytest.mark.dovecot]
+pytestmark = [pytest.mark.django_db, pytest.mark.dovecot, pytest.mark.sqlite]
 
 
 def deliver_many(pop_user, count: int) -> dict[str, bytes]:

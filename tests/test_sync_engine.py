@@ -14,7 +14,7 @@ from mailbox import store, sync
 from mailbox.models import FetchFailure, Message, SyncRun, UidlAlias
 from tests.factories import build_message
 
-pytestmark = [pytest.mark.django_db, pytest.mark.dovecot]
+pytestmark = [pytest.mark.django_db, pytest.mark.dovecot, pytest.mark.sqlite]
 
 
 def deliver(pop_user, count, prefix="m", **kwargs):

@@ -13,7 +13,7 @@ from mailbox import actions, store, sync
 from mailbox.models import FetchFailure, Message
 from tests.fault_server import make_message
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def messages(count: int, start: int = 1) -> list[bytes]:

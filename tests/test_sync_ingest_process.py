@@ -15,7 +15,7 @@ from mailbox import sync
 from mailbox.models import Attachment, Message
 from tests.factories import build_message
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot, pytest.mark.sqlite]
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from mailbox import threads
 from mailbox.models import Message
 from tests.factories import make_account, store_message
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def raw(subject, message_id, in_reply_to="", references="", date="Thu, 26 Nov 2026 09:00:00 +0000"):
@@ -78,7 +78,7 @@ def test_inbox_lists_each_conversation_once_with_its_size(alice_client, alice):
     store_message(account, raw("Re: Plan", "b@x", in_reply_to="a@x", date="Tue, 24 Nov 2026 09:00:00 +0000"), "2")
     store_message(account, raw("Solo", "c@x", date="Wed, 25 Nov 2026 09:00:00 +0000"), "3")
     grouped = alice_client.get(reverse("mailbox:inbox")).content.decode()
-    listed = re.findall(r'<span class="subject">([^<]*)</span>', grouped)
+    listed = re.findall(r'<span class="subject" dir="auto">([^<]*)</span>', grouped)
     assert listed == ["Solo", "Re: Plan"]
     assert grouped.count('class="thread-count"') == 1 and 'aria-label="2 messages">2</span>' in grouped
     single = alice_client.get(reverse("mailbox:inbox") + "?view=messages").context["page"].rows

@@ -6,11 +6,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from mailbox import actions, store, sync
+from mailbox import actions, storage_gc, store, sync
 from mailbox.models import Attachment, Message
 from tests.factories import build_message, make_account, store_message
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def test_emptying_frees_files_but_keeps_a_tombstone_so_keep_never_refetches(pop_user, dovecot_account, alice):
@@ -26,8 +26,8 @@ def test_emptying_frees_files_but_keeps_a_tombstone_so_keep_never_refetches(pop_
     assert not Attachment.objects.exists()
     assert sync.sync_account(account.id).fetched == 0  # the UIDL is still known
     assert len(pop_user.messages()) == 1  # keep: the server copy stays
-    # The files are released to the collector (freed after its grace period for concurrent stores).
-    store.collect_garbage(grace=dt.timedelta(0))
+    # The files are released: the sweep frees them (after their grace period for concurrent stores).
+    assert storage_gc.free_released(grace=dt.timedelta(0)).freed == 2
     assert not raw_file.exists()
 
 

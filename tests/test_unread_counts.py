@@ -12,7 +12,7 @@ from mailbox import folders
 from mailbox.models import Message
 from tests.factories import make_account
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def add_messages(account, count: int, **fields) -> None:

@@ -9,6 +9,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import MailAccount, Profile
 from mailbox.models import Message
+from ops import operators
 
 from . import audit, notify, services, signup, twofactor
 from .models import AuditEvent, Invitation
@@ -27,9 +28,18 @@ class ProfileInline(admin.StackedInline):
 admin.site.unregister(User)
 
 
+def _above(request, user) -> bool:
+    """Whether ``user`` is out of reach of the request's user: only a superuser changes a superuser."""
+    return user.is_superuser and not request.user.is_superuser
+
+
 @admin.register(User)
 class WebpopUserAdmin(UserAdmin):
-    """Django's user admin, with quotas inline; deleting goes through users.services.delete_user."""
+    """Django's user admin, with quotas inline; deleting goes through users.services.delete_user.
+
+    The permission to change users is not a way up: without being a superuser one changes
+    no superuser (nor their password), and grants no permissions or groups, one's own included.
+    """
 
     inlines = [ProfileInline]
     list_display = (
@@ -48,6 +58,25 @@ class WebpopUserAdmin(UserAdmin):
 
     # No admin for sessions themselves: their keys would show in URLs and logs.
     actions = ["sign_out_everywhere", "turn_off_two_factor"]
+    GRANTING = ("is_superuser", "groups", "user_permissions")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and not (obj is not None and _above(request, obj))
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and not (obj is not None and _above(request, obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser or obj is None:  # the add form sets a name and password only
+            return fields
+        return fields + self.GRANTING
+
+    def _within_reach(self, request, queryset) -> list:
+        users = [user for user in queryset if not _above(request, user)]
+        if len(users) < len(queryset):
+            self.message_user(request, _("Only a superuser can act on a superuser: left them out."), messages.ERROR)
+        return users
 
     def get_queryset(self, request):
         confirmed = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
@@ -96,22 +125,23 @@ class WebpopUserAdmin(UserAdmin):
     def two_factor(self, obj) -> bool:
         return obj._two_factor
 
-    @admin.action(description=_("Sign out of every session"))
+    @admin.action(description=_("Sign out of every session"), permissions=["change"])
     def sign_out_everywhere(self, request, queryset) -> None:
         ended = 0
-        for user in queryset:
+        for user in self._within_reach(request, queryset):
             count = services.end_other_sessions(user, request.session.session_key)
             audit.record(request, audit.SESSION_ENDED, f"user:{user.get_username()}", count=count, by_admin=True)
             ended += count
         self.message_user(request, _("Ended %(n)d sessions.") % {"n": ended})
 
-    @admin.action(description=_("Turn off two-factor sign-in (lost phone and backup codes)"))
+    @admin.action(description=_("Turn off two-factor sign-in (lost phone and backup codes)"), permissions=["change"])
     def turn_off_two_factor(self, request, queryset) -> None:
-        for user in queryset:
+        users = self._within_reach(request, queryset)
+        for user in users:
             twofactor.disable(user)
             audit.record(request, audit.TWOFACTOR_DISABLED, f"user:{user.get_username()}", by_admin=True)
             notify.security_notice(request, user, _("an administrator turned off your two-factor sign-in"))
-        self.message_user(request, _("Two-factor sign-in is off for %(n)d users.") % {"n": len(queryset)})
+        self.message_user(request, _("Two-factor sign-in is off for %(n)d users.") % {"n": len(users)})
 
     def get_deleted_objects(self, objs, request):
         """A summary instead of Django's list of every related row (a user may have 100,000 messages)."""
@@ -127,7 +157,7 @@ class WebpopUserAdmin(UserAdmin):
         services.delete_user(obj, request=request)
 
     def delete_queryset(self, request, queryset) -> None:
-        for user in queryset:
+        for user in self._within_reach(request, queryset):
             if user.pk == request.user.pk:
                 self.message_user(request, _("You cannot delete yourself here."), messages.ERROR)
                 continue
@@ -154,7 +184,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
-    """Read-only list; invitations are made on the staff page (its link is shown only once)."""
+    """Read-only list; invitations are made on the operators' page (its link is shown only once)."""
 
     list_display = ("__str__", "created_by", "created_at", "expires_at", "used_at", "used_by")
     list_filter = ("used_at", "expires_at")
@@ -165,7 +195,10 @@ class InvitationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description=_("Revoke the selected invitations"))
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.has_perm(operators.MANAGE_INVITATIONS)
+
+    @admin.action(description=_("Revoke the selected invitations"), permissions=["revoke"])
     def revoke(self, request, queryset) -> None:
         revoked = 0
         for invitation in queryset:

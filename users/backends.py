@@ -19,6 +19,7 @@ from functools import cache as memoize
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
+from django.db.models import Q
 
 from webpop.cache import drop_now_and_at_commit
 
@@ -91,3 +92,42 @@ def forget(user_ids: Iterable) -> None:
 
 def user_changed(sender, instance, **kwargs) -> None:
     forget([instance.pk])
+
+
+# A cached user carries the permissions the model backend read for it, so a change to who holds
+# what drops the cached copies of everyone it touches: taking a permission away works at once.
+
+
+def _members(group_ids) -> list:
+    return list(get_user_model().objects.filter(groups__in=list(group_ids)).values_list("pk", flat=True).distinct())
+
+
+def user_grants_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    """m2m_changed of User.groups and User.user_permissions, from either side."""
+    if not reverse:  # the user's own relation
+        if action in ("post_add", "post_remove", "post_clear"):
+            forget([instance.pk])
+    elif action in ("post_add", "post_remove"):
+        forget(pk_set or [])
+    elif action == "pre_clear":  # the group or permission loses all its users: who they are, before they go
+        forget(instance.user_set.values_list("pk", flat=True))
+
+
+def group_permissions_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    """m2m_changed of Group.permissions, from either side."""
+    if not reverse:
+        if action in ("post_add", "post_remove", "post_clear"):
+            forget(_members([instance.pk]))
+    elif action in ("post_add", "post_remove"):
+        forget(_members(pk_set or []))
+    elif action == "pre_clear":
+        forget(_members(instance.group_set.values_list("pk", flat=True)))
+
+
+def group_deleted(sender, instance, **kwargs) -> None:
+    forget(_members([instance.pk]))
+
+
+def permission_deleted(sender, instance, **kwargs) -> None:
+    holders = get_user_model().objects.filter(Q(user_permissions=instance) | Q(groups__permissions=instance))
+    forget(holders.values_list("pk", flat=True).distinct())

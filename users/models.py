@@ -38,7 +38,7 @@ class Session(AbstractBaseSession):
 
 
 class Invitation(models.Model):
-    """A single-use, expiring sign-up link created by staff. Only the token's SHA-256 is stored."""
+    """A single-use, expiring sign-up link created by an operator. Only the token's SHA-256 is stored."""
 
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     email = models.EmailField(blank=True, help_text=_("Optional: the address the link was sent to."))

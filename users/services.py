@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass, field
 
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
@@ -12,14 +11,12 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from mailbox import store
-from mailbox.models import Attachment, FetchFailure, Message
+from mailbox import importer, storage_gc, storage_refs
+from mailbox.models import ImportJob, Message
 
 from . import audit
 from .models import AuditEvent, Session
 from .sessions import key_hash
-
-log = logging.getLogger(__name__)
 
 
 def session_id(session_key: str | None) -> str:
@@ -34,13 +31,18 @@ def sessions_of(user) -> list[Session]:
 @transaction.atomic
 def end_session(user, session_id: str) -> bool:
     """End one of ``user``'s sessions by its id; False when it is not theirs (or gone)."""
-    return Session.objects.filter(session_key=session_id, user=user).delete()[0] > 0
+    return _sessions_deleted(Session.objects.filter(session_key=session_id, user=user)) > 0
 
 
 @transaction.atomic
 def end_other_sessions(user, current_key: str | None) -> int:
     """End every session of ``user`` but the one with cookie key ``current_key``."""
-    return Session.objects.filter(user=user).exclude(session_key=key_hash(current_key or "")).delete()[0]
+    return _sessions_deleted(Session.objects.filter(user=user).exclude(session_key=key_hash(current_key or "")))
+
+
+def _sessions_deleted(sessions) -> int:
+    """Delete ``sessions``; how many sessions that was (not counting rows that go with them: push subscriptions)."""
+    return sessions.delete()[1].get(Session._meta.label, 0)
 
 
 @dataclass
@@ -51,56 +53,25 @@ class Deletion:
 
 
 def delete_user(user, *, request=None, actor=None) -> Deletion:
-    """Delete the user and everything that is theirs; their stored files go after commit.
+    """Delete the user and everything that is theirs, and release their stored files.
 
     Files are shared by content between users: only those no other row references
-    are freed. A file stored in the last minutes stays until a later pass (the same
-    content may be in the middle of being stored again): see users.tasks.free_files.
+    are freed. The release is a row per file written in this transaction, freed by
+    ``mailbox.storage_gc.free_released`` after commit and by beat's sweep if that
+    wake-up is lost; a file stored in the last minutes waits out its grace period
+    (the same content may be in the middle of being stored again).
     """
     with transaction.atomic():
-        messages = Message.objects.filter(owner=user)
-        result = Deletion(username=user.get_username(), messages=messages.count())
-        result.files |= set(messages.exclude(raw_path="").values_list("raw_path", flat=True))
-        result.files |= set(Attachment.objects.filter(message__owner=user).values_list("stored_path", flat=True))
-        result.files |= set(
-            FetchFailure.objects.filter(account__owner=user).exclude(raw_path="").values_list("raw_path", flat=True)
-        )
+        result = Deletion(username=user.get_username(), messages=Message.objects.filter(owner=user).count())
+        result.files = storage_refs.files_of("owner", [user.pk])
+        importer.forget_uploads(ImportJob.objects.filter(owner=user))
         audit.record(request, audit.USER_DELETED, f"user:{result.username}", actor=actor, messages=result.messages)
         # Lockout records are keyed by name: a later user of the same name starts clean.
         for model in (AccessAttempt, AccessFailureLog, AccessLog):
             model.objects.filter(username=result.username).delete()
         user.delete()
-        paths = sorted(result.files)
-        transaction.on_commit(lambda: free_files(paths), robust=True)
+        storage_gc.release(result.files)
     return result
-
-
-def free_files(paths: list[str]) -> list[str]:
-    """Free the files no row references; returns those kept only because they are young."""
-    from .tasks import free_files_later
-
-    young = []
-    storage = store.mail_storage()
-    for relpath in paths:
-        try:
-            freed = store.free_if_unreferenced(relpath)
-        except (OSError, ValueError):
-            log.warning("could not free %s", relpath, exc_info=True)
-            continue
-        if freed is None and storage.exists(relpath) and not _referenced(relpath):
-            young.append(relpath)
-    if young:
-        free_files_later(young)
-    return young
-
-
-def _referenced(relpath: str) -> bool:
-    sha = relpath.rsplit("/", 1)[-1].removesuffix(".eml")
-    return (
-        Message.objects.filter(sha256=sha).exclude(raw_path="").exists()
-        or Attachment.objects.filter(sha256=sha).exists()
-        or FetchFailure.objects.filter(raw_path=relpath).exists()
-    )
 
 
 UNVERIFIED_DAYS = 7
@@ -110,7 +81,7 @@ def cleanup() -> dict:
     """Delete expired sessions, audit events past their retention, and sign-ups never confirmed."""
     now = timezone.now()
     with transaction.atomic():
-        sessions = Session.objects.filter(expire_date__lt=now).delete()[0]
+        sessions = _sessions_deleted(Session.objects.filter(expire_date__lt=now))
         cutoff = now - dt.timedelta(days=settings.WEBPOP_AUDIT_DAYS)
         events = AuditEvent.objects.filter(time__lt=cutoff).delete()[0]
     # Open sign-ups whose link was never opened: free the name (users an admin deactivated stay).

@@ -13,6 +13,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
+from ops import operators
+from ops.operators import operator_required
+
 from . import audit, backends, notify, ratelimit, services, signup, twofactor
 from .forms import CodeForm, EmailForm, InvitationForm, PasswordConfirmForm, SignupForm
 from .models import Invitation
@@ -28,9 +31,9 @@ def signup_view(request: HttpRequest) -> HttpResponse:
         return render(request, "users/signup_closed.html", {"mode": mode}, status=403)
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if not ratelimit.allow_email(request, "signup"):
-            return ratelimit.refused(request)
         data = form.cleaned_data
+        if wait := ratelimit.email_wait(request, "signup", data["email"]):
+            return ratelimit.refused(request, wait)
         if signup.email_in_use(data["email"]):
             # Same answer as a new sign-up: whether an address has an account is not told to visitors.
             signup.send_already_registered(request, data["email"])
@@ -51,8 +54,8 @@ def resend_verification(request: HttpRequest) -> HttpResponse:
         raise Http404
     form = EmailForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if not ratelimit.allow_email(request, "verification"):
-            return ratelimit.refused(request)
+        if wait := ratelimit.email_wait(request, "verification", form.cleaned_data["email"]):
+            return ratelimit.refused(request, wait)
         for user in signup.awaiting_verification(form.cleaned_data["email"]):
             signup.send_verification(request, user)
         return redirect("users:signup_sent")
@@ -98,20 +101,13 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "users/signup.html", {"form": form, "invitation": invitation})
 
 
-# --- Staff: invitations ------------------------------------------------------------
-
-
-def _staff(request: HttpRequest) -> None:
-    if not (request.user.is_authenticated and request.user.is_staff):
-        raise Http404
-
+# --- Operators: invitations ------------------------------------------------------------
 
 NEW_INVITATION = "users_new_invitation_url"
 
 
-@login_required
+@operator_required(operators.MANAGE_INVITATIONS)
 def invitations(request: HttpRequest) -> HttpResponse:
-    _staff(request)
     form = InvitationForm(request.POST or None, initial={"days": settings.WEBPOP_INVITATION_DAYS})
     if request.method == "POST" and form.is_valid():
         invitation, token = signup.create_invitation(
@@ -133,10 +129,9 @@ def invitations(request: HttpRequest) -> HttpResponse:
     return render(request, "users/invitations.html", context)
 
 
-@login_required
+@operator_required(operators.MANAGE_INVITATIONS)
 @require_POST
 def revoke_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
-    _staff(request)
     invitation = get_object_or_404(Invitation, pk=invitation_id)
     if signup.revoke_invitation(invitation):
         audit.record(request, audit.INVITATION_REVOKED, f"invitation:{invitation.pk}")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from urllib.parse import urlencode
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model, login, logout
 from django.contrib.auth import views as auth_views
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
@@ -102,9 +103,15 @@ def _restart(request: HttpRequest, message: str | None = None) -> HttpResponse:
 
 
 def admin_login(request: HttpRequest) -> HttpResponse:
-    """The admin site signs in through the same page (and second factor) as everyone."""
+    """The admin site signs in through the same page (and second factor) as everyone.
+
+    The admin sends a signed-in user it does not admit here too: sending them back would
+    go round for ever, so they are told no (403) instead.
+    """
     target = _safe_next(request, request.GET.get("next") or reverse("admin:index"))
     if request.user.is_authenticated:
+        if not admin.site.has_permission(request):
+            raise PermissionDenied
         return redirect(target)
     return redirect(f"{reverse('login')}?{urlencode({'next': target})}")
 
@@ -124,8 +131,8 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 class PasswordResetView(auth_views.PasswordResetView):
     def form_valid(self, form):
-        if not ratelimit.allow_email(self.request, "password_reset"):
-            return ratelimit.refused(self.request)
+        if wait := ratelimit.email_wait(self.request, "password_reset", form.cleaned_data["email"]):
+            return ratelimit.refused(self.request, wait)
         return super().form_valid(form)
 
 

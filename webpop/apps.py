@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class WebpopConfig(AppConfig):
-    """The project package as an app: only for its system checks (webpop/checks.py); it has no models."""
+    """The project package as an app: its system checks (webpop/checks.py) and rate-limit counters (models.py)."""
 
     name = "webpop"
     label = "webpop"

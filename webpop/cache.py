@@ -1,15 +1,8 @@
-"""Django's Redis cache, reusing one client object per connection pool.
-
-Django's RedisCacheClient builds a new ``redis.Redis`` for every call (its constructor
-fills a table of ~170 response callbacks): on a page served from the cache that was a
-large part of the request. ``redis.Redis`` is thread-safe over its pool, so one will do.
-"""
+"""Helpers for the shared cache (django-redis with REDIS_URL, else files under the data dir)."""
 
 from __future__ import annotations
 
 from django.core.cache import cache
-from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
-from django.core.cache.backends.redis import RedisCacheClient
 from django.db import transaction
 
 
@@ -22,22 +15,3 @@ def drop_now_and_at_commit(keys: list[str]) -> None:
     if keys:
         cache.delete_many(keys)
         transaction.on_commit(lambda: cache.delete_many(keys))
-
-
-class _Client(RedisCacheClient):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._clients: dict[int, object] = {}
-
-    def get_client(self, key=None, *, write=False):
-        index = self._get_connection_pool_index(write)
-        client = self._clients.get(index)
-        if client is None:
-            client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(write))
-        return client
-
-
-class RedisCache(DjangoRedisCache):
-    def __init__(self, server, params):
-        super().__init__(server, params)
-        self._class = _Client

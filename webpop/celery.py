@@ -2,11 +2,22 @@ import logging
 import os
 import threading
 
-from celery import Celery, bootsteps
+from celery import Celery, Task, bootsteps
+
+from . import broker
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webpop.settings")
 
-app = Celery("webpop")
+
+class WebpopTask(Task):
+    """Every webpop task: publishing one that would wait in the broker too long fails (webpop/broker.py)."""
+
+    def apply_async(self, args=None, kwargs=None, task_id=None, producer=None, link=None, link_error=None, **options):
+        broker.check_delay(options, self.app.conf.broker_transport_options)
+        return super().apply_async(args, kwargs, task_id, producer, link, link_error, **options)
+
+
+app = Celery("webpop", task_cls=WebpopTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -40,6 +40,19 @@ LABELS = [
     gettext_noop("Server error"),
     gettext_noop("Stored password unreadable"),
     gettext_noop("Internal error"),
+    # accounts.Profile.reading_pane
+    gettext_noop("Off: open messages on their own page"),
+    gettext_noop("Right of the list"),
+    gettext_noop("Below the list"),
+    # accounts.Profile.undo_send_seconds
+    gettext_noop("Off"),
+    gettext_noop("5 seconds"),
+    gettext_noop("10 seconds"),
+    gettext_noop("20 seconds"),
+    gettext_noop("30 seconds"),
+    # accounts.Profile.compose_format
+    gettext_noop("Rich text"),
+    gettext_noop("Plain text"),
     # mailbox.Message.server_state, mailbox.UidlAlias.server_state
     gettext_noop("On server"),
     gettext_noop("Delete pending"),
@@ -55,6 +68,17 @@ LABELS = [
     gettext_noop("Star"),
     gettext_noop("Mark as read"),
     gettext_noop("Mark as spam"),
+    # mailbox.ImportJob.state
+    gettext_noop("Waiting"),
+    gettext_noop("Importing"),
+    gettext_noop("Done"),
+    gettext_noop("Failed"),
+    # mailbox.BulkJob.state (Waiting, Done and Failed as above)
+    gettext_noop("Running"),
+    gettext_noop("Stopped"),
+    # push.PushSettings.content
+    gettext_noop("Only how many unread messages there are"),
+    gettext_noop("The sender and subject of the newest message"),
 ]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -81,6 +81,32 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_http_url(name: str) -> str:
+    """An http(s) URL with a host (no credentials, query or trailing slash), or "" when unset."""
+    value = (_raw(name) or "").strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} has a bad port.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an http:// or https:// URL with a host.")
+    if parts.username is not None or parts.password is not None:
+        raise ImproperlyConfigured(f"{name}: no credentials in the URL (URLs get logged); they have their own setting.")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def url_with_port(url: str, port: int) -> str:
+    """``url`` on another port of the same host ("" stays "")."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return urlunsplit((parts.scheme, f"[{host}]:{port}" if ":" in host else f"{host}:{port}", parts.path, "", ""))
+
+
 def secret_from_env_or_file(name: str, path: Path, generate) -> str:
     """Return the secret from the environment, else from ``path``, else create it.
 
@@ -90,11 +116,9 @@ def secret_from_env_or_file(name: str, path: Path, generate) -> str:
     value = _raw(name)
     if value:
         return value
-    if path.exists():
-        mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            raise ImproperlyConfigured(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
-        return path.read_text().strip()
+    existing = read_secret_file(path)
+    if existing is not None:
+        return existing
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = generate()
     try:
@@ -107,29 +131,81 @@ def secret_from_env_or_file(name: str, path: Path, generate) -> str:
     return secret
 
 
+def read_secret_file(path: Path) -> str | None:
+    """The secret kept in ``path``, or None when there is no such file; refused when others may read it."""
+    if not path.exists():
+        return None
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ImproperlyConfigured(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
+    return path.read_text().strip()
+
+
 def generate_secret_key() -> str:
     return secrets.token_urlsafe(50)
 
 
+# Options an SQLite URL may carry (?timeout=30): Django's sqlite3 backend options.
+_SQLITE_OPTIONS = {"timeout": int, "transaction_mode": str, "init_command": str}
+
+
+def _url_options(name: str, query: str) -> dict[str, str]:
+    """The ``?key=value`` options of a URL; a key given twice is an error, not a silent choice."""
+    options: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
+        if key in options:
+            raise ImproperlyConfigured(f"{name}: the option {key!r} is given twice.")
+        options[key] = value
+    return options
+
+
 def parse_database_url(url: str, base_dir: Path) -> dict:
-    """Turn ``sqlite:///path`` or ``postgres://user:pw@host:port/db`` into Django's form."""
+    """Turn ``sqlite:///path`` or ``postgres://user:pw@host:port/db?sslmode=require`` into Django's form.
+
+    Query options are kept: for PostgreSQL they are libpq connection parameters (``sslmode``,
+    ``sslrootcert``, ``connect_timeout``, ``options``, ...), checked against libpq's list so a
+    misspelt one fails at start; for SQLite, the sqlite3 backend's ``timeout``, ``transaction_mode``
+    and ``init_command``.
+    """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
+    try:
+        options = _url_options("DATABASE_URL", parts.query)
+    except ValueError:
+        raise ImproperlyConfigured(f"DATABASE_URL has a malformed query string: {parts.query!r}.") from None
     if scheme == "sqlite":
         # sqlite:///relative/path (from the repository root) or sqlite:////absolute/path
-        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+        path = unquote(parts.path[1:]) if url.startswith("sqlite:///") else ""
         if not path:
             raise ImproperlyConfigured("DATABASE_URL=sqlite:// needs a file path, e.g. sqlite:///var/webpop.sqlite3")
         name = Path(path) if path.startswith("/") else base_dir / path
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(name),
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+        sqlite_options: dict = {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL;",
         }
+        for key, value in options.items():
+            kind = _SQLITE_OPTIONS.get(key)
+            if kind is None:
+                known = ", ".join(sorted(_SQLITE_OPTIONS))
+                raise ImproperlyConfigured(f"DATABASE_URL: SQLite has no option {key!r} (known: {known}).")
+            try:
+                sqlite_options[key] = kind(value)
+            except ValueError:
+                raise ImproperlyConfigured(f"DATABASE_URL: {key}={value!r} is not a {kind.__name__}.") from None
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(name), "OPTIONS": sqlite_options}
     if scheme in {"postgres", "postgresql", "pgsql"}:
         name = unquote(parts.path.lstrip("/"))
         if not name:
             raise ImproperlyConfigured("DATABASE_URL for PostgreSQL needs a database name after the host.")
+        if options:
+            from psycopg import ProgrammingError
+            from psycopg.conninfo import make_conninfo
+
+            try:
+                make_conninfo("", **options)  # libpq's own check of the parameter names
+            except ProgrammingError as exc:
+                raise ImproperlyConfigured(f"DATABASE_URL: {exc}.") from None
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": name,
@@ -137,6 +213,7 @@ def parse_database_url(url: str, base_dir: Path) -> dict:
             "PASSWORD": unquote(parts.password or ""),
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
+            "OPTIONS": options,
             "CONN_MAX_AGE": 60,
             "CONN_HEALTH_CHECKS": True,
         }

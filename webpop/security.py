@@ -17,14 +17,24 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+# The rich text editor (static/vendor/trix) adds two <style> blocks of its own defaults when it loads (inserted
+# empty, then filled); these hashes allow exactly those texts (static/css/richtext.css has the same rules,
+# should they ever differ). tests/test_richtext_browser.py checks them against the vendored Trix.
+TRIX_STYLE_HASHES = (
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",  # empty
+    "'sha256-c5Z9aB2t69CSpeI1aC8dDLr7LZYZlynV8iY/8Uc9ZFk='",  # trix-editor
+    "'sha256-jAP18ioNeNaQBBU5RJvT96kjJnVxHvZs+s8WUNiLnvA='",  # trix-toolbar
+)
+
 
 def app_csp(form_targets: tuple[str, ...] = ()) -> str:
     return "; ".join(
         [
             "default-src 'self'",
             "script-src 'self'",
-            "style-src 'self'",
-            "img-src 'self' data:",
+            " ".join(["style-src 'self'", *TRIX_STYLE_HASHES]),
+            # blob: the editor's preview of a picture being added (the page's own script makes the URL)
+            "img-src 'self' data: blob:",
             "font-src 'self'",
             "connect-src 'self'",
             "frame-src 'self'",  # the message body frame, served from our origin

@@ -10,12 +10,15 @@ from cryptography.fernet import Fernet
 from .env import (
     env_bool,
     env_choice,
+    env_http_url,
     env_int,
     env_list,
     env_str,
     generate_secret_key,
     parse_database_url,
+    read_secret_file,
     secret_from_env_or_file,
+    url_with_port,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -35,6 +38,7 @@ WEBPOP_ENCRYPTION_KEYS = [
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_FAILURE_VIEW = "webpop.errors.csrf_failure"  # the app's look and the user's language
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -47,14 +51,18 @@ INSTALLED_APPS = [
     "accounts.apps.AccountsConfig",
     "mailbox.apps.MailboxConfig",
     "oauth.apps.OAuthConfig",
-    "webpop.apps.WebpopConfig",  # system checks of webpop's own settings (webpop/checks.py)
+    "webpop.apps.WebpopConfig",  # checks of webpop's own settings (webpop/checks.py), rate-limit counters
     "ops.apps.OpsConfig",
     "outgoing.apps.OutgoingConfig",
+    "unsubscribe.apps.UnsubscribeConfig",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "axes",
     "users.apps.UsersConfig",
+    "push.apps.PushConfig",
+    "contacts.apps.ContactsConfig",
+    "spam.apps.SpamConfig",
 ]
 
 MIDDLEWARE = [
@@ -90,6 +98,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "mailbox.sidebar.context",  # the sidebar, for pages whose view gives none (lazy)
             ],
         },
     },
@@ -112,7 +121,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 # Users (users/): sign-up, e-mail, two-factor, sessions, brute-force lockout, quotas.
 WEBPOP_SIGNUP = env_choice("WEBPOP_SIGNUP", "closed", ("closed", "invite", "open"))
-# E-mails (sign-up, verification, password reset) one client address may ask for per hour.
+# E-mails (sign-up, verification, password reset) one client (IPv6: its /64) may ask for per hour,
+# and one e-mail address may be sent per hour (webpop/ratelimit.py).
 WEBPOP_EMAIL_RATE_PER_HOUR = env_int("WEBPOP_EMAIL_RATE_PER_HOUR", 5, minimum=1)
 # Days the audit log keeps events (older ones are pruned daily).
 WEBPOP_AUDIT_DAYS = env_int("WEBPOP_AUDIT_DAYS", 365, minimum=1)
@@ -168,6 +178,8 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request otherwise
+# Files browsers ask for at the site's root (/favicon.ico, /apple-touch-icon.png), served by whitenoise.
+WHITENOISE_ROOT = BASE_DIR / "webpop" / "public"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -228,6 +240,10 @@ WEBPOP_SYNC_LEASE_SECONDS = env_int("WEBPOP_SYNC_LEASE_SECONDS", 900, minimum=30
 WEBPOP_MAX_MESSAGE_BYTES = env_int("WEBPOP_MAX_MESSAGE_BYTES", 100 * 1024 * 1024, minimum=1024)
 # Largest upload of .eml / .mbox files to import at once (streamed to temp files, never held in memory).
 WEBPOP_IMPORT_MAX_BYTES = env_int("WEBPOP_IMPORT_MAX_BYTES", 200 * 1024 * 1024, minimum=1024)
+# How long a worker's claim on an import lasts without renewal (renewed every few seconds while it runs).
+WEBPOP_IMPORT_LEASE_SECONDS = env_int("WEBPOP_IMPORT_LEASE_SECONDS", 300, minimum=30)
+# A worker's hold on an action over a whole folder or search ("Select all N", mailbox/bulkjobs.py), renewed per batch.
+WEBPOP_BULK_LEASE_SECONDS = env_int("WEBPOP_BULK_LEASE_SECONDS", 120, minimum=10)
 # A first sync of a huge mailbox proceeds in sessions of at most this much.
 WEBPOP_SYNC_MAX_MESSAGES = env_int("WEBPOP_SYNC_MAX_MESSAGES", 1000, minimum=1)
 WEBPOP_SYNC_MAX_BYTES = env_int("WEBPOP_SYNC_MAX_BYTES", 512 * 1024 * 1024, minimum=1024)
@@ -267,6 +283,9 @@ WEBPOP_SEND_RATE_PER_HOUR = env_int(
 WEBPOP_MAX_SEND_BYTES = env_int("WEBPOP_MAX_SEND_BYTES", 25 * 1024 * 1024, minimum=1024)
 WEBPOP_SMTP_TIMEOUT = env_int("WEBPOP_SMTP_TIMEOUT", 60, minimum=1, maximum=3600)
 WEBPOP_SEND_MAX_RECIPIENTS = env_int("WEBPOP_SEND_MAX_RECIPIENTS", 100, minimum=1)
+# A send task published this long after its message fell due and not started counts as lost (a worker
+# killed holding it, a broker restart): beat's sweep publishes it again. The claim keeps it sent once.
+WEBPOP_SEND_REDISPATCH_SECONDS = env_int("WEBPOP_SEND_REDISPATCH_SECONDS", 600, minimum=1)
 
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport so a
 # single machine needs no broker service.
@@ -276,22 +295,27 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
 else:
-    (CELERY_BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
-    (CELERY_BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
+    # The folder queue deletes a message as a worker receives it (no redelivery, and a countdown lives
+    # only in that worker's memory): like Redis, it only wakes workers; the work is found again from
+    # database rows by beat's sweeps.
+    for _folder in ("queue", "processed", "control"):
+        (CELERY_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
         "store_processed": False,
+        # Exchange bindings; kombu's default is ./control, in whatever directory a worker starts.
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
     }
-# Django's cache holds rate-limit counters (webpop/ratelimit.py), cached session rows and
-# users (users/sessions.py, users/backends.py) and rendered folder pages (mailbox/pagecache.py):
-# Redis when REDIS_URL is set, shared by every web process; else files under the data dir.
+# Django's cache holds cached session rows and users (users/sessions.py, users/backends.py) and
+# rendered folder pages (mailbox/pagecache.py): Redis when REDIS_URL is set, shared by every web
+# process; else files under the data dir. Rate-limit counters are rows (webpop/ratelimit.py).
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "webpop.cache.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "webpop",
         }
@@ -307,6 +331,8 @@ else:
 # Rate limits per user per minute (each client address gets three times as many: people share NATs).
 WEBPOP_RATELIMIT_TEST_CONNECTION = env_int("WEBPOP_RATELIMIT_TEST_CONNECTION", 10, minimum=1)
 WEBPOP_RATELIMIT_SUGGEST = env_int("WEBPOP_RATELIMIT_SUGGEST", 30, minimum=1)
+# Confirmed unsubscribe requests per user per hour (each makes the server contact a host a message names).
+WEBPOP_RATELIMIT_UNSUBSCRIBE = env_int("WEBPOP_RATELIMIT_UNSUBSCRIBE", 30, minimum=1)
 # Reverse proxies in front of webpop that append to X-Forwarded-For (0: clients connect directly).
 WEBPOP_PROXY_HOPS = env_int("WEBPOP_PROXY_HOPS", 0, minimum=0, maximum=5)
 
@@ -314,17 +340,31 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Every tick beat's sweeps find due work from database rows and publish its tasks: the broker only wakes
+# workers up, so a lost message (or a worker that dies holding one) delays work, never loses it.
+_BEAT_TICK = timedelta(seconds=env_int("WEBPOP_POLL_TICK_SECONDS", 30, minimum=1))
 CELERY_BEAT_SCHEDULE = {
-    "poll-due-accounts": {
-        "task": "mailbox.tasks.poll_due_accounts",
-        "schedule": timedelta(seconds=env_int("WEBPOP_POLL_TICK_SECONDS", 30, minimum=1)),
-    },
+    "poll-due-accounts": {"task": "mailbox.tasks.poll_due_accounts", "schedule": _BEAT_TICK},
+    # Each sync enqueues indexing of what it stored; this sweep builds whatever is still missing.
+    "index-search": {"task": "mailbox.tasks.index_search", "schedule": _BEAT_TICK},
+    # Snoozed mail whose time has come goes back to the Inbox (Message.snoozed_until is the only record).
+    "wake-snoozed": {"task": "mailbox.tasks.wake_snoozed", "schedule": _BEAT_TICK},
+    # Messages to send whose (next) try is due, and those whose task or worker was lost.
+    "dispatch-due-sends": {"task": "outgoing.tasks.dispatch_due_sends", "schedule": _BEAT_TICK},
     "expire-trash": {"task": "mailbox.tasks.expire_trash", "schedule": timedelta(hours=1)},
-    # Each sync enqueues indexing of what it stored; this sweep catches anything left over.
-    "index-search": {"task": "mailbox.tasks.index_search", "schedule": timedelta(minutes=1)},
-    "resume-stalled-sends": {"task": "outgoing.tasks.resume_stalled_sends", "schedule": timedelta(minutes=5)},
+    # Imports whose task was lost or whose worker stopped continue where they were.
+    "resume-imports": {"task": "mailbox.tasks.resume_imports", "schedule": timedelta(minutes=1)},
+    # Actions on a whole folder or search ("Select all N") whose task was lost or whose worker stopped.
+    "resume-bulk-jobs": {"task": "mailbox.tasks.resume_bulk_jobs", "schedule": _BEAT_TICK},
     "users-cleanup": {"task": "users.tasks.cleanup", "schedule": timedelta(hours=24)},
+    # Files released by deletions (rows in mailbox.FileToFree), whether or not a worker was woken for them.
+    "free-released-files": {"task": "mailbox.tasks.free_released_files", "schedule": timedelta(minutes=10)},
+    # The whole mail store against every row that references a file.
+    "collect-garbage": {"task": "mailbox.tasks.collect_garbage", "schedule": timedelta(hours=24)},
+    "prune-rate-counters": {"task": "webpop.tasks.prune_rate_counters", "schedule": timedelta(hours=1)},
 }
+# New-mail notifications by Web Push (push/): delivery tasks and new mail whose task was lost.
+CELERY_BEAT_SCHEDULE["push-sweep"] = {"task": "push.tasks.sweep", "schedule": _BEAT_TICK}
 # Days a message stays in the trash before it is deleted for good (and, under
 # the mirror policy, from the server).
 WEBPOP_TRASH_DAYS = env_int("WEBPOP_TRASH_DAYS", 30, minimum=1)
@@ -334,7 +374,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULER = "ops.beat:GuardedScheduler"
 WEBPOP_BEAT_LEASE_SECONDS = env_int("WEBPOP_BEAT_LEASE_SECONDS", 60, minimum=3, maximum=3600)
 WEBPOP_HEARTBEAT_SECONDS = env_int("WEBPOP_HEARTBEAT_SECONDS", 30, minimum=1, maximum=3600)
-# Bearer token for Prometheus scraping /metrics; unset: staff sessions only.
+# Bearer token for Prometheus scraping /metrics; unset: sessions with the ops.view_metrics permission only.
 WEBPOP_METRICS_TOKEN = env_str("WEBPOP_METRICS_TOKEN", None) or None
 # Days of per-sync history (SyncRun) kept; the dashboard shows 7. /metrics totals keep counting.
 WEBPOP_SYNC_HISTORY_DAYS = env_int("WEBPOP_SYNC_HISTORY_DAYS", 30, minimum=8)
@@ -357,5 +397,62 @@ WEBPOP_SANITIZE_HTML = env_bool("WEBPOP_SANITIZE_HTML", True)
 WEBPOP_HTML_ASSET_MAX_AGE = env_int("WEBPOP_HTML_ASSET_MAX_AGE", 600, minimum=10, maximum=86400)
 WEBPOP_IMAGE_PROXY_MAX_BYTES = env_int("WEBPOP_IMAGE_PROXY_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
 WEBPOP_IMAGE_PROXY_TIMEOUT = env_int("WEBPOP_IMAGE_PROXY_TIMEOUT", 10, minimum=1, maximum=120)
-# Let the image proxy fetch from private/loopback/link-local addresses (tests only; never in production).
+# Let the image proxy and one-click unsubscribe reach private/loopback/link-local addresses (tests only;
+# never in production). One-click unsubscribe (unsubscribe/oneclick.py) uses the proxy's timeout too.
 WEBPOP_IMAGE_PROXY_ALLOW_PRIVATE = env_bool("WEBPOP_IMAGE_PROXY_ALLOW_PRIVATE", False)
+# Extra CA bundle trusted for one-click unsubscribe requests (system CAs always are).
+WEBPOP_UNSUBSCRIBE_CA_FILE = env_str("WEBPOP_UNSUBSCRIBE_CA_FILE", None) or None
+if WEBPOP_UNSUBSCRIBE_CA_FILE and not Path(WEBPOP_UNSUBSCRIBE_CA_FILE).is_file():
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"WEBPOP_UNSUBSCRIBE_CA_FILE={WEBPOP_UNSUBSCRIBE_CA_FILE!r} is not a readable file.")
+# One-click unsubscribe requests whose (next) try is due, and those whose task or worker was lost.
+CELERY_BEAT_SCHEDULE["resume-unsubscribes"] = {"task": "unsubscribe.tasks.resume_unsubscribes", "schedule": _BEAT_TICK}
+
+# Web Push (push/): VAPID keys from the environment, or the private key in <data dir>/vapid_private_key
+# that `manage.py vapidkeys` writes (nothing is generated here). Without keys push is off and
+# notifications show only while webpop is open in a tab.
+WEBPOP_VAPID_PRIVATE_KEY = (
+    env_str("WEBPOP_VAPID_PRIVATE_KEY", "") or read_secret_file(DATA_DIR / "vapid_private_key") or ""
+).strip()
+WEBPOP_VAPID_PUBLIC_KEY = (env_str("WEBPOP_VAPID_PUBLIC_KEY", "") or "").strip().rstrip("=")
+if WEBPOP_VAPID_PRIVATE_KEY or WEBPOP_VAPID_PUBLIC_KEY:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from push.vapid import VapidKeyError, public_key_of
+
+    if not WEBPOP_VAPID_PRIVATE_KEY:
+        raise ImproperlyConfigured("WEBPOP_VAPID_PUBLIC_KEY is set without WEBPOP_VAPID_PRIVATE_KEY.")
+    try:
+        _vapid_public = public_key_of(WEBPOP_VAPID_PRIVATE_KEY)
+    except VapidKeyError as exc:
+        raise ImproperlyConfigured(f"WEBPOP_VAPID_PRIVATE_KEY: {exc}.") from None
+    if WEBPOP_VAPID_PUBLIC_KEY and _vapid_public != WEBPOP_VAPID_PUBLIC_KEY:
+        raise ImproperlyConfigured("WEBPOP_VAPID_PUBLIC_KEY is not the public key of WEBPOP_VAPID_PRIVATE_KEY.")
+    WEBPOP_VAPID_PUBLIC_KEY = _vapid_public
+# Whom push services may contact about our pushes: a mailto: or https: URL.
+WEBPOP_VAPID_SUBJECT = env_str("WEBPOP_VAPID_SUBJECT", f"mailto:{DEFAULT_FROM_EMAIL}") or ""
+if not WEBPOP_VAPID_SUBJECT.startswith(("mailto:", "https://")):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"WEBPOP_VAPID_SUBJECT={WEBPOP_VAPID_SUBJECT!r} is not a mailto: or https: URL.")
+WEBPOP_PUSH_TIMEOUT = env_int("WEBPOP_PUSH_TIMEOUT", 10, minimum=1, maximum=60)
+# Let push go to endpoints on private/loopback addresses, and over plain http (tests only; never in production).
+WEBPOP_PUSH_ALLOW_PRIVATE = env_bool("WEBPOP_PUSH_ALLOW_PRIVATE", False)
+
+# Spam filtering with rspamd (spam/): each new message is scanned after it is stored, and "Spam" / "Not
+# spam" train rspamd's Bayes per user. Unset: no rspamd; an account may trust its provider's verdict.
+# WEBPOP_RSPAMD_URL is the normal worker (scanning, port 11333); training goes to the controller (port 11334
+# of the same host unless WEBPOP_RSPAMD_CONTROLLER_URL says otherwise), with WEBPOP_RSPAMD_PASSWORD (or _FILE).
+# Both are the operator's own services: the network guard lets them be on loopback or a private network.
+WEBPOP_RSPAMD_URL = env_http_url("WEBPOP_RSPAMD_URL")
+WEBPOP_RSPAMD_CONTROLLER_URL = env_http_url("WEBPOP_RSPAMD_CONTROLLER_URL") or url_with_port(WEBPOP_RSPAMD_URL, 11334)
+WEBPOP_RSPAMD_PASSWORD = (env_str("WEBPOP_RSPAMD_PASSWORD", "") or "").strip()
+WEBPOP_RSPAMD_TIMEOUT = env_int("WEBPOP_RSPAMD_TIMEOUT", 20, minimum=1, maximum=300)
+# Messages one worker has scanned at once (rspamd's normal workers scan them in parallel).
+WEBPOP_RSPAMD_CONCURRENCY = env_int("WEBPOP_RSPAMD_CONCURRENCY", 4, minimum=1, maximum=64)
+# Larger messages are not scanned (spam is small; rspamd's own limit is 50 MB).
+WEBPOP_RSPAMD_MAX_BYTES = env_int("WEBPOP_RSPAMD_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+# Scans and training still to do (rows in spam.PendingScan / spam.PendingLearn), whether or not a worker was woken.
+CELERY_BEAT_SCHEDULE["scan-spam"] = {"task": "spam.tasks.scan_pending", "schedule": _BEAT_TICK}
+CELERY_BEAT_SCHEDULE["learn-spam"] = {"task": "spam.tasks.learn_pending", "schedule": _BEAT_TICK}

@@ -20,6 +20,10 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: POST + CSRF
     path("admin/", admin.site.urls),
     path("compose/", include("outgoing.urls")),
+    path("contacts/", include("contacts.urls")),
+    path("unsubscribe/", include("unsubscribe.urls")),
+    path("spam/", include("spam.urls")),
+    path("", include("push.urls")),  # notifications; the installable app's service worker and manifest
     path("", include("users.urls")),
     path("", include("mailbox.urls")),
 ]

@@ -1,4 +1,4 @@
-// Compose: address suggestions from the user's own mail, and drafts saved automatically.
+// Compose: address suggestions from the user's own mail, drafts saved automatically, pictures in rich text.
 (function () {
   "use strict";
   const form = document.getElementById("compose-form");
@@ -12,22 +12,31 @@
   form.addEventListener("input", function (event) {
     if (event.target.type !== "file") dirty = true;
   });
-  async function autosave() {
-    if (!dirty || saving) return;
+  form.addEventListener("trix-change", function () { dirty = true; });  // the rich text editor (richtext.js)
+  let running = null;
+  function autosave() {
+    if (!dirty || saving) return running;
+    running = save();
+    return running;
+  }
+  async function save() {
     saving = true;
     dirty = false;
     const data = new FormData(form);
     data.delete("attachments");
     data.delete("remove");
+    // The first message's sending setup (send_setup.js) is not part of the draft: its password stays here.
+    Array.from(data.keys()).forEach(function (key) { if (key.startsWith("smtp-")) data.delete(key); });
     data.set("action", "autosave");
     try {
-      const response = await fetch(form.action, {
+      // getAttribute: form.action would be the buttons named "action"
+      const response = await fetch(form.getAttribute("action"), {
         method: "POST", body: data, credentials: "same-origin", headers: { "X-Requested-With": "fetch" },
       });
       const answer = await response.json();
       if (response.ok) {
-        if (form.action !== new URL(answer.url, location.href).href) {
-          form.action = answer.url;
+        if (new URL(form.getAttribute("action"), location.href).href !== new URL(answer.url, location.href).href) {
+          form.setAttribute("action", answer.url);
           history.replaceState(null, "", answer.url);
         }
         status.textContent = form.dataset.savedText;
@@ -45,17 +54,73 @@
   setInterval(autosave, 5000);
   form.addEventListener("submit", function () { dirty = false; });
 
+  // --- Pictures in rich text: stored with the draft (saved first if it is new), shown from there ---
+  async function draftUrl() {
+    const saved = /\/\d+\/$/;
+    if (!saved.test(form.getAttribute("action"))) {
+      if (running) await running;
+      if (!saved.test(form.getAttribute("action"))) {
+        dirty = true;
+        await autosave();
+      }
+    }
+    return saved.test(form.getAttribute("action")) ? form.getAttribute("action") : null;
+  }
+  form.addEventListener("trix-attachment-add", async function (event) {
+    const attachment = event.attachment;
+    if (!attachment.file) return;
+    const url = await draftUrl();
+    const data = new FormData();
+    data.set("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
+    data.set("file", attachment.file);
+    try {
+      if (!url) throw new Error("not saved");
+      const response = await fetch(url + "images/", {
+        method: "POST", body: data, credentials: "same-origin", headers: { "X-Requested-With": "fetch" },
+      });
+      const answer = await response.json();
+      if (!response.ok) throw new Error(answer.error || String(response.status));
+      attachment.setAttributes({ url: answer.url });
+      dirty = true;
+    } catch (error) {
+      attachment.remove();
+      status.textContent = error.message === "not saved" ? form.dataset.unsavedText : error.message;
+    }
+  });
+
   // --- Another sender: swap the signature if the old one is still in the text ---
   const signatures = JSON.parse(document.getElementById("compose-signatures").textContent);
-  const account = form.querySelector("[name=account]");
+  const richSignatures = JSON.parse(document.getElementById("compose-signatures-html").textContent);
+  const sender = form.querySelector("select[name=identity]");
   const body = form.querySelector("[name=body]");
-  let previous = account ? account.value : null;
-  if (account && body) account.addEventListener("change", function () {
+  const format = form.querySelector("[name=format]");
+  let previous = sender ? sender.value : null;
+  // In the editor, positions count characters of the document's text (each block ends with "\n").
+  function swapRich(editor, before, after) {
+    const text = editor.getDocument().toString();
+    const old = before ? Trix.HTMLParser.parse(before).getDocument().toString().replace(/\n$/, "") : "";
+    const at = old ? text.indexOf(old) : -1;
+    if (at >= 0) {
+      editor.setSelectedRange([at, at + old.length]);
+      if (after) editor.insertHTML(after);
+      else editor.deleteInDirection("forward");
+    } else if (!old && after && !text.trim()) {
+      editor.loadHTML("<div><br></div>" + after);
+    }
+  }
+  if (sender && body) sender.addEventListener("change", function () {
+    const editor = form.querySelector("trix-editor");
+    if (format && format.value === "rich" && editor && editor.editor) {
+      swapRich(editor.editor, richSignatures[previous] || "", richSignatures[sender.value] || "");
+      previous = sender.value;
+      dirty = true;
+      return;
+    }
     const before = (signatures[previous] || "").trim();
-    const after = (signatures[account.value] || "").trim();
+    const after = (signatures[sender.value] || "").trim();
     if (before && body.value.includes(before)) body.value = body.value.replace(before, after);
     else if (!before && after && !body.value.trim()) body.value = "\n\n" + after + "\n";
-    previous = account.value;
+    previous = sender.value;
     dirty = true;
   });
 

@@ -157,6 +157,19 @@ SAMPLES: dict[str, dict] = {
             ("@danaw · 2h", "color", "rgb(101, 119, 134)"),
         ],
     },
+    # A fixed 600 px layout without any rule for small screens: its right column holds the button.
+    "11_concert_tickets": {
+        "tables": 3,
+        "cids": [],
+        "trackers": 0,
+        "keep": ['width="600"', "#webpop-message .col-right { border-left: 1px solid #d0d7de }"],
+        "looks": [
+            ("Harbour Hall", "background", "rgb(20, 33, 61)"),
+            ("Pay for my tickets", "background", "rgb(230, 57, 70)"),
+            ("Pay for my tickets", "color", WHITE),
+            ("€84.00", "font-size", "28px"),
+        ],
+    },
 }
 
 

@@ -2,7 +2,7 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
-from mailbox import store
+from mailbox import storage_gc
 
 
 class Command(BaseCommand):
@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--grace-minutes",
             type=float,
-            default=store.GC_GRACE.total_seconds() / 60,
+            default=storage_gc.GC_GRACE.total_seconds() / 60,
             help="never free files younger than this: they may belong to a message being stored now "
             "(default: %(default)s)",
         )
@@ -24,7 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args, dry_run, grace_minutes, **options):
         if grace_minutes < 0:
             raise CommandError("--grace-minutes cannot be negative.")
-        report = store.collect_garbage(grace=dt.timedelta(minutes=grace_minutes), dry_run=dry_run)
+        report = storage_gc.collect_garbage(grace=dt.timedelta(minutes=grace_minutes), dry_run=dry_run)
         verb = "would free" if dry_run else "freed"
         for relpath, size in report.freed:
             self.stdout.write(f"{verb} {relpath} ({size} bytes)")

@@ -1,0 +1,92 @@
+"""A conversation read as one page: every message of a thread, oldest first.
+
+The page shows the newest ``SHOWN`` messages of the thread (the owner's, not deleted for
+good); older ones are counted and a link shows up to ``MAX_SHOWN``. The opened message and
+the newest unread ones are shown expanded; the others as one line each (sender, snippet,
+date), their bodies loaded only when the reader expands them (``views_conversation.part``),
+so a long thread costs one query for its rows and the expanded messages' bodies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.http import HttpRequest, QueryDict
+
+from accounts.models import MailAccount
+
+from . import views_html
+from .models import Folder, Message
+
+SHOWN = 100
+MAX_SHOWN = 1000
+OPEN_UNREAD = 5  # unread messages shown expanded at most (the newest ones)
+# Never read for a conversation's rows: the search text and the sanitized HTML can be large.
+DEFERRED = ("search_text", "search_document", "html_cache", "references", "in_reply_to")
+
+
+@dataclass
+class Conversation:
+    opened: Message
+    messages: list[Message]  # oldest first
+    earlier: int = 0  # older messages of the thread not shown
+    expanded: set[int] = field(default_factory=set)
+
+    @property
+    def ids(self) -> list[int]:
+        return [m.id for m in self.messages]
+
+
+def thread_rows(owner_id: int, thread_id: int):
+    return Message.objects.filter(owner_id=owner_id, thread_id=thread_id).exclude(folder=Folder.PURGED)
+
+
+def load(
+    opened: Message,
+    *,
+    shown: int | None = None,
+    defer: tuple[str, ...] = DEFERRED,
+    accounts: dict[int, MailAccount] | None = None,
+) -> Conversation:
+    """The conversation ``opened`` belongs to: its newest ``shown`` messages, oldest first, and who is expanded.
+
+    ``shown``: SHOWN by default. ``defer``: fields not read (the print view, which inlines every body, reads them all).
+    ``accounts``: the owner's accounts by id (the sidebar's, already read), set on each message instead of a join.
+    """
+    shown = SHOWN if shown is None else shown
+    if not opened.thread_id:
+        return Conversation(opened, [opened], expanded={opened.id})
+    rows = thread_rows(opened.owner_id, opened.thread_id).defer(*defer)
+    if accounts is None:
+        rows = rows.select_related("account")
+    newest = list(rows.order_by("-date", "-id")[: shown + 1])
+    for m in newest if accounts else ():
+        if m.account_id in accounts:
+            m.account = accounts[m.account_id]
+    earlier = 0
+    if len(newest) > shown:
+        newest = newest[:shown]
+        earlier = thread_rows(opened.owner_id, opened.thread_id).count() - shown
+    # The opened message is always on the page (older than those shown, it comes first).
+    messages = [opened if m.id == opened.id else m for m in reversed(newest)]
+    if opened.id not in {m.id for m in messages} and opened.folder != Folder.PURGED:
+        messages.insert(0, opened)
+        earlier -= 1
+    elif opened.id not in {m.id for m in messages}:
+        messages = [opened]  # deleted for good: shown alone, as it always was
+    unread = [m.id for m in messages if not m.seen][-OPEN_UNREAD:]
+    return Conversation(opened, messages, max(earlier, 0), {opened.id, *unread})
+
+
+def part(request: HttpRequest, message: Message, query: QueryDict | None = None) -> dict:
+    """One expanded message for ``templates/mailbox/_message_part.html``: its body and attachments.
+
+    ``query``: what the reader chose for this message (plain text, images, quoted text).
+    """
+    query = QueryDict() if query is None else query
+    try:
+        body = views_html.cached_body_context(request, message, query)
+        unreadable = False
+    except (OSError, ValueError):  # the file is gone, or the row names no file (a tombstone)
+        body, unreadable = views_html.body_context(request, message, None, query), True
+    return {"message": message, "unreadable": unreadable, **views_html.with_attachments(message, body)}

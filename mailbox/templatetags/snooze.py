@@ -1,0 +1,12 @@
+from django import template
+from django.utils import timezone
+
+from ..snooze_times import Choice, choices
+
+register = template.Library()
+
+
+@register.simple_tag
+def snooze_choices() -> list[Choice]:
+    """The snooze menu's times, now, in the active time zone (the user's)."""
+    return choices(timezone.now(), timezone.get_current_timezone())

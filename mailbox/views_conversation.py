@@ -1,0 +1,91 @@
+"""The message page: the conversation the message is in, read as one (mailbox/conversation.py).
+
+``message_detail`` shows the conversation with the opened message and the newest unread
+ones expanded, and marks those read. ``message_part`` gives one more message, expanded, when
+the reader opens it on the page (a POST: it marks that message read too).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import prefetch_related_objects
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.translation import gettext
+from django.views.decorators.http import require_GET, require_POST
+
+from . import actions, conversation, views
+from . import sidebar as sidebar_module
+from .models import VISIBLE_FOLDERS, Folder, Message
+
+
+@login_required
+@require_GET
+def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
+    # The sidebar has the user's accounts (from the cache while their mail is unchanged): no join for them.
+    sidebar = sidebar_module.load(request.user.id)
+    accounts = {a.id: a for a in sidebar.accounts}
+    message = get_object_or_404(Message.objects.defer(*conversation.DEFERRED), id=message_id, owner=request.user)
+    if message.account_id in accounts:
+        message.account = accounts[message.account_id]
+    shown = conversation.MAX_SHOWN if request.GET.get("earlier") == "all" else None
+    thread = conversation.load(message, shown=shown, accounts=accounts)
+    expanded = [m for m in thread.messages if m.id in thread.expanded]
+    # The list, "download all", inline images and calendar cards of each expanded message read them.
+    prefetch_related_objects(expanded, "attachments")
+    parts = {}
+    for m in expanded:
+        # The page's query (plain text, images, quoted text) is the opened message's choice.
+        parts[m.id] = conversation.part(request, m, request.GET if m.id == message.id else None)
+    actions.mark_opened(request.user.id, [m.id for m in expanded if not m.seen])
+    # The toolbar acts on the conversation where the opened message is (its Inbox part, say; not Sent).
+    acted_on = [m.id for m in thread.messages if m.folder == message.folder]
+    labels = dict(Folder.choices) | {f.slug: f.name for f in sidebar.user_folders}
+    newer, older = views._neighbours(message)
+    # Each message's URLs from one reverse() each, not two per message.
+    part_url, open_url = _url_pattern("mailbox:message_part"), _url_pattern("mailbox:message")
+    return render(
+        request,
+        "mailbox/message.html",
+        {
+            "message": message,
+            "thread": thread,
+            # Each message, its expanded part (or None), its folder when not the opened message's, its URLs.
+            "items": [
+                (
+                    m,
+                    parts.get(m.id),
+                    labels.get(m.folder, "") if m.folder != message.folder else "",
+                    part_url.format(m.id),
+                    open_url.format(m.id),
+                )
+                for m in thread.messages
+            ],
+            "acted_on": acted_on,
+            "folders": VISIBLE_FOLDERS,
+            "sidebar": sidebar_module.links(sidebar, current=message.folder),
+            "move_targets": [(value, label) for value, label in VISIBLE_FOLDERS if value != message.folder],
+            "folder_url": views._folder_url(message.folder),
+            "folder_label": dict(Folder.choices).get(message.folder) or gettext("Back"),
+            "newer": newer,
+            "older": older,
+        },
+    )
+
+
+def _url_pattern(name: str) -> str:
+    """The URL of ``name`` for a message id, as a str.format pattern (ids are digits: safe in a path)."""
+    before, _, after = reverse(name, args=[0]).rpartition("0")
+    return before.replace("{", "{{").replace("}", "}}") + "{}" + after.replace("{", "{{").replace("}", "}}")
+
+
+@login_required
+@require_POST
+def message_part(request: HttpRequest, message_id: int) -> HttpResponse:
+    """One message of a conversation, expanded (``_message_part.html``), for the page to show in place."""
+    message = views._own_message(request, message_id)
+    prefetch_related_objects([message], "attachments")
+    part = conversation.part(request, message, request.GET)
+    actions.mark_opened(request.user.id, [message.id])
+    return render(request, "mailbox/_message_part.html", {"part": part, "page_message_id": None})
