@@ -1,0 +1,26 @@
+"""The trust line of a message's header: the scan's SenderTrust row and the From line, judged on view."""
+
+from __future__ import annotations
+
+from contacts.models import ContactEmail
+from mailbox.models import Message
+
+from . import trust
+from .models import SenderTrust
+
+
+def known_domains(owner_id: int) -> set[str]:
+    """The domains of the user's contacts (the address book and everyone they wrote to)."""
+    addresses = ContactEmail.objects.filter(owner_id=owner_id).values_list("address_key", flat=True)
+    return {address.rpartition("@")[2] for address in addresses if "@" in address}
+
+
+def for_message(message: Message, domains: set[str] | None = None) -> trust.Trust:
+    row = SenderTrust.objects.filter(message_id=message.id).first()
+    return trust.assess(
+        message.from_name,
+        message.from_email,
+        row.auth() if row else trust.Auth(),
+        reply_to=row.reply_to if row else "",
+        known_domains=known_domains(message.owner_id) if domains is None else domains,
+    )
