@@ -252,7 +252,7 @@ def _file(token: str, jobs: list[_Job], report: ScanReport, now) -> None:
             if job.verdict and not job.trusted:
                 owners.add(job.message.owner_id)
                 _file_verdict(job, report)
-        checked = [SenderTrust.of(j.message.id, j.auth, j.reply_to) for j in jobs if j.error is None and j.auth is not None]
+        checked = [SenderTrust.of(j.message.id, j.auth, j.reply_to) for j in jobs if j.auth and j.error is None]
         SenderTrust.objects.filter(message_id__in=[row.message_id for row in checked]).delete()
         SenderTrust.objects.bulk_create(checked)
         PendingScan.objects.filter(message_id__in=done, claim=token).delete()
