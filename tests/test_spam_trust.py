@@ -49,7 +49,7 @@ def test_rspamd_symbols():
         {
             "R_DKIM_REJECT": ["paypal.com:s=sel"],
             "DMARC_POLICY_REJECT": ["paypal.com : No valid SPF, DKIM not aligned", "reject"],
-        }  # noqa: E501
+        }
     )
     assert (failed.dkim_failed, failed.dmarc, failed.dmarc_policy) == (("paypal.com",), "fail", "reject")
     assert trust.from_rspamd({"DMARC_POLICY_QUARANTINE": ["x.example", "quarantine"]}).dmarc_policy == "quarantine"

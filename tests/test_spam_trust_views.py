@@ -37,7 +37,7 @@ def signed(subject: str = "Signed") -> bytes:
 def spoofed(subject: str = "Your account") -> bytes:
     return raw(
         '"service@paypal.com" <service@xn--pypal-4ve.com>',  # pаypal.com, with a Cyrillic а
-        f"Authentication-Results: {AUTHSERV}; dkim=fail header.d=xn--pypal-4ve.com; dmarc=fail (p=REJECT) header.from=x",
+        f"Authentication-Results: {AUTHSERV}; dkim=fail header.d=xn--pypal-4ve.com; dmarc=fail (p=REJECT)",
         "Reply-To: collect@elsewhere.example",
         subject=subject,
     )
