@@ -128,8 +128,7 @@ class RspamdServer:
             ),
             # Compiled Hyperscan databases (named by their content's hash) are kept for the next run: compiling
             # them takes rspamd half a minute of CPU, and the first start waits for part of it.
-            local / "options.inc": f'hs_cache_dir = "{HS_CACHE}";\n'
-            + (f'dns {{\n  nameserver = ["{self.nameserver}"];\n  timeout = 1s;\n  retransmits = 2;\n}}\n' if self.nameserver else ""),
+            local / "options.inc": f'hs_cache_dir = "{HS_CACHE}";\n' + self._dns(),
             local / "logging.inc": 'type = "console";\nlevel = "warning";\n',
         }
         files.update({local / f"{name}.conf": "enabled = false;\n" for name in OFFLINE if name not in self.checks})
@@ -140,6 +139,11 @@ class RspamdServer:
             user = pwd.getpwnam("_rspamd")
             for folder in (self.folder / "db", self.folder / "run", HS_CACHE):
                 os.chown(folder, user.pw_uid, user.pw_gid)
+
+    def _dns(self) -> str:
+        if not self.nameserver:
+            return ""
+        return f'dns {{\n  nameserver = ["{self.nameserver}"];\n  timeout = 1s;\n  retransmits = 2;\n}}\n'
 
     def _argv(self) -> list[str]:
         folder = self.folder
