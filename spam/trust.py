@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import getaddresses
+from functools import lru_cache
 
 import authres
 import idna
@@ -226,8 +227,11 @@ def lookalike(domain: str, known_domains: Iterable[str]) -> str:
     return ""
 
 
+@lru_cache(maxsize=65536)  # the user's contacts' domains, compared on every message shown
 def skeleton(domain: str) -> str:
     """``domain`` with every character replaced by the ASCII letter it can be mistaken for (UTS #39)."""
+    if domain.isascii() and "xn--" not in domain:
+        return domain.lower().translate(_ASCII_LOOKALIKES)
     text = unicodedata.normalize("NFKC", to_unicode(domain)).lower()
     out = []
     for char in text:
