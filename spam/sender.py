@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from contacts.models import ContactEmail
 from mailbox.models import Message
+from outgoing.models import Identity
 
 from . import trust
 from .models import SenderTrust
 
 
 def known_domains(owner_id: int) -> set[str]:
-    """The domains of the user's contacts (the address book and everyone they wrote to)."""
-    addresses = ContactEmail.objects.filter(owner_id=owner_id).values_list("address_key", flat=True)
-    return {address.rpartition("@")[2] for address in addresses if "@" in address}
+    """The domains of the user's contacts (the address book and everyone they wrote to) and their own."""
+    contacts = ContactEmail.objects.filter(owner_id=owner_id).values_list("address_key", flat=True)
+    own = Identity.objects.filter(account__owner_id=owner_id).values_list("address", flat=True)
+    return {address.rpartition("@")[2].lower() for address in contacts.union(own) if "@" in address}
 
 
 def for_message(message: Message, domains: set[str] | None = None) -> trust.Trust:

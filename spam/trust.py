@@ -231,17 +231,22 @@ def lookalike(domain: str, known_domains: Iterable[str]) -> str:
 def skeleton(domain: str) -> str:
     """``domain`` with every character replaced by the ASCII letter it can be mistaken for (UTS #39)."""
     if domain.isascii() and "xn--" not in domain:
-        return domain.lower().translate(_ASCII_LOOKALIKES)
+        return _ascii_skeleton(domain.lower())
     text = unicodedata.normalize("NFKC", to_unicode(domain)).lower()
     out = []
     for char in text:
         if char.isascii():
-            out.append(char.translate(_ASCII_LOOKALIKES))
+            out.append(char)
             continue
         found = confusables.is_confusable(char, greedy=True) or []
         glyphs = [g["c"] for hit in found for g in hit["homoglyphs"] if len(g["c"]) == 1 and g["c"].isascii()]
-        out.append(glyphs[0].lower().translate(_ASCII_LOOKALIKES) if glyphs else char)
-    return "".join(out)
+        out.append(glyphs[0].lower() if glyphs else char)
+    return _ascii_skeleton("".join(out))
+
+
+def _ascii_skeleton(text: str) -> str:
+    """Letters that pass for others at a glance: 0 and 1 for o and l, rn for m, vv for w (UTS #39)."""
+    return text.translate(_ASCII_LOOKALIKES).replace("rn", "m").replace("vv", "w")
 
 
 def mixed_script(domain: str) -> bool:

@@ -122,12 +122,14 @@ def test_the_punycode_form_of_a_lookalike_is_recognised():
     assert result.warnings[0].domain == "p\u0430ypal.com (xn--pypal-4ve.com)"
 
 
-@pytest.mark.parametrize("domain", ["paypa1.com", "examp1e.org", "g\u03bfogle.com", "\u0440aypal.com"])
+@pytest.mark.parametrize(
+    "domain", ["paypa1.com", "examp1e.org", "g\u03bfogle.com", "\u0440aypal.com", "rnicrosoft.com"]
+)
 def test_lookalikes(domain):
-    assert trust.lookalike(domain, {"paypal.com", "example.org", "google.com"}) != ""
+    assert trust.lookalike(domain, {"paypal.com", "example.org", "google.com", "microsoft.com"}) != ""
 
 
-@pytest.mark.parametrize("domain", ["paypal.com", "paypal.de", "pay.example", "münchen.de", ""])
+@pytest.mark.parametrize("domain", ["paypal.com", "PayPal.COM", "paypal.de", "pay.example", "münchen.de", ""])
 def test_not_lookalikes(domain):
     assert trust.lookalike(domain, {"paypal.com", "muenchen.de"}) == ""
 

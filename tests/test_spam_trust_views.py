@@ -119,3 +119,21 @@ def test_mail_from_a_contact_is_checked_too_but_never_filed(alice, alice_client,
     message.refresh_from_db()
     assert (message.folder, message.spam_verdict) == ("inbox", "")
     assert "DMARC failed" in page(alice_client, message)
+
+
+def test_known_domains_are_the_contacts_and_the_users_own(alice, bob):
+    from outgoing.models import Identity
+    from spam.sender import known_domains
+
+    contacts_actions.record(alice.id, [("Carol", "Carol@Example.NET")], timezone.now())
+    Identity.objects.create(account=make_account(alice), address="Alice@Company.example")
+    Identity.objects.create(account=make_account(bob), address="bob@elsewhere.example")
+    assert known_domains(alice.id) == {"example.net", "company.example"}
+
+
+def test_a_lookalike_of_the_users_own_domain_is_a_warning(alice, alice_client, trusting):
+    from outgoing.models import Identity
+
+    Identity.objects.create(account=trusting, address="alice@company.example")
+    message = store_message(trusting, raw("Boss <ceo@cornpany.example>"), "l1")
+    assert "looks like company.example, but it is a different domain" in page(alice_client, message)
