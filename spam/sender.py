@@ -12,8 +12,8 @@ from .models import SenderTrust
 
 def known_domains(owner_id: int) -> set[str]:
     """The domains of the user's contacts (the address book and everyone they wrote to) and their own."""
-    contacts = ContactEmail.objects.filter(owner_id=owner_id).values_list("address_key", flat=True)
-    own = Identity.objects.filter(account__owner_id=owner_id).values_list("address", flat=True)
+    contacts = ContactEmail.objects.filter(owner_id=owner_id).order_by().values_list("address_key", flat=True)
+    own = Identity.objects.filter(account__owner_id=owner_id).order_by().values_list("address", flat=True)
     return {address.rpartition("@")[2].lower() for address in contacts.union(own) if "@" in address}
 
 
