@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.http import HttpRequest, QueryDict
 
 from accounts.models import MailAccount
+from spam import sender
 
 from . import views_html
 from .models import Folder, Message
@@ -89,4 +90,5 @@ def part(request: HttpRequest, message: Message, query: QueryDict | None = None)
         unreadable = False
     except (OSError, ValueError):  # the file is gone, or the row names no file (a tombstone)
         body, unreadable = views_html.body_context(request, message, None, query), True
-    return {"message": message, "unreadable": unreadable, **views_html.with_attachments(message, body)}
+    trust = sender.for_message(message)
+    return {"message": message, "unreadable": unreadable, "trust": trust, **views_html.with_attachments(message, body)}
