@@ -37,6 +37,8 @@ from typing import BinaryIO
 
 import pybase64
 
+from . import categories
+
 # Bounds: beyond them the rest of the message is not shown (the raw file keeps
 # everything) and the message carries a notice.
 MAX_DEPTH = 20  # nested multiparts
@@ -98,6 +100,8 @@ class ParsedMessage:
     list_unsubscribe: str = ""
     list_unsubscribe_post: str = ""
     list_id: str = ""
+    # The fields mailbox/categories.py sorts Inbox tabs by (decoded, one line each, bounded).
+    category_headers: dict[str, str] = field(default_factory=dict)
 
 
 # --- Entry points ---------------------------------------------------------------
@@ -1097,6 +1101,11 @@ class _Walker:
         parsed.list_unsubscribe = _raw_text(headers.first("list-unsubscribe") or b"")[:MAX_FIELD_CHARS].strip()
         parsed.list_unsubscribe_post = _one_line(_raw_text(headers.first("list-unsubscribe-post") or b""), 200)
         parsed.list_id = _one_line(headers.text("list-id", hint), 1000)
+        parsed.category_headers = {
+            name: _one_line(headers.text(name, hint), categories.MAX_VALUE_CHARS)
+            for name in headers.fields
+            if categories.wanted(name)
+        }
         return parsed
 
     def addresses(self, headers: _Headers, name: str, hint: str | None) -> str:
