@@ -40,15 +40,16 @@ class TimeZoneMiddleware:
                 # One query per session, not per request; the list's preferences come along.
                 row = (
                     Profile.objects.filter(user=user)
-                    .values_list("time_zone", "conversations", "reading_pane", "time_zone_chosen")
+                    .values_list("time_zone", "conversations", "reading_pane", "time_zone_chosen", "inbox_tabs")
                     .first()
                 )
-                name, conversations, pane, chosen = row if row else ("", True, "off", False)
+                name, conversations, pane, chosen, inbox_tabs = row if row else ("", True, "off", False, False)
                 request.session["time_zone"] = name
                 # None chosen yet: the page asks the browser for its zone once (base.html, shell.js).
                 request.session["time_zone_ask"] = not chosen
                 request.session["conversations"] = conversations
                 request.session["reading_pane"] = pane or "off"
+                request.session["inbox_tabs"] = inbox_tabs
         if name:
             try:
                 timezone.activate(zoneinfo.ZoneInfo(name))

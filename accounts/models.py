@@ -223,6 +223,9 @@ class Profile(models.Model):
         default=DEFAULT_UNDO_SEND_SECONDS,
         help_text="How long a sent message waits, with an Undo, before it leaves.",
     )
+    inbox_tabs = models.BooleanField(
+        default=False, help_text="Sort the Inbox into tabs: Primary, Updates, Promotions, Forums."
+    )
     compose_format = models.CharField(
         max_length=5,
         choices=COMPOSE_FORMAT_CHOICES,

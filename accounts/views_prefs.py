@@ -37,6 +37,14 @@ class PreferencesForm(forms.Form):
         label=_("Time zone"),
     )
     conversations = forms.BooleanField(required=False, label=_("Group messages into conversations"))
+    inbox_tabs = forms.BooleanField(
+        required=False,
+        label=_("Sort the Inbox into tabs"),
+        help_text=_(
+            "Primary, Updates, Promotions and Forums, each with its unread count. "
+            "Mail from people you know stays in Primary."
+        ),
+    )
     reading_pane = forms.ChoiceField(
         choices=translated(READING_PANE_CHOICES),
         widget=forms.RadioSelect,
@@ -73,6 +81,7 @@ def save_preferences(
     reading_pane: str | None = None,
     undo_send_seconds: int | None = None,
     compose_format: str | None = None,
+    inbox_tabs: bool | None = None,
 ) -> Profile:
     """Saves the choices; ``reading_pane``, ``undo_send_seconds`` or ``compose_format`` None keeps the one saved."""
     profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
@@ -85,6 +94,8 @@ def save_preferences(
         profile.undo_send_seconds = undo_send_seconds
     if compose_format is not None:
         profile.compose_format = compose_format
+    if inbox_tabs is not None:
+        profile.inbox_tabs = inbox_tabs
     profile.save(
         update_fields=[
             "time_zone",
@@ -93,6 +104,7 @@ def save_preferences(
             "reading_pane",
             "undo_send_seconds",
             "compose_format",
+            "inbox_tabs",
         ]
     )
     pagecache.touch([user.pk])  # list pages show these choices
@@ -130,6 +142,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
         "reading_pane": profile.reading_pane,
         "undo_send_seconds": profile.undo_send_seconds,
         "compose_format": profile.compose_format,
+        "inbox_tabs": profile.inbox_tabs,
     }
     form = PreferencesForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -146,6 +159,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
         pagecache.touch([request.user.id])  # cached list pages may still ask for the browser's zone
         request.session["conversations"] = profile.conversations
         request.session["reading_pane"] = profile.reading_pane
+        request.session["inbox_tabs"] = profile.inbox_tabs
         messages.success(request, gettext("Preferences saved."))
         return redirect("accounts:preferences")
     # The language is kept in Django's language cookie (no account migration needed): the form

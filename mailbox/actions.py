@@ -1,4 +1,4 @@
-"""What people do to their messages: read, star, move, archive, delete, snooze, undo; saved searches.
+"""What people do to their messages: read, star, move, archive, delete, snooze, undo; saved searches; tabs.
 
 Every function takes the owner explicitly and only touches that owner's rows,
 so a forged id from another user changes nothing (invariant 7). Each one that changes
@@ -18,8 +18,9 @@ from django.utils.translation import gettext
 from accounts.models import MailAccount
 from spam import actions as spam_actions
 
-from . import folders, pagecache, search, storage_gc, uploads
-from .models import BulkJob, Folder, ImportJob, Message, SavedSearch, ServerState
+from . import folders, pagecache, search, storage_gc, tabs, uploads
+from .categories import Category
+from .models import BulkJob, Folder, ImportJob, Message, SavedSearch, SenderCategory, ServerState
 
 # Sent is listed so that undoing a delete puts sent mail back where it was.
 MOVABLE_TO = {Folder.INBOX, Folder.ARCHIVE, Folder.SPAM, Folder.TRASH, Folder.SENT}
@@ -446,3 +447,20 @@ def mark_opened(owner_id: int, ids) -> int:
     if count:
         pagecache.touch([owner_id])
     return count
+
+
+@transaction.atomic
+def move_sender_to_tab(owner_id: int, message_id: int, category: Category) -> int:
+    """Put the sender of one of the owner's messages in ``category``'s Inbox tab: their mail stored so
+    far and all that comes later (SenderCategory, read at ingest). Returns the messages changed."""
+    message = owned(owner_id, [message_id]).values("from_email").first()
+    address = (message or {}).get("from_email", "").strip().lower()
+    if not address:
+        raise ActionError(gettext("This message has no sender address to sort by."))
+    SenderCategory.objects.update_or_create(
+        owner_id=owner_id, address=address, defaults={"category": int(category), "updated_at": timezone.now()}
+    )
+    changed = Message.objects.filter(owner_id=owner_id, from_email__iexact=address).update(
+        category=tabs.stored(category)
+    )
+    return _touched(owner_id, changed)

@@ -113,6 +113,10 @@ class Message(models.Model):
     # marked), with rspamd's score when it scanned; empty for mail judged clean or not scanned.
     spam_verdict = models.CharField(max_length=10, blank=True, default="")
     spam_score = models.FloatField(null=True, blank=True)
+    # Its Inbox tab (mailbox/categories.py Category): NULL is Primary, so most mail and mail stored before
+    # tabs existed cost nothing; read at ingest, by the backfill (TabBackfill) and by the user's choice
+    # for its sender (SenderCategory). Nullable: a NOT NULL column would rebuild the table on SQLite.
+    category = models.PositiveSmallIntegerField(null=True, blank=True)
     # PostgreSQL full-text search document (GIN index); unused on SQLite, which uses FTS5.
     search_document = SearchVectorField(null=True, blank=True, editable=False)
 
@@ -160,6 +164,15 @@ class Message(models.Model):
                 name="msg_owner_snoozed_idx",
             ),
             models.Index(fields=["snoozed_until"], condition=models.Q(folder="snoozed"), name="msg_snoozed_due_idx"),
+            # Inbox tabs (mailbox/tabs.py): each tab's unread count, and each tab's list in the Inbox's order.
+            models.Index(
+                fields=["owner", "category", "id"], condition=models.Q(folder="inbox", seen=False),
+                name="msg_owner_tab_unread_idx",
+            ),
+            models.Index(
+                models.F("owner"), models.F("category"), INBOX_ORDER.desc(), models.F("id").desc(),
+                condition=models.Q(folder="inbox"), name="msg_owner_tab_order_idx",
+            ),
         ]  # fmt: skip
 
     def __str__(self) -> str:
@@ -547,3 +560,31 @@ class CalendarEntry(models.Model):
 
     def __str__(self) -> str:
         return f"calendar entry {self.pk} of message {self.message_id}"
+
+
+class SenderCategory(models.Model):
+    """The Inbox tab a user chose for a sender ("Move to Promotions"): it decides for that sender's mail,
+    stored and to come, before the classifier (mailbox/categories.py)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    address = models.CharField(max_length=320, help_text="The sender's address in lower case.")
+    category = models.PositiveSmallIntegerField(help_text="A mailbox.categories.Category value.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "address"], name="sendercategory_owner_address_uniq")]
+
+    def __str__(self) -> str:
+        return f"tab of a sender of user {self.owner_id}"
+
+
+class TabBackfill(models.Model):
+    """Mail stored before Inbox tabs existed, still to be sorted: every message with an id below
+    ``below_id`` (newest first, in batches, by mailbox/tabs.py backfill). One row, made by the
+    migration that added tabs and deleted when the work is done; a beat sweep resumes it."""
+
+    below_id = models.BigIntegerField()
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"tab backfill below {self.below_id}"

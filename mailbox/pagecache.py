@@ -136,6 +136,7 @@ def _page_key(request: HttpRequest) -> str:
         timezone.get_current_timezone_name(),
         repr(request.session.get("conversations")),
         repr(request.session.get("reading_pane")),
+        repr(request.session.get("inbox_tabs")),
         "undo" if request.session.get("undo") else "",
         user.get_username(),
         # What the navigation shows: staff see the admin link, and the dashboard's with its permission.

@@ -44,7 +44,7 @@ from django.utils import timezone
 from accounts.models import MailAccount
 from spam import queue as spam_queue
 
-from . import list_headers, pagecache, threads
+from . import list_headers, pagecache, tabs, threads
 from .mime import ParsedMessage
 from .models import Attachment, Message
 
@@ -390,7 +390,9 @@ def _save_remote(storage: Storage, relpath: str, content: File) -> None:
         raise OSError(f"mail storage saved {relpath!r} as {saved!r}")
 
 
-def _message_row(account: MailAccount, uidl: str, raw: StoredFile, parsed: ParsedMessage, now) -> Message:
+def _message_row(
+    account: MailAccount, uidl: str, raw: StoredFile, parsed: ParsedMessage, now, category: int | None = None
+) -> Message:
     return Message(
         owner_id=account.owner_id,
         account=account,
@@ -418,6 +420,7 @@ def _message_row(account: MailAccount, uidl: str, raw: StoredFile, parsed: Parse
         list_unsubscribe=list_headers.parse(
             parsed.list_unsubscribe, parsed.list_unsubscribe_post, parsed.list_id
         ).as_json(),
+        category=category,
     )
 
 
@@ -449,7 +452,8 @@ def save_message(
     blobs = [(att, write_blob(att.data)) for att in parsed.attachments]
     try:
         with transaction.atomic():
-            message = _message_row(account, uidl, raw, parsed, timezone.now())
+            (category,) = tabs.for_new(account.owner_id, [parsed])
+            message = _message_row(account, uidl, raw, parsed, timezone.now(), category)
             message.save(force_insert=True)
             Attachment.objects.bulk_create(_attachment_rows(message, blobs))
             if scan:
@@ -504,7 +508,11 @@ def save_messages(
     prepared = [(uidl, raw, parsed, blobs) for (uidl, raw, parsed), blobs in zip(items, attachments, strict=True)]
     now = timezone.now()
     with transaction.atomic():
-        rows = [_message_row(account, uidl, raw, parsed, now) for uidl, raw, parsed, _blobs in prepared]
+        sorted_into = tabs.for_new(account.owner_id, [parsed for _uidl, _raw, parsed, _blobs in prepared])
+        rows = [
+            _message_row(account, uidl, raw, parsed, now, category)
+            for (uidl, raw, parsed, _blobs), category in zip(prepared, sorted_into, strict=True)
+        ]
         if _own_conversations(rows):
             _copy_in(Message, rows)  # the ids are known: COPY, much cheaper than a multi-row INSERT
             messages = rows

@@ -109,3 +109,11 @@ def resume_bulk_jobs() -> int:
     for job_id in job_ids:
         run_bulk_job.delay(job_id)
     return len(job_ids)
+
+
+@shared_task(ignore_result=True)
+def sort_into_tabs() -> int:
+    """Beat, every minute while there is any: sort mail stored before Inbox tabs existed (a few batches)."""
+    from . import tabs
+
+    return tabs.backfill()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_conversation, views_export, views_html
+from . import views, views_conversation, views_export, views_html, views_tabs
 
 app_name = "mailbox"
 urlpatterns = [
@@ -16,6 +16,7 @@ urlpatterns = [
     path("message/<int:message_id>/part/", views_conversation.message_part, name="message_part"),
     path("message/<int:message_id>/delete/", views.message_delete, name="delete"),
     path("message/<int:message_id>/row/", views.row_action, name="row_action"),
+    path("message/<int:message_id>/tab/", views_tabs.sender_tab, name="sender_tab"),
     path("message/<int:message_id>/raw/", views.message_raw, name="raw"),
     path("attachment/<int:attachment_id>/", views.attachment_download, name="attachment"),
     # HTML mail (mailbox/views_html.py): the sandboxed body, its signed image URLs, remote-image choices.

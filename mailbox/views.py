@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import MailAccount, Profile
 
-from . import actions, folders, listing, pagecache, search, store, views_bulk, virtual
+from . import actions, folders, listing, pagecache, search, store, tabs, views_bulk, views_tabs, virtual
 from . import rows as rows_module
 from . import sidebar as sidebar_module
 from .models import INBOX_ORDER, Attachment, Folder, Message
@@ -24,7 +24,11 @@ LIST_FIELDS = (
     "folder", "spam_verdict",
 )  # fmt: skip
 BULK_ACTIONS = {"read", "unread", "star", "unstar", "archive", "inbox", "spam", "trash", "forever"}
-CACHED_PAGE_PARAMS = {"account": str.isdigit, "view": {"messages", "conversations"}.__contains__}
+CACHED_PAGE_PARAMS = {
+    "account": str.isdigit,
+    "view": {"messages", "conversations"}.__contains__,
+    "tab": {"updates", "promotions", "forums"}.__contains__,
+}
 
 
 @login_required
@@ -37,6 +41,7 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
     pages (``?before=``), which people seldom load twice.
     """
     reading_pane(request)  # in the session before the page cache keys on it
+    views_tabs.enabled(request)
     if not cacheable(request):
         return _inbox(request, folder)
     return pagecache.serve(request, lambda csrf_token: _inbox(request, folder, csrf_token=csrf_token))
@@ -68,6 +73,10 @@ def _inbox(
     grouped = False
     order = virtual.BY_DATE
     window = _search_window(rows, parsed, user_folders, request.user.id, account) if query else None
+    # Inbox tabs (Preferences): the Inbox shows one tab at a time.
+    tabbed = folder == Folder.INBOX and not (view or query) and views_tabs.enabled(request)
+    tab = views_tabs.chosen(request) if tabbed else None  # a Category; Primary is 0: compare with None
+    tab_condition = Q(folder=folder) & tabs.condition(tab) if tab is not None else None
     if query:
         rows = rows.exclude(folder=Folder.PURGED)
         if not any(op == "in" for op, _value, _neg in parsed.filters):
@@ -77,12 +86,13 @@ def _inbox(
         except search.SearchError as exc:
             error, rows = str(exc), rows.none()
     else:
-        condition = view.condition if view else Q(folder=folder)
+        condition = view.condition if view else tab_condition or Q(folder=folder)
         order = view.order if view else virtual.folder_order(folder)
         rows = order.annotate(rows.filter(condition))
         grouped = _conversations_on(request)
         if grouped:
-            rows = virtual.first_of_each_conversation(rows, view.condition if view else virtual.SAME_FOLDER, order)
+            same = virtual.SAME_FOLDER if view is None and tab is None else condition
+            rows = virtual.first_of_each_conversation(rows, same, order)
     # Plain rows, not model instances: a page builds 51 of them, and instances cost twice as much.
     rows = rows.values_list(*LIST_FIELDS, *([] if order.key in LIST_FIELDS else [order.key]), named=True)
     try:
@@ -102,7 +112,7 @@ def _inbox(
     shown = rows_module.present(
         page.rows,
         highlight=parsed.highlight_terms() if query else None,
-        conversations=_conversation_sizes(request.user.id, page.rows, folder, view) if grouped else None,
+        conversations=_conversation_sizes(request.user.id, page.rows, folder, view, tab_condition) if grouped else None,
         when=order.key,
         until=view is not None and view.order is virtual.SOONEST_WAKE,
     )
@@ -119,7 +129,8 @@ def _inbox(
         "sidebar": links,
         "inbox_url": links["inbox_url"],
         "reading_pane": reading_pane(request),
-        "pager_query": _pager_query(query, account, request.GET.get("view")),
+        "pager_query": _pager_query(query, account, request.GET.get("view"), tab),
+        "tabs": views_tabs.strip(request.user.id, tab, links["inbox_url"], account) if tab is not None else None,
         "grouped": grouped,
         "accounts": accounts,
         "account": account,
@@ -162,9 +173,10 @@ def _criteria_query(folder: str, view, query: str, account) -> str:
     return urlencode({**which, **({"account": account.id} if account else {})})
 
 
-def _pager_query(query: str, account: MailAccount | None, view: str | None) -> str:
+def _pager_query(query: str, account: MailAccount | None, view: str | None, tab=None) -> str:
     """The query string the Newer/Older links keep (each part ends with ``&``)."""
     keep = {"q": query, "account": account.id if account else "", "view": view or ""}
+    keep["tab"] = tab.slug if tab is not None and tab.slug != "primary" else ""
     return "".join(f"{urlencode({k: v})}&" for k, v in keep.items() if v)
 
 
@@ -195,14 +207,14 @@ def reading_pane(request: HttpRequest) -> str:
 
 
 def _conversation_sizes(
-    owner_id: int, rows: list, folder: str, view: virtual.View | None = None
+    owner_id: int, rows: list, folder: str, view: virtual.View | None = None, condition: Q | None = None
 ) -> dict[int, tuple[int, int]]:
-    """(messages, unread) in ``folder`` (or ``view``) of each listed conversation, in one query."""
+    """(messages, unread) in ``folder`` (or ``view``, or an Inbox tab's ``condition``) of each listed conversation."""
     thread_ids = sorted({m.thread_id for m in rows if m.thread_id})
     if not thread_ids:
         return {}
-    if view is not None:
-        return virtual.conversation_sizes(owner_id, view.condition, thread_ids)
+    if view is not None or condition is not None:
+        return virtual.conversation_sizes(owner_id, view.condition if view else condition, thread_ids)
     return listing.conversation_sizes(owner_id, folder, thread_ids)
 
 

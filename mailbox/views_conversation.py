@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
-from . import actions, conversation, views
+from . import actions, conversation, views, views_tabs
 from . import sidebar as sidebar_module
 from .models import VISIBLE_FOLDERS, Folder, Message
 
@@ -70,6 +70,7 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
             "folder_label": dict(Folder.choices).get(message.folder) or gettext("Back"),
             "newer": newer,
             "older": older,
+            "sender_tabs": views_tabs.choices(request, message),
         },
     )
 

@@ -356,6 +356,8 @@ CELERY_BEAT_SCHEDULE = {
     "resume-imports": {"task": "mailbox.tasks.resume_imports", "schedule": timedelta(minutes=1)},
     # Actions on a whole folder or search ("Select all N") whose task was lost or whose worker stopped.
     "resume-bulk-jobs": {"task": "mailbox.tasks.resume_bulk_jobs", "schedule": _BEAT_TICK},
+    # Mail stored before Inbox tabs existed is sorted into them while a mailbox.TabBackfill row says so.
+    "sort-into-tabs": {"task": "mailbox.tasks.sort_into_tabs", "schedule": timedelta(minutes=1)},
     "users-cleanup": {"task": "users.tasks.cleanup", "schedule": timedelta(hours=24)},
     # Files released by deletions (rows in mailbox.FileToFree), whether or not a worker was woken for them.
     "free-released-files": {"task": "mailbox.tasks.free_released_files", "schedule": timedelta(minutes=10)},
