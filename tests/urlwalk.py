@@ -504,6 +504,7 @@ COVERAGE: dict[str, Case] = {
         methods="POST",
         posts=lambda w: [{"action": a} for a in ("star", "unstar", "read", "archive", "trash")],
     ),
+    "mailbox:sender_tab": obj(_message, methods="POST", posts=lambda w: [{"tab": "promotions"}, {"tab": "primary"}]),
     "mailbox:raw": obj(_message),
     "mailbox:attachment": obj(lambda w: {"attachment_id": w.attachment.id}),
     "mailbox:attachment_preview": obj(lambda w: {"attachment_id": w.attachment.id}),
@@ -766,7 +767,8 @@ SITE_WIDE = {"oauth.ProviderCredentials", "users.Invitation"}
 # Rows of background work that belong to nobody: files released by deletions (their content may be
 # shared between users, and the rows that referenced them are gone). Any request may add some; the
 # sweep frees only what no row of anyone's references, so they cannot touch another user's mail.
-OWNERLESS = {"mailbox.FileToFree", "spam.ScanHour", "spam.ServiceHealth"}
+# The Inbox tabs' backfill is one row for all mail stored before tabs.
+OWNERLESS = {"mailbox.FileToFree", "spam.ScanHour", "spam.ServiceHealth", "mailbox.TabBackfill"}
 
 # Fields compared of rows that change as their owner uses them: a session's data and expiry are
 # written back by the user's own requests; which sessions the user has is what nobody else may change.
