@@ -8,6 +8,13 @@
   const rows = () => Array.from(document.querySelectorAll("#message-list > li"));
   let current = -1;
 
+  // Inbox tabs: on a narrow screen the strip scrolls sideways; show the open tab, not only the first ones.
+  const tabStrip = document.querySelector(".inbox-tabs");
+  const openTab = tabStrip && tabStrip.querySelector("[aria-current]");
+  if (openTab && tabStrip.scrollWidth > tabStrip.clientWidth) {
+    tabStrip.scrollLeft = openTab.offsetLeft - (tabStrip.clientWidth - openTab.offsetWidth) / 2;
+  }
+
   function focusRow(index) {
     const list = rows();
     if (!list.length) return;
