@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Profile
 from accounts.views_prefs import save_preferences
 from contacts import actions as contact_actions
 from mailbox import actions, search, tabs
@@ -96,8 +98,10 @@ def test_inbox_tabs_when_turned_on(alice, alice_client, account):
     plain = alice_client.get(reverse("mailbox:inbox"))
     assert plain.context["tabs"] is None and len(tab_rows(plain)) == 3
     assert b"inbox-tabs" not in plain.content
-    save_preferences(alice, time_zone="", conversations=False, inbox_tabs=True)
+    prefs = alice_client.get(reverse("accounts:preferences")).content.decode()
+    assert 'name="inbox_tabs"' in prefs and "Sort the Inbox into tabs" in prefs
     alice_client.post(reverse("accounts:preferences"), {"time_zone": "", "inbox_tabs": "on"})
+    assert Profile.objects.get(user=alice).inbox_tabs
     page = alice_client.get(reverse("mailbox:inbox"))  # the page cache keys on the choice
     assert tab_rows(page) == ["Lunch 1?"]
     html = page.content.decode()
@@ -160,3 +164,36 @@ def test_search_still_finds_new_mail(alice_client, account):
     store_message(account, build_message("Quarterly zeppelin report", message_id="<z@example.net>"), "z")
     search.index_all_pending()
     assert tab_rows(alice_client.get(reverse("mailbox:inbox") + "?q=zeppelin")) == ["Quarterly zeppelin report"]
+
+
+def test_an_index_serves_each_tab_count_and_list(alice, account):
+    """With an Inbox of mostly read mail, each tab's unread count reads the unread index and a tab's
+    first page reads the tab's order index, with no sort."""
+    now = timezone.now()
+    rows = [
+        Message(
+            owner=alice, account=account, uidl=f"b{i}", sha256="0" * 64, size=10, raw_path="raw/x",
+            from_email=f"s{i % 50}@example.net", date=now - dt.timedelta(minutes=i), seen=i % 500 != 0,
+            category=[None, 1, 2, 3][i % 4],
+        )
+        for i in range(4000)
+    ]  # fmt: skip
+    Message.objects.bulk_create(rows)
+    table = Message._meta.db_table
+    queries = [
+        f"SELECT 1 FROM {table} WHERE owner_id = %s AND folder = 'inbox' AND category = 2 AND NOT seen LIMIT 1000",
+        f"SELECT 1 FROM {table} WHERE owner_id = %s AND folder = 'inbox' AND category IS NULL AND NOT seen LIMIT 1000",
+        f"SELECT id FROM {table} WHERE owner_id = %s AND folder = 'inbox' AND category = 2 "
+        "ORDER BY COALESCE(surfaced_at, date) DESC, id DESC LIMIT 51",
+    ]
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}" if postgres else "ANALYZE")
+        plans = []
+        for sql in queries:
+            cursor.execute(f"{'EXPLAIN' if postgres else 'EXPLAIN QUERY PLAN'} {sql}", [alice.id])
+            plans.append(" ".join(str(part) for row in cursor.fetchall() for part in row))
+    assert "msg_owner_tab_unread_idx" in plans[0], plans
+    # Primary (NULL): SQLite may prefer the Inbox's own unread index; both hold unread rows only.
+    assert "msg_owner_tab_unread_idx" in plans[1] or (not postgres and "msg_owner_unread_idx" in plans[1]), plans
+    assert "msg_owner_tab_order_idx" in plans[2] and "sort" not in plans[2].lower(), plans
