@@ -28,7 +28,8 @@ from django.utils import timezone
 from accounts.models import MailAccount
 from webpop import leases
 
-from . import actions, folders, pagecache, search, virtual
+from . import actions, folders, pagecache, search, tabs, virtual
+from .categories import Category
 from .models import BulkJob, BulkJobItem, Folder, Message
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def matching(owner_id: int, criteria: dict) -> QuerySet:
     """The owner's messages a list shows for ``criteria`` (all its pages), as mailbox/views.py lists them.
 
     ``criteria``: {"query": text} for a search, else {"view": slug} or {"folder": value};
-    ``account`` (an id) narrows any of them to one of the owner's accounts.
+    ``account`` (an id) narrows any of them to one of the owner's accounts; ``tab`` (a slug) the Inbox to one tab.
     """
     rows = Message.objects.filter(owner_id=owner_id).exclude(folder=Folder.PURGED)
     if criteria.get("account") is not None:
@@ -72,7 +73,13 @@ def matching(owner_id: int, criteria: dict) -> QuerySet:
     folder = criteria.get("folder") or ""
     if folder in (Folder.PURGED, "") or not (folder in Folder.values or folders.is_owned_slug(owner_id, folder)):
         raise CriteriaError("unknown folder")
-    return rows.filter(folder=folder)
+    rows = rows.filter(folder=folder)
+    if criteria.get("tab"):  # one Inbox tab: what its pages list
+        category = Category.from_slug(str(criteria["tab"]))
+        if category is None or folder != Folder.INBOX:
+            raise CriteriaError("unknown tab")
+        rows = rows.filter(tabs.condition(category))
+    return rows
 
 
 # --- Claiming ---------------------------------------------------------------------------------

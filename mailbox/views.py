@@ -122,7 +122,7 @@ def _inbox(
         "rows": shown,
         "bulk_job": bulk_job,
         "bulk_job_text": bulk_job_text,
-        "list_criteria": _criteria_query(folder, view, query, account),
+        "list_criteria": _criteria_query(folder, view, query, account, tab),
         **rows_module.labels(),
         "folder": folder,
         "folder_label": gettext("Search") if query else folder_label,
@@ -167,9 +167,10 @@ def _search_window(
     return listing.Window(rows=rows, folders=covered, owner_id=owner_id, scope=str(account.id) if account else "")
 
 
-def _criteria_query(folder: str, view, query: str, account) -> str:
+def _criteria_query(folder: str, view, query: str, account, tab=None) -> str:
     """Which list this is, for "Select all N" (views_bulk.criteria_from reads it back)."""
     which = {"q": query} if query else {"view": view.slug} if view else {"folder": folder}
+    which |= {"tab": tab.slug} if tab is not None else {}
     return urlencode({**which, **({"account": account.id} if account else {})})
 
 

@@ -13,7 +13,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.formats import number_format
 from django.utils.translation import gettext, ngettext
 
-from . import actions, bulkjobs, folders, virtual
+from . import actions, bulkjobs, folders, tabs, virtual
+from .categories import Category
 from .models import BulkJob, Folder
 
 # Toolbar actions a bulk job can do, as (job action, target folder); moves name their folder.
@@ -30,6 +31,8 @@ def criteria_from(params: QueryDict) -> dict:
         criteria["view"] = params["view"]
     else:
         criteria["folder"] = params.get("folder", "")
+        if params.get("tab"):  # an Inbox tab (mailbox/tabs.py)
+            criteria["tab"] = params["tab"]
     if params.get("account", "").isdigit():
         criteria["account"] = int(params["account"])
     return criteria
@@ -40,6 +43,8 @@ def _where(owner_id: int, criteria: dict) -> str:
         return ""
     if criteria.get("view"):
         return str(virtual.VIEWS[criteria["view"]].label)
+    if criteria.get("tab") and Category.from_slug(criteria["tab"]) is not None:
+        return str(tabs.LABELS[Category.from_slug(criteria["tab"])])
     return folders.label_for(owner_id, criteria["folder"]) or ""
 
 

@@ -197,3 +197,27 @@ def test_an_index_serves_each_tab_count_and_list(alice, account):
     # Primary (NULL): SQLite may prefer the Inbox's own unread index; both hold unread rows only.
     assert "msg_owner_tab_unread_idx" in plans[1] or (not postgres and "msg_owner_unread_idx" in plans[1]), plans
     assert "msg_owner_tab_order_idx" in plans[2] and "sort" not in plans[2].lower(), plans
+
+
+def test_select_all_in_a_tab_is_that_tab(
+    alice, alice_client, account, bulk_enqueued, django_capture_on_commit_callbacks
+):
+    from mailbox import bulkjobs
+
+    save_preferences(alice, time_zone="", conversations=False, inbox_tabs=True)
+    for i in range(3):
+        store_message(account, newsletter(i), f"n{i}")
+    store_message(account, personal(), "p")
+    page = alice_client.get(reverse("mailbox:inbox") + "?tab=promotions")
+    assert page.context["list_criteria"] == "folder=inbox&tab=promotions"
+    counted = alice_client.get(reverse("mailbox:bulk_count"), {"folder": "inbox", "tab": "promotions"}).json()
+    assert counted["count"] == 3 and "in Promotions" in counted["offer"]
+    assert alice_client.get(reverse("mailbox:bulk_count"), {"folder": "inbox", "tab": "primary"}).json()["count"] == 1
+    assert alice_client.get(reverse("mailbox:bulk_count"), {"folder": "inbox", "tab": "x"}).status_code == 404
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post(
+            reverse("mailbox:bulk"),
+            {"action": "archive", "scope": "all", "criteria": "folder=inbox&tab=promotions", "next": "/"},
+        )
+    assert bulkjobs.run(bulk_enqueued[0]) == "done"
+    assert list(Message.objects.filter(folder="inbox").values_list("subject", flat=True)) == ["Lunch 1?"]
