@@ -131,6 +131,7 @@ def _inbox(
         "reading_pane": reading_pane(request),
         "pager_query": _pager_query(query, account, request.GET.get("view"), tab),
         "tabs": views_tabs.strip(request.user.id, tab, links["inbox_url"], account) if tab is not None else None,
+        "tab_slug": tab.slug if tab is not None and tab.slug != "primary" else "",  # the view switch keeps it
         "grouped": grouped,
         "accounts": accounts,
         "account": account,

@@ -4,6 +4,7 @@ the tab strip, its unread counts, and the preference."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 
 import pytest
 from django.db import connection
@@ -109,7 +110,9 @@ def test_inbox_tabs_when_turned_on(alice, alice_client, account):
     assert [(t.slug, t.count) for t in page.context["tabs"]] == [
         ("primary", 1), ("updates", 1), ("promotions", 1), ("forums", 0)
     ]  # fmt: skip
-    assert tab_rows(alice_client.get(reverse("mailbox:inbox") + "?tab=promotions")) == ["10% off everything"]
+    promotions = alice_client.get(reverse("mailbox:inbox") + "?tab=promotions")
+    assert tab_rows(promotions) == ["10% off everything"]
+    assert 'href="?view=conversations&amp;tab=promotions"' in promotions.content.decode()
     assert tab_rows(alice_client.get(reverse("mailbox:inbox") + "?tab=updates&view=conversations")) == [
         "Your receipt #1"
     ]
@@ -221,3 +224,20 @@ def test_select_all_in_a_tab_is_that_tab(
         )
     assert bulkjobs.run(bulk_enqueued[0]) == "done"
     assert list(Message.objects.filter(folder="inbox").values_list("subject", flat=True)) == ["Lunch 1?"]
+
+
+def test_the_sweep_is_scheduled_and_the_migration_starts_it(settings, account):
+    from django.apps import apps as global_apps
+
+    from mailbox import tasks
+
+    migration = importlib.import_module("mailbox.migrations.0017_inbox_tabs")
+    assert settings.CELERY_BEAT_SCHEDULE["sort-into-tabs"]["task"] == "mailbox.tasks.sort_into_tabs"
+    migration.start_backfill(global_apps, None)
+    assert not TabBackfill.objects.exists()  # no mail yet: nothing to sort
+    message = store_message(account, newsletter(), "n")
+    Message.objects.update(category=None)
+    migration.start_backfill(global_apps, None)
+    assert TabBackfill.objects.get().below_id == message.id + 1
+    assert tasks.sort_into_tabs() == 1  # as beat runs it
+    assert Message.objects.get().category == Category.PROMOTIONS and not TabBackfill.objects.exists()
