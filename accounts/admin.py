@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from mailbox import pagecache
 from mailbox.models import Message
+from webpop.lib import pagecache
 
 from . import services
 from .models import MailAccount

@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from mailbox import folders
-from mailbox.pop3 import normalize_fingerprint
 from webpop.choice_labels import translated
+from webpop.lib.tls import normalize_fingerprint
 
 from .models import DEFAULT_PORTS, AuthMechanism, MailAccount, Security
 from .policy import Policy

@@ -1,7 +1,7 @@
 """State changes on mail accounts.
 
 Folder pages name the owner's accounts (label, host, user name) and show their policy: a change
-to those, or an account added or removed, replaces the owner's page version (mailbox.pagecache).
+to those, or an account added or removed, replaces the owner's page version (webpop.lib.pagecache).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mailbox import pagecache
+from webpop.lib import pagecache
 
 from .models import MailAccount, Profile
 from .policy import Policy

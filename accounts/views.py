@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from mailbox import store, sync
 from mailbox.models import FetchFailure
 from users.backends import BACKEND
-from webpop import ratelimit
+from webpop.lib import ratelimit
 
 from . import autoconfig, services
 from .forms import FirstRunForm, MailAccountEditForm, MailAccountForm

@@ -17,8 +17,9 @@ from django.utils.translation import gettext
 
 from accounts.models import MailAccount
 from spam import actions as spam_actions
+from webpop.lib import pagecache
 
-from . import folders, pagecache, search, storage_gc, uploads
+from . import folders, search, storage_gc, uploads
 from .models import BulkJob, Folder, ImportJob, Message, SavedSearch, ServerState
 
 # Sent is listed so that undoing a delete puts sent mail back where it was.

@@ -43,8 +43,9 @@ from django.utils import timezone
 
 from accounts.models import MailAccount
 from spam import queue as spam_queue
+from webpop.lib import pagecache
 
-from . import list_headers, pagecache, threads
+from . import list_headers, threads
 from .mime import ParsedMessage
 from .models import Attachment, Message
 

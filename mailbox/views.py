@@ -13,8 +13,9 @@ from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_POST
 
 from accounts.models import MailAccount, Profile
+from webpop.lib import pagecache
 
-from . import actions, folders, listing, pagecache, search, store, views_bulk, virtual
+from . import actions, folders, listing, search, store, views_bulk, virtual
 from . import rows as rows_module
 from . import sidebar as sidebar_module
 from .models import INBOX_ORDER, Attachment, Folder, Message
@@ -32,7 +33,7 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
     """A folder of all the user's accounts (or one, with ``?account=``), or search results (``?q=``).
 
     The first page of a folder (of all accounts or one, either view) comes from
-    mailbox.pagecache while the user's mail is unchanged. Search results are always
+    webpop.lib.pagecache while the user's mail is unchanged. Search results are always
     computed (the search index changes without the mail changing), and so are older
     pages (``?before=``), which people seldom load twice.
     """

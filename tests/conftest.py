@@ -326,7 +326,7 @@ class FakeClock:
 @pytest.fixture
 def steady_clock(monkeypatch) -> FakeClock:
     """The rate limiter's clock held mid-window: tests that count to a limit cannot straddle a window's end."""
-    from webpop import ratelimit
+    from webpop.lib import ratelimit
 
     clock = FakeClock(1_000_020.0)  # a minute's start, 47 minutes into an hour
     monkeypatch.setattr(ratelimit, "time", clock)
