@@ -447,3 +447,26 @@ def mark_opened(owner_id: int, ids) -> int:
     if count:
         pagecache.touch([owner_id])
     return count
+
+
+# "Sync now" puts the account's next poll this far ahead and publishes its sync: should that task be lost
+# (a broker restart, a worker killed holding it), beat's poll syncs the account then. A sync that runs
+# sets the real next poll when it ends.
+SYNC_NOW_FALLBACK = dt.timedelta(minutes=2)
+
+
+@transaction.atomic
+def sync_now(account: MailAccount) -> bool:
+    """Sync the account as soon as a worker is free; False (nothing done) when it is paused."""
+    claimed = MailAccount.objects.filter(id=account.id, enabled=True).update(
+        next_poll_at=timezone.now() + SYNC_NOW_FALLBACK
+    )
+    if claimed:
+        transaction.on_commit(lambda: _publish_sync(account.id))
+    return bool(claimed)
+
+
+def _publish_sync(account_id: int) -> None:
+    from . import tasks
+
+    tasks.sync_account.delay(account_id)
