@@ -1,3 +1,9 @@
+"""Account pages that need only the account: list, detail, pause, delete, settings lookup, sync status.
+
+Adding, editing (each tested against the server), "check now" and quarantined messages reach into
+the mailbox: mailbox/views_accounts.py, under the same "accounts" URL names.
+"""
+
 from __future__ import annotations
 
 from django.conf import settings
