@@ -109,3 +109,12 @@ def resume_bulk_jobs() -> int:
     for job_id in job_ids:
         run_bulk_job.delay(job_id)
     return len(job_ids)
+
+
+# Named as when users/tasks.py held it: messages queued by earlier versions still find it.
+@shared_task(name="users.tasks.free_files", ignore_result=True)
+def free_deleted_users_files(paths: list[str]) -> int:
+    """Messages queued by earlier versions, which scheduled a deleted user's files in the broker: now rows."""
+    from . import storage_gc
+
+    return storage_gc.release(paths)

@@ -21,9 +21,7 @@ from accounts.models import MailAccount
 from mailbox import actions as mailbox_actions
 from mailbox import sync
 from mailbox.models import FetchFailure
-from users import backends
-
-from . import operators
+from users import backends, operators
 
 log = logging.getLogger("webpop.audit")
 

@@ -1,4 +1,4 @@
-"""The operators' dashboard and /metrics, each behind its own permission (ops.operators). Thin: check, call, render."""
+"""The operators' dashboard and /metrics, each behind its own permission (users.operators). Thin."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import MailAccount
 from mailbox.models import FetchFailure
 from spam import dashboard as spam_dashboard
+from users import operators
+from users.operators import operator_required
 
-from . import actions, charts, heartbeats, metrics, operators, queue, stats
-from .operators import operator_required
+from . import actions, charts, heartbeats, metrics, queue, stats
 
 
 @operator_required(operators.VIEW_DASHBOARD)

@@ -339,7 +339,7 @@ def steady_clock(monkeypatch) -> FakeClock:
 @pytest.fixture
 def staff(django_user_model):
     """An operator: staff, in the Operators group."""
-    from ops import operators
+    from users import operators
 
     # No password (signed in with force_login): hashing one costs more than the tests that use it.
     user = django_user_model.objects.create_user("olga", "olga@example.org", is_staff=True)

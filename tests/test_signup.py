@@ -26,7 +26,7 @@ def _link(body: str) -> str:
 
 @pytest.fixture
 def staff(django_user_model):
-    from ops import operators
+    from users import operators
 
     user = django_user_model.objects.create_user("root", "root@example.org", "root-Password-1", is_staff=True)
     operators.grant(user)

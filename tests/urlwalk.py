@@ -46,14 +46,13 @@ from mailbox.models import (
 )
 from mailbox.views_html import asset_token, ensure_rendered
 from oauth.models import Grant
-from ops import operators
 from outgoing import identities, rich, send
 from outgoing import services as outgoing_services
 from outgoing.models import OutgoingAttachment, OutgoingMessage
 from push.models import PushSettings, PushSubscription
 from tests.factories import build_message, make_account, store_message
+from users import operators, signup, twofactor
 from users import services as user_services
-from users import signup, twofactor
 from users.models import Invitation
 from users.sessions import SessionStore
 
