@@ -372,6 +372,34 @@ def write_blob(data: bytes) -> StoredFile:
     return StoredFile(sha256=sha, size=len(data), relpath=relpath)
 
 
+def replace_file(relpath: str, data: BinaryIO) -> None:
+    """Write a stored file again, whether or not one is there (repairing a damaged file).
+
+    On the local store the new bytes go to a temp file, are made durable and renamed over
+    the old name: a reader sees the old file or the whole new one, never part of it.
+    ``data`` must hold the content its name says; the caller has checked its hash.
+    """
+    storage = mail_storage()
+    local = local_root(storage)
+    if local is None:
+        if storage.get_available_name(check_relpath(relpath)) != relpath:
+            storage.delete(relpath)  # a backend that keeps what is there: make room for the good copy
+        _save_remote(storage, relpath, File(data))
+        return
+    dest = local / check_relpath(relpath)
+    fh = _spool_file(local)
+    try:
+        with fh:
+            while chunk := data.read(1024 * 1024):
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _rename_into_place(Path(fh.name), dest)
+    except BaseException:
+        Path(fh.name).unlink(missing_ok=True)  # a full disk, say: no partial file anywhere
+        raise
+
+
 def _keep_remote(storage: Storage, relpath: str, content: Callable[[], File]) -> None:
     """Store a file on a remote storage, or mark the copy already there as just stored.
 
