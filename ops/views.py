@@ -22,7 +22,7 @@ from accounts.models import MailAccount
 from mailbox.models import FetchFailure
 from spam import dashboard as spam_dashboard
 
-from . import actions, charts, heartbeats, metrics, operators, queue, stats
+from . import actions, charts, disk, heartbeats, metrics, operators, queue, stats
 from .operators import operator_required
 
 
@@ -35,7 +35,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     day = week[-24:]
     health = stats.health_counts()
     spam = spam_dashboard.summary(now)
+    disks = disk.volumes()
     context = {
+        "disks": disks,
+        "disks_low": [v for v in disks if v.low],
+        "alert_percent": settings.WEBPOP_DISK_ALERT_FREE_PERCENT,
+        "alert_mb": settings.WEBPOP_DISK_ALERT_FREE_MB,
         "now": now,
         "users": stats.user_counts(),
         "health": [(key, label, health[key]) for key, label in stats.HEALTH.items()],
