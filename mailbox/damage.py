@@ -12,14 +12,18 @@ backup, or stored again by a sync that fetched the same content.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable
 from typing import BinaryIO
 
+from django.core.cache import cache
 from django.core.files import File
 from django.db import IntegrityError, transaction
 
 from . import store
 from .models import DamagedFile, Message
+
+log = logging.getLogger(__name__)
 
 MISSING = DamagedFile.Kind.MISSING
 CORRUPT = DamagedFile.Kind.CORRUPT
@@ -57,10 +61,35 @@ def _hash_remote(fh: File | BinaryIO) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def marked(relpaths: Iterable[str]) -> dict[str, str]:
-    """``{relpath: kind}`` of these files that are marked damaged."""
+# Whether any file is marked at all, in the cache: a healthy store costs the message page no query.
+# Marking sets it at once; a page that read "none" just before a mark was written may say so for
+# up to ANY_TTL seconds (reading a file itself is always checked, see open_checked).
+ANY_KEY = "damaged-files:any"
+ANY_TTL = 60
+
+
+def any_marked() -> bool:
+    try:
+        found = cache.get(ANY_KEY)
+    except Exception:  # the cache being away costs a query, nothing else
+        found = None
+    if found is None:
+        found = DamagedFile.objects.exists()
+        _remember(found)
+    return found
+
+
+def _remember(found: bool) -> None:
+    try:
+        cache.set(ANY_KEY, found, ANY_TTL)
+    except Exception:
+        log.warning("cache unavailable for damaged-file marks")
+
+
+def marked(relpaths: Iterable[str], *, fresh: bool = False) -> dict[str, str]:
+    """``{relpath: kind}`` of these files that are marked damaged (``fresh``: not trusting the cache)."""
     relpaths = [path for path in set(relpaths) if path]
-    if not relpaths:
+    if not relpaths or not (fresh or any_marked()):
         return {}
     return dict(DamagedFile.objects.filter(relpath__in=relpaths).values_list("relpath", "kind"))
 
@@ -74,6 +103,7 @@ def mark(relpath: str, sha256: str, kind: str) -> None:
                 DamagedFile.objects.create(relpath=relpath, sha256=sha256, kind=kind)
     except IntegrityError:  # marked by a concurrent check meanwhile
         DamagedFile.objects.filter(relpath=relpath).update(kind=kind)
+    _remember(True)
     # A body sanitized from these bytes may be wrong: render it again from the file once it is whole.
     Message.objects.filter(raw_path=relpath).exclude(html_cache_version=0).update(html_cache_version=0)
 
@@ -82,7 +112,13 @@ def clear(relpaths: Iterable[str]) -> int:
     relpaths = list(relpaths)
     if not relpaths:
         return 0
-    return DamagedFile.objects.filter(relpath__in=relpaths).delete()[0]
+    deleted = DamagedFile.objects.filter(relpath__in=relpaths).delete()[0]
+    if deleted:
+        try:
+            cache.delete(ANY_KEY)  # asked again next time
+        except Exception:
+            log.warning("cache unavailable for damaged-file marks")
+    return deleted
 
 
 def damaged_now(relpath: str, sha256: str, kind: str | None) -> str | None:

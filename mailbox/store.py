@@ -305,13 +305,17 @@ def _rename_into_place(tmp_path: Path, dest: Path) -> None:
         _fsync_dir(dest.parent)
 
 
-def _refresh(path: Path) -> bool:
-    """Mark an existing file as just stored (see the module docstring); False if absent."""
+def _refresh(path: Path, size: int) -> bool:
+    """Mark an existing file as just stored (see the module docstring); False if absent.
+
+    Also False when it has the wrong size: a file damaged on disk (cut short, say) is then
+    replaced by the good copy being stored, atomically, instead of being kept.
+    """
     try:
         os.utime(path)
+        return os.stat(path).st_size == size
     except FileNotFoundError:
         return False
-    return True
 
 
 def hash_file(path: Path) -> tuple[int, str]:
@@ -343,7 +347,7 @@ def commit_raw(tmp_path: Path, *, expected_size: int, expected_sha256: str) -> S
     storage = mail_storage()
     local = local_root(storage)
     if local is not None:
-        if _refresh(local / relpath):  # same name, same content: keep the one already durable
+        if _refresh(local / relpath, size):  # same name, same content: keep the one already durable
             tmp_path.unlink(missing_ok=True)
         else:
             _rename_into_place(tmp_path, local / relpath)
@@ -360,7 +364,7 @@ def write_blob(data: bytes) -> StoredFile:
     storage = mail_storage()
     local = local_root(storage)
     if local is not None:
-        if not _refresh(local / relpath):
+        if not _refresh(local / relpath, len(data)):
             with _spool_file(local) as fh:
                 fh.write(data)
                 fh.flush()

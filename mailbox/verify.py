@@ -121,7 +121,7 @@ def verify(*, batch: int = BATCH, jobs: int = 4, progress: Callable[[Report], No
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # reading and hashing release the GIL
         for files in stored_files(batch):
-            marks = damage.marked(path for path, _sha in files)
+            marks = damage.marked((path for path, _sha in files), fresh=True)
             outcomes = pool.map(lambda item: damage.check_file(*item), files)
             whole = []
             for (relpath, sha), (kind, size) in zip(files, outcomes, strict=True):

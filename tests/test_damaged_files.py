@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
-from mailbox import store
+from mailbox import damage, store
 from mailbox.models import Attachment, DamagedFile
 from tests.factories import build_html_message, build_message, make_account, store_message
 
@@ -47,7 +47,7 @@ def test_a_cached_body_is_not_shown_once_the_original_is_marked_damaged(alice_cl
     message = store_message(account, build_html_message("News", "Cached words", "<p>Cached words</p>"), "u2")
     alice_client.get(reverse("mailbox:message", args=[message.id]))  # sanitized and cached now
     store.path_of(message.raw_path).unlink()
-    DamagedFile.objects.create(relpath=message.raw_path, sha256=message.sha256, kind="missing")
+    damage.mark(message.raw_path, message.sha256, "missing")  # as verifystore does
     page = alice_client.get(reverse("mailbox:message", args=[message.id]))
     assert DAMAGED in page.content.decode()
     assert alice_client.get(reverse("mailbox:message_body", args=[message.id])).status_code == 404
@@ -84,3 +84,12 @@ def test_a_restored_file_is_served_again(alice_client, account):
     assert response.status_code == 200 and b"".join(response.streaming_content) == data
     assert not DamagedFile.objects.exists()
     assert DAMAGED not in alice_client.get(reverse("mailbox:message", args=[message.id])).content.decode()
+
+
+def test_storing_the_same_content_again_replaces_a_file_cut_short(alice, account):
+    raw = build_message("Again", "The same bytes, fetched twice.\n")
+    message = store_message(account, raw, "u1")
+    path = store.path_of(message.raw_path)
+    path.write_bytes(raw[:-10])
+    store_message(make_account(alice, username="second@pop.example.net"), raw, "u1")
+    assert path.read_bytes() == raw
