@@ -204,7 +204,7 @@ def _from_servers(raws: list[Damaged]) -> None:
             *failures.values_list("account_id", "uidl"),
         ]
         if not candidates:
-            item.why = "no copy is left on a POP3 server (the account's policy deleted it there)"
+            item.why = "no copy is on a POP3 server (deleted there, or sent or imported here)"
         for account_id, uidl in candidates:
             wanted.setdefault(account_id, {}).setdefault(uidl, item)
     accounts = MailAccount.objects.filter(id__in=wanted)
