@@ -101,6 +101,12 @@ def render() -> str:
         "Messages quarantined after repeated failures.",
         [_sample("webpop_quarantined_messages", stats.quarantined_count())],
     )
+    lines += _family(
+        "webpop_damaged_files",
+        "gauge",
+        "Stored files found missing or corrupt (manage.py verifystore --repair).",
+        [_sample("webpop_damaged_files", n, {"kind": kind}) for kind, n in stats.damaged_counts().items()],
+    )
     users = stats.user_counts()
     lines += _family(
         "webpop_users",

@@ -73,6 +73,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "storage_total": stats.total_storage(),
         "quarantined": stats.quarantined(limit=20),
         "quarantined_count": stats.quarantined_count(),
+        "damaged_files": sum(stats.damaged_counts().values()),
         "problem_accounts": stats.accounts_list().exclude(health__in=("ok", "new", "paused"))[:20],
         "spam": spam,
         "spam_chart": charts.hourly_chart([(hour, counts.scanned) for hour, counts in spam.hourly]),

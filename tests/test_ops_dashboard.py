@@ -330,3 +330,17 @@ def test_low_disk_space_is_alerted_on_the_dashboard_and_in_metrics(staff_client,
     assert low and all(flag == "1" for _place, flag in low)
     assert any("store" in place for place, _flag in low)
     assert re.search(r"^webpop_disk_free_bytes\{.*\} \d+$", text, re.M)
+
+
+def test_damaged_files_are_counted_on_the_dashboard_and_in_metrics(staff_client):
+    from mailbox import damage
+    from ops import metrics
+
+    tile = re.compile(r'id="damaged-files">.*?<span class="tile-value">(\d+)</span>', re.S)
+    assert tile.search(staff_client.get(reverse("ops:dashboard")).content.decode()).group(1) == "0"
+    damage.mark(f"raw/ab/{'ab' * 32}.eml", "ab" * 32, "missing")
+    damage.mark(f"att/cd/{'cd' * 32}", "cd" * 32, "corrupt")
+    page = staff_client.get(reverse("ops:dashboard")).content.decode()
+    assert tile.search(page).group(1) == "2" and "verifystore --repair" in page
+    text = metrics.render()
+    assert 'webpop_damaged_files{kind="missing"} 1' in text and 'webpop_damaged_files{kind="corrupt"} 1' in text
