@@ -105,7 +105,8 @@ def mark(relpath: str, sha256: str, kind: str) -> None:
         DamagedFile.objects.filter(relpath=relpath).update(kind=kind)
     _remember(True)
     # A body sanitized from these bytes may be wrong: render it again from the file once it is whole.
-    Message.objects.filter(raw_path=relpath).exclude(html_cache_version=0).update(html_cache_version=0)
+    rows = Message.objects.filter(sha256=sha256, raw_path=relpath)  # by the indexed hash first
+    rows.exclude(html_cache_version=0).update(html_cache_version=0)
 
 
 def clear(relpaths: Iterable[str]) -> int:

@@ -72,13 +72,12 @@ class Affected:
 
 def stored_files(batch: int = BATCH) -> Iterator[list[tuple[str, str]]]:
     """Every file some row references, as ``(relpath, sha256)``, in batches; each file once."""
-    listed: list[storage_refs.FileColumn] = []
+    hashed = [column for column in storage_refs.COLUMNS if column.sha256]
+    for column in hashed:
+        yield from _by_hash(column, batch)
     for column in storage_refs.COLUMNS:
-        if column.sha256:
-            yield from _by_hash(column, batch)
-        else:
-            yield from _by_id(column, batch, listed)
-        listed.append(column)
+        if not column.sha256:
+            yield from _by_id(column, batch, hashed)
 
 
 def _by_hash(column: storage_refs.FileColumn, batch: int) -> Iterator[list[tuple[str, str]]]:
@@ -99,9 +98,9 @@ def _by_hash(column: storage_refs.FileColumn, batch: int) -> Iterator[list[tuple
 
 
 def _by_id(
-    column: storage_refs.FileColumn, batch: int, listed: list[storage_refs.FileColumn]
+    column: storage_refs.FileColumn, batch: int, hashed: list[storage_refs.FileColumn]
 ) -> Iterator[list[tuple[str, str]]]:
-    """A column without a hash (the hash is in the path): by primary key, skipping files listed before."""
+    """A column without a hash (it is in the path): by primary key, skipping files the ``hashed`` columns list."""
     rows = column.rows().order_by("pk")
     last = 0
     while True:
@@ -110,8 +109,10 @@ def _by_id(
             return
         last = chunk[-1][0]
         paths = {path for _pk, path in chunk if store.sha_of(path)}
-        for earlier in listed:
-            paths -= set(earlier.rows().filter(**{f"{earlier.path}__in": paths}).values_list(earlier.path, flat=True))
+        shas = {store.sha_of(path) for path in paths}
+        for earlier in hashed:  # each has a hash column (indexed): look the paths up by their hashes
+            there = earlier.rows().filter(**{f"{earlier.sha256}__in": shas, f"{earlier.path}__in": paths})
+            paths -= set(there.values_list(earlier.path, flat=True))
         yield sorted((path, store.sha_of(path)) for path in paths)
 
 

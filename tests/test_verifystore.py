@@ -2,13 +2,14 @@
 
 import hashlib
 import io
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
 from mailbox import store, sync, verify
-from mailbox.models import Attachment, DamagedFile, Message
-from tests.factories import build_message, make_account
+from mailbox.models import Attachment, DamagedFile, FetchFailure, Message
+from tests.factories import build_message, make_account, store_message
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
@@ -135,3 +136,20 @@ def test_batches_list_each_file_once(alice):
     files = [pair for batch in verify.stored_files(batch=2) for pair in batch]
     assert len(files) == len(set(files)) == 3
     assert {sha for _path, sha in files} == {hashlib.sha256(f"raw {i}".encode()).hexdigest() for i in range(3)}
+
+
+def test_quarantined_downloads_are_checked_once_and_reported(alice):
+    account = make_account(alice)
+    message = store_message(account, build_message("Kept", "Stored fine.\n"), "u1")
+    raw = build_message("Broken", "Could not be parsed.\n")
+    with store.temp_file() as fh:
+        fh.write(raw)
+    kept = store.commit_raw(Path(fh.name), expected_size=len(raw), expected_sha256=hashlib.sha256(raw).hexdigest())
+    FetchFailure.objects.create(account=account, uidl="u1", raw_path=message.raw_path)  # the same file
+    FetchFailure.objects.create(account=account, uidl="u2", raw_path=kept.relpath, subject="Broken")
+    files = [path for batch in verify.stored_files(batch=1) for path, _sha in batch]
+    assert sorted(files) == sorted([message.raw_path, kept.relpath])
+    store.path_of(kept.relpath).unlink()
+    code, out, _err = run("--quiet")
+    assert code == 1 and f"missing {kept.relpath}" in out
+    assert f"a quarantined download of user {alice.username}, account {account.id} (" in out and "Broken" in out
