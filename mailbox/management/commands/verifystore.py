@@ -51,9 +51,15 @@ class Command(BaseCommand):
         if left:
             raise SystemExit(1)
 
+    _shown_at = None
+
     def _progress(self, report: verify.Report) -> None:
+        if self._shown_at is not None and report.seconds - self._shown_at < 2:
+            return  # a line every two seconds at most, however small the batches
+        self._shown_at = report.seconds
         rate = report.files / report.seconds if report.seconds else 0.0
         self.stderr.write(
             f"checked {report.files} files, {report.bytes / 1e6:.1f} MB, {len(report.damaged)} damaged "
-            f"({rate:.0f} files/s)"
+            f"({rate:.0f} files/s)",
+            style_func=str,  # progress, not an error: no red
         )
