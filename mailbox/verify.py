@@ -238,6 +238,9 @@ def _from_server(account: MailAccount, wanted: dict[str, Damaged]) -> None:
     except (Pop3Error, sync.LeaseLost) as exc:
         log.warning("repair from the server failed account=%s: %s", account.id, exc)
         _explain(todo, f"the server could not be read: {exc}")
+    except Exception as exc:  # credentials that cannot be decrypted, an OAuth grant revoked: the others go on
+        log.exception("repair from the server failed account=%s", account.id)
+        _explain(todo, f"the server could not be read: {type(exc).__name__}")
     finally:
         sync.release_lease(account.id, token)
 

@@ -153,3 +153,16 @@ def test_quarantined_downloads_are_checked_once_and_reported(alice):
     code, out, _err = run("--quiet")
     assert code == 1 and f"missing {kept.relpath}" in out
     assert f"a quarantined download of user {alice.username}, account {account.id} (" in out and "Broken" in out
+
+
+@pytest.mark.dovecot
+def test_a_server_that_refuses_the_login_is_reported_and_the_lease_released(stored):
+    message = Message.objects.filter(account=stored).first()
+    store.path_of(message.raw_path).unlink()
+    stored.set_password("not the password")
+    stored.save()
+    code, out, _err = run("--repair", "--quiet")
+    assert code == 1
+    assert f"not repaired {message.raw_path}: the server could not be read:" in out
+    stored.refresh_from_db()
+    assert stored.sync_lease_token == ""
