@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.http import HttpRequest, QueryDict
 
 from accounts.models import MailAccount
+from spam import sender
 
 from . import damage, views_html
 from .models import Folder, Message
@@ -103,5 +104,6 @@ def part(request: HttpRequest, message: Message, query: QueryDict | None = None)
         "unreadable": unreadable,
         "damaged": damaged,
         "damaged_attachments": damaged_attachments,
+        "trust": sender.for_message(message),
         **views_html.with_attachments(message, body),
     }

@@ -8,6 +8,8 @@ from django.utils import timezone
 
 from mailbox.models import Message
 
+from . import trust
+
 
 class PendingScan(models.Model):
     """A stored message spam filtering has not judged yet (spam/scanning.py).
@@ -115,3 +117,41 @@ class ServiceHealth(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SenderTrust(models.Model):
+    """What the scan learnt about who vouches for a message's sender (spam/trust.py), for its header.
+
+    Written with the scan's verdict; a message scanned before there was this row has none and shows
+    no trust line. Warnings from the From line itself are worked out when the message is shown.
+    """
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, primary_key=True, related_name="sender_trust")
+    checked_by = models.CharField(
+        max_length=255, blank=True, help_text='"rspamd", or the trusted authserv-id; empty: nobody said.'
+    )
+    dkim = models.JSONField(default=list, blank=True, help_text="Domains whose DKIM signature verified.")
+    dkim_failed = models.JSONField(default=list, blank=True, help_text="Domains whose signature did not.")
+    spf = models.CharField(max_length=16, blank=True)
+    spf_domain = models.CharField(max_length=255, blank=True)
+    dmarc = models.CharField(max_length=16, blank=True)
+    dmarc_policy = models.CharField(max_length=16, blank=True)
+    reply_to = models.TextField(blank=True, help_text="The Reply-To header, as sent.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"sender trust of message {self.message_id}"
+
+    def auth(self) -> trust.Auth:
+        return trust.Auth(
+            self.checked_by, tuple(self.dkim or ()), tuple(self.dkim_failed or ()), self.spf, self.spf_domain,
+            self.dmarc, self.dmarc_policy,
+        )  # fmt: skip
+
+    @classmethod
+    def of(cls, message_id: int, auth: trust.Auth, reply_to: str) -> SenderTrust:
+        return cls(
+            message_id=message_id, checked_by=auth.by[:255], dkim=list(auth.dkim)[:20],
+            dkim_failed=list(auth.dkim_failed)[:20], spf=auth.spf[:16], spf_domain=auth.spf_domain[:255],
+            dmarc=auth.dmarc[:16], dmarc_policy=auth.dmarc_policy[:16], reply_to=reply_to[:2000],
+        )  # fmt: skip

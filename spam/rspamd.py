@@ -16,7 +16,7 @@ import http.client
 import json
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from webpop import netguard
@@ -49,6 +49,8 @@ class Result:
     symbols: tuple[str, ...]
     rspamd_seconds: float  # rspamd's own time for the message (time_real), 0.0 when it did not say
     seconds: float  # the whole request, as webpop saw it
+    # Each symbol's options, where rspamd's modules name what they found (R_DKIM_ALLOW: "example.com:s=sel").
+    options: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
 
     @property
     def skipped(self) -> bool:
@@ -94,11 +96,17 @@ class Client:
             score = float(answer.get("score", 0.0))
             required = float(answer.get("required_score", 0.0))
             action = str(answer.get("action", ""))
-            symbols = tuple(sorted(str(name) for name in (answer.get("symbols") or {})))
+            found = answer.get("symbols") or {}
+            symbols = tuple(sorted(str(name) for name in found))
+            options = {
+                str(name): tuple(str(option) for option in (value.get("options") or ()))
+                for name, value in found.items()
+                if isinstance(value, dict)
+            }
             rspamd_seconds = float(answer.get("time_real") or 0.0)
         except (ValueError, TypeError, AttributeError):
             raise Failed("rspamd's answer is not a scan result") from None
-        return Result(score, action, required, symbols, rspamd_seconds, seconds)
+        return Result(score, action, required, symbols, rspamd_seconds, seconds, options)
 
     def learn(self, message: bytes, *, user: str, spam: bool) -> bool:
         """Train ``user``'s Bayes; False when rspamd already knew the message (it learns each once)."""

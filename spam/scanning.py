@@ -8,6 +8,10 @@ ingest (invariant 9): the mail is in the Inbox already, and a scan that fails le
 and is tried again later. When rspamd cannot be reached at all the batch is put back untouched
 (its tries do not count against the messages) and the sweep stops until the next tick.
 
+The same pass records who vouches for the sender (spam/trust.py: rspamd's DKIM, SPF and DMARC
+symbols, or the trusted Authentication-Results) in a SenderTrust row, for the message's header;
+mail from trusted senders is checked too (a forged contact is the classic trick), only never filed.
+
 Verdicts: "spam" moves the message to Spam, if it is still where ingest put it (a rule or the
 user may have filed it since: then it is only marked); "probable" marks it. Mail from someone
 the user wrote to (contacts) or marked "Not spam" (SafeSender) is never judged. By default
@@ -18,11 +22,14 @@ thresholds (SpamSettings) compare rspamd's score instead.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 
 from django.conf import settings
 from django.db import transaction
@@ -32,9 +39,9 @@ from contacts.models import ContactEmail
 from mailbox import pagecache, store
 from mailbox.models import Folder, Message
 
-from . import filtering, health, provider, rspamd
+from . import filtering, health, provider, rspamd, trust
 from .filtering import Mode
-from .models import PendingScan, SafeSender, SpamSettings
+from .models import PendingScan, SafeSender, SenderTrust, SpamSettings
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +118,9 @@ class _Job:
     verdict: str = ""
     score: float | None = None
     error: Exception | None = None
+    trusted: bool = False  # from someone the user wrote to or marked "Not spam": checked, never filed
+    auth: trust.Auth | None = None  # None: not checked (no SenderTrust row)
+    reply_to: str = ""
 
 
 def _scan_batch(token: str, rows: list[PendingScan], client, report: ScanReport, now) -> None:
@@ -124,8 +134,7 @@ def _scan_batch(token: str, rows: list[PendingScan], client, report: ScanReport,
         message = job.message
         if message.folder in (Folder.SENT, Folder.PURGED) or not message.raw_path:
             continue  # webpop's own copy of what the user sent, or deleted for good meanwhile
-        if (message.owner_id, message.from_email.lower()) in trusted:
-            continue
+        job.trusted = (message.owner_id, message.from_email.lower()) in trusted
         job.mode = filtering.mode_for(message.account)
         if job.mode is Mode.PROVIDER:
             _provider_verdict(job)
@@ -156,7 +165,22 @@ def _provider_verdict(job: _Job) -> None:
     except OSError as exc:
         job.error = exc
         return
-    job.verdict = provider.verdict(block, job.message.account.spam_authserv_id).kind
+    authserv_id = job.message.account.spam_authserv_id
+    job.verdict = provider.verdict(block, authserv_id).kind
+    headers = _headers(block)
+    job.auth = trust.from_authentication_results(headers.get_all("Authentication-Results") or [], authserv_id)
+    job.reply_to = str(headers.get("Reply-To") or "")
+
+
+def _headers(block: bytes):
+    return BytesHeaderParser(policy=compat32).parsebytes(block + b"\r\n")
+
+
+def _rspamd_auth(job: _Job, result: rspamd.Result, data: bytes) -> None:
+    headers = _headers(provider.read_header_block(io.BytesIO(data)))
+    envelope = str(headers.get("Return-Path") or "").strip().strip("<>").rpartition("@")[2]
+    job.auth = trust.from_rspamd(result.options, envelope_domain=envelope)
+    job.reply_to = str(headers.get("Reply-To") or "")
 
 
 def _ask_rspamd(client: rspamd.Client, jobs: list[_Job], thresholds: dict, report: ScanReport) -> None:
@@ -164,9 +188,11 @@ def _ask_rspamd(client: rspamd.Client, jobs: list[_Job], thresholds: dict, repor
         try:
             with store.open_file(job.message.raw_path) as fh:
                 data = fh.read()
-            return client.check(data, user=filtering.bayes_user(job.message.owner_id))
+            result = client.check(data, user=filtering.bayes_user(job.message.owner_id))
         except (OSError, rspamd.Unavailable, rspamd.Failed) as exc:
             return exc
+        _rspamd_auth(job, result, data)
+        return result
 
     with ThreadPoolExecutor(max_workers=min(settings.WEBPOP_RSPAMD_CONCURRENCY, len(jobs))) as pool:
         results = list(pool.map(scan, jobs))
@@ -223,9 +249,12 @@ def _file(token: str, jobs: list[_Job], report: ScanReport, now) -> None:
             report.judged += 1
             if job.mode is not Mode.RULES:
                 report.counts.scanned += 1
-            if job.verdict:
+            if job.verdict and not job.trusted:
                 owners.add(job.message.owner_id)
                 _file_verdict(job, report)
+        checked = [SenderTrust.of(j.message.id, j.auth, j.reply_to) for j in jobs if j.auth and j.error is None]
+        SenderTrust.objects.filter(message_id__in=[row.message_id for row in checked]).delete()
+        SenderTrust.objects.bulk_create(checked)
         PendingScan.objects.filter(message_id__in=done, claim=token).delete()
         pagecache.touch(owners)
 

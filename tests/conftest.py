@@ -213,6 +213,40 @@ def rspamd_server(tmp_path_factory):
     server.close()
 
 
+@pytest.fixture(scope="session")
+def dkim_signer():
+    from tests.dkim_mail import Signer
+
+    return Signer("example.com")
+
+
+@pytest.fixture(scope="session")
+def rspamd_checking_senders(tmp_path_factory, dkim_signer):
+    """A second rspamd that checks DKIM and DMARC, asking a DNS server of the test's own for the keys."""
+    from tests.dnsserver import DnsServer
+    from tests.rspamd import RspamdServer, available
+
+    require(available(), "rspamd and Redis", "`make system-deps` installs them (Debian packages rspamd, redis-server)")
+    with DnsServer(dkim_signer.records()) as dns_server:
+        server = RspamdServer(
+            tmp_path_factory.mktemp("rspamd-dkim"), checks=("dkim", "dmarc", "spf"), nameserver=dns_server.address
+        )
+        server.start()
+        yield server
+        server.close()
+
+
+@pytest.fixture
+def rspamd_dkim(rspamd_checking_senders, settings):
+    """webpop set up for the rspamd that checks DKIM and DMARC (example.com: signed, p=reject)."""
+    server = rspamd_checking_senders
+    server.start()
+    settings.WEBPOP_RSPAMD_URL = server.url
+    settings.WEBPOP_RSPAMD_CONTROLLER_URL = server.controller_url
+    settings.WEBPOP_RSPAMD_PASSWORD = server.password
+    return server
+
+
 @pytest.fixture
 def rspamd(rspamd_server, settings):
     """webpop set up for the session's rspamd, which is running and has learned nothing yet."""

@@ -10,7 +10,8 @@ own: webpop's shipped snippets (deploy/rspamd/local.d), then the test's: free lo
 password the controller insists on (no address is trusted without it), its own Redis, few
 learns before Bayes decides, and no module that asks the network (DNS lists, SPF, DKIM, DMARC,
 fuzzy hashes, remote maps): the test machine has none. ``stop()`` and ``start()`` simulate an
-outage on the same ports with the same statistics.
+outage on the same ports with the same statistics. ``checks`` turns some of those modules back on
+(DKIM, DMARC, SPF) with ``nameserver`` a DNS server of the test's own (tests/dnsserver.py).
 """
 
 from __future__ import annotations
@@ -67,7 +68,10 @@ def _answers(url: str) -> bool:
 
 
 class RspamdServer:
-    def __init__(self, base: Path, *, workers: int = 1, min_learns: int = 3, nice: int = 0) -> None:
+    def __init__(
+        self, base: Path, *, workers: int = 1, min_learns: int = 3, nice: int = 0, checks: tuple[str, ...] = (),
+        nameserver: str = "",
+    ) -> None:  # fmt: skip
         self.base = Path(base).resolve()
         self.base.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
@@ -76,6 +80,8 @@ class RspamdServer:
         self.password = "rspamd-test-" + os.urandom(6).hex()
         self.workers = workers
         self.min_learns = min_learns
+        self.checks = checks
+        self.nameserver = nameserver
         self.nice = nice  # CPU priority below webpop's (a benchmark: as an operator would run it beside webpop)
         self._redis: subprocess.Popen | None = None
         self._proc: subprocess.Popen | None = None
@@ -122,10 +128,10 @@ class RspamdServer:
             ),
             # Compiled Hyperscan databases (named by their content's hash) are kept for the next run: compiling
             # them takes rspamd half a minute of CPU, and the first start waits for part of it.
-            local / "options.inc": f'hs_cache_dir = "{HS_CACHE}";\n',
+            local / "options.inc": f'hs_cache_dir = "{HS_CACHE}";\n' + self._dns(),
             local / "logging.inc": 'type = "console";\nlevel = "warning";\n',
         }
-        files.update({local / f"{name}.conf": "enabled = false;\n" for name in OFFLINE})
+        files.update({local / f"{name}.conf": "enabled = false;\n" for name in OFFLINE if name not in self.checks})
         for path, text in files.items():
             path.write_text(text)
         HS_CACHE.mkdir(mode=0o755, exist_ok=True)
@@ -133,6 +139,11 @@ class RspamdServer:
             user = pwd.getpwnam("_rspamd")
             for folder in (self.folder / "db", self.folder / "run", HS_CACHE):
                 os.chown(folder, user.pw_uid, user.pw_gid)
+
+    def _dns(self) -> str:
+        if not self.nameserver:
+            return ""
+        return f'dns {{\n  nameserver = ["{self.nameserver}"];\n  timeout = 1s;\n  retransmits = 2;\n}}\n'
 
     def _argv(self) -> list[str]:
         folder = self.folder

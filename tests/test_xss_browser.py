@@ -61,6 +61,14 @@ class UI:
     def open(self, message, query: str = "") -> object:
         """Open the message page; returns the body frame (None when there is none)."""
         self.page.goto(f"{self.url}/message/{message.id}/{query}", wait_until="load")
+        # The page says when its frames are ready (js/message.js may load a frame again before that).
+        self.page.wait_for_function(FRAMES_READY, timeout=FRAME_READY_MS)
+        return self.body_frame()
+
+    def settled_frame(self):
+        """The body frame once the page says its frames are ready (after a navigation)."""
+        self.page.wait_for_load_state("load")
+        self.page.wait_for_function(FRAMES_READY, timeout=FRAME_READY_MS)
         return self.body_frame()
 
     def body_frame(self):
@@ -80,6 +88,11 @@ class UI:
             except Exception as exc:  # a frame that navigated away is itself a failure
                 found.append(f"frame not inspectable: {exc}")
         return found
+
+
+# A frame the browser does not measure is loaded again, with longer waits (static/js/message.js).
+FRAME_READY_MS = 20_000
+FRAMES_READY = "() => [...document.querySelectorAll('.mail-frame-box')].every(b => b.dataset.state === 'ready')"
 
 
 def _settled(frame, heights: str, timeout: float = 5.0) -> list[int]:
@@ -297,6 +310,7 @@ def test_dark_mode_keeps_mail_readable(browser, live_server, alice):
         page = context.new_page()
         message = store_message(make_account(alice), html_samples.message("02_tech_digest"), "dark-1")
         page.goto(f"{live_server.url}/message/{message.id}/", wait_until="load")
+        page.wait_for_function(FRAMES_READY, timeout=FRAME_READY_MS)
         app_background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
         assert _luminance(app_background) < 0.2, app_background  # the app itself is dark
         frame = next(f for f in page.frames if "/body/" in f.url)
@@ -311,6 +325,7 @@ def test_dark_mode_keeps_mail_readable(browser, live_server, alice):
             "dark-2",
         )
         page.goto(f"{live_server.url}/message/{plain.id}/", wait_until="load")
+        page.wait_for_function(FRAMES_READY, timeout=FRAME_READY_MS)
         frame = next(f for f in page.frames if "/body/" in f.url)
         colour = frame.get_by_text("No colours at all").evaluate("e => getComputedStyle(e).color")
         assert colour == "rgb(28, 30, 33)"  # dark text on the frame's white page
@@ -344,8 +359,7 @@ def test_remote_images_blocked_then_shown_through_the_proxy(ui, image_server, se
     assert image_server.requests == [] and ui.foreign == []
 
     ui.page.get_by_role("link", name="Show images").click()
-    ui.page.wait_for_load_state("load")
-    frame = ui.body_frame()
+    frame = ui.settled_frame()
     assert frame.evaluate("() => document.images[0].naturalWidth") == 120
     assert [path for path, _ in image_server.requests] == ["/shoe.png"]
     headers = image_server.requests[0][1]
@@ -353,15 +367,13 @@ def test_remote_images_blocked_then_shown_through_the_proxy(ui, image_server, se
     assert ui.foreign == []  # the browser itself never contacted the image's host
 
     ui.page.get_by_role("button", name="Always show from deals@shop.example").click()
-    ui.page.wait_for_load_state("load")
+    frame = ui.settled_frame()
     assert "?images" not in ui.page.url
-    frame = ui.body_frame()
     assert frame.evaluate("() => document.images[0].naturalWidth") == 120
     assert "shown for deals@shop.example" in ui.page.locator(".remote-images").inner_text()
 
     ui.page.get_by_role("button", name="Block them again").click()
-    ui.page.wait_for_load_state("load")
-    assert ui.body_frame().locator("img[data-webpop-blocked]").count() == 1
+    assert ui.settled_frame().locator("img[data-webpop-blocked]").count() == 1
     assert ui.foreign == [] and _problems(ui, ui.body_frame(), strict=True) == []
 
 
@@ -393,6 +405,6 @@ def test_page_furniture_links_and_plain_text_toggle(ui):
     ui.page.get_by_role("link", name="Plain text").click()
     ui.page.wait_for_load_state("load")
     assert ui.page.locator("iframe").count() == 0
-    assert ui.page.locator("pre.body").inner_text().strip() == "Hello, plain version."
+    assert ui.page.locator(".plain-body").inner_text().strip() == "Hello, plain version."
     assert "pic.png" in ui.page.locator(".attachments").inner_text()
     assert _problems(ui, None, strict=True) == []

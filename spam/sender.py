@@ -1,0 +1,28 @@
+"""The trust line of a message's header: the scan's SenderTrust row and the From line, judged on view."""
+
+from __future__ import annotations
+
+from contacts.models import ContactEmail
+from mailbox.models import Message
+from outgoing.models import Identity
+
+from . import trust
+from .models import SenderTrust
+
+
+def known_domains(owner_id: int) -> set[str]:
+    """The domains of the user's contacts (the address book and everyone they wrote to) and their own."""
+    contacts = ContactEmail.objects.filter(owner_id=owner_id).order_by().values_list("address_key", flat=True)
+    own = Identity.objects.filter(account__owner_id=owner_id).order_by().values_list("address", flat=True)
+    return {address.rpartition("@")[2].lower() for address in contacts.union(own) if "@" in address}
+
+
+def for_message(message: Message, domains: set[str] | None = None) -> trust.Trust:
+    row = SenderTrust.objects.filter(message_id=message.id).first()
+    return trust.assess(
+        message.from_name,
+        message.from_email,
+        row.auth() if row else trust.Auth(),
+        reply_to=row.reply_to if row else "",
+        known_domains=known_domains(message.owner_id) if domains is None else domains,
+    )
