@@ -532,6 +532,21 @@ def _backoff(interval: int, failures: int, error_class: str = "temporary") -> dt
     return dt.timedelta(seconds=seconds * random.uniform(0.8, 1.2))
 
 
+def open_listing(account: MailAccount, lease_token: str) -> tuple[Pop3Client, dict[str, int]]:
+    """Log in to ``account`` as a sync does and list its messages, ``{uidl: message number}``.
+
+    For work besides syncing that fetches by UIDL (``verify.repair``); the caller holds the
+    account's lease, sends no DELE, and QUITs or closes the client.
+    """
+    session = _Session(account, SyncResult(account=account.id), lease_token)
+    client = session._log_in()
+    try:
+        return client, session._listing(client)
+    except BaseException:
+        client.close()
+        raise
+
+
 class _Session:
     """One POP3 session of one account: list, fetch what is new, apply the policy, QUIT."""
 

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import MailAccount, Profile
 from webpop.lib import pagecache
 
-from . import actions, folders, listing, search, store, views_bulk, virtual
+from . import actions, damage, folders, listing, search, views_bulk, virtual
 from . import rows as rows_module
 from . import sidebar as sidebar_module
 from .models import INBOX_ORDER, Attachment, Folder, Message
@@ -372,7 +372,9 @@ def message_source(request: HttpRequest, message_id: int) -> FileResponse:
     """The raw message as plain text in the browser ("view source"); never rendered as HTML."""
     message = _own_message(request, message_id)
     try:
-        fh = store.open_file(message.raw_path)  # FileResponse closes it
+        fh = damage.open_checked(message.raw_path, message.sha256)  # FileResponse closes it
+    except damage.DamagedFileError:
+        return damaged_file(request)
     except (OSError, ValueError):
         raise Http404 from None
     response = FileResponse(fh, content_type="text/plain; charset=utf-8")
@@ -393,8 +395,10 @@ def message_delete(request: HttpRequest, message_id: int) -> HttpResponse:
 def message_raw(request: HttpRequest, message_id: int) -> FileResponse:
     message = _own_message(request, message_id)
     try:
-        fh = store.open_file(message.raw_path)  # FileResponse closes it
-    except OSError:
+        fh = damage.open_checked(message.raw_path, message.sha256)  # FileResponse closes it
+    except damage.DamagedFileError:
+        return damaged_file(request)
+    except (OSError, ValueError):
         raise Http404 from None
     response = FileResponse(fh, as_attachment=True, filename=f"message-{message.id}.eml", content_type="message/rfc822")
     response["Content-Security-Policy"] = "sandbox"
@@ -405,8 +409,10 @@ def message_raw(request: HttpRequest, message_id: int) -> FileResponse:
 def attachment_download(request: HttpRequest, attachment_id: int) -> FileResponse:
     attachment = get_object_or_404(Attachment, id=attachment_id, message__owner=request.user)
     try:
-        fh = store.open_file(attachment.stored_path)  # FileResponse closes it
-    except OSError:
+        fh = damage.open_checked(attachment.stored_path, attachment.sha256)  # FileResponse closes it
+    except damage.DamagedFileError:
+        return damaged_file(request)
+    except (OSError, ValueError):
         raise Http404 from None
     # Always a download, never rendered in our origin (nosniff is global).
     response = FileResponse(
@@ -414,3 +420,8 @@ def attachment_download(request: HttpRequest, attachment_id: int) -> FileRespons
     )
     response["Content-Security-Policy"] = "sandbox"
     return response
+
+
+def damaged_file(request: HttpRequest) -> HttpResponse:
+    """Instead of a damaged file's bytes: a page that says so (410: not here, until it is repaired)."""
+    return render(request, "mailbox/damaged.html", status=410)

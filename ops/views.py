@@ -24,7 +24,7 @@ from spam import dashboard as spam_dashboard
 from users import operators
 from users.operators import operator_required
 
-from . import actions, charts, heartbeats, metrics, queue, stats
+from . import actions, charts, disk, heartbeats, metrics, queue, stats
 
 
 @operator_required(operators.VIEW_DASHBOARD)
@@ -36,7 +36,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     day = week[-24:]
     health = stats.health_counts()
     spam = spam_dashboard.summary(now)
+    disks = disk.volumes()
     context = {
+        "disks": disks,
+        "disks_low": [v for v in disks if v.low],
+        "alert_percent": settings.WEBPOP_DISK_ALERT_FREE_PERCENT,
+        "alert_mb": settings.WEBPOP_DISK_ALERT_FREE_MB,
         "now": now,
         "users": stats.user_counts(),
         "health": [(key, label, health[key]) for key, label in stats.HEALTH.items()],
@@ -69,6 +74,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "storage_total": stats.total_storage(),
         "quarantined": stats.quarantined(limit=20),
         "quarantined_count": stats.quarantined_count(),
+        "damaged_files": sum(stats.damaged_counts().values()),
         "problem_accounts": stats.accounts_list().exclude(health__in=("ok", "new", "paused"))[:20],
         "spam": spam,
         "spam_chart": charts.hourly_chart([(hour, counts.scanned) for hour, counts in spam.hourly]),

@@ -765,7 +765,8 @@ SITE_WIDE = {"oauth.ProviderCredentials", "users.Invitation"}
 # Rows of background work that belong to nobody: files released by deletions (their content may be
 # shared between users, and the rows that referenced them are gone). Any request may add some; the
 # sweep frees only what no row of anyone's references, so they cannot touch another user's mail.
-OWNERLESS = {"mailbox.FileToFree", "spam.ScanHour", "spam.ServiceHealth"}
+# Marks of damaged files likewise (content shared by users): a page marks only a file it found damaged.
+OWNERLESS = {"mailbox.FileToFree", "mailbox.DamagedFile", "spam.ScanHour", "spam.ServiceHealth"}
 
 # Fields compared of rows that change as their owner uses them: a session's data and expiry are
 # written back by the user's own requests; which sessions the user has is what nobody else may change.

@@ -250,6 +250,10 @@ WEBPOP_SYNC_MAX_BYTES = env_int("WEBPOP_SYNC_MAX_BYTES", 512 * 1024 * 1024, mini
 # Downloads of at least this many messages are parsed and stored in a child process, on a second core.
 WEBPOP_SYNC_INGEST_PROCESS_MIN = env_int("WEBPOP_SYNC_INGEST_PROCESS_MIN", 100, minimum=1)
 WEBPOP_QUARANTINE_AFTER = env_int("WEBPOP_QUARANTINE_AFTER", 3, minimum=1)
+# The dashboard and /metrics warn when the mail store's or the temp folder's file system has
+# less free space than this share of its size, or than this many megabytes (ops/disk.py).
+WEBPOP_DISK_ALERT_FREE_PERCENT = env_int("WEBPOP_DISK_ALERT_FREE_PERCENT", 10, minimum=0, maximum=100)
+WEBPOP_DISK_ALERT_FREE_MB = env_int("WEBPOP_DISK_ALERT_FREE_MB", 2048, minimum=0)
 WEBPOP_DEFAULT_QUOTA_MB = env_int("WEBPOP_DEFAULT_QUOTA_MB", 0, minimum=0)  # 0: unlimited
 
 # OAuth2 sign-in for providers that no longer take passwords (oauth/). A provider's
