@@ -56,6 +56,7 @@ test: dev-deps system-deps
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/pytest --durations=30 $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-sqlite
 
@@ -71,6 +72,7 @@ test-sqlite: dev-deps system-deps
 lint: dev-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 
 format: dev-deps
 	$(VENV)/bin/ruff check --fix .

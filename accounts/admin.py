@@ -1,8 +1,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from mailbox import pagecache
-from mailbox.models import Message
+from webpop.lib import pagecache
 
 from . import services
 from .models import MailAccount
@@ -45,7 +44,7 @@ class MailAccountAdmin(admin.ModelAdmin):
         accounts = list(objs)
         model_count = {
             _("POP3 accounts"): len(accounts),
-            _("messages"): Message.objects.filter(account__in=accounts).count(),
+            _("messages"): sum(account.messages.count() for account in accounts),
         }
         return [str(account) for account in accounts], model_count, set(), []
 

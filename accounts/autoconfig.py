@@ -1,7 +1,7 @@
 """Find a mail domain's POP3 (and SMTP) settings: presets, RFC 6186 SRV records, autoconfig XML.
 
 Everything here talks to hosts named by untrusted input (the part after "@"),
-so every connection goes through the same guard as POP3 (``webpop.netguard``):
+so every connection goes through the same guard as POP3 (``webpop.lib.netguard``):
 resolve, refuse private and reserved addresses unless allowed, connect to the
 checked address, verify TLS, bound the time and the size of what is read.
 """
@@ -21,8 +21,8 @@ import dns.resolver
 from django.conf import settings
 from django.utils.translation import gettext
 
-from mailbox.pop3 import make_tls_context
-from webpop import netguard
+from webpop.lib import netguard
+from webpop.lib.tls import make_tls_context
 
 from . import presets
 

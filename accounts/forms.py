@@ -1,14 +1,11 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from mailbox import folders
-from mailbox.pop3 import normalize_fingerprint
 from webpop.choice_labels import translated
+from webpop.lib.tls import normalize_fingerprint
 
 from .models import DEFAULT_PORTS, AuthMechanism, MailAccount, Security
 from .policy import Policy
@@ -20,14 +17,6 @@ POLICY_CHOICES = [
 ]
 
 DELIVERY_FOLDERS = [("inbox", _("Inbox")), ("archive", _("Archive (skip the inbox)"))]
-
-
-class FirstRunForm(UserCreationForm):
-    email = forms.EmailField(required=False, label=_("E-mail address"))
-
-    class Meta(UserCreationForm.Meta):
-        model = get_user_model()
-        fields = ("username", "email")
 
 
 class MailAccountForm(forms.Form):
@@ -96,10 +85,10 @@ class MailAccountForm(forms.Form):
     )
     save_anyway = forms.BooleanField(required=False, label=_("Save even though the connection test failed"))
 
-    def __init__(self, *args, owner=None, **kwargs):
+    def __init__(self, *args, deliver_choices: list[tuple[str, str]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        if owner is not None:  # the owner's own folders only
-            self.fields["deliver_to"].choices = folders.target_choices(owner.id, system=DELIVERY_FOLDERS)
+        if deliver_choices is not None:  # DELIVERY_FOLDERS and the owner's own folders (the view asks the mailbox)
+            self.fields["deliver_to"].choices = deliver_choices
 
     def clean_deliver_to(self) -> str:
         return self.cleaned_data["deliver_to"] or "inbox"

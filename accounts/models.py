@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from mailbox.pop3 import ScramCache, ServerProfile, normalize_fingerprint
+from webpop.lib.tls import normalize_fingerprint
 
 from . import crypto
 from .policy import Policy, validate_policy
@@ -77,9 +75,9 @@ class MailAccount(models.Model):
     )
     # With an automatic login method: the one that worked last time, tried first next time.
     working_auth_mechanism = models.CharField(max_length=16, choices=AuthMechanism.choices, blank=True, editable=False)
-    # What the last good session learned about the server (mailbox.pop3.ServerProfile): the next one skips CAPA.
+    # What the last good session learned about the server (mailbox/server_memory.py): the next one skips CAPA.
     server_profile = models.JSONField(default=dict, blank=True, editable=False)
-    # SCRAM SaltedPasswords by salt and iteration count (mailbox.pop3.ScramCache): password-equivalent, encrypted.
+    # SCRAM SaltedPasswords by salt and iteration count (mailbox/server_memory.py): password-equivalent, encrypted.
     scram_cache_encrypted = models.TextField(blank=True, default="", editable=False)
     tls_fingerprint = models.CharField(
         max_length=95,
@@ -140,23 +138,6 @@ class MailAccount(models.Model):
 
     def get_password(self) -> str:
         return crypto.decrypt(self.password_encrypted)
-
-    @property
-    def pop3_profile(self) -> ServerProfile:
-        return ServerProfile.from_json(self.server_profile)
-
-    def get_scram_cache(self) -> ScramCache:
-        """The stored cache; an empty one when there is none or it cannot be read (it is only a shortcut)."""
-        if not self.scram_cache_encrypted:
-            return ScramCache()
-        try:
-            return ScramCache.from_json(json.loads(crypto.decrypt(self.scram_cache_encrypted)))
-        except (crypto.DecryptionError, ValueError):
-            return ScramCache()
-
-    @staticmethod
-    def encrypt_scram_cache(cache: ScramCache) -> str:
-        return crypto.encrypt(json.dumps(cache.to_json())) if len(cache) else ""
 
     def same_server_condition(self) -> models.Q:
         """True for this account's row while its server settings and password are the ones in this object."""

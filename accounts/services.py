@@ -1,20 +1,19 @@
 """State changes on mail accounts.
 
 Folder pages name the owner's accounts (label, host, user name) and show their policy: a change
-to those, or an account added or removed, replaces the owner's page version (mailbox.pagecache).
+to those, or an account added or removed, replaces the owner's page version (webpop.lib.pagecache).
 """
 
 from __future__ import annotations
-
-import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mailbox import pagecache
+from webpop.lib import pagecache
 
+from . import signals
 from .models import MailAccount, Profile
 from .policy import Policy
 
@@ -103,29 +102,6 @@ def update_account(account: MailAccount, *, password: str | None = None, **field
     return account
 
 
-# "Sync now" puts the account's next poll this far ahead and publishes its sync: should that task be lost
-# (a broker restart, a worker killed holding it), beat's poll syncs the account then. A sync that runs
-# sets the real next poll when it ends.
-SYNC_NOW_FALLBACK = dt.timedelta(minutes=2)
-
-
-@transaction.atomic
-def sync_now(account: MailAccount) -> bool:
-    """Sync the account as soon as a worker is free; False (nothing done) when it is paused."""
-    claimed = MailAccount.objects.filter(id=account.id, enabled=True).update(
-        next_poll_at=timezone.now() + SYNC_NOW_FALLBACK
-    )
-    if claimed:
-        transaction.on_commit(lambda: _publish_sync(account.id))
-    return bool(claimed)
-
-
-def _publish_sync(account_id: int) -> None:
-    from mailbox import tasks
-
-    tasks.sync_account.delay(account_id)
-
-
 @transaction.atomic
 def set_enabled(account: MailAccount, enabled: bool) -> None:
     updates = {"enabled": enabled}
@@ -139,15 +115,10 @@ def delete_account(account: MailAccount) -> int:
     """Remove the account and everything fetched from it; the server is not touched.
 
     The stored files of every row that goes (messages, attachments, quarantined mail)
-    are released: freed once no other row references their content.
+    are released (signals.account_deleting): freed once no other row references their content.
     """
-    from mailbox import importer, storage_gc, storage_refs
-    from mailbox.models import ImportJob, Message
-
-    files = storage_refs.files_of("account", [account.pk])
-    count = Message.objects.filter(account=account).count()
-    importer.forget_uploads(ImportJob.objects.filter(account=account))
+    count = account.messages.count()
+    signals.account_deleting.send(sender=MailAccount, account=account)
     account.delete()  # its rows go with it
-    storage_gc.release(files)
     pagecache.touch([account.owner_id])
     return count

@@ -15,8 +15,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from mailbox import pagecache
 from webpop.choice_labels import translated
+from webpop.lib import pagecache
 
 from .models import (
     COMPOSE_FORMAT_CHOICES,

@@ -17,8 +17,9 @@ from django.utils.translation import gettext
 
 from accounts.models import MailAccount
 from spam import actions as spam_actions
+from webpop.lib import pagecache
 
-from . import folders, pagecache, search, storage_gc, tabs, uploads
+from . import folders, search, storage_gc, tabs, uploads
 from .categories import Category
 from .models import BulkJob, Folder, ImportJob, Message, SavedSearch, SenderCategory, ServerState
 
@@ -464,3 +465,26 @@ def move_sender_to_tab(owner_id: int, message_id: int, category: Category) -> in
         category=tabs.stored(category)
     )
     return _touched(owner_id, changed)
+
+
+# "Sync now" puts the account's next poll this far ahead and publishes its sync: should that task be lost
+# (a broker restart, a worker killed holding it), beat's poll syncs the account then. A sync that runs
+# sets the real next poll when it ends.
+SYNC_NOW_FALLBACK = dt.timedelta(minutes=2)
+
+
+@transaction.atomic
+def sync_now(account: MailAccount) -> bool:
+    """Sync the account as soon as a worker is free; False (nothing done) when it is paused."""
+    claimed = MailAccount.objects.filter(id=account.id, enabled=True).update(
+        next_poll_at=timezone.now() + SYNC_NOW_FALLBACK
+    )
+    if claimed:
+        transaction.on_commit(lambda: _publish_sync(account.id))
+    return bool(claimed)
+
+
+def _publish_sync(account_id: int) -> None:
+    from . import tasks
+
+    tasks.sync_account.delay(account_id)

@@ -12,7 +12,7 @@ The user reads their mail in webpop itself.
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from ops import operators
+from users import operators
 
 from . import actions, sync
 from .models import Attachment, FetchFailure, ImportJob, Message, SyncRun

@@ -26,9 +26,9 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import MailAccount
-from webpop import leases
+from webpop.lib import leases, pagecache
 
-from . import actions, folders, pagecache, search, tabs, virtual
+from . import actions, folders, search, tabs, virtual
 from .categories import Category
 from .models import BulkJob, BulkJobItem, Folder, Message
 

@@ -16,7 +16,7 @@ from django.http import HttpRequest, QueryDict
 from accounts.models import MailAccount
 from spam import sender
 
-from . import views_html
+from . import damage, views_html
 from .models import Folder, Message
 
 SHOWN = 100
@@ -85,10 +85,25 @@ def part(request: HttpRequest, message: Message, query: QueryDict | None = None)
     ``query``: what the reader chose for this message (plain text, images, quoted text).
     """
     query = QueryDict() if query is None else query
+    attachments = list(message.attachments.all())
+    marks = damage.marked([message.raw_path, *(a.stored_path for a in attachments)])
+    # A damaged original shows no body, not even one sanitized earlier: it may come from the damaged bytes.
+    damaged = bool(damage.damaged_now(message.raw_path, message.sha256, marks.get(message.raw_path)))
+    unreadable = False
     try:
+        if damaged:
+            raise damage.DamagedFileError(message.raw_path, marks[message.raw_path])
         body = views_html.cached_body_context(request, message, query)
-        unreadable = False
-    except (OSError, ValueError):  # the file is gone, or the row names no file (a tombstone)
+    except damage.DamagedFileError:
+        body, damaged = views_html.body_context(request, message, None, query), True
+    except (OSError, ValueError):  # the row names no file (a tombstone)
         body, unreadable = views_html.body_context(request, message, None, query), True
-    trust = sender.for_message(message)
-    return {"message": message, "unreadable": unreadable, "trust": trust, **views_html.with_attachments(message, body)}
+    damaged_attachments = any(a.stored_path in marks for a in attachments)
+    return {
+        "message": message,
+        "unreadable": unreadable,
+        "damaged": damaged,
+        "damaged_attachments": damaged_attachments,
+        "trust": sender.for_message(message),
+        **views_html.with_attachments(message, body),
+    }

@@ -10,8 +10,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext
 
 from accounts.models import MailAccount
+from webpop.lib import pagecache
 
-from . import pagecache
 from .models import Folder, ImportJob, Message, Rule, UserFolder
 
 SYSTEM_TARGETS = [(f.value, f.label) for f in (Folder.INBOX, Folder.ARCHIVE, Folder.SPAM)]

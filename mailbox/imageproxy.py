@@ -1,7 +1,7 @@
 """Fetch a remote image for a reader who allowed it, so the sender never learns their IP.
 
 The request carries no cookie, no Referer and a fixed User-Agent. The host is
-resolved and every address checked by ``webpop.netguard`` (private, loopback,
+resolved and every address checked by ``webpop.lib.netguard`` (private, loopback,
 link-local, multicast, reserved and unspecified ones are refused unless
 ``WEBPOP_IMAGE_PROXY_ALLOW_PRIVATE``) and the connection goes to the checked
 addresses, so DNS rebinding between the check and the connection cannot reach an
@@ -20,7 +20,7 @@ from urllib.parse import urljoin
 
 from django.conf import settings
 
-from webpop import guarded_http, netguard
+from webpop.lib import guarded_http, netguard
 
 MAX_REDIRECTS = 3
 USER_AGENT = "webpop-image-proxy/1"
@@ -57,7 +57,7 @@ def sniff_image(data: bytes) -> str | None:
 
 
 def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
-    """The checked addresses of ``host`` (``webpop.netguard``); ProxyError if any is not public."""
+    """The checked addresses of ``host`` (``webpop.lib.netguard``); ProxyError if any is not public."""
     try:
         return netguard.resolve(host, port, allow_private=allow_private)
     except netguard.UnresolvableHost as exc:

@@ -44,7 +44,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import MailAccount, Profile
-from webpop import leases
+from webpop.lib import leases
 
 from . import folders, mboxsplit, mime, store, threads, uploads
 from .models import Folder, ImportJob, Message, ServerState

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from webpop import guarded_http
+from webpop.lib import guarded_http
 
 MAX_FIELD_CHARS = 16_384
 MAX_URIS = 10

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from . import pagecache
+from webpop.lib import pagecache
+
 from .models import Message
 
 PAGE_SIZE = 50

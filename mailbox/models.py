@@ -294,6 +294,26 @@ class FileToFree(models.Model):
         return self.relpath
 
 
+class DamagedFile(models.Model):
+    """A stored file found missing or not matching its content hash (``manage.py verifystore``, or a read).
+
+    Pages never serve such a file as if it were good: they say the original is damaged. The row goes
+    when a check finds the file whole again (restored, or repaired from the POP3 server).
+    """
+
+    class Kind(models.TextChoices):
+        MISSING = "missing", "Missing"
+        CORRUPT = "corrupt", "Corrupt"
+
+    relpath = models.CharField(max_length=255, unique=True, help_text="Relative to the mail store.")
+    sha256 = models.CharField(max_length=64, db_index=True, help_text="What its content should hash to.")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    found_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.relpath} ({self.kind})"
+
+
 class SyncRun(models.Model):
     """One sync of one account, for the account page and the operators' dashboard."""
 
@@ -580,7 +600,7 @@ class SenderCategory(models.Model):
 
 class TabBackfill(models.Model):
     """Mail stored before Inbox tabs existed, still to be sorted: every message with an id below
-    ``below_id`` (newest first, in batches, by mailbox/tabs.py backfill). One row, made by the
+    ``below_id`` (newest first, in batches, by mailbox/tabs_backfill.py). One row, made by the
     migration that added tabs and deleted when the work is done; a beat sweep resumes it."""
 
     below_id = models.BigIntegerField()

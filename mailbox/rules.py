@@ -14,7 +14,9 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext
 
-from . import folders, pagecache
+from webpop.lib import pagecache
+
+from . import folders
 from .models import Folder, Message, Rule
 
 # Mail already thrown away or judged is left alone when running a rule on existing mail.

@@ -4,7 +4,7 @@ folders and accounts.
 Every signed-in page shows it (templates/shell/sidebar.html). List pages build it from what
 they already read (``links``); other pages get it from the ``context`` processor, lazily:
 a page that never renders it costs nothing, one that does reads it through
-mailbox.pagecache.remembered (no query while the user's mail is unchanged).
+webpop.lib.pagecache.remembered (no query while the user's mail is unchanged).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
 from accounts.models import MailAccount
+from webpop.lib import pagecache
 
-from . import folders, pagecache, virtual
+from . import folders, virtual
 from .models import VISIBLE_FOLDERS, Folder, SavedSearch, UserFolder
 
 # The icon (static/icons/sprite.svg) of each system folder.

@@ -70,6 +70,7 @@ COLUMNS: tuple[FileColumn, ...] = (
 # Columns that name stored files without keeping them: (model label, field name).
 NOT_REFERENCES = {
     ("mailbox.FileToFree", "relpath"): "a file released for freeing, freed once nothing above references it",
+    ("mailbox.DamagedFile", "relpath"): "a mark on a file found missing or corrupt; the rows above keep it",
 }
 
 # Files that belong to one row instead of being shared by content, each with who frees them.

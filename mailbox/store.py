@@ -43,8 +43,9 @@ from django.utils import timezone
 
 from accounts.models import MailAccount
 from spam import queue as spam_queue
+from webpop.lib import pagecache
 
-from . import list_headers, pagecache, tabs, threads
+from . import list_headers, tabs, threads
 from .mime import ParsedMessage
 from .models import Attachment, Message
 
@@ -305,13 +306,17 @@ def _rename_into_place(tmp_path: Path, dest: Path) -> None:
         _fsync_dir(dest.parent)
 
 
-def _refresh(path: Path) -> bool:
-    """Mark an existing file as just stored (see the module docstring); False if absent."""
+def _refresh(path: Path, size: int) -> bool:
+    """Mark an existing file as just stored (see the module docstring); False if absent.
+
+    Also False when it has the wrong size: a file damaged on disk (cut short, say) is then
+    replaced by the good copy being stored, atomically, instead of being kept.
+    """
     try:
         os.utime(path)
+        return os.stat(path).st_size == size
     except FileNotFoundError:
         return False
-    return True
 
 
 def hash_file(path: Path) -> tuple[int, str]:
@@ -343,7 +348,7 @@ def commit_raw(tmp_path: Path, *, expected_size: int, expected_sha256: str) -> S
     storage = mail_storage()
     local = local_root(storage)
     if local is not None:
-        if _refresh(local / relpath):  # same name, same content: keep the one already durable
+        if _refresh(local / relpath, size):  # same name, same content: keep the one already durable
             tmp_path.unlink(missing_ok=True)
         else:
             _rename_into_place(tmp_path, local / relpath)
@@ -360,7 +365,7 @@ def write_blob(data: bytes) -> StoredFile:
     storage = mail_storage()
     local = local_root(storage)
     if local is not None:
-        if not _refresh(local / relpath):
+        if not _refresh(local / relpath, len(data)):
             with _spool_file(local) as fh:
                 fh.write(data)
                 fh.flush()
@@ -370,6 +375,34 @@ def write_blob(data: bytes) -> StoredFile:
     else:
         _keep_remote(storage, relpath, lambda: ContentFile(data))
     return StoredFile(sha256=sha, size=len(data), relpath=relpath)
+
+
+def replace_file(relpath: str, data: BinaryIO) -> None:
+    """Write a stored file again, whether or not one is there (repairing a damaged file).
+
+    On the local store the new bytes go to a temp file, are made durable and renamed over
+    the old name: a reader sees the old file or the whole new one, never part of it.
+    ``data`` must hold the content its name says; the caller has checked its hash.
+    """
+    storage = mail_storage()
+    local = local_root(storage)
+    if local is None:
+        if storage.get_available_name(check_relpath(relpath)) != relpath:
+            storage.delete(relpath)  # a backend that keeps what is there: make room for the good copy
+        _save_remote(storage, relpath, File(data))
+        return
+    dest = local / check_relpath(relpath)
+    fh = _spool_file(local)
+    try:
+        with fh:
+            while chunk := data.read(1024 * 1024):
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _rename_into_place(Path(fh.name), dest)
+    except BaseException:
+        Path(fh.name).unlink(missing_ok=True)  # a full disk, say: no partial file anywhere
+        raise
 
 
 def _keep_remote(storage: Storage, relpath: str, content: Callable[[], File]) -> None:

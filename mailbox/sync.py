@@ -42,9 +42,9 @@ from accounts.crypto import DecryptionError
 from accounts.models import MailAccount, Profile
 from oauth import tokens as oauth_tokens
 from push import actions as push_actions
-from webpop import leases
+from webpop.lib import leases
 
-from . import actions, mime, rules, storage_gc, storage_refs, store, threads
+from . import actions, mime, rules, server_memory, storage_gc, storage_refs, store, threads
 from .models import FetchFailure, Message, ServerState, SyncRun, UidlAlias
 from .pop3 import (
     PASSWORD_MECHANISMS,
@@ -488,7 +488,7 @@ def _learned(account: MailAccount, result: SyncResult) -> dict[str, Case]:
         if account.scram_cache_encrypted:
             updates["scram_cache_encrypted"] = ""  # a cached key may be what no longer works
     elif cache is not None and cache.changed:
-        updates["scram_cache_encrypted"] = MailAccount.encrypt_scram_cache(cache)
+        updates["scram_cache_encrypted"] = server_memory.encrypt_scram_cache(cache)
     same = account.same_server_condition()
     return {
         name: Case(When(same, then=Value(value, output_field=MailAccount._meta.get_field(name))), default=F(name))
@@ -530,6 +530,21 @@ def _backoff(interval: int, failures: int, error_class: str = "temporary") -> dt
         base, cap = float(interval), MAX_BACKOFF.total_seconds()
     seconds = min(cap, base * (2 ** min(failures - 1, 16)))
     return dt.timedelta(seconds=seconds * random.uniform(0.8, 1.2))
+
+
+def open_listing(account: MailAccount, lease_token: str) -> tuple[Pop3Client, dict[str, int]]:
+    """Log in to ``account`` as a sync does and list its messages, ``{uidl: message number}``.
+
+    For work besides syncing that fetches by UIDL (``verify.repair``); the caller holds the
+    account's lease, sends no DELE, and QUITs or closes the client.
+    """
+    session = _Session(account, SyncResult(account=account.id), lease_token)
+    client = session._log_in()
+    try:
+        return client, session._listing(client)
+    except BaseException:
+        client.close()
+        raise
 
 
 class _Session:
@@ -591,7 +606,7 @@ class _Session:
                 oauth_tokens.discard_access_token(account)  # next time: refresh, and learn if it was revoked
                 self.result.fix = _OAUTH_REFUSED
                 raise
-        scram_cache = account.get_scram_cache()
+        scram_cache = server_memory.scram_cache(account)
         login = password_login(
             account.host,
             account.port,
@@ -601,7 +616,7 @@ class _Session:
             chosen=account.auth_mechanism,
             remembered=account.working_auth_mechanism,
             fingerprint=account.tls_fingerprint,
-            profile=account.pop3_profile,
+            profile=server_memory.server_profile(account),
             scram_cache=scram_cache,
             then=("UIDL",),  # what every sync asks first, in the login's round trip
         )

@@ -14,7 +14,8 @@ import re
 
 from django.db import transaction
 
-from . import pagecache
+from webpop.lib import pagecache
+
 from .models import Message, MessageReference
 
 _REPLY_PREFIX = re.compile(

@@ -13,8 +13,9 @@ from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_POST
 
 from accounts.models import MailAccount, Profile
+from webpop.lib import pagecache
 
-from . import actions, folders, listing, pagecache, search, store, tabs, views_bulk, views_tabs, virtual
+from . import actions, damage, folders, listing, search, tabs, views_bulk, views_tabs, virtual
 from . import rows as rows_module
 from . import sidebar as sidebar_module
 from .models import INBOX_ORDER, Attachment, Folder, Message
@@ -36,7 +37,7 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
     """A folder of all the user's accounts (or one, with ``?account=``), or search results (``?q=``).
 
     The first page of a folder (of all accounts or one, either view) comes from
-    mailbox.pagecache while the user's mail is unchanged. Search results are always
+    webpop.lib.pagecache while the user's mail is unchanged. Search results are always
     computed (the search index changes without the mail changing), and so are older
     pages (``?before=``), which people seldom load twice.
     """
@@ -385,7 +386,9 @@ def message_source(request: HttpRequest, message_id: int) -> FileResponse:
     """The raw message as plain text in the browser ("view source"); never rendered as HTML."""
     message = _own_message(request, message_id)
     try:
-        fh = store.open_file(message.raw_path)  # FileResponse closes it
+        fh = damage.open_checked(message.raw_path, message.sha256)  # FileResponse closes it
+    except damage.DamagedFileError:
+        return damaged_file(request)
     except (OSError, ValueError):
         raise Http404 from None
     response = FileResponse(fh, content_type="text/plain; charset=utf-8")
@@ -406,8 +409,10 @@ def message_delete(request: HttpRequest, message_id: int) -> HttpResponse:
 def message_raw(request: HttpRequest, message_id: int) -> FileResponse:
     message = _own_message(request, message_id)
     try:
-        fh = store.open_file(message.raw_path)  # FileResponse closes it
-    except OSError:
+        fh = damage.open_checked(message.raw_path, message.sha256)  # FileResponse closes it
+    except damage.DamagedFileError:
+        return damaged_file(request)
+    except (OSError, ValueError):
         raise Http404 from None
     response = FileResponse(fh, as_attachment=True, filename=f"message-{message.id}.eml", content_type="message/rfc822")
     response["Content-Security-Policy"] = "sandbox"
@@ -418,8 +423,10 @@ def message_raw(request: HttpRequest, message_id: int) -> FileResponse:
 def attachment_download(request: HttpRequest, attachment_id: int) -> FileResponse:
     attachment = get_object_or_404(Attachment, id=attachment_id, message__owner=request.user)
     try:
-        fh = store.open_file(attachment.stored_path)  # FileResponse closes it
-    except OSError:
+        fh = damage.open_checked(attachment.stored_path, attachment.sha256)  # FileResponse closes it
+    except damage.DamagedFileError:
+        return damaged_file(request)
+    except (OSError, ValueError):
         raise Http404 from None
     # Always a download, never rendered in our origin (nosniff is global).
     response = FileResponse(
@@ -427,3 +434,8 @@ def attachment_download(request: HttpRequest, attachment_id: int) -> FileRespons
     )
     response["Content-Security-Policy"] = "sandbox"
     return response
+
+
+def damaged_file(request: HttpRequest) -> HttpResponse:
+    """Instead of a damaged file's bytes: a page that says so (410: not here, until it is repaired)."""
+    return render(request, "mailbox/damaged.html", status=410)

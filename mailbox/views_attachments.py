@@ -24,7 +24,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
-from . import attachment_zip, attachments, ical, mime, store, thumbnails
+from . import attachment_zip, attachments, damage, ical, mime, thumbnails
 from .models import Attachment, Message
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def attachment_preview(request: HttpRequest, attachment_id: int) -> HttpResponse
             context["image_refused"] = True
     if item.preview in ("text", "calendar"):
         try:
-            with store.open_file(attachment.stored_path) as fh:
+            with damage.open_checked(attachment.stored_path, attachment.sha256) as fh:
                 data = fh.read(TEXT_PREVIEW_BYTES + 1)
         except OSError:
             data = None
@@ -158,7 +158,7 @@ def attachments_zip(request: HttpRequest, message_id: int) -> HttpResponse:
         return redirect("mailbox:message", message.id)
     names = attachment_zip.unique_names([a.filename for a in rows])
     entries = [
-        attachment_zip.Entry(name, a.size, lambda path=a.stored_path: store.open_file(path))
+        attachment_zip.Entry(name, a.size, lambda a=a: damage.open_checked(a.stored_path, a.sha256))
         for name, a in zip(names, rows, strict=True)
     ]
     stamp = timezone.localtime(message.date).timetuple()[:6]

@@ -60,7 +60,7 @@ from django.utils.translation import gettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import imageproxy, mime, plaintext, sanitize, store
+from . import damage, imageproxy, mime, plaintext, sanitize
 from .models import Attachment, Message, RemoteImagePreference
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ FRAME_TAIL = "</div></body></html>\n"
 
 
 def _parse(message: Message) -> mime.ParsedMessage:
-    with store.open_file(message.raw_path) as fh:
+    with damage.open_checked(message.raw_path, message.sha256) as fh:  # never a body from damaged bytes
         return mime.parse_file(fh)
 
 
@@ -375,6 +375,8 @@ def _own_message(request: HttpRequest, message_id: int) -> Message:
 def message_body(request: HttpRequest, message_id: int) -> HttpResponse:
     """The message's HTML as its own document, for the sandboxed frame on the message page."""
     message = _own_message(request, message_id)
+    if damage.marked([message.raw_path]):  # the page says the original is damaged
+        raise Http404
     try:
         if not settings.WEBPOP_SANITIZE_HTML:  # test-only: the sandbox and CSP must hold alone
             raw = _parse(message).html_body
@@ -399,7 +401,7 @@ def cid_image(request: HttpRequest, message_id: int, token: str, attachment_id: 
     if attachment.size > MAX_INLINE_IMAGE_BYTES:
         raise Http404
     try:
-        with store.open_file(attachment.stored_path) as fh:
+        with damage.open_checked(attachment.stored_path, attachment.sha256) as fh:
             data = fh.read(MAX_INLINE_IMAGE_BYTES + 1)
     except OSError:
         raise Http404 from None

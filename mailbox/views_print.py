@@ -28,7 +28,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from . import conversation, mime, sanitize, sanitize_css, store, views_html
+from . import conversation, damage, mime, sanitize, sanitize_css, views_html
 from .models import Attachment, Folder, Message
 
 PRINT_CSP = (
@@ -61,7 +61,7 @@ def _scoped(html: str, container_id: str) -> str:
 def _printed(request: HttpRequest, message: Message, *, text_only: bool) -> Printed:
     item = Printed(message=message, container_id=f"{sanitize_css.CONTAINER_ID}-{message.id}")
     try:
-        with store.open_file(message.raw_path) as fh:
+        with damage.open_checked(message.raw_path, message.sha256) as fh:
             parsed = mime.parse_file(fh)
     except (OSError, ValueError):
         item.unreadable = True

@@ -14,8 +14,9 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from accounts.models import MailAccount, Profile
+from webpop.lib import pagecache
 
-from . import actions, folders, pagecache, tabs
+from . import actions, folders, tabs
 from .categories import Category
 from .models import Message
 

@@ -12,7 +12,9 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext, ngettext, pgettext
 from django.views.decorators.http import require_POST
 
-from . import actions, pagecache, snooze_times, views, virtual
+from webpop.lib import pagecache
+
+from . import actions, snooze_times, views, virtual
 from .models import SavedSearch
 
 MAX_IDS = 1000  # as the toolbar's other actions
@@ -20,7 +22,7 @@ MAX_IDS = 1000  # as the toolbar's other actions
 
 @login_required
 def view(request: HttpRequest, slug: str) -> HttpResponse:
-    """A virtual view's list; its first page is cached like a folder's (mailbox.pagecache)."""
+    """A virtual view's list; its first page is cached like a folder's (webpop.lib.pagecache)."""
     found = virtual.VIEWS.get(slug)
     if found is None:
         raise Http404

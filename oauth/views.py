@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import services as account_services
 from accounts.models import MailAccount
+from mailbox import actions as mailbox_actions
 
 from . import client, flow, providers, services
 from .forms import ConfirmForm
@@ -115,7 +115,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     except services.WrongIdentity as exc:
         messages.error(request, str(exc))
         return back
-    account_services.sync_now(account)
+    mailbox_actions.sync_now(account)
     messages.success(request, _("Signed in again. Checking %(account)s for mail.") % {"account": account})
     return back
 
@@ -131,7 +131,7 @@ def confirm(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         account = services.create_oauth_account(request.user, provider, sign_in, **form.cleaned_data)
         flow.forget_sign_in(request.session)
-        account_services.sync_now(account)
+        mailbox_actions.sync_now(account)
         messages.success(request, _("Added %(account)s. The first sync has started.") % {"account": account})
         return redirect("accounts:detail", account_id=account.id)
     context = {"form": form, "provider": provider, "email": sign_in.email}

@@ -1,6 +1,6 @@
 """What operators can do from the dashboard; each action is logged as one structured line.
 
-They reuse the functions the rest of webpop uses (accounts.services, the sync
+They reuse the functions the rest of webpop uses (accounts.services, mailbox.actions, the sync
 task, sync.retry_failure) so the dashboard never has its own rules. Each checks
 the actor's permission itself (not only the view), and nobody but a superuser
 changes a superuser's user or accounts.
@@ -18,11 +18,10 @@ from django.utils import timezone
 
 from accounts import services
 from accounts.models import MailAccount
+from mailbox import actions as mailbox_actions
 from mailbox import sync
 from mailbox.models import FetchFailure
-from users import backends
-
-from . import operators
+from users import backends, operators
 
 log = logging.getLogger("webpop.audit")
 
@@ -55,7 +54,7 @@ def _audit(actor: AbstractBaseUser, action: str, **target) -> None:
 
 def sync_now(actor: AbstractBaseUser, account: MailAccount) -> None:
     _require(actor, operators.ACT_ON_ACCOUNTS)
-    if not services.sync_now(account):
+    if not mailbox_actions.sync_now(account):
         raise ActionRefused("paused")
     _audit(actor, "sync_now", account_id=account.id)
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from spam import health as spam_health
 
-from . import heartbeats, queue, stats, totals
+from . import disk, heartbeats, queue, stats, totals
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -101,6 +101,12 @@ def render() -> str:
         "Messages quarantined after repeated failures.",
         [_sample("webpop_quarantined_messages", stats.quarantined_count())],
     )
+    lines += _family(
+        "webpop_damaged_files",
+        "gauge",
+        "Stored files found missing or corrupt (manage.py verifystore --repair).",
+        [_sample("webpop_damaged_files", n, {"kind": kind}) for kind, n in stats.damaged_counts().items()],
+    )
     users = stats.user_counts()
     lines += _family(
         "webpop_users",
@@ -122,6 +128,7 @@ def render() -> str:
         "webpop_stored_messages", "gauge", "Messages stored.", [_sample("webpop_stored_messages", storage["messages"])]
     )
     lines += _spam_families()
+    lines += _disk_families()
     now = timezone.now()
     workers = heartbeats.workers(now)
     lines += _family(
@@ -219,3 +226,28 @@ def _spam_families() -> list[str]:
         [_sample("webpop_rspamd_latency_seconds", value) for value in latency],
     )
     return lines
+
+
+def _disk_families() -> list[str]:
+    disks = disk.volumes()
+    labels = [{"place": ",".join(v.names), "path": v.path} for v in disks]
+    return [
+        *_family(
+            "webpop_disk_free_bytes",
+            "gauge",
+            "Free bytes on the file systems of the mail store and the temp folder.",
+            [_sample("webpop_disk_free_bytes", v.free_bytes, label) for v, label in zip(disks, labels, strict=True)],
+        ),
+        *_family(
+            "webpop_disk_size_bytes",
+            "gauge",
+            "Size of those file systems.",
+            [_sample("webpop_disk_size_bytes", v.total_bytes, label) for v, label in zip(disks, labels, strict=True)],
+        ),
+        *_family(
+            "webpop_disk_low",
+            "gauge",
+            "1 when free space is below the alert threshold (WEBPOP_DISK_ALERT_FREE_PERCENT / _MB).",
+            [_sample("webpop_disk_low", int(v.low), label) for v, label in zip(disks, labels, strict=True)],
+        ),
+    ]

@@ -49,7 +49,7 @@ class MetricTotal(models.Model):
 
 
 class Operator(models.Model):
-    """No table: holds the operators' permissions, which the "Operators" group is given (ops.operators).
+    """No table: holds the operators' permissions, which the "Operators" group is given (users.operators).
 
     The dashboard acts on every user's accounts; the staff flag alone (which only opens the
     admin, where model permissions apply) grants none of this.

@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ErrorClass, MailAccount
-from mailbox.models import FetchFailure, Message, SyncRun
+from mailbox.models import DamagedFile, FetchFailure, Message, SyncRun
 
 # Account health, most urgent first. "auth": the user must act (password, certificate);
 # "error": webpop keeps retrying by itself; "quarantine": syncs work but some messages fail.
@@ -247,6 +247,13 @@ def quarantined(limit: int = 50) -> QuerySet[FetchFailure]:
 
 def quarantined_count() -> int:
     return FetchFailure.objects.filter(quarantined_at__isnull=False).count()
+
+
+def damaged_counts() -> dict[str, int]:
+    """Stored files marked missing or corrupt (mailbox/damage.py), by kind."""
+    counts = dict.fromkeys(DamagedFile.Kind.values, 0)
+    counts.update(DamagedFile.objects.values_list("kind").annotate(n=Count("id")).values_list("kind", "n"))
+    return counts
 
 
 def accounts_list(*, health: str = "", q: str = "") -> QuerySet[MailAccount]:

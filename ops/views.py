@@ -1,4 +1,4 @@
-"""The operators' dashboard and /metrics, each behind its own permission (ops.operators). Thin: check, call, render."""
+"""The operators' dashboard and /metrics, each behind its own permission (users.operators). Thin."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import MailAccount
 from mailbox.models import FetchFailure
 from spam import dashboard as spam_dashboard
+from users import operators
+from users.operators import operator_required
 
-from . import actions, charts, heartbeats, metrics, operators, queue, stats
-from .operators import operator_required
+from . import actions, charts, disk, heartbeats, metrics, queue, stats
 
 
 @operator_required(operators.VIEW_DASHBOARD)
@@ -35,7 +36,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     day = week[-24:]
     health = stats.health_counts()
     spam = spam_dashboard.summary(now)
+    disks = disk.volumes()
     context = {
+        "disks": disks,
+        "disks_low": [v for v in disks if v.low],
+        "alert_percent": settings.WEBPOP_DISK_ALERT_FREE_PERCENT,
+        "alert_mb": settings.WEBPOP_DISK_ALERT_FREE_MB,
         "now": now,
         "users": stats.user_counts(),
         "health": [(key, label, health[key]) for key, label in stats.HEALTH.items()],
@@ -68,6 +74,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "storage_total": stats.total_storage(),
         "quarantined": stats.quarantined(limit=20),
         "quarantined_count": stats.quarantined_count(),
+        "damaged_files": sum(stats.damaged_counts().values()),
         "problem_accounts": stats.accounts_list().exclude(health__in=("ok", "new", "paused"))[:20],
         "spam": spam,
         "spam_chart": charts.hourly_chart([(hour, counts.scanned) for hour, counts in spam.hourly]),

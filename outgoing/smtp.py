@@ -3,7 +3,7 @@
 * implicit TLS (465), STARTTLS (587) or, when the user chose it, none;
   certificates verified with the system CAs plus ``WEBPOP_POP3_CA_FILE``;
   a server that does not offer STARTTLS is an error, never a silent downgrade;
-* every connection goes through :mod:`webpop.netguard` (no private addresses
+* every connection goes through :mod:`webpop.lib.netguard` (no private addresses
   unless allowed), by overriding smtplib's ``_get_socket``;
 * AUTH PLAIN or LOGIN with a password, XOAUTH2 with an access token;
 * a session that still works ends with QUIT, also after a refused
@@ -27,8 +27,8 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 
-from mailbox.pop3 import make_tls_context
-from webpop import netguard
+from webpop.lib import netguard
+from webpop.lib.tls import make_tls_context
 
 SECURITY_CHOICES = ("ssl", "starttls", "none")
 

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from accounts import autoconfig
 from accounts.models import MailAccount
 from mailbox.models import Folder, Message
-from webpop import ratelimit
+from webpop.lib import ratelimit
 
 from . import compose, identities, presets, rich, richtext, send, services
 from .forms import ComposeForm, IdentityForm, SendingSetupForm, SmtpSettingsForm

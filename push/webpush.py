@@ -5,7 +5,7 @@ ECDH with the browser's ``p256dh`` key and its ``auth`` secret: ``http_ece``) an
 for the push service with our VAPID key (``py_vapid``). Only the push service sees the
 request; only the browser can read the payload.
 
-The endpoint URL comes from a browser, so the request goes through ``webpop.netguard``:
+The endpoint URL comes from a browser, so the request goes through ``webpop.lib.netguard``:
 the host is resolved once, every address checked (no private, loopback or reserved
 ones unless ``allow_private``) and the connection pinned to them. Endpoints are https
 (plain http only with ``allow_private``, for a test's push service on loopback). No
@@ -25,8 +25,8 @@ import http_ece
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02, VapidException
 
-from webpop import netguard
-from webpop.pinned_http import PinnedHTTPConnection, PinnedHTTPSConnection
+from webpop.lib import netguard
+from webpop.lib.pinned_http import PinnedHTTPConnection, PinnedHTTPSConnection
 
 from . import vapid
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.models import MailAccount
-from mailbox import pagecache
 from mailbox.models import Folder, Message
+from webpop.lib import pagecache
 
 from . import learning
 from .models import SafeSender, SpamSettings

@@ -5,7 +5,7 @@ training is ``POST /learnspam`` or ``/learnham`` on the controller, with its pas
 request names the webpop user in ``Deliver-To``: with ``per_user`` statistics (deploy/rspamd/)
 rspamd keeps one Bayes per user, so what one user trains never decides another's mail.
 
-Connections go through the network guard (``webpop.netguard``) like every outbound one: the
+Connections go through the network guard (``webpop.lib.netguard``) like every outbound one: the
 URL is the operator's own service, so private and loopback addresses are allowed, and the
 connection is pinned to the addresses resolved once per client.
 """
@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from webpop import netguard
-from webpop.pinned_http import PinnedHTTPConnection, PinnedHTTPSConnection
+from webpop.lib import netguard
+from webpop.lib.pinned_http import PinnedHTTPConnection, PinnedHTTPSConnection
 
 # rspamd's actions, mildest first (actions.conf); "soft reject" is a temporary refusal, not a verdict.
 NO_ACTION = "no action"

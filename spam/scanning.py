@@ -36,8 +36,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from contacts.models import ContactEmail
-from mailbox import pagecache, store
+from mailbox import store
 from mailbox.models import Folder, Message
+from webpop.lib import pagecache
 
 from . import filtering, health, provider, rspamd, trust
 from .filtering import Mode

@@ -326,7 +326,7 @@ class FakeClock:
 @pytest.fixture
 def steady_clock(monkeypatch) -> FakeClock:
     """The rate limiter's clock held mid-window: tests that count to a limit cannot straddle a window's end."""
-    from webpop import ratelimit
+    from webpop.lib import ratelimit
 
     clock = FakeClock(1_000_020.0)  # a minute's start, 47 minutes into an hour
     monkeypatch.setattr(ratelimit, "time", clock)
@@ -339,7 +339,7 @@ def steady_clock(monkeypatch) -> FakeClock:
 @pytest.fixture
 def staff(django_user_model):
     """An operator: staff, in the Operators group."""
-    from ops import operators
+    from users import operators
 
     # No password (signed in with force_login): hashing one costs more than the tests that use it.
     user = django_user_model.objects.create_user("olga", "olga@example.org", is_staff=True)

@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from ops import operators
+from users import operators
 
 pytestmark = pytest.mark.django_db
 

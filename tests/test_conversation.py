@@ -226,7 +226,7 @@ def test_a_message_whose_stored_copy_is_gone_says_so_in_its_place(alice_client, 
     Message.objects.filter(id=second.id).update(raw_path=f"raw/00/{'0' * 64}.eml")  # no such file
     html = page_of(alice_client, second)
     part = html.split(f'data-message-id="{second.id}"', 1)[1]
-    assert "The stored copy of this message cannot be read." in part
+    assert "The original of this message is damaged" in part  # and marked as missing
     assert expanded_ids(html) == [first.id, second.id] and "Said only in the body of 0." in html
 
 

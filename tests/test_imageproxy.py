@@ -16,7 +16,7 @@ from django.urls import reverse
 from mailbox import imageproxy
 from mailbox.imageproxy import ProxyError
 from tests.factories import make_account, store_message
-from webpop import netguard
+from webpop.lib import netguard
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"

@@ -14,9 +14,9 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
-from ops import operators
 from tests import urlwalk
 from tests.urlwalk import COVERAGE, PUBLIC, SECRETS, Route, cross_owner_rows, is_admin, snapshot
+from users import operators
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from webpop import env
+from webpop.lib import env
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -138,7 +138,7 @@ def test_long_subjects_and_bodies_are_cut():
 def test_idn_https_hosts_are_kept_as_written_and_fetchable():
     offered = parse("<https://bücher.example/abmelden?t=1>", ONE_CLICK)
     assert offered.https == "https://bücher.example/abmelden?t=1"
-    from webpop import guarded_http
+    from webpop.lib import guarded_http
 
     assert guarded_http.target(offered.https).host == "xn--bcher-kva.example"
 

@@ -31,8 +31,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import services as account_services
 from accounts.models import MailAccount
+from mailbox import actions as mailbox_actions
 from mailbox import sync
 from mailbox.models import Message
 from oauth import client, providers, tokens
@@ -457,7 +457,7 @@ def test_reconnect_signs_in_again_and_resumes(
     account = MailAccount.objects.get(id=oauth_account.id)
     assert (account.last_error_class, account.consecutive_failures) == ("", 0)
     # Its sync is published now; beat polls it within the fallback should that task be lost.
-    assert account.next_poll_at <= timezone.now() + account_services.SYNC_NOW_FALLBACK
+    assert account.next_poll_at <= timezone.now() + mailbox_actions.SYNC_NOW_FALLBACK
     assert Grant.objects.get(account=account).revoked_at is None
     assert MailAccount.objects.filter(owner=account.owner).count() == 1
     assert enqueued == [account.id]

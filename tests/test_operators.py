@@ -1,7 +1,7 @@
 """Operators act through permissions (the "Operators" group), never through the staff flag alone.
 
 The operator URLs are read from the URL configuration: each view says which permission
-it asks for (ops.operators.operator_required), tests/urlwalk.py says how to call it,
+it asks for (users.operators.operator_required), tests/urlwalk.py says how to call it,
 and a new operator URL missing from either fails here.
 """
 
@@ -19,10 +19,11 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
-from ops import actions, operators
+from ops import actions
 from tests import urlwalk
 from tests.factories import make_account
 from tests.urlwalk import COVERAGE, snapshot
+from users import operators
 
 pytestmark = pytest.mark.django_db
 

@@ -307,3 +307,40 @@ def test_users_list_pages_through_every_user(staff_client, django_user_model):
     assert "Page 1 of 2" in first and "Page 2 of 2" in second
     names = {f"user{i:03d}" for i in range(60)}
     assert {n for n in names if f">{n}<" in first} | {n for n in names if f">{n}<" in second} == names
+
+
+def test_low_disk_space_is_alerted_on_the_dashboard_and_in_metrics(staff_client, settings):
+    from mailbox import store
+
+    page = staff_client.get(reverse("ops:dashboard")).content.decode()
+    assert 'id="disks"' in page and str(store.root()) in page
+    settings.WEBPOP_DISK_ALERT_FREE_MB = 0
+    settings.WEBPOP_DISK_ALERT_FREE_PERCENT = 0
+    assert 'id="disk-alert"' not in staff_client.get(reverse("ops:dashboard")).content.decode()
+    settings.WEBPOP_DISK_ALERT_FREE_PERCENT = 100  # no disk is ever entirely free: the alert shows
+    page = staff_client.get(reverse("ops:dashboard")).content.decode()
+    alert = re.search(r'<div class="notice bad" role="alert" id="disk-alert">(.*?)</div>', page, re.S).group(1)
+    assert f"free on the disk of {store.root()}" in alert and "nothing is lost" in alert
+    assert "disk-low" in page
+
+    from ops import metrics
+
+    text = metrics.render()
+    low = re.findall(r'^webpop_disk_low\{place="([^"]+)",path="[^"]+"\} (\d)$', text, re.M)
+    assert low and all(flag == "1" for _place, flag in low)
+    assert any("store" in place for place, _flag in low)
+    assert re.search(r"^webpop_disk_free_bytes\{.*\} \d+$", text, re.M)
+
+
+def test_damaged_files_are_counted_on_the_dashboard_and_in_metrics(staff_client):
+    from mailbox import damage
+    from ops import metrics
+
+    tile = re.compile(r'id="damaged-files">.*?<span class="tile-value">(\d+)</span>', re.S)
+    assert tile.search(staff_client.get(reverse("ops:dashboard")).content.decode()).group(1) == "0"
+    damage.mark(f"raw/ab/{'ab' * 32}.eml", "ab" * 32, "missing")
+    damage.mark(f"att/cd/{'cd' * 32}", "cd" * 32, "corrupt")
+    page = staff_client.get(reverse("ops:dashboard")).content.decode()
+    assert tile.search(page).group(1) == "2" and "verifystore --repair" in page
+    text = metrics.render()
+    assert 'webpop_damaged_files{kind="missing"} 1' in text and 'webpop_damaged_files{kind="corrupt"} 1' in text

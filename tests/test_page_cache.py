@@ -21,9 +21,10 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import MailAccount, Profile
-from mailbox import actions, folders, importer, mime, pagecache, rules, store, sync, threads
+from mailbox import actions, folders, importer, mime, rules, store, sync, threads
 from mailbox.models import Folder, Message, Rule, SavedSearch, UserFolder
 from tests.factories import build_message, make_account, store_message
+from webpop.lib import pagecache
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 

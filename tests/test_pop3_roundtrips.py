@@ -14,7 +14,7 @@ import pytest
 
 from accounts import services
 from accounts.models import MailAccount
-from mailbox import sync
+from mailbox import server_memory, sync
 from mailbox.pop3 import Pop3Client, ServerProfile
 from mailbox.pop3.aio import AsyncPop3Client
 from mailbox.pop3_login import AsyncPasswordLogin, PasswordLogin
@@ -85,12 +85,12 @@ def test_a_no_change_sync_over_tls(alice, dovecot, pop_user, relay, mechanism, f
     forget_profile(account)
     assert turns(through, lambda: no_change_sync(account)) == [first]
     account.refresh_from_db()
-    profile = account.pop3_profile
+    profile = server_memory.server_profile(account)
     assert profile.mechanism == (mechanism or "SCRAM-SHA-256") and profile.usable()
     assert "PIPELINING" in profile.capabilities and "SASL" not in " ".join(profile.session_capabilities)
     assert turns(through, lambda: no_change_sync(account)) == [again]
     account.refresh_from_db()
-    assert account.pop3_profile == profile  # nothing new learned: the row keeps it as it was
+    assert server_memory.server_profile(account) == profile  # nothing new learned: the row keeps it as it was
 
 
 @pytest.mark.dovecot
@@ -110,7 +110,7 @@ def test_a_no_change_sync_in_clear_text_with_and_without_pipelining(
     account = relayed_account(alice, pop_user, through, "none")
     assert turns(through, lambda: no_change_sync(account)) == [first]
     account.refresh_from_db()
-    assert account.pop3_profile.post_login().pipelining == (not hide)
+    assert server_memory.server_profile(account).post_login().pipelining == (not hide)
     assert turns(through, lambda: no_change_sync(account)) == [again]
 
 
@@ -184,7 +184,7 @@ def test_scram_keys_are_kept_encrypted_and_used_by_the_next_sync(alice, dovecot,
     account.refresh_from_db()
     stored = account.scram_cache_encrypted
     assert stored and "pw-scram-keys" not in stored
-    assert len(account.get_scram_cache()) == 1
+    assert len(server_memory.scram_cache(account)) == 1
     assert account.working_auth_mechanism == "SCRAM-SHA-256"
     assert sync.sync_account(account.id).error is None
     account.refresh_from_db()
@@ -202,16 +202,16 @@ def test_a_wrong_cached_scram_key_is_dropped_and_the_password_logs_in(alice, dov
     )  # fmt: skip
     assert sync.sync_account(account.id).error is None
     account.refresh_from_db()
-    cache = account.get_scram_cache()
+    cache = server_memory.scram_cache(account)
     (key,) = cache.to_json()
     hash_name, iterations, salt = key.split(":", 2)
     cache.put(hash_name, salt, int(iterations), b"\0" * 32)  # as if from an earlier password
-    MailAccount.objects.filter(id=account.id).update(scram_cache_encrypted=MailAccount.encrypt_scram_cache(cache))
+    MailAccount.objects.filter(id=account.id).update(scram_cache_encrypted=server_memory.encrypt_scram_cache(cache))
     result = sync.sync_account(account.id)
     assert result.error is None
     account.refresh_from_db()
     assert account.working_auth_mechanism == "PLAIN"  # SCRAM refused with the stale key, PLAIN took over
-    assert len(account.get_scram_cache()) == 0
+    assert len(server_memory.scram_cache(account)) == 0
 
 
 # --- What invalidates a profile ----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""webpop/ratelimit.py: fixed windows counted in the database, per client, user and target; every limit of the site."""
+"""webpop/lib/ratelimit.py: fixed windows counted in the database, per client, user and target; every limit."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from django.urls import reverse
 from accounts.models import MailAccount
 from tests.conftest import FakeClock, require_postgresql, require_redis
 from tests.factories import make_account
-from webpop import ratelimit
+from webpop.lib import ratelimit
 from webpop.models import RateCounter
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,7 +99,7 @@ def work(barrier, results):
     import django
 
     django.setup()
-    from webpop import ratelimit
+    from webpop.lib import ratelimit
 
     barrier.wait()
     results.put([ratelimit.hit("burst", 17, 10**9) for _ in range(5)])  # a window no test run straddles

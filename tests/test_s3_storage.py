@@ -231,3 +231,26 @@ def test_an_import_keeps_its_upload_in_the_bucket_until_it_is_done(alice, bucket
     assert ImportJob.objects.get().imported == 5
     assert sorted(store.open_file(m.raw_path).read() for m in Message.objects.all()) == sorted(raws)
     assert not [key for key in _keys(bucket) if key.startswith("mail/imports/")]  # freed once imported
+
+
+def test_verifystore_checks_and_repairs_objects_in_the_bucket(alice, bucket, s3_storage, alice_client):
+    from mailbox import verify
+    from mailbox.models import Attachment, DamagedFile
+
+    account = make_account(alice)
+    raw = build_message("Report", "See attached.", attachments=[("r.bin", "application/octet-stream", b"\x01" * 5000)])
+    message = store_message(account, raw, "u1")
+    attachment = Attachment.objects.get(message=message)
+    bucket.delete_object(Bucket=BUCKET, Key=f"mail/{attachment.stored_path}")
+    report = verify.verify()
+    assert (report.files, [(d.relpath, d.kind) for d in report.damaged]) == (2, [(attachment.stored_path, "missing")])
+    response = alice_client.get(reverse("mailbox:attachment", args=[attachment.id]))
+    assert response.status_code == 410  # marked: not served
+    verify.repair(report.damaged)
+    assert report.damaged[0].repaired == "message"  # cut again from the stored message
+    body = bucket.get_object(Bucket=BUCKET, Key=f"mail/{attachment.stored_path}")["Body"].read()
+    assert body == b"\x01" * 5000 and not DamagedFile.objects.exists()
+
+    bucket.put_object(Bucket=BUCKET, Key=f"mail/{message.raw_path}", Body=raw.replace(b"See", b"Sea"))
+    assert [(d.relpath, d.kind) for d in verify.verify().damaged] == [(message.raw_path, "corrupt")]
+    assert alice_client.get(reverse("mailbox:raw", args=[message.id])).status_code == 410

@@ -124,7 +124,7 @@ def test_forwarded_address_is_trusted_only_behind_the_configured_proxies(alice, 
 
 
 def test_client_addresses_are_normalised_or_dropped(rf, settings):
-    from webpop.netaddr import client_ip
+    from webpop.lib.netaddr import client_ip
 
     settings.WEBPOP_PROXY_HOPS = 0
     assert client_ip(rf.get("/", REMOTE_ADDR="fe80::1%eth0")) == "fe80::1"

@@ -26,7 +26,7 @@ def _link(body: str) -> str:
 
 @pytest.fixture
 def staff(django_user_model):
-    from ops import operators
+    from users import operators
 
     user = django_user_model.objects.create_user("root", "root@example.org", "root-Password-1", is_staff=True)
     operators.grant(user)
@@ -197,7 +197,7 @@ def test_revoking_needs_post(staff, staff_client):
 def test_bad_signup_setting_fails_loudly(monkeypatch):
     from django.core.exceptions import ImproperlyConfigured
 
-    from webpop.env import env_choice
+    from webpop.lib.env import env_choice
 
     monkeypatch.setenv("WEBPOP_SIGNUP", "everyone")
     with pytest.raises(ImproperlyConfigured, match="WEBPOP_SIGNUP"):

@@ -1,4 +1,4 @@
-"""outgoing/smtp.py and webpop/netguard.py against a real SMTP server (aiosmtpd): TLS, AUTH, error classes."""
+"""outgoing/smtp.py and webpop/lib/netguard.py against a real SMTP server (aiosmtpd): TLS, AUTH, error classes."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from outgoing.smtp import (
     SmtpTemporaryError,
     SmtpTLSError,
 )
-from webpop import netguard
+from webpop.lib import netguard
 
 MESSAGE = b"From: a@example.org\r\nTo: b@example.net\r\nSubject: hi\r\n\r\n.a line starting with a dot\r\nend\r\n"
 

@@ -19,10 +19,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.views_prefs import save_preferences
-from mailbox import actions, listing, pagecache, snooze_times, sync, tasks
+from mailbox import actions, listing, snooze_times, sync, tasks
 from mailbox.models import Folder, Message, Rule
 from tests.conftest import require_postgresql, wait_for
 from tests.factories import build_message, make_account, store_message
+from webpop.lib import pagecache
 
 pytestmark = pytest.mark.django_db
 

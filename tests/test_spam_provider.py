@@ -11,7 +11,7 @@ from spam import provider, scanning
 from spam.filtering import Mode, mode_for
 from spam.models import PendingScan
 from tests.factories import make_account, store_message
-from webpop.env import env_http_url, url_with_port
+from webpop.lib.env import env_http_url, url_with_port
 
 HEAD = b"From: Shop <news@shop.example>\r\nTo: alice@example.org\r\nSubject: Offer\r\n"
 BODY = b"\r\nBuy now.\r\n"

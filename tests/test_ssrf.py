@@ -1,4 +1,4 @@
-"""webpop/netguard.py: no outbound connection (POP3, image proxy, autoconfig, SMTP) reaches a private address."""
+"""webpop/lib/netguard.py: no outbound connection (POP3, image proxy, autoconfig, SMTP) reaches a private address."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from mailbox import imageproxy
 from mailbox.pop3 import Pop3Client, Pop3ConnectError, Pop3PrivateAddressError
 from tests.dnsserver import DnsServer
 from tests.factories import make_account, store_message
-from webpop import netguard
+from webpop.lib import netguard
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"

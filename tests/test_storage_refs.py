@@ -25,6 +25,7 @@ NOT_STORED_FILES = {
     ("contacts.ContactEmail", "address_key"): "an address in lower case, one per contact and user",
     ("contacts.ContactKey", "key"): "a word of a contact's name or address, for suggestions by prefix",
     ("outgoing.OutgoingMessage", "compose_key"): "the random key of a message being written, one draft per key",
+    ("mailbox.DamagedFile", "sha256"): "what a damaged file should hash to; the file is the Message's or Attachment's",
 }
 
 

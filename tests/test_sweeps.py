@@ -15,8 +15,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import services as account_services
 from accounts.models import MailAccount, Profile
+from mailbox import actions as mailbox_actions
 from mailbox import tasks as mailbox_tasks
 from mailbox.models import Message
 from outgoing import send
@@ -129,7 +129,7 @@ def test_search_documents_whose_task_was_lost_are_built_by_the_sweep(alice, work
 def test_check_now_whose_task_was_lost_still_syncs(
     pop_user, dovecot_account, alice_client, worker_and_beat, lost, monkeypatch
 ):
-    monkeypatch.setattr(account_services, "SYNC_NOW_FALLBACK", dt.timedelta(seconds=2))
+    monkeypatch.setattr(mailbox_actions, "SYNC_NOW_FALLBACK", dt.timedelta(seconds=2))
     account = dovecot_account()
     # Polled a moment ago: the next regular poll is an hour away.
     MailAccount.objects.filter(id=account.id).update(next_poll_at=timezone.now() + dt.timedelta(hours=1))

@@ -65,7 +65,7 @@ def test_turn_on_two_factor_then_sign_in_with_a_code(browser, live_server, alice
 
 
 def test_users_pages_have_no_serious_or_critical_violations(browser, axe, live_server, alice, settings):  # noqa: F811
-    from ops import operators
+    from users import operators
 
     settings.WEBPOP_SIGNUP = "open"
     operators.grant(alice)  # the invitations page is an operator's

@@ -46,14 +46,13 @@ from mailbox.models import (
 )
 from mailbox.views_html import asset_token, ensure_rendered
 from oauth.models import Grant
-from ops import operators
 from outgoing import identities, rich, send
 from outgoing import services as outgoing_services
 from outgoing.models import OutgoingAttachment, OutgoingMessage
 from push.models import PushSettings, PushSubscription
 from tests.factories import build_message, make_account, store_message
+from users import operators, signup, twofactor
 from users import services as user_services
-from users import signup, twofactor
 from users.models import Invitation
 from users.sessions import SessionStore
 
@@ -768,7 +767,8 @@ SITE_WIDE = {"oauth.ProviderCredentials", "users.Invitation"}
 # shared between users, and the rows that referenced them are gone). Any request may add some; the
 # sweep frees only what no row of anyone's references, so they cannot touch another user's mail.
 # The Inbox tabs' backfill is one row for all mail stored before tabs.
-OWNERLESS = {"mailbox.FileToFree", "spam.ScanHour", "spam.ServiceHealth", "mailbox.TabBackfill"}
+# Marks of damaged files likewise (content shared by users): a page marks only a file it found damaged.
+OWNERLESS = {"mailbox.FileToFree", "mailbox.DamagedFile", "spam.ScanHour", "spam.ServiceHealth", "mailbox.TabBackfill"}
 
 # Fields compared of rows that change as their owner uses them: a session's data and expiry are
 # written back by the user's own requests; which sessions the user has is what nobody else may change.

@@ -1,8 +1,8 @@
 """The one-click unsubscribe request of RFC 8058: ``POST List-Unsubscribe=One-Click`` to the list's https URL.
 
 The URL comes from untrusted mail, so it goes out as the image proxy's requests do
-(``webpop/guarded_http.py``): the host is resolved once and every address checked by
-``webpop.netguard`` (private, loopback, link-local, reserved addresses are refused unless
+(``webpop/lib/guarded_http.py``): the host is resolved once and every address checked by
+``webpop.lib.netguard`` (private, loopback, link-local, reserved addresses are refused unless
 ``WEBPOP_IMAGE_PROXY_ALLOW_PRIVATE``, which only tests set), and the connection goes to the
 checked addresses, TLS verified. The request carries no cookie, no Referer and a neutral
 User-Agent. Redirects are not followed: RFC 8058 forbids them for this POST, and following
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from webpop import guarded_http, netguard
+from webpop.lib import guarded_http, netguard
 
 USER_AGENT = "webpop/1 (one-click unsubscribe)"
 BODY = b"List-Unsubscribe=One-Click"

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from mailbox.models import Folder, Message
 from outgoing import send
-from webpop import ratelimit
+from webpop.lib import ratelimit
 
 from . import actions
 from .models import UnsubscribeRequest

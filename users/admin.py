@@ -8,10 +8,8 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import MailAccount, Profile
-from mailbox.models import Message
-from ops import operators
 
-from . import audit, notify, services, signup, twofactor
+from . import audit, notify, operators, services, signup, twofactor
 from .models import AuditEvent, Invitation
 
 User = get_user_model()
@@ -80,7 +78,13 @@ class WebpopUserAdmin(UserAdmin):
 
     def get_queryset(self, request):
         confirmed = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
-        used = Message.objects.filter(owner=OuterRef("pk")).values("owner").annotate(total=Sum("size")).values("total")
+        # Every message belongs to one of its owner's accounts.
+        used = (
+            MailAccount.objects.filter(owner=OuterRef("pk"))
+            .values("owner")
+            .annotate(total=Sum("messages__size"))
+            .values("total")
+        )
         return (
             super()
             .get_queryset(request)
@@ -149,7 +153,7 @@ class WebpopUserAdmin(UserAdmin):
         model_count = {
             _("users"): len(users),
             _("POP3 accounts"): MailAccount.objects.filter(owner__in=users).count(),
-            _("messages"): Message.objects.filter(owner__in=users).count(),
+            _("messages"): MailAccount.objects.filter(owner__in=users).aggregate(n=Count("messages"))["n"],
         }
         return [str(user) for user in users], model_count, set(), []
 

@@ -14,7 +14,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from webpop.netaddr import client_ip
+from webpop.lib.netaddr import client_ip
 
 from .models import AuditEvent
 

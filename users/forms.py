@@ -7,6 +7,16 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 
+class FirstRunForm(UserCreationForm):
+    """The first administrator, created on a fresh installation (``views_auth.first_run``)."""
+
+    email = forms.EmailField(required=False, label=_("E-mail address"))
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+
 class SignupForm(UserCreationForm):
     email = forms.EmailField(label=_("E-mail address"), help_text=_("For password resets; never shared."))
 

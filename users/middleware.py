@@ -8,7 +8,7 @@ from django.shortcuts import redirect
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
-from webpop.netaddr import client_ip
+from webpop.lib.netaddr import client_ip
 
 from . import audit, backends, twofactor
 from .models import Session

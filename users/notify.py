@@ -10,7 +10,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from webpop.netaddr import client_ip
+from webpop.lib.netaddr import client_ip
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The limit on e-mails anonymous visitors can make the site send (sign-up, verification, reset).
 
-Counted by webpop/ratelimit.py, per client (IPv6: its /64) and per e-mail address, each at most
+Counted by webpop/lib/ratelimit.py, per client (IPv6: its /64) and per e-mail address, each at most
 WEBPOP_EMAIL_RATE_PER_HOUR an hour: many addresses of one network cannot flood one inbox or many,
 and many networks cannot flood one inbox. Unknown addresses count too, so the answer never tells
 whether an address has an account.
@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from webpop import ratelimit
+from webpop.lib import ratelimit
 
 from . import audit
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
-from mailbox import importer, storage_gc, storage_refs
-from mailbox.models import ImportJob, Message
+from accounts.models import MailAccount
 
-from . import audit
+from . import audit, signals
 from .models import AuditEvent, Session
 from .sessions import key_hash
 
@@ -49,28 +49,28 @@ def _sessions_deleted(sessions) -> int:
 class Deletion:
     username: str
     messages: int = 0
-    files: set[str] = field(default_factory=set)
 
 
 def delete_user(user, *, request=None, actor=None) -> Deletion:
     """Delete the user and everything that is theirs, and release their stored files.
 
     Files are shared by content between users: only those no other row references
-    are freed. The release is a row per file written in this transaction, freed by
-    ``mailbox.storage_gc.free_released`` after commit and by beat's sweep if that
-    wake-up is lost; a file stored in the last minutes waits out its grace period
-    (the same content may be in the middle of being stored again).
+    are freed. The release (``signals.user_deleting``, answered by the mailbox) is a row
+    per file written in this transaction, freed by ``mailbox.storage_gc.free_released``
+    after commit and by beat's sweep if that wake-up is lost; a file stored in the last
+    minutes waits out its grace period (the same content may be in the middle of being
+    stored again).
     """
     with transaction.atomic():
-        result = Deletion(username=user.get_username(), messages=Message.objects.filter(owner=user).count())
-        result.files = storage_refs.files_of("owner", [user.pk])
-        importer.forget_uploads(ImportJob.objects.filter(owner=user))
+        # Every message belongs to one of its owner's accounts.
+        messages = MailAccount.objects.filter(owner=user).aggregate(n=Count("messages"))["n"]
+        result = Deletion(username=user.get_username(), messages=messages)
+        signals.user_deleting.send(sender=type(user), user=user)
         audit.record(request, audit.USER_DELETED, f"user:{result.username}", actor=actor, messages=result.messages)
         # Lockout records are keyed by name: a later user of the same name starts clean.
         for model in (AccessAttempt, AccessFailureLog, AccessLog):
             model.objects.filter(username=result.username).delete()
         user.delete()
-        storage_gc.release(result.files)
     return result
 
 

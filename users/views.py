@@ -13,12 +13,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
-from ops import operators
-from ops.operators import operator_required
-
-from . import audit, backends, notify, ratelimit, services, signup, twofactor
+from . import audit, backends, notify, operators, ratelimit, services, signup, twofactor
 from .forms import CodeForm, EmailForm, InvitationForm, PasswordConfirmForm, SignupForm
 from .models import Invitation
+from .operators import operator_required
 
 # --- Sign-up ---------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model, login, logout
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -18,7 +19,8 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 
 from . import audit, notify, ratelimit, services, signup, twofactor
-from .forms import CodeForm
+from .backends import BACKEND
+from .forms import CodeForm, FirstRunForm
 
 PENDING = "users_2fa_pending"
 PENDING_SECONDS = 300
@@ -144,3 +146,24 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         audit.record(self.request, audit.PASSWORD_RESET, f"user:{user.get_username()}", actor=user)
         notify.security_notice(self.request, user, _("your password was reset by e-mail"))
         return response
+
+
+def first_run(request: HttpRequest) -> HttpResponse:
+    """Create the first administrator; only while no user exists."""
+    User = get_user_model()
+    if User.objects.exists():
+        raise Http404
+    form = FirstRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            # Re-check under the transaction: two people racing to set up get one admin.
+            if User.objects.select_for_update().exists():
+                raise Http404
+            user = form.save(commit=False)
+            user.is_staff = True
+            user.is_superuser = True
+            user.save()
+        login(request, user, backend=BACKEND)
+        messages.success(request, _("Welcome to webpop. Add your first POP3 account."))
+        return redirect("accounts:add")
+    return render(request, "users/first_run.html", {"form": form})

@@ -60,6 +60,9 @@ LABELS = [
     # mailbox.FetchFailure.reason
     gettext_noop("Could not be fetched or stored"),
     gettext_noop("Larger than the account's size limit"),
+    # mailbox.DamagedFile.kind
+    gettext_noop("Missing"),
+    gettext_noop("Corrupt"),
     # mailbox.Rule.field, mailbox.Rule.action
     gettext_noop("From"),
     gettext_noop("To or Cc"),

@@ -4,7 +4,7 @@ from django.db import models
 
 
 class RateCounter(models.Model):
-    """Attempts counted under one key in one fixed window (webpop/ratelimit.py); pruned once expired."""
+    """Attempts counted under one key in one fixed window (webpop/lib/ratelimit.py); pruned once expired."""
 
     key = models.CharField(max_length=64, primary_key=True)  # SHA-256 of action, subject and window
     count = models.PositiveIntegerField()

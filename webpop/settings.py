@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from .env import (
+from webpop.lib.env import (
     env_bool,
     env_choice,
     env_http_url,
@@ -122,7 +122,7 @@ LOGOUT_REDIRECT_URL = "login"
 # Users (users/): sign-up, e-mail, two-factor, sessions, brute-force lockout, quotas.
 WEBPOP_SIGNUP = env_choice("WEBPOP_SIGNUP", "closed", ("closed", "invite", "open"))
 # E-mails (sign-up, verification, password reset) one client (IPv6: its /64) may ask for per hour,
-# and one e-mail address may be sent per hour (webpop/ratelimit.py).
+# and one e-mail address may be sent per hour (webpop/lib/ratelimit.py).
 WEBPOP_EMAIL_RATE_PER_HOUR = env_int("WEBPOP_EMAIL_RATE_PER_HOUR", 5, minimum=1)
 # Days the audit log keeps events (older ones are pruned daily).
 WEBPOP_AUDIT_DAYS = env_int("WEBPOP_AUDIT_DAYS", 365, minimum=1)
@@ -140,7 +140,7 @@ AXES_COOLOFF_TIME = timedelta(hours=_axes_hours) if _axes_hours else None
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "users/locked_out.html"
-AXES_CLIENT_IP_CALLABLE = "webpop.netaddr.client_ip"
+AXES_CLIENT_IP_CALLABLE = "webpop.lib.netaddr.client_ip"
 AXES_SENSITIVE_PARAMETERS = ["password"]
 AXES_VERBOSE = False
 OTP_TOTP_ISSUER = env_str("WEBPOP_OTP_ISSUER", "webpop")
@@ -250,6 +250,10 @@ WEBPOP_SYNC_MAX_BYTES = env_int("WEBPOP_SYNC_MAX_BYTES", 512 * 1024 * 1024, mini
 # Downloads of at least this many messages are parsed and stored in a child process, on a second core.
 WEBPOP_SYNC_INGEST_PROCESS_MIN = env_int("WEBPOP_SYNC_INGEST_PROCESS_MIN", 100, minimum=1)
 WEBPOP_QUARANTINE_AFTER = env_int("WEBPOP_QUARANTINE_AFTER", 3, minimum=1)
+# The dashboard and /metrics warn when the mail store's or the temp folder's file system has
+# less free space than this share of its size, or than this many megabytes (ops/disk.py).
+WEBPOP_DISK_ALERT_FREE_PERCENT = env_int("WEBPOP_DISK_ALERT_FREE_PERCENT", 10, minimum=0, maximum=100)
+WEBPOP_DISK_ALERT_FREE_MB = env_int("WEBPOP_DISK_ALERT_FREE_MB", 2048, minimum=0)
 WEBPOP_DEFAULT_QUOTA_MB = env_int("WEBPOP_DEFAULT_QUOTA_MB", 0, minimum=0)  # 0: unlimited
 
 # OAuth2 sign-in for providers that no longer take passwords (oauth/). A provider's
@@ -310,8 +314,8 @@ else:
         "control_folder": str(CELERY_BROKER_DIR / "control"),
     }
 # Django's cache holds cached session rows and users (users/sessions.py, users/backends.py) and
-# rendered folder pages (mailbox/pagecache.py): Redis when REDIS_URL is set, shared by every web
-# process; else files under the data dir. Rate-limit counters are rows (webpop/ratelimit.py).
+# rendered folder pages (webpop/lib/pagecache.py): Redis when REDIS_URL is set, shared by every web
+# process; else files under the data dir. Rate-limit counters are rows (webpop/lib/ratelimit.py).
 if REDIS_URL:
     CACHES = {
         "default": {

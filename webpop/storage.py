@@ -6,7 +6,7 @@ import importlib.util
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_str
+from webpop.lib.env import env_bool, env_str
 
 
 def s3_storage_options() -> dict:

@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts import views as account_views
+from accounts import urls as account_urls
+from mailbox import urls_accounts as mailbox_account_urls
 from ops import views as ops_views
 from users import views_auth as users_auth
 
@@ -12,10 +13,11 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", ops_views.prometheus, name="metrics"),
     path("ops/", include("ops.urls")),
-    path("setup/", account_views.first_run, name="first_run"),
+    path("setup/", users_auth.first_run, name="first_run"),
     path("", include("users.auth_urls")),  # login (with 2FA), logout, password change and reset
     path("admin/login/", users_auth.admin_login),  # the admin signs in through the same page
-    path("accounts/", include("accounts.urls")),
+    # One namespace for the account pages: those that need the mailbox live in it (accounts imports no mailbox).
+    path("accounts/", include((account_urls.urlpatterns + mailbox_account_urls.urlpatterns, "accounts"))),
     path("oauth/", include("oauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: POST + CSRF
     path("admin/", admin.site.urls),

@@ -27,7 +27,7 @@ It reads no Django settings: callers pass everything in. It never sends QUIT on
 its own after an error, so the server rolls back the session's DELEs.
 """
 
-from webpop.netguard import is_public_address
+from webpop.lib.netguard import is_public_address
 
 from .blocking import RECV_SIZE, Pop3Client
 from .core import MAX_LISTING_LINES, MAX_STATUS_LINE, Capabilities, RetrResult

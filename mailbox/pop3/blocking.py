@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO, TypeVar
 
-from webpop import netguard
+from webpop.lib import netguard
 
 from . import tls
 from .core import NEED_DATA, START_TLS, Capabilities, Emit, RetrResult, Steps, encode_command

@@ -1,25 +1,26 @@
 """Where a POP3 connection may go and how it is secured; shared by both drivers.
 
-Addresses come from ``webpop.netguard`` (checked, then pinned for the
-connection); TLS is verified by default (system CAs plus an optional bundle,
-TLS 1.2+), or a pinned SHA-256 certificate fingerprint replaces the chain check.
+Addresses come from ``webpop.lib.netguard`` (checked, then pinned for the
+connection); TLS is verified by default (``webpop.lib.tls``: system CAs plus an optional
+bundle, TLS 1.2+), or a pinned SHA-256 certificate fingerprint replaces the chain check.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
-import re
 import ssl
 
-from webpop import netguard
+from webpop.lib import netguard
+from webpop.lib.tls import make_tls_context, normalize_fingerprint
 
 from .errors import Pop3ConnectError, Pop3Error, Pop3PrivateAddressError, Pop3TimeoutError, Pop3TLSError
 
+__all__ = ["check_peer", "connect_error", "handshake_error", "make_tls_context", "normalize_fingerprint", "resolve"]
+
 
 def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
-    """Every address of ``host``, checked by ``webpop.netguard``, as POP3 errors.
+    """Every address of ``host``, checked by ``webpop.lib.netguard``, as POP3 errors.
 
     The client connects to exactly these addresses, so a DNS answer that
     changes between the check and the connect cannot redirect it.
@@ -30,32 +31,6 @@ def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
         raise Pop3ConnectError(str(exc), error_class="dns") from None
     except netguard.AddressNotAllowed as exc:
         raise Pop3PrivateAddressError(str(exc)) from None
-
-
-@functools.lru_cache(maxsize=16)
-def make_tls_context(ca_file: str | None = None, *, pinned: bool = False) -> ssl.SSLContext:
-    """System CAs plus an optional extra bundle, host name checked, TLS 1.2+.
-
-    With a pinned fingerprint the chain is not checked (self-signed servers are
-    what pinning is for); the fingerprint comparison replaces it. Contexts are
-    cached: loading the system CA store costs ~30 ms, more than a whole poll.
-    """
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    if ca_file:
-        context.load_verify_locations(cafile=ca_file)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if pinned:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def normalize_fingerprint(value: str) -> str:
-    """``AB:CD:…`` or ``abcd…`` → lowercase hex of a SHA-256 fingerprint."""
-    cleaned = re.sub(r"[\s:]", "", value).lower()
-    if not re.fullmatch(r"[0-9a-f]{64}", cleaned):
-        raise ValueError("a SHA-256 certificate fingerprint is 64 hex digits (colons allowed)")
-    return cleaned
 
 
 def check_peer(host: str, der: bytes | None, pinned: str | None) -> str:

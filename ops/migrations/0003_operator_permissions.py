@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-# As of this migration (ops.operators.PERMISSIONS is the living list).
+# As of this migration (users.operators.PERMISSIONS is the living list).
 PERMISSIONS = [
     ("view_dashboard", "Can view the operators' dashboard (every account's health, hosts and errors)"),
     ("act_on_accounts", "Can sync now, pause, resume and retry quarantined mail of any account"),

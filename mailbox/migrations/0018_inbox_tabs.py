@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0012_mailaccount_spam_filter'),
-        ('mailbox', '0016_message_spam_verdict'),
+        ('mailbox', '0017_damaged_files'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

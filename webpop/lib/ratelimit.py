@@ -28,8 +28,9 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
+from webpop.models import RateCounter
+
 from . import netaddr
-from .models import RateCounter
 
 
 def _counter_key(key: str, window: int, slot: int) -> str:
@@ -62,7 +63,7 @@ def retry_after(window: int) -> int:
 
 
 def client_key(request: HttpRequest) -> str:
-    """Who the client is, for every limit: its address (see ``webpop.netaddr``), an IPv6 one by its /64.
+    """Who the client is, for every limit: its address (see ``webpop.lib.netaddr``), an IPv6 one by its /64.
 
     One subscriber gets a whole /64 and can pick any address in it.
     """

@@ -5,6 +5,9 @@ The staff flag only opens Django's admin, where model permissions apply; it gran
 nothing here. Operators are usually staff as well, which is what shows them the
 dashboard link (the navigation asks for permissions only of staff users, so the
 pages of everyone else cost no permission lookup).
+
+The permissions are the ``ops`` app's (ops/models.py); the check lives here, beside sign-in,
+so users' own pages (invitations) ask for them without importing the dashboard's app.
 """
 
 from __future__ import annotations

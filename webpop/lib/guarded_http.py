@@ -1,4 +1,4 @@
-"""HTTP(S) connections to hosts that mail names, pinned to addresses ``webpop.netguard`` checked.
+"""HTTP(S) connections to hosts that mail names, pinned to addresses ``webpop.lib.netguard`` checked.
 
 The image proxy (``mailbox/imageproxy.py``) and one-click unsubscribe (``unsubscribe/oneclick.py``)
 fetch or post to URLs taken from untrusted mail. Both resolve the host once through
@@ -14,7 +14,7 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from webpop import netguard
+from webpop.lib import netguard
 
 
 class BadURL(ValueError):

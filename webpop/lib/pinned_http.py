@@ -1,4 +1,4 @@
-"""HTTP(S) connections to addresses ``webpop.netguard`` checked beforehand, never to the name.
+"""HTTP(S) connections to addresses ``webpop.lib.netguard`` checked beforehand, never to the name.
 
 ``http.client`` would resolve the host again at connect time; a DNS answer that changed
 since the check (DNS rebinding) could then reach an internal service. These connect to
