@@ -391,7 +391,7 @@ class Rule(models.Model):
 class BackgroundJob(models.Model):
     """What a job run in the background by one worker at a time has: a lease and its attempts.
 
-    A worker takes the lease with conditional updates (webpop/leases.take_job) and holds it
+    A worker takes the lease with conditional updates (webpop/lib/leases.take_job) and holds it
     (``lease_token`` until ``lease_until``) while it runs; a beat sweep gives jobs whose lease
     lapsed, or whose holder died, to another worker.
     """
