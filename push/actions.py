@@ -18,6 +18,7 @@ from django.db.models import Exists, Max, OuterRef, QuerySet
 from django.utils import timezone
 
 from mailbox.models import Folder, Message
+from spam.models import PendingScan
 
 from . import vapid, webpush
 from .models import Content, PushSettings, PushSubscription
@@ -38,12 +39,16 @@ def push_enabled() -> bool:
 
 
 def new_inbox_mail(owner_id: int) -> QuerySet:
-    """Unread Inbox mail that could be new: fetched mail, not messages imported from files.
+    """Unread Inbox mail that could be new: fetched mail, not messages imported from files, and
+    not mail still waiting for its spam scan (the scan may file it as Spam; the sweep that judges
+    it looks for new mail then).
 
     (Imports store their messages under UIDLs beginning "import:", mailbox/importer.py.)
     """
-    return Message.objects.filter(owner_id=owner_id, folder=Folder.INBOX, seen=False).exclude(
-        uidl__startswith="import:"
+    return (
+        Message.objects.filter(owner_id=owner_id, folder=Folder.INBOX, seen=False)
+        .exclude(uidl__startswith="import:")
+        .exclude(Exists(PendingScan.objects.filter(message_id=OuterRef("pk"))))
     )
 
 

@@ -38,6 +38,7 @@ from django.utils import timezone
 from contacts.models import ContactEmail
 from mailbox import store
 from mailbox.models import Folder, Message
+from push import actions as push_actions
 from webpop.lib import pagecache
 
 from . import filtering, health, provider, rspamd, trust
@@ -258,6 +259,9 @@ def _file(token: str, jobs: list[_Job], report: ScanReport, now) -> None:
         SenderTrust.objects.bulk_create(checked)
         PendingScan.objects.filter(message_id__in=done, claim=token).delete()
         pagecache.touch(owners)
+        # New-mail notifications wait for the scan (push.actions.new_inbox_mail): judged mail may be new.
+        for owner_id in sorted({job.message.owner_id for job in jobs if job.error is None}):
+            push_actions.new_mail_stored(owner_id)
 
 
 def _file_verdict(job: _Job, report: ScanReport) -> None:

@@ -20,6 +20,9 @@ from mailbox import sync
 from mailbox.models import Message
 from push import actions, delivery, vapid
 from push.models import PushSettings, PushSubscription
+from spam import actions as spam_actions
+from spam import scanning
+from spam.models import PendingScan
 from tests.factories import build_message, make_account, store_message
 from tests.push_service import SUBJECT, PushService, turn_push_on
 from users.models import Session
@@ -238,6 +241,29 @@ def test_only_new_unread_fetched_inbox_mail_is_new(subscribed, alice, push_enque
     _new_mail(alice, subject="Really new", account=account)
     assert actions.notice_new_mail(alice.id) == [subscribed.id]
     assert actions.notice_new_mail(alice.id) == []  # noticed once: the same mail is not new again
+
+
+def test_mail_waiting_for_its_spam_scan_is_announced_once_judged_and_never_when_filed_as_spam(
+    subscribed, alice, push_enqueued
+):
+    account = make_account(alice, label="Trusting")
+    assert spam_actions.set_provider_trust(alice.id, account.id, trust=True, authserv_id="mx.provider.example")
+    account.refresh_from_db()
+    head = b"From: Shop <news@shop.example>\r\nTo: alice@example.org\r\nSubject: Offer\r\n"
+    spam = store_message(account, b"X-Spam-Flag: YES\r\n" + head + b"\r\nBuy now.\r\n", "scan-1")
+    assert PendingScan.objects.filter(message=spam).exists()
+    assert actions.notice_new_mail(alice.id) == []  # not judged yet: it may be spam
+    assert scanning.scan_due().judged == 1
+    assert Message.objects.get(id=spam.id).folder == "spam"
+    assert actions.notice_new_mail(alice.id) == []
+
+    clean = store_message(account, b"X-Spam-Flag: NO\r\n" + head + b"\r\nHello.\r\n", "scan-2")
+    assert actions.notice_new_mail(alice.id) == []
+    push_enqueued.clear()
+    assert scanning.scan_due().judged == 1
+    assert push_enqueued, "judging new Inbox mail looks for new mail"
+    assert actions.notice_new_mail(alice.id) == [subscribed.id]
+    assert PushSettings.objects.get(user=alice).notified_up_to == clean.id
 
 
 def test_mail_already_there_when_notifications_are_turned_on_is_not_new(push_on, service, alice, alice_client):
