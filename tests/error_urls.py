@@ -3,6 +3,7 @@
 from django.core.exceptions import SuspiciousOperation
 from django.urls import path
 
+from webpop.urls import handler500  # noqa: F401 (Django reads it from the root URLconf)
 from webpop.urls import urlpatterns as project_urls
 
 

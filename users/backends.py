@@ -90,7 +90,11 @@ def forget(user_ids: Iterable) -> None:
     drop_now_and_at_commit([_key(pk) for pk in user_ids] + cache_keys(their_sessions))  # sessions hold copies too
 
 
-def user_changed(sender, instance, **kwargs) -> None:
+def user_changed(sender, instance, update_fields=None, **kwargs) -> None:
+    # Signing in saves last_login alone, which no check reads from a cached copy: skipping the drop
+    # lets people sign in while the cache is away (a drop would raise).
+    if update_fields is not None and set(update_fields) == {"last_login"}:
+        return
     forget([instance.pk])
 
 

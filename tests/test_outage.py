@@ -1,0 +1,156 @@
+"""PostgreSQL and Redis outages against a real web server (gunicorn) on servers of this test's own.
+
+The web process runs on a private PostgreSQL and a private Redis, started here so stopping
+them hurts no other test. While PostgreSQL is down a page answers the styled 503 with
+Retry-After and /readyz 503; once it is back the same process answers 200 (no restart).
+While Redis is down, sign-in and the inbox still answer 200 from the database, and /readyz
+says 503 (the broker is part of readiness, docs/deployment.md).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from port_for import get_port
+
+from tests import processes, services
+
+PASSWORD = "outage-test-passphrase-1"
+
+
+@pytest.fixture
+def servers():
+    folder = Path(tempfile.mkdtemp(prefix="webpop-outage-"))
+    stops = []
+    try:
+        redis, redis_port = services.private_redis(folder / "redis")
+        stops.append(redis)
+        postgres, pg_port = services.private_postgresql(folder)
+        stops.append(postgres)
+        yield {
+            "folder": folder,
+            "postgres": postgres,
+            "redis": redis,
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{pg_port}/{services.DATABASE}",
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        }
+    finally:
+        for executor in reversed(stops):
+            if executor.running():
+                executor.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _manage(env: dict, *args: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=processes.REPO, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _sign_in(base: str, lang: str = "en") -> requests.Session:
+    web = requests.Session()
+    web.headers["Accept-Language"] = lang
+    page = web.get(f"{base}/login/", timeout=30)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    answer = web.post(
+        f"{base}/login/",
+        data={"csrfmiddlewaretoken": token, "username": "alice", "password": PASSWORD},
+        headers={"Referer": f"{base}/login/"},
+        timeout=30,
+    )
+    assert answer.status_code == 200 and answer.url.rstrip("/") != f"{base}/login", answer.url
+    return web
+
+
+def _sign_out(web: requests.Session, base: str) -> requests.Response:
+    token = web.cookies["csrftoken"]
+    return web.post(f"{base}/logout/", data={"csrfmiddlewaretoken": token}, headers={"Referer": f"{base}/"}, timeout=30)
+
+
+def _wait(predicate, what: str, procs, logs: Path, timeout: float = 60) -> None:
+    processes.wait_until(predicate, what, procs=procs, logs=logs, timeout=timeout)
+
+
+def test_the_web_answers_503_while_postgresql_is_down_and_200_when_it_is_back(servers):
+    data = servers["folder"] / "data"
+    env = processes.webpop_env(
+        data, DATABASE_URL=servers["DATABASE_URL"], REDIS_URL=servers["REDIS_URL"], WEBPOP_HTTPS="false"
+    )
+    env["DATABASE_URL"], env["REDIS_URL"] = servers["DATABASE_URL"], servers["REDIS_URL"]
+    _manage(env, "migrate", "--noinput")
+    _manage(
+        env,
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; "
+        f"get_user_model().objects.create_user('alice', password='{PASSWORD}')",
+    )
+    port = get_port(None)
+    base = f"http://127.0.0.1:{port}"
+    web_argv = [sys.executable, "-m", "gunicorn", "webpop.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+    logs = servers["folder"] / "logs"
+
+    def answers() -> bool:
+        try:
+            return requests.get(f"{base}/healthz", timeout=5).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    with processes.running({"web": web_argv}, env=env, cwd=processes.REPO, logs=logs) as procs:
+        _wait(answers, "the web server answers", procs, logs)
+        assert requests.get(f"{base}/readyz", timeout=30).status_code == 200
+        web = _sign_in(base)
+        inbox = web.get(f"{base}/", timeout=30)
+        assert inbox.status_code == 200, inbox.text[-2000:]
+
+        # --- PostgreSQL restarts -----------------------------------------------------------------
+        servers["postgres"].stop()
+        started = time.monotonic()
+        down = web.get(f"{base}/contacts/", timeout=30)
+        assert down.status_code == 503, down.text[-2000:]
+        assert down.headers["Retry-After"].isdigit()
+        assert '<h1 id="error-title">Back in a moment</h1>' in down.text
+        assert "/static/css/shell.css" in down.text and "Traceback" not in down.text
+        german = web.get(f"{base}/contacts/", headers={"Accept-Language": "de"}, timeout=30)
+        assert german.status_code == 503
+        assert '<h1 id="error-title">Gleich wieder da</h1>' in german.text
+        ready = requests.get(f"{base}/readyz", timeout=30)
+        assert ready.status_code == 503 and ready.json()["checks"]["database"]["ok"] is False
+        assert time.monotonic() - started < 20  # answered at once, not after long timeouts
+
+        servers["postgres"].start()
+        servers["postgres"].process.wait(timeout=120)
+        assert requests.get(f"{base}/readyz", timeout=30).status_code == 200
+        back = web.get(f"{base}/contacts/", timeout=30)  # same process, same session: reconnected by itself
+        assert back.status_code == 200, back.text[-2000:]
+        assert procs["web"].poll() is None
+
+        # --- Redis goes away -----------------------------------------------------------------------
+        servers["redis"].stop()
+        for path in ("/", "/contacts/"):
+            page = web.get(f"{base}{path}", timeout=30)
+            assert page.status_code == 200, (path, page.text[-2000:])
+        fresh = _sign_in(base)  # signing in needs no cache
+        assert fresh.get(f"{base}/", timeout=30).status_code == 200
+        ready = requests.get(f"{base}/readyz", timeout=30)
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["broker"]["ok"] is False and ready.json()["checks"]["database"]["ok"] is True
+
+        # Signing out cannot drop the cached session: it fails with the 503 and the session stays whole.
+        out = _sign_out(web, base)
+        assert out.status_code == 503 and "Back in a moment" in out.text
+
+        servers["redis"].start()
+        assert requests.get(f"{base}/readyz", timeout=30).status_code == 200
+        assert web.get(f"{base}/", timeout=30).status_code == 200
+        assert _sign_out(web, base).status_code == 200
+        assert web.get(f"{base}/", timeout=30).url.startswith(f"{base}/login/")
