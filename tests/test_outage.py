@@ -145,6 +145,12 @@ def test_the_web_answers_503_while_postgresql_is_down_and_200_when_it_is_back(se
         assert ready.status_code == 503
         assert ready.json()["checks"]["broker"]["ok"] is False and ready.json()["checks"]["database"]["ok"] is True
 
+        # Warned about once (not on every page), naming the error's class, not the host.
+        log = (logs / "web.log").read_text()
+        for what in ("session cache", "page cache"):
+            assert log.count(f"{what} unavailable (ConnectionError)") == 1, log[-3000:]
+        assert servers["REDIS_URL"].split("//")[1].split("/")[0] not in log
+
         # Signing out cannot drop the cached session: it fails with the 503 and the session stays whole.
         out = _sign_out(web, base)
         assert out.status_code == 503 and "Back in a moment" in out.text
