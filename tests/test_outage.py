@@ -2,7 +2,9 @@
 
 The web process runs on a private PostgreSQL and a private Redis, started here so stopping
 them hurts no other test. While PostgreSQL is down a page answers the styled 503 with
-Retry-After and /readyz 503; once it is back the same process answers 200 (no restart).
+Retry-After and /readyz 503; once it is back the same process answers 200 (no restart), and a
+connection kept from before a restart is checked before it is reused (CONN_HEALTH_CHECKS: without
+it the first page after the restart would fail). A Celery worker keeps running tasks too.
 While Redis is down, sign-in and the inbox still answer 200 from the database, and /readyz
 says 503 (the broker is part of readiness, docs/deployment.md).
 """
@@ -112,7 +114,15 @@ def test_the_web_answers_503_while_postgresql_is_down_and_200_when_it_is_back(se
         inbox = web.get(f"{base}/", timeout=30)
         assert inbox.status_code == 200, inbox.text[-2000:]
 
-        # --- PostgreSQL restarts -----------------------------------------------------------------
+        # --- PostgreSQL restarts between two requests: the kept connection is checked, not reused broken
+        assert web.get(f"{base}/contacts/", timeout=30).status_code == 200
+        servers["postgres"].stop()
+        servers["postgres"].start()
+        servers["postgres"].process.wait(timeout=120)
+        first = web.get(f"{base}/contacts/", timeout=30)
+        assert first.status_code == 200, first.text[-2000:]
+
+        # --- PostgreSQL down for a while -------------------------------------------------------------
         servers["postgres"].stop()
         started = time.monotonic()
         down = web.get(f"{base}/contacts/", timeout=30)
@@ -160,3 +170,51 @@ def test_the_web_answers_503_while_postgresql_is_down_and_200_when_it_is_back(se
         assert web.get(f"{base}/", timeout=30).status_code == 200
         assert _sign_out(web, base).status_code == 200
         assert web.get(f"{base}/", timeout=30).url.startswith(f"{base}/login/")
+
+
+def test_a_worker_keeps_running_tasks_after_postgresql_restarts(servers):
+    """A task before the restart and one after both succeed in the same worker, and its heartbeat
+    (the main process's own connection) is recorded again: the worker needs no restart.
+
+    Celery closes a task's database connections when it ends, so each task connects afresh; the
+    heartbeat drops its broken connection itself (webpop/celery.py)."""
+    import psycopg
+
+    data = servers["folder"] / "data"
+    env = processes.webpop_env(data, WEBPOP_HEARTBEAT_SECONDS="1")
+    env["DATABASE_URL"], env["REDIS_URL"] = servers["DATABASE_URL"], servers["REDIS_URL"]
+    _manage(env, "migrate", "--noinput")
+    logs = servers["folder"] / "logs"
+    worker_argv = [sys.executable, "-m", "celery", "-A", "webpop", "worker", "--loglevel", "INFO"]
+    worker_argv += ["--concurrency", "1", "--hostname", "outage@%h", "--without-gossip", "--without-mingle"]
+
+    def run_task() -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "celery", "-A", "webpop", "call", "ops.tasks.fold_sync_totals"],
+            cwd=processes.REPO, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    def last_heartbeat():
+        with psycopg.connect(servers["DATABASE_URL"], connect_timeout=5) as conn:
+            row = conn.execute("SELECT max(last_seen_at) FROM ops_workerheartbeat").fetchone()
+        return row[0]
+
+    with processes.running({"worker": worker_argv}, env=env, cwd=processes.REPO, logs=logs) as procs:
+        log = logs / "worker.log"
+        _wait(lambda: "ready." in log.read_text(), "the worker is ready", procs, logs)
+        run_task()
+        _wait(lambda: " succeeded in " in log.read_text(), "the first task succeeds", procs, logs)
+
+        servers["postgres"].stop()
+        time.sleep(3)  # heartbeats fail meanwhile; the worker must not die of it
+        assert procs["worker"].poll() is None
+        servers["postgres"].start()
+        servers["postgres"].process.wait(timeout=120)
+        after_restart = last_heartbeat()
+
+        run_task()
+        _wait(lambda: log.read_text().count(" succeeded in ") >= 2, "the second task succeeds", procs, logs)
+        _wait(lambda: last_heartbeat() > after_restart, "a heartbeat after the restart", procs, logs)
+        text = log.read_text()
+        assert "raised unexpected" not in text and "connection already closed" not in text, text[-3000:]
