@@ -26,6 +26,7 @@ from port_for import get_port
 from tests import processes, services
 
 PASSWORD = "outage-test-passphrase-1"
+PUBLISH = "from ops.tasks import fold_sync_totals; print(fold_sync_totals.delay())"
 
 
 @pytest.fixture
@@ -160,6 +161,16 @@ def test_the_web_answers_503_while_postgresql_is_down_and_200_when_it_is_back(se
         for what in ("session cache", "page cache"):
             assert log.count(f"{what} unavailable (ConnectionError)") == 1, log[-3000:]
         assert servers["REDIS_URL"].split("//")[1].split("/")[0] not in log
+
+        # Publishing a task fails softly: the broker only wakes workers, the work is on a row.
+        started = time.monotonic()
+        publish = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", PUBLISH],
+            cwd=processes.REPO, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert publish.returncode == 0 and publish.stdout.split()[-1:] == ["None"], publish.stdout + publish.stderr
+        assert "broker unavailable (OperationalError)" in publish.stderr
+        assert time.monotonic() - started < 30
 
         # Signing out cannot drop the cached session: it fails with the 503 and the session stays whole.
         out = _sign_out(web, base)
