@@ -91,6 +91,13 @@ def _unset(names: list[str]) -> None:
 
 
 def start_redis(config: pytest.Config, folder: Path) -> int:
+    executor, port = private_redis(folder)
+    config.add_cleanup(executor.stop)
+    return port
+
+
+def private_redis(folder: Path):
+    """A Redis server of its own in ``folder`` (created): (executor, port); ``stop()`` and ``start()`` again."""
     from port_for import get_port
     from pytest_redis.executor import RedisExecutor
 
@@ -107,11 +114,20 @@ def start_redis(config: pytest.Config, folder: Path) -> int:
         datadir=folder,
     )
     executor.start()
+    return executor, port
+
+
+def start_postgresql(config: pytest.Config, folder: Path) -> int:
+    executor, port = private_postgresql(folder)
     config.add_cleanup(executor.stop)
     return port
 
 
-def start_postgresql(config: pytest.Config, folder: Path) -> int:
+def private_postgresql(folder: Path):
+    """A PostgreSQL server of its own in ``folder``, with an empty ``webpop`` database: (executor, port).
+
+    ``executor.stop()`` shuts it down fast and ``executor.start()`` starts it again on the same data.
+    """
     import psycopg
     from port_for import get_port
     from pytest_postgresql.executors import PostgreSQLExecutor
@@ -138,14 +154,13 @@ def start_postgresql(config: pytest.Config, folder: Path) -> int:
         postgres_options=POSTGRES_OPTIONS,
     )
     executor.start()
-    config.add_cleanup(executor.stop)
     # The executor returns once the port accepts connections; `pg_ctl start -w` exits when the server takes queries.
     if executor.process.wait(timeout=120) != 0:
         log = (server / "server.log").read_text(errors="replace")
         raise pytest.UsageError(f"PostgreSQL did not start:\n{log}")
     with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {DATABASE}")
-    return port
+    return executor, port
 
 
 def _pg_ctl_as_postgres(pg_ctl: str, folder: Path, server: Path) -> str:

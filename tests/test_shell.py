@@ -86,6 +86,30 @@ def test_the_500_page_renders_without_the_database():
     assert "/static/css/shell.css" in html
 
 
+def test_an_outage_gets_the_503_page_with_retry_after_and_a_bug_the_500():
+    """handler500 runs inside Django's except block: what it is handling decides the page."""
+    from django.db import OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from webpop.errors import server_error
+
+    request = RequestFactory().get("/")
+    for error in (OperationalError("connection refused"), RedisConnectionError("refused")):
+        try:
+            raise error
+        except Exception:
+            with translation.override("de"):
+                response = server_error(request)
+        html = response.content.decode()
+        assert response.status_code == 503 and response["Retry-After"] == "10"
+        assert '<h1 id="error-title">Gleich wieder da</h1>' in html and "/static/css/shell.css" in html
+    try:
+        raise RuntimeError("a bug")
+    except RuntimeError:
+        response = server_error(request)
+    assert response.status_code == 500 and not response.has_header("Retry-After")
+
+
 # --- Reading pane --------------------------------------------------------------------------------
 
 

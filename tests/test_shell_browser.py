@@ -129,12 +129,19 @@ def test_on_a_phone_the_list_comes_first_and_folders_are_in_a_drawer(browser, li
 # --- Error pages ---------------------------------------------------------------------------------
 
 ERROR_HEADINGS = {
-    "en": {400: "Bad request", 403: "Not allowed", 404: "Page not found", 500: "Something went wrong"},
+    "en": {
+        400: "Bad request",
+        403: "Not allowed",
+        404: "Page not found",
+        500: "Something went wrong",
+        503: "Back in a moment",
+    },
     "de": {
         400: "Ungültige Anfrage",
         403: "Nicht erlaubt",
         404: "Seite nicht gefunden",
         500: "Etwas ist schiefgelaufen",
+        503: "Gleich wieder da",
     },
 }
 CSRF_HEADING = {"en": "The form has expired", "de": "Das Formular ist abgelaufen"}
@@ -146,7 +153,13 @@ def test_error_pages_look_like_the_app_in_the_users_language(browser, live_serve
     settings.ROOT_URLCONF = "tests.error_urls"
     settings.DEBUG = False
     mailbox_of(alice)
-    paths = {400: "/test-errors/400/", 403: "/ops/", 404: "/message/999999/", 500: "/test-errors/500/"}
+    paths = {
+        400: "/test-errors/400/",
+        403: "/ops/",
+        404: "/message/999999/",
+        500: "/test-errors/500/",
+        503: "/test-errors/503/",
+    }
     problems = []
     for size in ("desktop", "phone"):
         with page_for(browser, live_server, cookie=session_cookie(alice), size=size, scheme=scheme, lang=lang) as page:

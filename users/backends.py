@@ -21,7 +21,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.db.models import Q
 
-from webpop.cache import drop_now_and_at_commit
+from webpop.cache import drop_now_and_at_commit, report_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +61,16 @@ class CachedModelBackend(ModelBackend):
         key = _key(user_id)
         try:
             user = cache.get(key)
-        except Exception:  # the cache is down: the database still answers
-            logger.warning("user cache unavailable", exc_info=True)
+        except Exception as exc:  # the cache is down: the database still answers
+            report_unavailable(logger, "user cache", exc)
             return super().get_user(user_id)
         if user is None:
             user = super().get_user(user_id)  # None for a missing or inactive user: not cached
             if user is not None:
                 try:
                     cache.set(key, user, USER_TTL)
-                except Exception:
-                    logger.warning("user cache unavailable", exc_info=True)
+                except Exception as exc:
+                    report_unavailable(logger, "user cache", exc)
             return user
         return user if self.user_can_authenticate(user) else None
 
@@ -90,7 +90,11 @@ def forget(user_ids: Iterable) -> None:
     drop_now_and_at_commit([_key(pk) for pk in user_ids] + cache_keys(their_sessions))  # sessions hold copies too
 
 
-def user_changed(sender, instance, **kwargs) -> None:
+def user_changed(sender, instance, update_fields=None, **kwargs) -> None:
+    # Signing in saves last_login alone, which no check reads from a cached copy: skipping the drop
+    # lets people sign in while the cache is away (a drop would raise).
+    if update_fields is not None and set(update_fields) == {"last_login"}:
+        return
     forget([instance.pk])
 
 

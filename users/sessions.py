@@ -29,7 +29,7 @@ from django.core.cache import cache
 from django.core.exceptions import SuspiciousOperation
 from django.utils import timezone
 
-from webpop.cache import drop_now_and_at_commit
+from webpop.cache import drop_now_and_at_commit, report_unavailable
 
 from . import backends
 
@@ -64,8 +64,8 @@ def cache_row(row, user=None, user_at: float = 0.0) -> None:
         return
     try:
         cache.set(_cache_key(row.session_key), (row, user, user_at), ttl)
-    except Exception:  # the next request reads the database
-        logger.warning("session cache unavailable", exc_info=True)
+    except Exception as exc:  # the next request reads the database
+        report_unavailable(logger, "session cache", exc)
 
 
 def forget_rows(hashed_keys) -> None:
@@ -81,8 +81,8 @@ def row_saved(sender, instance, **kwargs) -> None:
     # Written elsewhere than by a SessionStore (the admin): the next request reads the row afresh.
     try:
         forget_rows([instance.session_key])
-    except Exception:
-        logger.warning("session cache unavailable", exc_info=True)
+    except Exception as exc:
+        report_unavailable(logger, "session cache", exc)
 
 
 class SessionStore(DbSessionStore):
@@ -115,8 +115,8 @@ class SessionStore(DbSessionStore):
         hashed = key_hash(self.session_key or "")
         try:
             entry = cache.get(_cache_key(hashed))
-        except Exception:
-            logger.warning("session cache unavailable", exc_info=True)
+        except Exception as exc:
+            report_unavailable(logger, "session cache", exc)
             entry = None
         if isinstance(entry, tuple) and len(entry) == 3 and entry[0].expire_date > timezone.now():
             self.row, user, user_at = entry

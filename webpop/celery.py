@@ -10,11 +10,24 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webpop.settings")
 
 
 class WebpopTask(Task):
-    """Every webpop task: publishing one that would wait in the broker too long fails (webpop/broker.py)."""
+    """Every webpop task: publishing one that would wait in the broker too long fails (webpop/broker.py).
+
+    Publishing while the broker is unreachable logs and goes on (None instead of a result): the broker
+    only wakes workers, the work is on a row that a beat sweep finds again once Redis is back. A page
+    that changed something must not fail after its change has been committed.
+    """
 
     def apply_async(self, args=None, kwargs=None, task_id=None, producer=None, link=None, link_error=None, **options):
+        from kombu.exceptions import OperationalError as BrokerUnreachable
+
         broker.check_delay(options, self.app.conf.broker_transport_options)
-        return super().apply_async(args, kwargs, task_id, producer, link, link_error, **options)
+        try:
+            return super().apply_async(args, kwargs, task_id, producer, link, link_error, **options)
+        except BrokerUnreachable as exc:
+            from .cache import report_unavailable
+
+            report_unavailable(log, "broker", exc)
+            return None
 
 
 app = Celery("webpop", task_cls=WebpopTask)

@@ -322,6 +322,10 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "webpop",
+            # A Redis that is down or cut off answers within a second rather than hanging each page. No
+            # IGNORE_EXCEPTIONS: each caller chooses (reads and page writes fall back to the database,
+            # dropping a session or user raises; webpop/errors.py turns that into a 503).
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
         }
     }
 else:

@@ -8,6 +8,8 @@ from users import views_auth as users_auth
 
 from . import health
 
+handler500 = "webpop.errors.server_error"  # 503 "back in a moment" while PostgreSQL or Redis is away
+
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

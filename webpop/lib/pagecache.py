@@ -48,6 +48,8 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.utils import timezone, translation
 
+from webpop.cache import report_unavailable
+
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -76,9 +78,9 @@ def touch(owner_ids: Iterable) -> None:
 def _replace_versions(ids: set[int]) -> None:
     try:
         cache.set_many({_version_key(pk): secrets.token_hex(8) for pk in ids}, VERSION_TTL)
-    except Exception:
+    except Exception as exc:
         # A change to mail must not fail because the cache is away; pages expire after PAGE_TTL.
-        logger.exception("could not mark cached pages out of date for users %s", sorted(ids))
+        report_unavailable(logger, "page cache (marking pages out of date)", exc)
 
 
 @memoize
@@ -160,16 +162,16 @@ def _read(user_id: int, key: str) -> tuple[str | None, object]:
             if not cache.add(version_key, version, VERSION_TTL):
                 version = cache.get(version_key)  # set meanwhile by a change or another page
         return version, found.get(key)
-    except Exception:
-        logger.warning("page cache unavailable", exc_info=True)
+    except Exception as exc:
+        report_unavailable(logger, "page cache", exc)
         return None, None
 
 
 def _store(key: str, value: tuple) -> None:
     try:
         cache.set(key, value, PAGE_TTL)
-    except Exception:
-        logger.warning("page cache unavailable", exc_info=True)
+    except Exception as exc:
+        report_unavailable(logger, "page cache", exc)
 
 
 def remembered(user_id: int, name: str, compute: Callable[[], T]) -> T:
