@@ -112,7 +112,12 @@
 
   window.webpopNotify = async function (title, body) {
     if (state() !== "tab" || !canNotify || Notification.permission !== "granted") return;
-    const reg = "serviceWorker" in navigator ? await navigator.serviceWorker.getRegistration() : null;
+    // The worker every signed-in page registers; a page that has just loaded may still be registering
+    // it, so wait for it a moment (phone browsers show notifications only through a worker).
+    const reg = "serviceWorker" in navigator ? await Promise.race([
+      navigator.serviceWorker.ready,
+      new Promise(function (resolve) { setTimeout(resolve, 5000, null); }),
+    ]) : null;
     const options = { body: body, tag: TAG, renotify: true, dir: "auto", icon: script.dataset.icon };
     if (reg) reg.showNotification(title, options); else new Notification(title, options);
   };
