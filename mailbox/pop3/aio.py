@@ -28,7 +28,7 @@ from .core import NEED_DATA, START_TLS, Capabilities, Emit, RetrResult, Steps
 from .errors import Pop3ConnectError, Pop3ProtocolError, Pop3ServerError, Pop3TimeoutError
 from .profile import ServerProfile
 from .sasl import ScramCache
-from .session import DEFAULT_WINDOW, Session
+from .session import DEFAULT_WINDOW, Session, SessionFacts
 
 HIGH_WATER = 1024 * 1024  # received but unread bytes before the socket is paused
 T = TypeVar("T")
@@ -106,7 +106,7 @@ class _Stream(asyncio.Protocol):
             await self._writable
 
 
-class AsyncPop3Client:
+class AsyncPop3Client(SessionFacts):
     """One POP3 session on asyncio. ``async with`` it; ``await quit()`` commits DELEs.
 
     Leaving the block because of an exception closes the connection without
@@ -147,42 +147,6 @@ class AsyncPop3Client:
         self._stream: _Stream | None = None
         self._deadline: float | None = None
         self.peer_fingerprint: str | None = None
-
-    # What the session knows ------------------------------------------------------
-
-    @property
-    def window(self) -> int:
-        return self.session.window
-
-    @property
-    def greeting(self) -> str:
-        return self.session.greeting
-
-    @property
-    def apop_timestamp(self) -> str | None:
-        return self.session.apop_timestamp
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.session.capabilities
-
-    @property
-    def encrypted(self) -> bool:
-        return self.session.encrypted
-
-    @property
-    def authenticated_with(self) -> str | None:
-        return self.session.authenticated_with
-
-    @property
-    def profile(self) -> ServerProfile | None:
-        return self.session.learned_profile(time.time())
-
-    def offered_mechanisms(self) -> list[str]:
-        return self.session.offered_mechanisms()
-
-    def choose_mechanism(self) -> str:
-        return self.session.choose_mechanism()
 
     # Connection ------------------------------------------------------------
 

@@ -24,13 +24,13 @@ from .core import NEED_DATA, START_TLS, Capabilities, Emit, RetrResult, Steps, e
 from .errors import Pop3ConnectError, Pop3ProtocolError, Pop3ServerError, Pop3TimeoutError
 from .profile import ServerProfile
 from .sasl import ScramCache
-from .session import DEFAULT_WINDOW, Session
+from .session import DEFAULT_WINDOW, Session, SessionFacts
 
 RECV_SIZE = 256 * 1024
 T = TypeVar("T")
 
 
-class Pop3Client:
+class Pop3Client(SessionFacts):
     """One POP3 session. Use as a context manager; ``quit()`` commits DELEs.
 
     Leaving the ``with`` block because of an exception closes the connection
@@ -74,44 +74,6 @@ class Pop3Client:
         self._sock: socket.socket | None = None
         self._deadline: float | None = None
         self.peer_fingerprint: str | None = None
-
-    # What the session knows ------------------------------------------------------
-
-    @property
-    def window(self) -> int:
-        return self.session.window
-
-    @property
-    def greeting(self) -> str:
-        return self.session.greeting
-
-    @property
-    def apop_timestamp(self) -> str | None:
-        return self.session.apop_timestamp
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.session.capabilities
-
-    @property
-    def encrypted(self) -> bool:
-        return self.session.encrypted
-
-    @property
-    def authenticated_with(self) -> str | None:
-        return self.session.authenticated_with
-
-    @property
-    def profile(self) -> ServerProfile | None:
-        """What to pass as ``profile`` next time (None until logged in)."""
-        return self.session.learned_profile(time.time())
-
-    def offered_mechanisms(self) -> list[str]:
-        """The password login methods this server offers, best first for this connection."""
-        return self.session.offered_mechanisms()
-
-    def choose_mechanism(self) -> str:
-        return self.session.choose_mechanism()
 
     # Connection ------------------------------------------------------------
 
