@@ -114,7 +114,8 @@ def check_restore(*args: str) -> str:
     return out.getvalue()
 
 
-def test_keep_mail_that_arrived_after_the_backup_is_fetched_again(pop_user, dovecot_account, backup):
+@pytest.mark.parametrize("store_too", [True, False], ids=["store-restored", "store-survived"])
+def test_keep_mail_that_arrived_after_the_backup_is_fetched_again(pop_user, dovecot_account, backup, store_too):
     account = dovecot_account(policy="keep")
     before = [mail(1), mail(2)]
     for raw in before:
@@ -129,9 +130,10 @@ def test_keep_mail_that_arrived_after_the_backup_is_fetched_again(pop_user, dove
     everything = {sha(raw): raw for raw in before + after}
     assert stored(account) == everything
 
-    backup.restore()
+    backup.restore(store_too=store_too)
     assert stored(account) == {sha(raw): raw for raw in before}
-    assert check_restore().endswith("0 missing; 0 orphaned files (0 bytes) no row references\n")
+    orphans = {store.sha_of(o.relpath) for o in restore_check.check().orphans if o.relpath.startswith("raw/")}
+    assert orphans == (set() if store_too else {sha(raw) for raw in after})  # the newer store's files
 
     result = synced(account)
     assert (result.fetched, result.deleted_on_server) == (2, 0)  # what arrived after the backup, once
@@ -139,6 +141,7 @@ def test_keep_mail_that_arrived_after_the_backup_is_fetched_again(pop_user, dove
     assert pop_user.sha256s() == set(everything)  # "keep": the server still has it all
     assert synced(account).fetched == 0
     assert not verify.verify().damaged and not DamagedFile.objects.exists()
+    assert check_restore().endswith("0 missing; 0 orphaned files (0 bytes) no row references\n")
 
 
 def test_delete_after_fetch_loses_nothing_the_backup_held_and_deletes_nothing_it_lacks(
