@@ -390,7 +390,9 @@ def reply(request: HttpRequest, message_id: int) -> HttpResponse:
 def _sha_of(message: Message, relpath: str) -> str:
     if relpath == message.raw_path:
         return message.sha256
-    return Attachment.objects.filter(message=message, stored_path=relpath).values_list("sha256", flat=True)[0]
+    return (
+        Attachment.objects.filter(message=message, stored_path=relpath).values_list("sha256", flat=True).first() or ""
+    )
 
 
 def _damaged_notice(message: Message, relpath: str) -> str:
@@ -399,7 +401,7 @@ def _damaged_notice(message: Message, relpath: str) -> str:
             "The original of this message is damaged (its stored file is missing or changed), so it cannot be "
             "quoted or forwarded. The administrator can restore it from a backup or fetch it again."
         )
-    name = Attachment.objects.filter(message=message, stored_path=relpath).values_list("filename", flat=True)[0]
+    name = Attachment.objects.filter(message=message, stored_path=relpath).values_list("filename", flat=True).first()
     return _(
         "The attachment “%(name)s” of this message is damaged (its stored file is missing or changed), so the "
         "message cannot be forwarded with it. The administrator can restore it from a backup."
