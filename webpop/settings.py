@@ -20,6 +20,7 @@ from webpop.lib.env import (
     secret_from_env_or_file,
     url_with_port,
 )
+from webpop.security import APP_DIRECTIVES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("WEBPOP_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -199,7 +200,10 @@ elif WEBPOP_STORAGE != "local":
 
     raise ImproperlyConfigured(f"WEBPOP_STORAGE={WEBPOP_STORAGE!r} is not supported (use local or s3).")
 
-# Security headers and cookies (Content-Security-Policy: webpop/security.py). HTTPS-only
+# Content-Security-Policy (django-csp): the app's pages; views that answer files or the sandboxed message
+# body declare their own (webpop/security.py, webpop/lib/cspolicy.py).
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": APP_DIRECTIVES}
+# Security headers and cookies. HTTPS-only
 # flags follow WEBPOP_HTTPS so a plain-HTTP `make run` on localhost still works;
 # `manage.py check --deploy` is clean with WEBPOP_HTTPS=true and DEBUG off.
 WEBPOP_HTTPS = env_bool("WEBPOP_HTTPS", False)
