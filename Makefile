@@ -22,10 +22,12 @@ venv: $(VENV)/.installed
 dev-deps: $(VENV)/.dev-installed
 
 migrate: venv
+	$(PY) manage.py initdata
 	$(PY) manage.py migrate --noinput
 
 # Web server, Celery worker and beat in the foreground; Ctrl-C stops all three.
 run: venv
+	$(PY) manage.py initdata
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
@@ -53,6 +55,7 @@ system-deps:
 # (tests/services.py) starts and stops, unless DATABASE_URL / REDIS_URL name servers of yours. Then
 # test-sqlite: the tests marked `sqlite` again in the embedded setup `make run` uses (SQLite, no Redis).
 test: dev-deps system-deps
+	$(PY) manage.py initdata
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -4,7 +4,6 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from webpop.choice_labels import translated
 from webpop.lib.tls import normalize_fingerprint
 
 from .models import DEFAULT_PORTS, AuthMechanism, MailAccount, Security
@@ -27,7 +26,7 @@ class MailAccountForm(forms.Form):
     )
     label = forms.CharField(max_length=100, required=False, label=_("Label"), help_text=_("Optional, e.g. “Work”."))
     host = forms.CharField(max_length=253, label=_("POP3 server"), help_text=_("e.g. pop.example.com"))
-    security = forms.ChoiceField(choices=translated(Security.choices), initial=Security.SSL, label=_("Security"))
+    security = forms.ChoiceField(choices=Security.choices, initial=Security.SSL, label=_("Security"))
     port = forms.IntegerField(
         min_value=1,
         max_value=65535,
@@ -66,7 +65,7 @@ class MailAccountForm(forms.Form):
         help_text=_("Archive or one of your folders skips the inbox, as Gmail's mail fetcher allowed."),
     )
     auth_mechanism = forms.ChoiceField(
-        choices=[("", _("Automatic: the safest method the server accepts")), *translated(AuthMechanism.choices)],
+        choices=[("", _("Automatic: the safest method the server accepts")), *AuthMechanism.choices],
         required=False,
         label=_("Login method"),
     )

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from webpop.lib.tls import normalize_fingerprint
 
@@ -13,19 +14,19 @@ from .policy import Policy, validate_policy
 
 
 class Security(models.TextChoices):
-    SSL = "ssl", "SSL/TLS (implicit, usually port 995)"
-    STARTTLS = "starttls", "STARTTLS (STLS, usually port 110)"
-    NONE = "none", "None: unencrypted (password sent in clear text)"
+    SSL = "ssl", _("SSL/TLS (implicit, usually port 995)")
+    STARTTLS = "starttls", _("STARTTLS (STLS, usually port 110)")
+    NONE = "none", _("None: unencrypted (password sent in clear text)")
 
 
 class AuthMechanism(models.TextChoices):
-    SCRAM_SHA_256 = "SCRAM-SHA-256", "SCRAM-SHA-256"
-    SCRAM_SHA_1 = "SCRAM-SHA-1", "SCRAM-SHA-1"
-    CRAM_MD5 = "CRAM-MD5", "CRAM-MD5"
-    APOP = "APOP", "APOP"
-    PLAIN = "PLAIN", "SASL PLAIN"
-    LOGIN = "LOGIN", "SASL LOGIN"
-    USER = "USER", "USER/PASS"
+    SCRAM_SHA_256 = "SCRAM-SHA-256", _("SCRAM-SHA-256")
+    SCRAM_SHA_1 = "SCRAM-SHA-1", _("SCRAM-SHA-1")
+    CRAM_MD5 = "CRAM-MD5", _("CRAM-MD5")
+    APOP = "APOP", _("APOP")
+    PLAIN = "PLAIN", _("SASL PLAIN")
+    LOGIN = "LOGIN", _("SASL LOGIN")
+    USER = "USER", _("USER/PASS")
 
 
 def validate_fingerprint(value: str) -> None:
@@ -41,19 +42,19 @@ DEFAULT_PORTS = {Security.SSL: 995, Security.STARTTLS: 110, Security.NONE: 110}
 class ErrorClass(models.TextChoices):
     """What went wrong on the last sync, in classes a user can act on."""
 
-    DNS = "dns", "Host name not found"
-    REFUSED = "refused", "Connection refused"
-    TIMEOUT = "timeout", "Timed out"
-    NETWORK = "network", "Network error"
-    QUOTA = "quota", "Storage quota full"
-    TLS = "tls", "TLS certificate not trusted"
-    AUTH = "auth", "Authentication failed"
-    PRIVATE_ADDRESS = "private_address", "Private address refused"
-    TEMPORARY = "temporary", "Server temporarily unavailable"
-    PROTOCOL = "protocol", "Server protocol error"
-    PERMANENT = "permanent", "Server error"
-    CREDENTIALS = "credentials", "Stored password unreadable"
-    INTERNAL = "internal", "Internal error"
+    DNS = "dns", _("Host name not found")
+    REFUSED = "refused", _("Connection refused")
+    TIMEOUT = "timeout", _("Timed out")
+    NETWORK = "network", _("Network error")
+    QUOTA = "quota", _("Storage quota full")
+    TLS = "tls", _("TLS certificate not trusted")
+    AUTH = "auth", _("Authentication failed")
+    PRIVATE_ADDRESS = "private_address", _("Private address refused")
+    TEMPORARY = "temporary", _("Server temporarily unavailable")
+    PROTOCOL = "protocol", _("Server protocol error")
+    PERMANENT = "permanent", _("Server error")
+    CREDENTIALS = "credentials", _("Stored password unreadable")
+    INTERNAL = "internal", _("Internal error")
 
 
 class MailAccount(models.Model):
@@ -161,19 +162,25 @@ class MailAccount(models.Model):
 
 # Where a message opens beside the list on a wide screen (Preferences); on a phone it always opens on its own page.
 READING_PANE_CHOICES = [
-    ("off", "Off: open messages on their own page"),
-    ("right", "Right of the list"),
-    ("below", "Below the list"),
+    ("off", _("Off: open messages on their own page")),
+    ("right", _("Right of the list")),
+    ("below", _("Below the list")),
 ]
 
 
 # How long a sent message waits, with an Undo, before it leaves (Preferences). 0: at once.
-UNDO_SEND_CHOICES = [(0, "Off"), (5, "5 seconds"), (10, "10 seconds"), (20, "20 seconds"), (30, "30 seconds")]
+UNDO_SEND_CHOICES = [
+    (0, _("Off")),
+    (5, _("5 seconds")),
+    (10, _("10 seconds")),
+    (20, _("20 seconds")),
+    (30, _("30 seconds")),
+]
 DEFAULT_UNDO_SEND_SECONDS = 10
 
 # How new messages are written (Preferences); each message can switch. Rich by default: people expect
 # formatting (their old webmail had it), and every rich message also carries a plain text version.
-COMPOSE_FORMAT_CHOICES = [("rich", "Rich text"), ("plain", "Plain text")]
+COMPOSE_FORMAT_CHOICES = [("rich", _("Rich text")), ("plain", _("Plain text"))]
 
 
 class Profile(models.Model):

@@ -15,7 +15,6 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from webpop.choice_labels import translated
 from webpop.lib import pagecache
 
 from .models import (
@@ -46,14 +45,14 @@ class PreferencesForm(forms.Form):
         ),
     )
     reading_pane = forms.ChoiceField(
-        choices=translated(READING_PANE_CHOICES),
+        choices=READING_PANE_CHOICES,
         widget=forms.RadioSelect,
         required=False,  # not sent: the saved choice stays
         label=_("Reading pane"),
         help_text=_("On a wide screen a message can open beside the list. On a phone it always opens on its own."),
     )
     undo_send_seconds = forms.TypedChoiceField(
-        choices=translated(UNDO_SEND_CHOICES),
+        choices=UNDO_SEND_CHOICES,
         coerce=int,
         initial=DEFAULT_UNDO_SEND_SECONDS,
         required=False,  # not sent: the saved choice stays
@@ -61,7 +60,7 @@ class PreferencesForm(forms.Form):
         help_text=_("After Send, a message waits this long, with an Undo, before it leaves."),
     )
     compose_format = forms.ChoiceField(
-        choices=translated(COMPOSE_FORMAT_CHOICES),
+        choices=COMPOSE_FORMAT_CHOICES,
         widget=forms.RadioSelect,
         required=False,  # not sent: the saved choice stays
         label=_("Write new messages in"),

@@ -2,6 +2,9 @@
 # Container roles: web (migrate, collect static files, gunicorn), worker, beat, or any command.
 set -eu
 
+# The data dir's folders, and the keys .env does not give (every role: each may be the first to start).
+python manage.py initdata
+
 case "${1:-web}" in
   web)
     python manage.py migrate --noinput

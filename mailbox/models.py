@@ -56,9 +56,9 @@ class UserFolder(models.Model):
 
 
 class ServerState(models.TextChoices):
-    ON_SERVER = "on_server", "On server"
-    DELETE_PENDING = "delete_pending", "Delete pending"
-    GONE = "gone", "Gone from server"
+    ON_SERVER = "on_server", _("On server")
+    DELETE_PENDING = "delete_pending", _("Delete pending")
+    GONE = "gone", _("Gone from server")
 
 
 class Message(models.Model):
@@ -246,8 +246,8 @@ class FetchFailure(models.Model):
     """A message that could not be fetched or stored; quarantined after repeated failures."""
 
     class Reason(models.TextChoices):
-        ERROR = "error", "Could not be fetched or stored"
-        TOO_LARGE = "too_large", "Larger than the account's size limit"
+        ERROR = "error", _("Could not be fetched or stored")
+        TOO_LARGE = "too_large", _("Larger than the account's size limit")
 
     account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="fetch_failures")
     uidl = models.CharField(max_length=255)
@@ -302,8 +302,8 @@ class DamagedFile(models.Model):
     """
 
     class Kind(models.TextChoices):
-        MISSING = "missing", "Missing"
-        CORRUPT = "corrupt", "Corrupt"
+        MISSING = "missing", _("Missing")
+        CORRUPT = "corrupt", _("Corrupt")
 
     relpath = models.CharField(max_length=255, unique=True, help_text="Relative to the mail store.")
     sha256 = models.CharField(max_length=64, db_index=True, help_text="What its content should hash to.")
@@ -358,15 +358,15 @@ class Rule(models.Model):
     """An incoming-mail rule: "<field> contains <text>" → an action, applied at ingest (mailbox/rules.py)."""
 
     class Field(models.TextChoices):
-        FROM = "from", "From"
-        TO = "to", "To or Cc"
-        SUBJECT = "subject", "Subject"
+        FROM = "from", _("From")
+        TO = "to", _("To or Cc")
+        SUBJECT = "subject", _("Subject")
 
     class Action(models.TextChoices):
-        MOVE = "move", "Move to folder"
-        STAR = "star", "Star"
-        READ = "read", "Mark as read"
-        SPAM = "spam", "Mark as spam"
+        MOVE = "move", _("Move to folder")
+        STAR = "star", _("Star")
+        READ = "read", _("Mark as read")
+        SPAM = "spam", _("Mark as spam")
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mail_rules")
     account = models.ForeignKey(
@@ -422,10 +422,10 @@ class ImportJob(BackgroundJob):
     """
 
     class State(models.TextChoices):
-        QUEUED = "queued", "Waiting"
-        RUNNING = "running", "Importing"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Waiting")
+        RUNNING = "running", _("Importing")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     ACTIVE = (State.QUEUED, State.RUNNING)
 
@@ -495,11 +495,11 @@ class BulkJob(BackgroundJob):
     """
 
     class State(models.TextChoices):
-        QUEUED = "queued", "Waiting"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        CANCELLED = "cancelled", "Stopped"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Waiting")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Stopped")
+        FAILED = "failed", _("Failed")
 
     ACTIVE = (State.QUEUED, State.RUNNING)
 

@@ -13,7 +13,7 @@ from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_POST
 
 from accounts.models import MailAccount, Profile
-from webpop.lib import pagecache
+from webpop.lib import cspolicy, pagecache
 
 from . import actions, damage, folders, listing, search, tabs, views_bulk, views_tabs, virtual
 from . import rows as rows_module
@@ -391,9 +391,7 @@ def message_source(request: HttpRequest, message_id: int) -> FileResponse:
         return damaged_file(request)
     except (OSError, ValueError):
         raise Http404 from None
-    response = FileResponse(fh, content_type="text/plain; charset=utf-8")
-    response["Content-Security-Policy"] = "sandbox"
-    return response
+    return _file_response(fh, content_type="text/plain; charset=utf-8")
 
 
 @login_required
@@ -414,9 +412,7 @@ def message_raw(request: HttpRequest, message_id: int) -> FileResponse:
         return damaged_file(request)
     except (OSError, ValueError):
         raise Http404 from None
-    response = FileResponse(fh, as_attachment=True, filename=f"message-{message.id}.eml", content_type="message/rfc822")
-    response["Content-Security-Policy"] = "sandbox"
-    return response
+    return _file_response(fh, as_attachment=True, filename=f"message-{message.id}.eml", content_type="message/rfc822")
 
 
 @login_required
@@ -429,11 +425,13 @@ def attachment_download(request: HttpRequest, attachment_id: int) -> FileRespons
     except (OSError, ValueError):
         raise Http404 from None
     # Always a download, never rendered in our origin (nosniff is global).
-    response = FileResponse(
-        fh, as_attachment=True, filename=attachment.filename, content_type="application/octet-stream"
-    )
-    response["Content-Security-Policy"] = "sandbox"
-    return response
+    return _file_response(fh, as_attachment=True, filename=attachment.filename, content_type="application/octet-stream")
+
+
+@cspolicy.policy(cspolicy.SANDBOX)
+def _file_response(fh, **kwargs) -> FileResponse:
+    """A stored file as it is, sandboxed (a damaged file's page instead keeps the app's policy)."""
+    return FileResponse(fh, **kwargs)
 
 
 def damaged_file(request: HttpRequest) -> HttpResponse:

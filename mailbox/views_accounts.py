@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from accounts import services
 from accounts.forms import DELIVERY_FOLDERS, MailAccountEditForm, MailAccountForm
 from accounts.models import MailAccount
-from webpop.lib import ratelimit
+from webpop.lib import cspolicy, ratelimit
 
 from . import actions, folders, store, sync
 from .models import FetchFailure
@@ -166,6 +166,7 @@ def failure_retry(request: HttpRequest, account_id: int, failure_id: int) -> Htt
     return redirect("accounts:detail", account_id=account.id)
 
 
+@cspolicy.policy(cspolicy.SANDBOX)
 @login_required
 def failure_raw(request: HttpRequest, account_id: int, failure_id: int) -> FileResponse:
     account = _own_account(request, account_id)
@@ -178,7 +179,6 @@ def failure_raw(request: HttpRequest, account_id: int, failure_id: int) -> FileR
         raise Http404 from None
     response = FileResponse(fh, as_attachment=True, filename=f"quarantined-{failure.id}.eml")
     response["Content-Type"] = "application/octet-stream"
-    response["Content-Security-Policy"] = "sandbox"
     return response
 
 

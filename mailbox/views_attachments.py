@@ -24,12 +24,13 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
+from webpop.lib import cspolicy
+
 from . import attachment_zip, attachments, damage, ical, mime, thumbnails
 from .models import Attachment, Message
 
 logger = logging.getLogger(__name__)
 
-IMAGE_CSP = "default-src 'none'; sandbox"
 TEXT_PREVIEW_BYTES = 256 * 1024
 CSV_MAX_ROWS = 500
 CSV_MAX_COLUMNS = 40
@@ -43,6 +44,7 @@ def _own_attachment(request: HttpRequest, attachment_id: int) -> Attachment:
     )
 
 
+@cspolicy.policy(cspolicy.ASSET)
 @login_required
 @require_GET
 def attachment_image(request: HttpRequest, attachment_id: int, size: str) -> HttpResponse:
@@ -59,7 +61,6 @@ def attachment_image(request: HttpRequest, attachment_id: int, size: str) -> Htt
         raise Http404 from None
     response = HttpResponse(data, content_type="image/webp")
     response["Content-Disposition"] = "inline"
-    response["Content-Security-Policy"] = IMAGE_CSP
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, max-age=86400"
     return response
@@ -143,6 +144,7 @@ def _table(text: str, delimiter: str | None) -> tuple[list[list[str]], bool] | N
     return [r + [""] * (width - len(r)) for r in rows], cut
 
 
+@cspolicy.policy(cspolicy.SANDBOX)
 @login_required
 @require_GET
 def attachments_zip(request: HttpRequest, message_id: int) -> HttpResponse:
@@ -172,7 +174,6 @@ def attachments_zip(request: HttpRequest, message_id: int) -> HttpResponse:
     subject = re.sub(r"[/\\]", "_", message.subject)  # a slash in a subject is not a folder
     subject = attachment_zip.safe_name(subject, "attachments")[:80].rstrip(" .") or "attachments"
     response["Content-Disposition"] = content_disposition_header(True, f"{subject}.zip")
-    response["Content-Security-Policy"] = "sandbox"
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response

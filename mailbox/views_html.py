@@ -60,6 +60,8 @@ from django.utils.translation import gettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from webpop.lib import cspolicy
+
 from . import damage, imageproxy, mime, plaintext, sanitize
 from .models import Attachment, Message, RemoteImagePreference
 
@@ -67,12 +69,16 @@ logger = logging.getLogger(__name__)
 
 ASSET_SALT = "webpop.mailbox.html-asset"
 IFRAME_SANDBOX = "allow-popups allow-popups-to-escape-sandbox"
-FRAME_CSP = (
-    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; font-src 'self'; "
-    "form-action 'none'; frame-ancestors 'self'; base-uri 'none'; "
-    f"sandbox {IFRAME_SANDBOX}"
-)
-ASSET_CSP = "default-src 'none'; sandbox"
+FRAME_POLICY = {
+    "default-src": [cspolicy.NONE],
+    "img-src": [cspolicy.SELF, "data:"],
+    "style-src": ["'unsafe-inline'"],
+    "font-src": [cspolicy.SELF],
+    "form-action": [cspolicy.NONE],
+    "frame-ancestors": [cspolicy.SELF],
+    "base-uri": [cspolicy.NONE],
+    "sandbox": IFRAME_SANDBOX.split(),
+}
 MAX_INLINE_IMAGE_BYTES = 25 * 1024 * 1024
 
 # The frame's own document around the sanitized body. Mail is designed for a light
@@ -345,7 +351,6 @@ def _frame_response(body: str, *, folded: bool = False, width: int | None = None
     layout = FRAME_LAYOUT_WIDTH % width if width else ""
     document = FRAME_HEAD + layout + (FRAME_BODY_FOLDED if folded else FRAME_BODY) + body + FRAME_TAIL
     response = HttpResponse(document, content_type="text/html; charset=utf-8")
-    response["Content-Security-Policy"] = FRAME_CSP
     response["X-Content-Type-Options"] = "nosniff"
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "private, no-store"
@@ -355,7 +360,6 @@ def _frame_response(body: str, *, folded: bool = False, width: int | None = None
 def _image_response(data: bytes, content_type: str) -> HttpResponse:
     response = HttpResponse(data, content_type=content_type)
     response["Content-Disposition"] = "inline"
-    response["Content-Security-Policy"] = ASSET_CSP
     response["X-Content-Type-Options"] = "nosniff"
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = f"private, max-age={settings.WEBPOP_HTML_ASSET_MAX_AGE}"
@@ -369,6 +373,7 @@ def _own_message(request: HttpRequest, message_id: int) -> Message:
     return get_object_or_404(Message, id=message_id, owner=request.user)
 
 
+@cspolicy.policy(FRAME_POLICY)
 @login_required
 @require_GET
 @xframe_options_sameorigin
@@ -393,6 +398,7 @@ def message_body(request: HttpRequest, message_id: int) -> HttpResponse:
     return _frame_response(body, folded=folded, width=_layout_width(request))
 
 
+@cspolicy.policy(cspolicy.ASSET)
 @require_GET
 def cid_image(request: HttpRequest, message_id: int, token: str, attachment_id: int) -> HttpResponse:
     """An image part of the message (a ``cid:`` reference), through a signed URL."""
@@ -411,6 +417,7 @@ def cid_image(request: HttpRequest, message_id: int, token: str, attachment_id: 
     return _image_response(data, content_type)
 
 
+@cspolicy.policy(cspolicy.ASSET)
 @require_GET
 def proxied_image(request: HttpRequest, message_id: int, token: str, index: int) -> HttpResponse:
     """A remote image of the message, fetched by the server for a reader who allowed it."""

@@ -10,6 +10,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from outgoing.send import SendRefused
+from webpop.lib import cspolicy
 
 from . import attachments, invitations, store
 from .models import Attachment
@@ -44,6 +45,7 @@ def calendar_answer(request: HttpRequest, attachment_id: int) -> HttpResponse:
     return redirect("mailbox:message", message_id=attachment.message_id)
 
 
+@cspolicy.policy(cspolicy.SANDBOX)
 @login_required
 def calendar_ics(request: HttpRequest, attachment_id: int) -> FileResponse:
     """The calendar file as it arrived, for the user's calendar app: text/calendar, as a download."""
@@ -53,5 +55,4 @@ def calendar_ics(request: HttpRequest, attachment_id: int) -> FileResponse:
     except OSError:
         raise Http404 from None
     response = FileResponse(fh, as_attachment=True, filename="invite.ics", content_type="text/calendar")
-    response["Content-Security-Policy"] = "sandbox"
     return response

@@ -28,13 +28,23 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from webpop.lib import cspolicy
+
 from . import conversation, damage, mime, sanitize, sanitize_css, views_html
 from .models import Attachment, Folder, Message
 
-PRINT_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'none'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
-)
+PRINT_POLICY = {
+    "default-src": [cspolicy.NONE],
+    "script-src": [cspolicy.SELF],
+    "style-src": [cspolicy.SELF, "'unsafe-inline'"],
+    "img-src": [cspolicy.SELF, "data:"],
+    "font-src": [cspolicy.SELF],
+    "connect-src": [cspolicy.NONE],
+    "form-action": [cspolicy.NONE],
+    "frame-ancestors": [cspolicy.NONE],
+    "base-uri": [cspolicy.NONE],
+}
+PRINT_CSP = cspolicy.header(PRINT_POLICY)
 # The style block the sanitizer puts first (its CSS never holds "<"), and the container its rules name.
 _STYLE_BLOCK = re.compile(r"\A<style>([^<]*)</style>")
 _CONTAINER = re.compile(rf"#{re.escape(sanitize_css.CONTAINER_ID)}(?![\w-])")
@@ -99,7 +109,6 @@ def _response(request: HttpRequest, message: Message, messages: list[Message], *
             "truncated": conversation and in_thread > len(items),
         },
     )
-    response["Content-Security-Policy"] = PRINT_CSP
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "private, no-store"
     return response
@@ -115,6 +124,7 @@ def _thread(message: Message):
     return Message.objects.filter(owner_id=message.owner_id, thread_id=message.thread_id).exclude(folder=Folder.PURGED)
 
 
+@cspolicy.policy(PRINT_POLICY)
 @login_required
 @require_GET
 def print_message(request: HttpRequest, message_id: int) -> HttpResponse:
@@ -122,6 +132,7 @@ def print_message(request: HttpRequest, message_id: int) -> HttpResponse:
     return _response(request, message, [message], conversation=False)
 
 
+@cspolicy.policy(PRINT_POLICY)
 @login_required
 @require_GET
 def print_conversation(request: HttpRequest, message_id: int) -> HttpResponse:

@@ -12,18 +12,15 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import MailAccount
-from webpop.choice_labels import translated
 
 from . import folders, rules
 from .models import Folder, Rule
 
 
 class RuleForm(forms.Form):
-    field = forms.ChoiceField(
-        choices=translated(Rule.Field.choices), label=pgettext_lazy("condition of a rule", "When")
-    )
+    field = forms.ChoiceField(choices=Rule.Field.choices, label=pgettext_lazy("condition of a rule", "When"))
     contains = forms.CharField(max_length=200, label=_("contains"))
-    action = forms.ChoiceField(choices=translated(Rule.Action.choices), label=_("then"))
+    action = forms.ChoiceField(choices=Rule.Action.choices, label=_("then"))
     folder = forms.ChoiceField(choices=(), required=False, label=_("Folder (for Move)"))
     account = forms.ModelChoiceField(
         queryset=MailAccount.objects.none(), required=False, empty_label=_("All accounts"), label=_("For mail from")

@@ -18,7 +18,7 @@ from accounts import autoconfig
 from accounts.models import MailAccount
 from mailbox import damage
 from mailbox.models import Attachment, Folder, Message
-from webpop.lib import ratelimit
+from webpop.lib import cspolicy, ratelimit
 
 from . import compose, identities, presets, rich, richtext, send, services
 from .forms import ComposeForm, IdentityForm, SendingSetupForm, SmtpSettingsForm
@@ -476,12 +476,12 @@ def discard(request: HttpRequest, outgoing_id: int) -> HttpResponse:
     return redirect("outgoing:drafts" if was_draft else "outgoing:outbox")
 
 
+@cspolicy.policy(cspolicy.SANDBOX)
 @login_required
 def attachment(request: HttpRequest, outgoing_id: int, attachment_id: int) -> HttpResponse:
     row = get_object_or_404(OutgoingAttachment, id=attachment_id, message_id=outgoing_id, message__owner=request.user)
     response = HttpResponse(bytes(row.data), content_type="application/octet-stream")
     response["Content-Disposition"] = content_disposition_header(True, row.filename)
-    response["Content-Security-Policy"] = "sandbox"
     return response
 
 

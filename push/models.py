@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Content(models.TextChoices):
-    # Labels are translated where shown (webpop/choice_labels.py).
-    COUNT = "count", "Only how many unread messages there are"
-    SENDER = "sender", "The sender and subject of the newest message"
+    COUNT = "count", _("Only how many unread messages there are")
+    SENDER = "sender", _("The sender and subject of the newest message")
 
 
 class PushSettings(models.Model):

@@ -20,7 +20,6 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from users.sessions import key_hash
-from webpop.choice_labels import translated
 
 from . import actions
 from .models import Content
@@ -40,9 +39,7 @@ class SubscriptionForm(forms.Form):
 
 
 class ContentForm(forms.Form):
-    content = forms.ChoiceField(
-        choices=translated(Content.choices), widget=forms.RadioSelect, label=_("A notification shows")
-    )
+    content = forms.ChoiceField(choices=Content.choices, widget=forms.RadioSelect, label=_("A notification shows"))
 
 
 def _error(status: int, error: str) -> JsonResponse:

@@ -13,6 +13,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from webpop.lib import datadir
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -40,6 +42,8 @@ def webpop_env(
     if redis and settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL
     env.update(extra)
+    # The folders `manage.py initdata` makes (the keys are in the environment).
+    datadir.initialize(data_dir, folder_queue=not env.get("REDIS_URL"))
     return {name: value for name, value in env.items() if value is not None}
 
 

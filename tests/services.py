@@ -66,6 +66,7 @@ def start_missing(config: pytest.Config) -> Started:
     started = Started()
     missing = [name for name in ("DATABASE_URL", "REDIS_URL", "WEBPOP_DATA_DIR") if name not in os.environ]
     if not missing:
+        prepare_data_dir(config)
         return started
     folder = Path(tempfile.mkdtemp(prefix="webpop-test-"))
     started.folder = folder
@@ -82,7 +83,21 @@ def start_missing(config: pytest.Config) -> Started:
         port = start_postgresql(config, folder)
         os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{port}/{DATABASE}"
         started.services.append(f"PostgreSQL on 127.0.0.1:{port}")
+    prepare_data_dir(config)
     return started
+
+
+def prepare_data_dir(config: pytest.Config) -> None:
+    """What ``manage.py initdata`` does, before the settings read the keys; then the keys go into the environment,
+    as an orchestrator passes them, so a test's own webpop processes with a fresh data dir share them."""
+    from webpop.lib import datadir
+
+    data_dir = Path(os.environ.get("WEBPOP_DATA_DIR") or Path(__file__).resolve().parent.parent / "var").resolve()
+    datadir.initialize(data_dir, folder_queue=not os.environ.get("REDIS_URL"))
+    for variable, file_name, _generate in datadir.KEYS:
+        if not os.environ.get(variable) and not os.environ.get(f"{variable}_FILE"):
+            os.environ[variable] = (data_dir / file_name).read_text().strip()
+            config.add_cleanup(lambda variable=variable: os.environ.pop(variable, None))
 
 
 def _unset(names: list[str]) -> None:

@@ -16,9 +16,15 @@ PASSTHROUGH = ("PATH", "HOME", "LANG", "DATABASE_URL", "REDIS_URL")
 
 
 def manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """Run manage.py in a fresh process with only ``env`` (plus the service URLs) set; keys generated in tmp_path."""
+    """Run manage.py in a fresh process with only ``env`` (plus the service URLs) set; keys generated in tmp_path
+    by ``manage.py initdata`` first, as a deploy does."""
     environ = {name: os.environ[name] for name in PASSTHROUGH if name in os.environ}
-    environ.update({"WEBPOP_DATA_DIR": str(tmp_path / "data"), **env})
+    environ["WEBPOP_DATA_DIR"] = str(tmp_path / "data")
+    init = subprocess.run(
+        [sys.executable, "manage.py", "initdata"], cwd=REPO, env=environ, capture_output=True, text=True, timeout=120
+    )
+    assert init.returncode == 0, init.stdout + init.stderr
+    environ.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=REPO, env=environ, capture_output=True, text=True, timeout=120
     )

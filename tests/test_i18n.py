@@ -42,21 +42,25 @@ def test_every_marked_string_is_in_the_german_catalogue_and_translated():
     assert not fuzzy, f"fuzzy (check and unmark): {fuzzy[:10]}"
 
 
-def test_every_model_choice_label_is_in_the_catalogue():
-    """Choices stay plain strings in the models (no migrations); webpop/choice_labels.py marks them."""
+def test_every_model_choice_label_is_translatable_and_in_the_catalogue():
+    """One way for choice labels: gettext_lazy in the model's choices, shown with get_FOO_display or the choices."""
     from django.apps import apps
+    from django.utils.functional import Promise
 
     entries = parse_po(PO)
-    labels = {
-        str(label)
-        for app in ("accounts", "mailbox", "push")
+    labels = [
+        (f"{model.__name__}.{field.name}", label)
+        # (oauth's choices are names: Google, Microsoft, XOAUTH2)
+        for app in ("accounts", "mailbox", "push", "outgoing", "unsubscribe", "users", "spam", "contacts")
         for model in apps.get_app_config(app).get_models()
         for field in model._meta.get_fields()
-        for _value, label in getattr(field, "choices", None) or ()
-    }
-    assert "Host name not found" in labels
-    missing = sorted(label for label in labels if (None, label) not in entries)
-    assert not missing, f"add to webpop/choice_labels.py and the catalogue: {missing}"
+        for _value, label in getattr(field, "flatchoices", None) or ()
+    ]
+    assert "Host name not found" in {str(label) for _field, label in labels}
+    plain = sorted({field for field, label in labels if not isinstance(label, Promise)})
+    assert not plain, f"choice labels not marked with gettext_lazy: {plain}"
+    missing = sorted({str(label) for _field, label in labels if (None, str(label)) not in entries})
+    assert not missing, f"add to the catalogue: {missing}"
 
 
 def test_translations_keep_the_placeholders_of_their_original():

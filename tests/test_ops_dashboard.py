@@ -326,10 +326,10 @@ def test_low_disk_space_is_alerted_on_the_dashboard_and_in_metrics(staff_client,
     from ops import metrics
 
     text = metrics.render()
-    low = re.findall(r'^webpop_disk_low\{place="([^"]+)",path="[^"]+"\} (\d)$', text, re.M)
-    assert low and all(flag == "1" for _place, flag in low)
+    low = re.findall(r'^webpop_disk_low\{path="[^"]+",place="([^"]+)"\} ([0-9.e+]+)$', text, re.M)
+    assert low and all(float(flag) == 1 for _place, flag in low)
     assert any("store" in place for place, _flag in low)
-    assert re.search(r"^webpop_disk_free_bytes\{.*\} \d+$", text, re.M)
+    assert re.search(r"^webpop_disk_free_bytes\{.*\} [0-9.]+(e\+[0-9]+)?$", text, re.M)
 
 
 def test_damaged_files_are_counted_on_the_dashboard_and_in_metrics(staff_client):

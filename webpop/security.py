@@ -1,21 +1,23 @@
-"""Security headers every response carries unless its view set stricter ones.
+"""Security headers every response carries unless its view declares a stricter policy.
 
-Django's SecurityMiddleware and XFrameOptionsMiddleware cover HSTS, nosniff,
-Referrer-Policy, Cross-Origin-Opener-Policy and X-Frame-Options (settings.py).
-Django 5.2 has no Content-Security-Policy support, so this adds the app's
-policy: scripts and styles only from our own origin (no inline script, no
-``eval``), no plugins, no framing by other sites, no ``<base>`` tricks, forms
-post only to us (and to the OAuth2 providers' sign-in pages, which the
-"Sign in with …" forms redirect to). The one page that is framed, the sandboxed message body
-(``mailbox.views_html``), and file downloads set their own, stricter policy,
-which is kept as it is.
+Django's SecurityMiddleware and XFrameOptionsMiddleware cover HSTS, nosniff, Referrer-Policy,
+Cross-Origin-Opener-Policy and X-Frame-Options (settings.py). The Content-Security-Policy comes from
+django-csp: ``APP_DIRECTIVES`` (settings.CONTENT_SECURITY_POLICY) for every page — scripts and styles only
+from our own origin (no inline script, no ``eval``), no plugins, no framing by other sites, no ``<base>``
+tricks, forms post only to us (and to the OAuth2 providers' sign-in pages, which the "Sign in with …"
+forms redirect to). The one page that is framed, the sandboxed message body (``mailbox.views_html``),
+and file downloads declare their own, stricter policy (``webpop.lib.cspolicy.policy``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from csp.constants import HEADER, NONE, SELF
+from csp.middleware import CSPMiddleware, PolicyParts
+from csp.utils import build_policy
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
 
-from django.http import HttpRequest, HttpResponse
+from webpop.lib.cspolicy import in_order
 
 # The rich text editor (static/vendor/trix) adds two <style> blocks of its own defaults when it loads (inserted
 # empty, then filled); these hashes allow exactly those texts (static/css/richtext.css has the same rules,
@@ -26,40 +28,56 @@ TRIX_STYLE_HASHES = (
     "'sha256-jAP18ioNeNaQBBU5RJvT96kjJnVxHvZs+s8WUNiLnvA='",  # trix-toolbar
 )
 
+# The app's pages (settings.CONTENT_SECURITY_POLICY); the middleware adds the sign-in pages to form-action.
+APP_DIRECTIVES = {
+    "default-src": [SELF],
+    "script-src": [SELF],
+    "style-src": [SELF, *TRIX_STYLE_HASHES],
+    # blob: the editor's preview of a picture being added (the page's own script makes the URL)
+    "img-src": [SELF, "data:", "blob:"],
+    "font-src": [SELF],
+    "connect-src": [SELF],
+    "frame-src": [SELF],  # the message body frame, served from our origin
+    "object-src": [NONE],
+    "base-uri": [NONE],
+    "form-action": [SELF],
+    "frame-ancestors": [NONE],
+}
+
 
 def app_csp(form_targets: tuple[str, ...] = ()) -> str:
-    return "; ".join(
-        [
-            "default-src 'self'",
-            "script-src 'self'",
-            " ".join(["style-src 'self'", *TRIX_STYLE_HASHES]),
-            # blob: the editor's preview of a picture being added (the page's own script makes the URL)
-            "img-src 'self' data: blob:",
-            "font-src 'self'",
-            "connect-src 'self'",
-            "frame-src 'self'",  # the message body frame, served from our origin
-            "object-src 'none'",
-            "base-uri 'none'",
-            " ".join(["form-action 'self'", *form_targets]),
-            "frame-ancestors 'none'",
-        ]
-    )
+    """The app's policy as a header, with ``form_targets`` allowed to receive forms too."""
+    update = {"form-action": list(form_targets)} if form_targets else None
+    return in_order(build_policy(update=update), settings.CONTENT_SECURITY_POLICY["DIRECTIVES"])
 
 
 # Browser features no page of ours uses; a script injected anyway gets none of them.
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
-        self.get_response = get_response
+class SecurityHeadersMiddleware(CSPMiddleware):
+    """django-csp's middleware: the sign-in pages in the app policy's form-action, directives in a stable order."""
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        if "Content-Security-Policy" not in response:
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False
+    ) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        if parts.config is None and not report_only:  # the app's policy, not a view's own
             from oauth.providers import authorize_origins  # settings only, no query
 
             # Chromium applies form-action to the redirect a form's answer makes, too.
-            response["Content-Security-Policy"] = app_csp(tuple(authorize_origins()))
+            origins = authorize_origins()
+            if origins:
+                parts.update = {**(parts.update or {})}
+                parts.update["form-action"] = [*parts.update.get("form-action", []), *origins]
+        return parts
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        had_policy = HEADER in response
+        response = super().process_response(request, response)
+        if HEADER in response and not had_policy:
+            parts = self.get_policy_parts(request, response)
+            names = parts.config or settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
+            response[HEADER] = in_order(response[HEADER], [*names, *(parts.update or {})])
         response.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         return response

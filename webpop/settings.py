@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from cryptography.fernet import Fernet
-
+from webpop.lib import datadir
 from webpop.lib.env import (
     env_bool,
     env_choice,
@@ -14,26 +13,33 @@ from webpop.lib.env import (
     env_int,
     env_list,
     env_str,
-    generate_secret_key,
     parse_database_url,
     read_secret_file,
-    secret_from_env_or_file,
     url_with_port,
 )
+from webpop.security import APP_DIRECTIVES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Mail, keys, and (the embedded setup) the SQLite database and the folder queue. `manage.py initdata` creates
+# its folders and keys; nothing here writes.
 DATA_DIR = Path(env_str("WEBPOP_DATA_DIR", str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)  # holds mail and keys
 
-SECRET_KEY = secret_from_env_or_file("SECRET_KEY", DATA_DIR / "secret_key", generate_secret_key)
+SECRET_KEY = env_str("SECRET_KEY", "") or read_secret_file(DATA_DIR / "secret_key") or ""
 # Comma-separated Fernet keys, newest first; older keys still decrypt (rotation).
-WEBPOP_ENCRYPTION_KEYS = [
-    key.strip()
-    for key in secret_from_env_or_file(
-        "WEBPOP_ENCRYPTION_KEYS", DATA_DIR / "encryption_keys", lambda: Fernet.generate_key().decode()
-    ).split(",")
-    if key.strip()
-]
+_encryption_keys = env_str("WEBPOP_ENCRYPTION_KEYS", "") or read_secret_file(DATA_DIR / "encryption_keys") or ""
+WEBPOP_ENCRYPTION_KEYS = [key.strip() for key in _encryption_keys.split(",") if key.strip()]
+if not (SECRET_KEY and WEBPOP_ENCRYPTION_KEYS) and not datadir.running_initdata():
+    from django.core.exceptions import ImproperlyConfigured
+
+    _missing = " and ".join(
+        name
+        for name, value in [("SECRET_KEY", SECRET_KEY), ("WEBPOP_ENCRYPTION_KEYS", WEBPOP_ENCRYPTION_KEYS)]
+        if not value
+    )
+    raise ImproperlyConfigured(
+        f"{_missing} not set and not in {DATA_DIR}: run `{datadir.COMMAND}` once to create them "
+        "(or set them in the environment)."
+    )
 
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
@@ -176,8 +182,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request otherwise
+STATIC_ROOT = DATA_DIR / "staticfiles"  # created by initdata (whitenoise warns on every request without it)
 # Files browsers ask for at the site's root (/favicon.ico, /apple-touch-icon.png), served by whitenoise.
 WHITENOISE_ROOT = BASE_DIR / "webpop" / "public"
 STORAGES = {
@@ -199,7 +204,10 @@ elif WEBPOP_STORAGE != "local":
 
     raise ImproperlyConfigured(f"WEBPOP_STORAGE={WEBPOP_STORAGE!r} is not supported (use local or s3).")
 
-# Security headers and cookies (Content-Security-Policy: webpop/security.py). HTTPS-only
+# Content-Security-Policy (django-csp): the app's pages; views that answer files or the sandboxed message
+# body declare their own (webpop/security.py, webpop/lib/cspolicy.py).
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": APP_DIRECTIVES}
+# Security headers and cookies. HTTPS-only
 # flags follow WEBPOP_HTTPS so a plain-HTTP `make run` on localhost still works;
 # `manage.py check --deploy` is clean with WEBPOP_HTTPS=true and DEBUG off.
 WEBPOP_HTTPS = env_bool("WEBPOP_HTTPS", False)
@@ -301,9 +309,7 @@ if REDIS_URL:
 else:
     # The folder queue deletes a message as a worker receives it (no redelivery, and a countdown lives
     # only in that worker's memory): like Redis, it only wakes workers; the work is found again from
-    # database rows by beat's sweeps.
-    for _folder in ("queue", "processed", "control"):
-        (CELERY_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+    # database rows by beat's sweeps. initdata creates its folders.
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),

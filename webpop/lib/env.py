@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -147,38 +148,33 @@ def generate_secret_key() -> str:
 
 # Options an SQLite URL may carry (?timeout=30): Django's sqlite3 backend options.
 _SQLITE_OPTIONS = {"timeout": int, "transaction_mode": str, "init_command": str}
-
-
-def _url_options(name: str, query: str) -> dict[str, str]:
-    """The ``?key=value`` options of a URL; a key given twice is an error, not a silent choice."""
-    options: dict[str, str] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
-        if key in options:
-            raise ImproperlyConfigured(f"{name}: the option {key!r} is given twice.")
-        options[key] = value
-    return options
+_ENGINES = {"django.db.backends.sqlite3", "django.db.backends.postgresql"}
 
 
 def parse_database_url(url: str, base_dir: Path) -> dict:
     """Turn ``sqlite:///path`` or ``postgres://user:pw@host:port/db?sslmode=require`` into Django's form.
 
-    Query options are kept: for PostgreSQL they are libpq connection parameters (``sslmode``,
-    ``sslrootcert``, ``connect_timeout``, ``options``, ...), checked against libpq's list so a
-    misspelt one fails at start; for SQLite, the sqlite3 backend's ``timeout``, ``transaction_mode``
-    and ``init_command``.
+    dj-database-url reads the URL; this keeps what webpop adds: query options are checked, not just
+    passed on — for PostgreSQL they are libpq connection parameters (``sslmode``, ``sslrootcert``,
+    ``connect_timeout``, ``options``, ...), checked against libpq's list so a misspelt one fails at
+    start; for SQLite, the sqlite3 backend's ``timeout``, ``transaction_mode`` and ``init_command``
+    over webpop's defaults. A relative SQLite path is from the repository root.
     """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
     try:
-        options = _url_options("DATABASE_URL", parts.query)
-    except ValueError:
-        raise ImproperlyConfigured(f"DATABASE_URL has a malformed query string: {parts.query!r}.") from None
-    if scheme == "sqlite":
+        config = dict(dj_database_url.parse(url))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from None
+    if config["ENGINE"] not in _ENGINES:
+        scheme = url.partition(":")[0]
+        raise ImproperlyConfigured(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite or postgres).")
+    options = config.pop("OPTIONS", {})
+    twice = [key for key, value in options.items() if isinstance(value, list)]
+    if twice:
+        raise ImproperlyConfigured(f"DATABASE_URL: the option {twice[0]!r} is given twice.")
+    if config["ENGINE"].endswith("sqlite3"):
         # sqlite:///relative/path (from the repository root) or sqlite:////absolute/path
-        path = unquote(parts.path[1:]) if url.startswith("sqlite:///") else ""
-        if not path:
+        if not url.startswith("sqlite:///") or config["NAME"] in ("", ":memory:"):
             raise ImproperlyConfigured("DATABASE_URL=sqlite:// needs a file path, e.g. sqlite:///var/webpop.sqlite3")
-        name = Path(path) if path.startswith("/") else base_dir / path
         sqlite_options: dict = {
             "timeout": 20,
             "transaction_mode": "IMMEDIATE",
@@ -193,28 +189,32 @@ def parse_database_url(url: str, base_dir: Path) -> dict:
                 sqlite_options[key] = kind(value)
             except ValueError:
                 raise ImproperlyConfigured(f"DATABASE_URL: {key}={value!r} is not a {kind.__name__}.") from None
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(name), "OPTIONS": sqlite_options}
-    if scheme in {"postgres", "postgresql", "pgsql"}:
-        name = unquote(parts.path.lstrip("/"))
-        if not name:
-            raise ImproperlyConfigured("DATABASE_URL for PostgreSQL needs a database name after the host.")
-        if options:
-            from psycopg import ProgrammingError
-            from psycopg.conninfo import make_conninfo
-
-            try:
-                make_conninfo("", **options)  # libpq's own check of the parameter names
-            except ProgrammingError as exc:
-                raise ImproperlyConfigured(f"DATABASE_URL: {exc}.") from None
+        name = Path(config["NAME"])
         return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": name,
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-            "OPTIONS": options,
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
+            "ENGINE": config["ENGINE"],
+            "NAME": str(name if name.is_absolute() else base_dir / name),
+            "OPTIONS": sqlite_options,
         }
-    raise ImproperlyConfigured(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite or postgres).")
+    if not config["NAME"]:
+        raise ImproperlyConfigured("DATABASE_URL for PostgreSQL needs a database name after the host.")
+    # libpq parameters are text (dj-database-url makes numbers and true/false of them).
+    options = {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in options.items()}
+    if options:
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import make_conninfo
+
+        try:
+            make_conninfo("", **options)  # libpq's own check of the parameter names
+        except ProgrammingError as exc:
+            raise ImproperlyConfigured(f"DATABASE_URL: {exc}.") from None
+    return {
+        "ENGINE": config["ENGINE"],
+        "NAME": config["NAME"],
+        "USER": config["USER"],
+        "PASSWORD": config["PASSWORD"],
+        "HOST": config["HOST"],
+        "PORT": str(config["PORT"]),
+        "OPTIONS": options,
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    }
