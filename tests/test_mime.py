@@ -311,7 +311,7 @@ def test_nul_bytes_and_lone_surrogates_never_reach_the_database():
 
 
 def test_too_many_parts_stops_with_a_notice(monkeypatch):
-    monkeypatch.setattr(mime, "MAX_PARTS", 10)
+    monkeypatch.setattr(mime.walker, "MAX_PARTS", 10)
     parts = b"".join(b"--b\r\nContent-Disposition: attachment\r\n\r\nx\r\n" for _ in range(50))
     parsed = mime.parse_bytes(b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + b"--b--")
     assert len(parsed.attachments) == 9
@@ -319,7 +319,7 @@ def test_too_many_parts_stops_with_a_notice(monkeypatch):
 
 
 def test_deep_nesting_stops_with_a_notice(monkeypatch):
-    monkeypatch.setattr(mime, "MAX_DEPTH", 3)
+    monkeypatch.setattr(mime.walker, "MAX_DEPTH", 3)
     body = b"Content-Type: text/plain\r\n\r\ndeepest"
     for level in range(6):
         body = b"Content-Type: multipart/mixed; boundary=l%d\r\n\r\n--l%d\r\n%s\r\n--l%d--" % (
@@ -335,7 +335,7 @@ def test_deep_nesting_stops_with_a_notice(monkeypatch):
 
 
 def test_huge_headers_are_cut_with_a_notice_but_keep_the_fields_webpop_uses(monkeypatch):
-    monkeypatch.setattr(mime, "MAX_HEADER_BYTES", 1000)
+    monkeypatch.setattr(mime.headers, "MAX_HEADER_BYTES", 1000)
     raw = b"".join(b"X-Junk-%d: %s\r\n" % (i, b"j" * 50) for i in range(100)) + b"Subject: found\r\n\r\nbody"
     parsed = mime.parse_bytes(raw)
     assert (parsed.subject, parsed.text_body) == ("found", "body")
