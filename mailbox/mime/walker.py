@@ -37,6 +37,7 @@ MAX_PARTS = 1000  # MIME entities, containers included
 MAX_TEXT_BYTES = 4 * 1024 * 1024  # a larger text part is listed as an attachment instead of shown
 MAX_SUBJECT_CHARS = 2_000
 SEARCH_TEXT_LIMIT = 100_000
+MAX_CALENDARS = 5  # calendar parts summarized; reading one costs far more than walking it
 FUTURE_DATE_TOLERANCE = dt.timedelta(days=1)
 
 TNEF_TYPES = {"application/ms-tnef", "application/vnd.ms-tnef"}
@@ -152,6 +153,7 @@ class _Walker:
         self.pieces: list[_Piece] = []
         self.attachments: list[ParsedAttachment] = []
         self.calendars: list[str] = []
+        self.calendars_read = 0
         self.defects: list[str] = []
         self.notices: dict[str, str] = {}
 
@@ -395,7 +397,8 @@ class _Walker:
         if body_candidate and shown and ctype not in CALENDAR_TYPES and self.body_text(headers, start, end, ctype):
             return
         data = self.decode(headers, start, end)
-        if ctype in CALENDAR_TYPES:
+        if ctype in CALENDAR_TYPES and self.calendars_read < MAX_CALENDARS:
+            self.calendars_read += 1
             summary = calendar_summary(decode_text(data, headers.charset()))
             if summary:
                 self.calendars.append(summary)
