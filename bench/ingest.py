@@ -10,7 +10,7 @@ b. webpop's full ingest: ``mailbox.sync.sync_account`` on a fresh account
    (RETR to temp file, fsync, size + SHA-256 check, parse, content-addressed
    raw store, rows committed), in a child process that does only that, so its
    peak memory is the worker's. Parsing and storing run in the worker's forked
-   ingest child (mailbox/sync.py), so memory is the sampled peak PSS of both
+   ingest child (mailbox/sync/ingest.py), so memory is the sampled peak PSS of both
    (shared pages counted once), with each one's own peak RSS alongside,
    sampled in a fourth run (the sampling costs CPU, kept out of the timed runs). The
    PostgreSQL search documents are built after the sync by a task; that

@@ -138,6 +138,34 @@ def damaged_now(relpath: str, sha256: str, kind: str | None) -> str | None:
     return now
 
 
+def read_whole(relpath: str, sha256: str) -> bytes:
+    """A stored file's bytes, read once and hashed; raises :class:`DamagedFileError` without marking.
+
+    For readers that hold a file in memory anyway (the spam scan, reply, forward): one read instead
+    of :func:`open_checked`'s two, and no database write, so it may run in any thread.
+    """
+    try:
+        with store.open_file(relpath) as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise DamagedFileError(relpath, MISSING) from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise DamagedFileError(relpath, CORRUPT)
+    return data
+
+
+def read_checked(relpath: str, sha256: str) -> bytes:
+    """:func:`read_whole`, marking a damaged file (and unmarking one found whole again)."""
+    try:
+        data = read_whole(relpath, sha256)
+    except DamagedFileError as exc:
+        mark(relpath, sha256, exc.kind)
+        raise
+    if marked([relpath]):
+        clear([relpath])
+    return data
+
+
 def open_checked(relpath: str, sha256: str) -> File | BinaryIO:
     """Open a stored file to serve it whole; raises :class:`DamagedFileError` when it is damaged.
 

@@ -8,11 +8,18 @@ its lines (mailbox/mboxsplit.py reads them in pieces).
 
 from __future__ import annotations
 
+import email.policy
+import email.utils
 import io
 from collections.abc import Iterable, Iterator
+from email.message import EmailMessage
 from typing import BinaryIO
 
-from . import mboxsplit, store
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from . import damage, mboxsplit
 from .models import Message
 
 
@@ -58,17 +65,58 @@ class _Gather:
         return data
 
 
-def export(messages: Iterable[Message]) -> Iterator[bytes]:
-    """Yield an mbox file of ``messages`` in pieces of at most about 64 KiB (plus small headers)."""
+def export(messages: Iterable[Message], language: str | None = None) -> Iterator[bytes]:
+    """Yield an mbox file of ``messages`` in pieces of at most about 64 KiB (plus small headers).
+
+    A message whose stored original is damaged (missing, or not hashing to its name) is left out,
+    never exported as if it were what was received; a last message, in ``language``, lists those
+    left out, where a mail program that opens the file shows it.
+    """
+    damaged: list[Message] = []
     for message in messages:
         try:
-            fh = store.open_file(message.raw_path)
+            fh = damage.open_checked(message.raw_path, message.sha256)  # marks a damaged file
         except OSError:
-            continue  # a tombstone or a file the operator removed: nothing to export
+            damaged.append(message)
+            continue
         with fh:
             yield from_line(message)
             yield from escaped(fh)
             yield b"\n"
+    if damaged:
+        with translation.override(language):
+            note = damaged_note(damaged)
+        yield b"From MAILER-DAEMON " + timezone.now().strftime("%a %b %d %H:%M:%S %Y").encode() + b"\n"
+        yield from escaped(io.BytesIO(note))
+        yield b"\n"
+
+
+def damaged_note(damaged: list[Message]) -> bytes:
+    """The export's own last message: which messages it leaves out because their originals are damaged."""
+    note = EmailMessage(policy=email.policy.SMTP)
+    note["From"] = "webpop <MAILER-DAEMON@localhost>"
+    note["Date"] = email.utils.formatdate(localtime=False)
+    note["Message-ID"] = email.utils.make_msgid("export")
+    count = len(damaged)
+    note["Subject"] = ngettext(
+        "Export incomplete: %(count)d message left out, its original is damaged",
+        "Export incomplete: %(count)d messages left out, their originals are damaged",
+        count,
+    ) % {"count": count}
+    lines = [
+        _(
+            "The stored files of these messages are missing or no longer match what was received, so this "
+            "export leaves them out instead of writing damaged copies. The administrator can restore them "
+            "from a backup or fetch them again from the mail server (manage.py verifystore --repair); "
+            "export again afterwards."
+        ),
+        "",
+    ]
+    for message in damaged:
+        when = message.date.strftime("%Y-%m-%d %H:%M") if message.date else ""
+        lines.append(f"- {when}  {message.from_email or '?'}  {message.subject or _('(no subject)')}")
+    note.set_content("\n".join(lines) + "\n")
+    return note.as_bytes()
 
 
 def split_mbox(fh: BinaryIO) -> Iterator[bytes]:

@@ -62,7 +62,7 @@ class Freeing:
     retry_at: dt.datetime | None = None  # for YOUNG: when the grace period is over
 
 
-def _modified(storage: Storage, relpath: str) -> dt.datetime:
+def modified_at(storage: Storage, relpath: str) -> dt.datetime:
     modified = storage.get_modified_time(relpath)
     return timezone.make_aware(modified, dt.UTC) if timezone.is_naive(modified) else modified
 
@@ -82,7 +82,7 @@ def free_file(relpath: str, *, grace: dt.timedelta = GC_GRACE, dry_run: bool = F
     if local is None:
         return _free_remote(storage, relpath, grace, dry_run)
     try:
-        young = _young(_modified(storage, relpath), grace)
+        young = _young(modified_at(storage, relpath), grace)
         size = storage.size(relpath)
     except FileNotFoundError:
         return Freeing(Outcome.MISSING)
@@ -120,7 +120,7 @@ def _free_remote(storage: Storage, relpath: str, grace: dt.timedelta, dry_run: b
     if not storage.exists(relpath):
         return Freeing(Outcome.MISSING)
     size = storage.size(relpath)
-    young = _young(_modified(storage, relpath), grace)
+    young = _young(modified_at(storage, relpath), grace)
     if young:
         return young
     if not dry_run:
@@ -247,7 +247,7 @@ class GcReport:
         return sum(size for _path, size in self.freed)
 
 
-def _listdir(storage: Storage, folder: str) -> tuple[list[str], list[str]]:
+def list_folder(storage: Storage, folder: str) -> tuple[list[str], list[str]]:
     try:
         dirs, files = storage.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
@@ -255,11 +255,11 @@ def _listdir(storage: Storage, folder: str) -> tuple[list[str], list[str]]:
     return sorted(dirs), sorted(files)
 
 
-def _shard_files(storage: Storage, folder: str) -> list[str]:
-    dirs, files = _listdir(storage, folder)
+def files_under(storage: Storage, folder: str) -> list[str]:
+    dirs, files = list_folder(storage, folder)
     out = [f"{folder}/{name}" for name in files]
     for name in dirs:
-        out += _shard_files(storage, f"{folder}/{name}")
+        out += files_under(storage, f"{folder}/{name}")
     return out
 
 
@@ -284,10 +284,10 @@ def collect_garbage(*, grace: dt.timedelta = GC_GRACE, dry_run: bool = False) ->
     storage = store.mail_storage()
     report = GcReport()
     for top in ("raw", "att"):
-        shards, _files = _listdir(storage, top)
+        shards, _files = list_folder(storage, top)
         for shard in shards:
             candidates = []
-            for relpath in _shard_files(storage, f"{top}/{shard}"):
+            for relpath in files_under(storage, f"{top}/{shard}"):
                 if relpath.endswith(".freeing") and not dry_run:
                     relpath = _restore_set_aside(storage, relpath)
                 sha = store.sha_of(relpath)

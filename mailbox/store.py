@@ -38,14 +38,14 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, InvalidStorageError, Storage, storages
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import MailAccount
 from spam import queue as spam_queue
 from webpop.lib import pagecache
 
-from . import list_headers, tabs, threads
+from . import list_headers, pgcopy, tabs, threads
 from .mime import ParsedMessage
 from .models import Attachment, Message
 
@@ -547,7 +547,7 @@ def save_messages(
             for (uidl, raw, parsed, _blobs), category in zip(prepared, sorted_into, strict=True)
         ]
         if _own_conversations(rows):
-            _copy_in(Message, rows)  # the ids are known: COPY, much cheaper than a multi-row INSERT
+            pgcopy.copy_in(Message, rows)  # the ids are known: COPY, much cheaper than a multi-row INSERT
             messages = rows
         else:
             messages = Message.objects.bulk_create(rows)
@@ -559,46 +559,9 @@ def save_messages(
             for row in _attachment_rows(message, blobs)
         ]
         if connection.vendor == "postgresql":
-            _copy_in(Attachment, attachment_rows)
+            pgcopy.copy_in(Attachment, attachment_rows)
         else:
             Attachment.objects.bulk_create(attachment_rows)
         if scan:
             spam_queue.scan_later(account, messages)
     return messages
-
-
-# Exact classes: a subclass may prepare its values (an encrypted field, say).
-_AS_IS_FIELDS = {
-    models.CharField, models.TextField, models.BooleanField, models.IntegerField, models.BigIntegerField,
-    models.SmallIntegerField, models.PositiveIntegerField, models.PositiveBigIntegerField,
-    models.PositiveSmallIntegerField, models.AutoField, models.BigAutoField, models.ForeignKey,
-}  # fmt: skip
-
-
-def _copy_in(model, rows: list) -> None:
-    """Insert ``rows`` with PostgreSQL's COPY: constraints and indexes apply as for INSERT.
-
-    Columns left to the database: an unset primary key (its identity) and the
-    search document (built after ingest, see ``mailbox.search.index_pending``).
-    """
-    if not rows:
-        return
-    pk_set = rows[0].pk is not None
-    fields = [
-        f for f in model._meta.concrete_fields if f.attname != "search_document" and (pk_set or not f.primary_key)
-    ]
-    # Text, numbers, booleans and ids go to psycopg as they are: Django's per-value preparation
-    # returns them unchanged and was a third of the COPY's cost. Other fields (dates, JSON) use it.
-    prepared = [(f.attname, None if type(f) in _AS_IS_FIELDS else f) for f in fields]
-    table = connection.ops.quote_name(model._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            values = [getattr(row, attname) for attname, _field in prepared]
-            copy.write_row(
-                [value if field is None else field.get_db_prep_save(value, connection)
-                 for value, (_attname, field) in zip(values, prepared, strict=True)]
-            )  # fmt: skip
-    for row in rows:  # as bulk_create leaves them: saved rows of this database
-        row._state.adding = False
-        row._state.db = connection.alias

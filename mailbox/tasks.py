@@ -1,4 +1,4 @@
-"""Thin Celery wrappers: load an id, call a function in sync.py (or importer.py)."""
+"""Thin Celery wrappers: load an id, call a function in sync/ or importer.py."""
 
 from __future__ import annotations
 

@@ -157,6 +157,13 @@ def affected(item: Damaged) -> list[Affected]:
     return found
 
 
+def describe(row: Affected) -> str:
+    """One line of the operators' report: which row needs the file."""
+    message = f"message {row.message_id}" if row.message_id else "a quarantined download"
+    what = " (an attachment)" if row.what == "attachment" else ""
+    return f"{message}{what} of user {row.user}, account {row.account}: {row.subject or '(no subject)'}"
+
+
 def _account(account: MailAccount) -> str:
     return f"{account.id} ({account.username}@{account.host})"
 

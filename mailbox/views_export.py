@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, StreamingHttpResponse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from . import mbox, search, virtual
 from .models import Folder, Message
@@ -30,8 +30,9 @@ def export_mbox(request: HttpRequest) -> StreamingHttpResponse:
         name = folder
     else:
         raise Http404
-    rows = rows.order_by("date", "id").only("id", "raw_path", "from_email", "date")
-    response = StreamingHttpResponse(mbox.export(rows.iterator(chunk_size=200)), content_type="application/mbox")
+    rows = rows.order_by("date", "id").only("id", "raw_path", "sha256", "from_email", "subject", "date")
+    pieces = mbox.export(rows.iterator(chunk_size=200), translation.get_language())  # streamed after the view
+    response = StreamingHttpResponse(pieces, content_type="application/mbox")
     stamp = timezone.localdate().isoformat()
     response["Content-Disposition"] = f'attachment; filename="webpop-{name}-{stamp}.mbox"'
     response["X-Content-Type-Options"] = "nosniff"

@@ -30,7 +30,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from mailbox import mime, store
+from mailbox import damage, mime
 from mailbox.models import Message
 
 from . import headers, richtext, text
@@ -198,10 +198,12 @@ def _header(fields, name: str, *, decoded: bool = True) -> str:
 
 
 def original_of(message: Message) -> Original:
-    """Read a stored message's headers and readable text (raises OSError if its file is gone)."""
-    with store.open_file(message.raw_path) as fh:
-        raw = fh.read()
-    return parse_original(raw, message.date)
+    """Read a stored message's headers and readable text.
+
+    Raises ``damage.DamagedFileError`` (an OSError) when its file is missing or does not hash to its
+    name: a damaged original is never quoted as if it were what was received.
+    """
+    return parse_original(damage.read_checked(message.raw_path, message.sha256), message.date)
 
 
 def parse_original(raw: bytes, date: dt.datetime | None) -> Original:

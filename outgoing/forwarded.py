@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mailbox import store
+from mailbox import damage
 from mailbox.models import Attachment, Message
 
 from . import compose, rich
@@ -24,10 +24,10 @@ class Part:
 
 
 def parts_of(message: Message) -> list[Part]:
+    """The original's attachments; raises ``damage.DamagedFileError`` when one is damaged (never forwarded broken)."""
     parts = []
-    for attachment in Attachment.objects.filter(message=message):
-        with store.open_file(attachment.stored_path) as fh:
-            data = fh.read()
+    for attachment in Attachment.objects.filter(message=message).order_by("id"):
+        data = damage.read_checked(attachment.stored_path, attachment.sha256)
         # Any part with a Content-ID, as the message view shows it when the HTML does (whatever its disposition)
         parts.append(Part(attachment.filename, attachment.content_type, data, attachment.content_id))
     return parts

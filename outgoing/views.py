@@ -16,7 +16,8 @@ from django.views.decorators.http import require_POST
 
 from accounts import autoconfig
 from accounts.models import MailAccount
-from mailbox.models import Folder, Message
+from mailbox import damage
+from mailbox.models import Attachment, Folder, Message
 from webpop.lib import ratelimit
 
 from . import compose, identities, presets, rich, richtext, send, services
@@ -373,6 +374,10 @@ def reply(request: HttpRequest, message_id: int) -> HttpResponse:
     services.configure_automatic(request.user)  # an OAuth2 account answers from itself, not from another
     try:
         outgoing = send.start_reply(request.user, message, kind)
+    except damage.DamagedFileError as exc:
+        damage.mark(exc.relpath, _sha_of(message, exc.relpath), exc.kind)  # the draft's transaction rolled back
+        messages.error(request, _damaged_notice(message, exc.relpath))
+        return redirect("mailbox:message", message.id)
     except OSError:
         messages.error(request, _("The stored copy of this message cannot be read."))
         return redirect("mailbox:message", message.id)
@@ -380,6 +385,27 @@ def reply(request: HttpRequest, message_id: int) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("mailbox:message", message.id)
     return redirect("outgoing:edit", outgoing.id)
+
+
+def _sha_of(message: Message, relpath: str) -> str:
+    if relpath == message.raw_path:
+        return message.sha256
+    return (
+        Attachment.objects.filter(message=message, stored_path=relpath).values_list("sha256", flat=True).first() or ""
+    )
+
+
+def _damaged_notice(message: Message, relpath: str) -> str:
+    if relpath == message.raw_path:
+        return _(
+            "The original of this message is damaged (its stored file is missing or changed), so it cannot be "
+            "quoted or forwarded. The administrator can restore it from a backup or fetch it again."
+        )
+    name = Attachment.objects.filter(message=message, stored_path=relpath).values_list("filename", flat=True).first()
+    return _(
+        "The attachment “%(name)s” of this message is damaged (its stored file is missing or changed), so the "
+        "message cannot be forwarded with it. The administrator can restore it from a backup."
+    ) % {"name": name or _("(no name)")}
 
 
 @login_required

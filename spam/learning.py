@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from mailbox import store
+from mailbox import damage
 
 from . import filtering, health, rspamd
 from .models import PendingLearn
@@ -119,8 +119,7 @@ def _learn(client: rspamd.Client, row: PendingLearn, token: str, report: LearnRe
         mine.delete()  # deleted for good meanwhile: nothing to learn from
         return
     try:
-        with store.open_file(message.raw_path) as fh:
-            data = fh.read()
+        data = damage.read_checked(message.raw_path, message.sha256)  # never trained with damaged bytes
         new = client.learn(data, user=filtering.bayes_user(row.owner_id), spam=row.spam)
     except rspamd.Unavailable as exc:
         report.unavailable = str(exc)

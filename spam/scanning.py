@@ -36,7 +36,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from contacts.models import ContactEmail
-from mailbox import store
+from mailbox import damage
 from mailbox.models import Folder, Message
 from push import actions as push_actions
 from webpop.lib import pagecache
@@ -162,10 +162,10 @@ def _trusted_senders(jobs: list[_Job]) -> set[tuple[int, str]]:
 
 def _provider_verdict(job: _Job) -> None:
     try:
-        with store.open_file(job.message.raw_path) as fh:
+        with damage.open_checked(job.message.raw_path, job.message.sha256) as fh:  # marks a damaged one
             block = provider.read_header_block(fh)
     except OSError as exc:
-        job.error = exc
+        _unreadable(job, exc)
         return
     authserv_id = job.message.account.spam_authserv_id
     job.verdict = provider.verdict(block, authserv_id).kind
@@ -188,8 +188,7 @@ def _rspamd_auth(job: _Job, result: rspamd.Result, data: bytes) -> None:
 def _ask_rspamd(client: rspamd.Client, jobs: list[_Job], thresholds: dict, report: ScanReport) -> None:
     def scan(job: _Job) -> rspamd.Result | Exception:
         try:
-            with store.open_file(job.message.raw_path) as fh:
-                data = fh.read()
+            data = damage.read_whole(job.message.raw_path, job.message.sha256)  # marked below, in this thread
             result = client.check(data, user=filtering.bayes_user(job.message.owner_id))
         except (OSError, rspamd.Unavailable, rspamd.Failed) as exc:
             return exc
@@ -204,8 +203,10 @@ def _ask_rspamd(client: rspamd.Client, jobs: list[_Job], thresholds: dict, repor
             job.error = result
             report.unavailable = str(result)
             continue
+        if isinstance(result, damage.DamagedFileError):
+            damage.mark(result.relpath, job.message.sha256, result.kind)
         if isinstance(result, Exception):
-            job.error = result
+            _unreadable(job, result)
             continue
         if result.skipped:  # "soft reject": rspamd asks to be asked again later
             job.error = rspamd.Failed(f"rspamd answered {result.action!r}")
@@ -221,6 +222,13 @@ def _ask_rspamd(client: rspamd.Client, jobs: list[_Job], thresholds: dict, repor
     if report.unavailable:
         log.warning("spam: rspamd unavailable, scans postponed: %s", report.unavailable)
         health.failed(report.unavailable)
+
+
+def _unreadable(job: _Job, exc: Exception) -> None:
+    """Garbage is never judged: a damaged original is a failed scan, tried again once it may be repaired."""
+    job.error = exc
+    if isinstance(exc, damage.DamagedFileError):
+        log.warning("spam: not scanning message %s: its stored original is %s", job.message.id, exc.kind)
 
 
 def judge(result: rspamd.Result, thresholds: SpamSettings | None) -> str:

@@ -25,6 +25,7 @@ import pytest
 
 from mailbox import sync
 from mailbox.models import Folder, Message, ServerState
+from mailbox.sync.session import Session
 from tests.factories import build_message
 
 SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
@@ -51,14 +52,14 @@ class Screens:
 
 def _slow_commits(monkeypatch, seconds: float) -> None:
     """One message per commit, each commit a little slow: the first sync takes a few seconds."""
-    monkeypatch.setattr(sync._Session, "BATCH_MESSAGES", 1)
-    original = sync._Session._commit_batch
+    monkeypatch.setattr(Session, "BATCH_MESSAGES", 1)
+    original = Session.commit_batch
 
     def slow(self, job):
         time.sleep(seconds)
         return original(self, job)
 
-    monkeypatch.setattr(sync._Session, "_commit_batch", slow)
+    monkeypatch.setattr(Session, "commit_batch", slow)
 
 
 def test_newcomer_flow(browser, live_server, dovecot, pop_user, monkeypatch, django_user_model):

@@ -74,3 +74,35 @@ def test_damaged_message_download_and_disk_alert(browser, axe, live_server, alic
         page.locator("#disks").scroll_into_view_if_needed()
         check(page, "dashboard-card", words["disk"], "#disk-alert")
     assert problems == [], "\n".join(problems)
+
+
+FORWARD_WORDS = {
+    "en": "The attachment “plan.txt” of this message is damaged",
+    "de": "Der Anhang „plan.txt“ dieser Nachricht ist beschädigt",
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_forwarding_a_message_with_a_damaged_attachment_says_so(browser, axe, live_server, alice, size, scheme, lang):
+    from mailbox.models import Attachment
+
+    account = make_account(alice, label="Home")
+    raw = build_message("Stand plan", "The plan is attached.", attachments=[("plan.txt", "text/plain", b"plan " * 50)])
+    message = store_message(account, raw, "u1")
+    path = store.path_of(Attachment.objects.get(message=message).stored_path)
+    data = path.read_bytes()
+    path.write_bytes(data[:10] + bytes([data[10] ^ 0x20]) + data[11:])  # one byte flipped
+    with page_for(browser, live_server, cookie=session_cookie(alice), size=size, scheme=scheme, lang=lang) as page:
+        page.goto(live_server.url + reverse("mailbox:message", args=[message.id]), wait_until="load")
+        page.locator('button[name="kind"][value="forward"]').first.click()
+        page.wait_for_load_state("load")
+        assert page.url.endswith(reverse("mailbox:message", args=[message.id]))
+        assert FORWARD_WORDS[lang] in page.inner_text("body")
+        screenshot(page, "damaged-forward", size, scheme, lang)
+        assert overflow(page) <= 0
+        problems = _describe(
+            f"forward-{size}-{lang}", scheme, axe.run(page, options=AXE_OPTIONS).response["violations"]
+        )
+    assert problems == [], "\n".join(problems)

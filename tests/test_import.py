@@ -17,8 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Profile
-from mailbox import actions, folders, importer, mbox, store, sync, tasks
+from mailbox import actions, folders, importer, mbox, store, tasks
 from mailbox.models import ImportJob, Message
+from mailbox.sync import deletion
 from tests.factories import build_message, make_account, store_message
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
@@ -91,7 +92,7 @@ def test_the_request_keeps_the_upload_and_queues_the_job_then_the_worker_imports
     assert message.thread_id is not None
     assert store.path_of(message.raw_path).read_bytes() == raw  # CRLF, as fetched mail
     # It was never on the server: no policy may DELE it, even if a server listed the same UIDL.
-    assert sync._messages_to_delete(account, account.parsed_policy, {message.uidl: 1}) == []
+    assert deletion.messages_to_delete(account, account.parsed_policy, {message.uidl: 1}) == []
     assert stored_files() == [] and temp_files() == []  # the upload is freed once imported
     page = alice_client.get(reverse("mailbox:import_job", args=[job.id])).content.decode()
     assert "The import is finished." in page and 'id="import-imported">1<' in page

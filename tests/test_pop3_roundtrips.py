@@ -18,6 +18,7 @@ from mailbox import server_memory, sync
 from mailbox.pop3 import Pop3Client, ServerProfile
 from mailbox.pop3.aio import AsyncPop3Client
 from mailbox.pop3_login import AsyncPasswordLogin, PasswordLogin
+from mailbox.sync import outcome
 from tests.factories import make_account
 from tests.fault_server import make_message
 from tests.relay import Relay
@@ -258,10 +259,10 @@ def test_what_a_sync_learned_is_not_kept_when_the_settings_changed_meanwhile(fau
     assert learned
     MailAccount.objects.filter(id=account.id).update(server_profile={}, host="127.0.0.2")
     result = sync.SyncResult(account=account.id, server_profile=ServerProfile.from_json(learned))
-    sync._record_outcome(stale, result, None)  # the sync began with the old host
+    outcome.record_outcome(stale, result, None)  # the sync began with the old host
     assert MailAccount.objects.get(id=account.id).server_profile == {}
     MailAccount.objects.filter(id=account.id).update(host=stale.host)
-    sync._record_outcome(stale, result, None)
+    outcome.record_outcome(stale, result, None)
     assert MailAccount.objects.get(id=account.id).server_profile == learned
 
 

@@ -254,3 +254,26 @@ def test_verifystore_checks_and_repairs_objects_in_the_bucket(alice, bucket, s3_
     bucket.put_object(Bucket=BUCKET, Key=f"mail/{message.raw_path}", Body=raw.replace(b"See", b"Sea"))
     assert [(d.relpath, d.kind) for d in verify.verify().damaged] == [(message.raw_path, "corrupt")]
     assert alice_client.get(reverse("mailbox:raw", args=[message.id])).status_code == 410
+
+
+@pytest.mark.django_db
+def test_checkrestore_compares_rows_and_objects_in_the_bucket(alice, bucket, s3_storage, tmp_path):
+    from mailbox import restore_check
+
+    account = make_account(alice)
+    kept = store_message(account, build_message("Kept", attachments=[("k.txt", "text/plain", b"kept" * 9)]), "u1")
+    lost = store_message(account, build_message("Lost", "its object is gone"), "u2")
+    bucket.delete_object(Bucket=BUCKET, Key=f"mail/{lost.raw_path}")
+    newer = build_message("Fetched after the backup", "only in the bucket")
+    newer_path = store.raw_relpath(hashlib.sha256(newer).hexdigest())
+    bucket.put_object(Bucket=BUCKET, Key=f"mail/{newer_path}", Body=newer)
+
+    report = restore_check.check()
+    assert report.referenced == 3  # kept's message and attachment, lost's message
+    assert [(d.relpath, d.kind) for d in report.missing] == [(lost.raw_path, "missing")]
+    assert [(o.relpath, o.size) for o in report.orphans] == [(newer_path, len(newer))]
+    assert report.orphans[0].modified is not None
+    [(_orphan, saved)] = restore_check.save(report.orphans, tmp_path / "orphans")
+    assert saved.read_bytes() == newer
+    assert f"mail/{newer_path}" in _keys(bucket)  # listed and saved, never deleted
+    assert f"mail/{kept.raw_path}" in _keys(bucket)

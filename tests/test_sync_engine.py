@@ -12,6 +12,8 @@ from django.utils import timezone
 from accounts.models import MailAccount, Profile
 from mailbox import store, sync
 from mailbox.models import FetchFailure, Message, SyncRun, UidlAlias
+from mailbox.sync import lease
+from mailbox.sync.session import Session
 from tests.factories import build_message
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dovecot, pytest.mark.sqlite]
@@ -132,14 +134,14 @@ def test_lease_of_a_live_worker_is_respected(pop_user, dovecot_account):
 def test_lost_lease_stops_the_sync_without_quit(pop_user, dovecot_account, monkeypatch):
     deliver(pop_user, 8)
     account = dovecot_account(policy="delete")
-    monkeypatch.setattr(sync._Session, "RENEW_SECONDS", 0.0)
-    real_renew = sync.renew_lease
+    monkeypatch.setattr(Session, "RENEW_SECONDS", 0.0)
+    real_renew = lease.renew_lease
 
     def stolen(account_id, token):
         MailAccount.objects.filter(id=account_id).update(sync_lease_token="someone-else")
         real_renew(account_id, token)
 
-    monkeypatch.setattr(sync, "renew_lease", stolen)
+    monkeypatch.setattr(lease, "renew_lease", stolen)  # where the session calls it
     result = sync.sync_account(account.id)
     assert result.error_class == "busy"
     assert len(pop_user.messages()) == 8  # no QUIT: no DELE took effect
@@ -164,7 +166,7 @@ def test_stored_raw_bytes_match_sha256_for_every_message(pop_user, dovecot_accou
 
 
 def test_no_row_is_committed_before_its_files_are_durable(pop_user, dovecot_account, monkeypatch):
-    monkeypatch.setattr(sync._Session, "BATCH_MESSAGES", 5)  # several batches, each synced on its own
+    monkeypatch.setattr(Session, "BATCH_MESSAGES", 5)  # several batches, each synced on its own
     deliver(pop_user, 12, attachments=[("notes.txt", "text/plain", b"some notes")])
     synced: set = set()
     committed, not_yet_durable = [], []

@@ -13,6 +13,7 @@ import pytest
 
 from mailbox import sync
 from mailbox.models import Attachment, Message
+from mailbox.sync.session import Session
 from tests.factories import build_message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot, pytest.mark.sqlite]
@@ -33,7 +34,7 @@ def deliver(pop_user, count, **kwargs):
 
 
 def test_large_download_is_stored_by_a_child_process_exactly_once(pop_user, dovecot_account, monkeypatch):
-    monkeypatch.setattr(sync._Session, "BATCH_MESSAGES", 7)  # several batches, acknowledged one by one
+    monkeypatch.setattr(Session, "BATCH_MESSAGES", 7)  # several batches, acknowledged one by one
     raws = deliver(pop_user, 40, attachments=[("a.txt", "text/plain", b"attached")])
     account = dovecot_account(policy="delete")
 
@@ -69,7 +70,7 @@ def test_child_failure_deletes_nothing_on_the_server(pop_user, dovecot_account, 
     def broken(self, job):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(sync._Session, "_commit_batch", broken)
+    monkeypatch.setattr(Session, "commit_batch", broken)
     result = sync.sync_account(account.id)
 
     assert result.error_class == "internal"
@@ -80,10 +81,10 @@ def test_child_failure_deletes_nothing_on_the_server(pop_user, dovecot_account, 
 
 
 def test_child_killed_mid_download_deletes_nothing_and_the_next_sync_completes(pop_user, dovecot_account, monkeypatch):
-    monkeypatch.setattr(sync._Session, "BATCH_MESSAGES", 5)
+    monkeypatch.setattr(Session, "BATCH_MESSAGES", 5)
     raws = deliver(pop_user, 20)
     account = dovecot_account(policy="delete")
-    real_prepare = sync._Session._prepare_batch
+    real_prepare = Session.prepare_batch
     calls = []
 
     def dies_on_second_batch(self, batch):
@@ -92,7 +93,7 @@ def test_child_killed_mid_download_deletes_nothing_and_the_next_sync_completes(p
             os.kill(os.getpid(), signal.SIGKILL)
         return real_prepare(self, batch)
 
-    monkeypatch.setattr(sync._Session, "_prepare_batch", dies_on_second_batch)
+    monkeypatch.setattr(Session, "prepare_batch", dies_on_second_batch)
     result = sync.sync_account(account.id)
 
     assert result.error_class == "internal"
@@ -113,7 +114,7 @@ def test_temp_files_are_cleaned_up_after_a_child_failure(pop_user, dovecot_accou
     def broken(self, batch):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(sync._Session, "_prepare_batch", broken)
+    monkeypatch.setattr(Session, "prepare_batch", broken)
     assert sync.sync_account(account.id).error_class == "internal"
     spool = settings.WEBPOP_MAIL_DIR / "tmp"
     assert not spool.exists() or list(spool.iterdir()) == []

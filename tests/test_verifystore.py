@@ -166,3 +166,21 @@ def test_a_server_that_refuses_the_login_is_reported_and_the_lease_released(stor
     assert f"not repaired {message.raw_path}: the server could not be read:" in out
     stored.refresh_from_db()
     assert stored.sync_lease_token == ""
+
+
+@pytest.mark.dovecot
+def test_a_damaged_message_keeps_its_server_copy_under_a_deleting_policy_until_repaired(stored, pop_user):
+    damaged = Message.objects.get(account=stored, subject="Note 1")
+    (Path(store.root()) / damaged.raw_path).unlink()
+    assert run()[0] == 1  # reported and marked missing
+    stored.policy = "delete"
+    stored.save(update_fields=["policy"])
+
+    result = sync.sync_account(stored.id)
+
+    assert (result.error, result.deleted_on_server) == (None, 4)
+    assert len(pop_user.messages()) == 1  # the only good copy of the damaged message stays
+    assert run("--repair")[0] == 0
+    assert not DamagedFile.objects.exists()
+    assert sync.sync_account(stored.id).deleted_on_server == 1
+    assert pop_user.messages() == []

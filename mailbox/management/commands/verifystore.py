@@ -28,11 +28,7 @@ class Command(BaseCommand):
         for item in report.damaged:
             self.stdout.write(f"{item.kind} {item.relpath}")
             for row in verify.affected(item):
-                message = f"message {row.message_id}" if row.message_id else "a quarantined download"
-                what = " (an attachment)" if row.what == "attachment" else ""
-                self.stdout.write(
-                    f"  {message}{what} of user {row.user}, account {row.account}: {row.subject or '(no subject)'}"
-                )
+                self.stdout.write(f"  {verify.describe(row)}")
         if repair and report.damaged:
             verify.repair(report.damaged)
             for item in report.damaged:
