@@ -198,6 +198,40 @@ def test_a_calendar_invitation_has_a_readable_summary():
     assert "Planning, 2027" in parsed.search_text
 
 
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        # A Windows zone name is read as the zone it stands for; the sender's prefix is said once.
+        (
+            "SUMMARY:Invitation: Sync\r\nDTSTART;TZID=W. Europe Standard Time:20261201T100000\r\n"
+            "DTEND;TZID=Europe/Berlin:20261201T110000\r\n",
+            "Invitation: Sync\nWhen: 2026-12-01 10:00 (Europe/Berlin) – 2026-12-01 11:00 (Europe/Berlin)",
+        ),
+        # DTEND of an all-day event is the day after: a one-day event shows one date.
+        (
+            "DTSTART;VALUE=DATE:20261201\r\nDTEND;VALUE=DATE:20261202\r\nORGANIZER:mailto:a@example.org\r\n",
+            "Invitation: (no title)\nWhen: 2026-12-01\nOrganizer: a@example.org",
+        ),
+        # A floating time has no zone; a broken date leaves the rest of the summary.
+        ("SUMMARY:Floating\r\nDTSTART:20261201T100000\r\n", "Invitation: Floating\nWhen: 2026-12-01 10:00"),
+        ("SUMMARY:Broken\r\nDTSTART:20261301T250000\r\nLOCATION:Here\r\n", "Invitation: Broken\nWhere: Here"),
+    ],
+)
+def test_calendar_summary_reads_zones_and_all_day_events(event, expected):
+    ics = f"BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\n{event}END:VEVENT\r\nEND:VCALENDAR\r\n"
+    assert mime.calendar_summary(ics) == expected
+
+
+def test_only_the_first_event_of_a_big_calendar_is_read_and_few_calendar_parts_are():
+    events = "".join(f"BEGIN:VEVENT\r\nSUMMARY:Event {i}\r\nEND:VEVENT\r\n" for i in range(5000))
+    assert mime.calendar_summary(f"BEGIN:VCALENDAR\r\n{events}END:VCALENDAR\r\n") == "Event: Event 0"
+    part = b"--b\r\nContent-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:E%d\r\nEND:VEVENT\r\n"
+    parts = b"".join(part % i + b"END:VCALENDAR\r\n" for i in range(mime.walker.MAX_CALENDARS + 3))
+    parsed = mime.parse_bytes(b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + b"--b--")
+    assert parsed.calendar_summary.split("\n\n") == [f"Event: E{i}" for i in range(mime.walker.MAX_CALENDARS)]
+    assert len(parsed.attachments) == mime.walker.MAX_CALENDARS + 3
+
+
 # --- Attachments --------------------------------------------------------------------------
 
 
@@ -311,7 +345,7 @@ def test_nul_bytes_and_lone_surrogates_never_reach_the_database():
 
 
 def test_too_many_parts_stops_with_a_notice(monkeypatch):
-    monkeypatch.setattr(mime, "MAX_PARTS", 10)
+    monkeypatch.setattr(mime.walker, "MAX_PARTS", 10)
     parts = b"".join(b"--b\r\nContent-Disposition: attachment\r\n\r\nx\r\n" for _ in range(50))
     parsed = mime.parse_bytes(b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + b"--b--")
     assert len(parsed.attachments) == 9
@@ -319,7 +353,7 @@ def test_too_many_parts_stops_with_a_notice(monkeypatch):
 
 
 def test_deep_nesting_stops_with_a_notice(monkeypatch):
-    monkeypatch.setattr(mime, "MAX_DEPTH", 3)
+    monkeypatch.setattr(mime.walker, "MAX_DEPTH", 3)
     body = b"Content-Type: text/plain\r\n\r\ndeepest"
     for level in range(6):
         body = b"Content-Type: multipart/mixed; boundary=l%d\r\n\r\n--l%d\r\n%s\r\n--l%d--" % (
@@ -335,7 +369,7 @@ def test_deep_nesting_stops_with_a_notice(monkeypatch):
 
 
 def test_huge_headers_are_cut_with_a_notice_but_keep_the_fields_webpop_uses(monkeypatch):
-    monkeypatch.setattr(mime, "MAX_HEADER_BYTES", 1000)
+    monkeypatch.setattr(mime.headers, "MAX_HEADER_BYTES", 1000)
     raw = b"".join(b"X-Junk-%d: %s\r\n" % (i, b"j" * 50) for i in range(100)) + b"Subject: found\r\n\r\nbody"
     parsed = mime.parse_bytes(raw)
     assert (parsed.subject, parsed.text_body) == ("found", "body")
