@@ -19,7 +19,7 @@ from accounts.models import MailAccount
 from mailbox.models import Folder, Message
 from webpop.lib import ratelimit
 
-from . import compose, identities, presets, rich, richtext, send, services
+from . import actions, compose, identities, presets, rich, richtext, send
 from .forms import ComposeForm, IdentityForm, SendingSetupForm, SmtpSettingsForm
 from .models import Identity, OutgoingAttachment, OutgoingMessage, OutgoingState, SmtpSettings
 from .templatetags import undo_send
@@ -45,7 +45,7 @@ def compose_message(request: HttpRequest, outgoing_id: int | None = None) -> Htt
     text (``setup``): Test tries them in place, Send saves them and sends. Whatever happens, what was typed stays.
     """
     if request.method == "GET":  # OAuth2 accounts send with their grant: no setup for them
-        services.configure_automatic(request.user)
+        actions.configure_automatic(request.user)
     accounts = send.sendable_accounts(request.user)
     outgoing = _own_outgoing(request, outgoing_id) if outgoing_id is not None else None
     if outgoing is not None and outgoing.state not in send.EDITABLE:
@@ -102,7 +102,7 @@ def _compose_page(
     setup_account: MailAccount | None,
     *,
     setup: SendingSetupForm | None = None,
-    report: services.TestReport | None = None,
+    report: actions.TestReport | None = None,
     status: int = 200,
 ) -> HttpResponse:
     own_identities = identities.of_user(request.user)
@@ -168,7 +168,7 @@ def _setup_account(
 
 
 def _setup_context(
-    request: HttpRequest, account: MailAccount, setup: SendingSetupForm | None, report: services.TestReport | None
+    request: HttpRequest, account: MailAccount, setup: SendingSetupForm | None, report: actions.TestReport | None
 ) -> dict:
     first = {**presets.initial_for(account), "from_name": request.user.get_full_name()}
     if hasattr(account, "oauth_grant"):  # signs in with a grant that does not cover sending: a login of its own
@@ -208,15 +208,15 @@ def _setup_post(
     ready = setup.is_valid() and not form.errors and (outgoing is not None or not sending)
     wait = _test_limit(request) if ready else None
     if wait:
-        report = services.TestReport(False, _rate_limited_text(wait), "rate_limited")
+        report = actions.TestReport(False, _rate_limited_text(wait), "rate_limited")
     elif ready and not sending:
-        report = services.test(services.unsaved(account, setup.cleaned_data, None))
+        report = actions.test(actions.unsaved(account, setup.cleaned_data, None))
     elif ready:
         try:
-            report, queued = services.first_send(request.user, outgoing, setup.cleaned_data)
+            report, queued = actions.first_send(request.user, outgoing, setup.cleaned_data)
         except compose.ComposeError as exc:  # the message itself: nothing was saved or tried
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
-        except services.NotQueued as exc:
+        except actions.NotQueued as exc:
             messages.success(request, _("Sending settings saved."))
             messages.error(request, str(exc))
             return redirect("outgoing:edit", outgoing.id)
@@ -370,7 +370,7 @@ def reply(request: HttpRequest, message_id: int) -> HttpResponse:
     kind = request.POST.get("kind", OutgoingMessage.Kind.REPLY)
     if kind not in REPLY_KINDS:
         raise Http404
-    services.configure_automatic(request.user)  # an OAuth2 account answers from itself, not from another
+    actions.configure_automatic(request.user)  # an OAuth2 account answers from itself, not from another
     try:
         outgoing = send.start_reply(request.user, message, kind)
     except OSError:
@@ -462,7 +462,7 @@ def attachment(request: HttpRequest, outgoing_id: int, attachment_id: int) -> Ht
 @login_required
 def accounts(request: HttpRequest) -> HttpResponse:
     """Each account and whether (and as whom) it sends, with a link to its sending settings."""
-    services.configure_automatic(request.user)
+    actions.configure_automatic(request.user)
     rows = list(MailAccount.objects.filter(owner=request.user).select_related("smtp"))
     configured = [a for a in rows if _has_smtp(a)]
     return render(
@@ -490,10 +490,10 @@ def smtp_settings(request: HttpRequest, account_id: int) -> HttpResponse:
         form = SmtpSettingsForm(request.POST, existing=existing)
         if form.is_valid():
             if request.POST.get("action") == "test":
-                report = services.test(services.unsaved(account, form.cleaned_data, existing))
+                report = actions.test(actions.unsaved(account, form.cleaned_data, existing))
                 status = 200 if report.ok else 400
             else:
-                services.save(account, form.cleaned_data)
+                actions.save(account, form.cleaned_data)
                 messages.success(request, _("Sending settings saved."))
                 return redirect("outgoing:accounts")
         else:
@@ -513,7 +513,7 @@ def smtp_settings(request: HttpRequest, account_id: int) -> HttpResponse:
 
 def _settings_initial(account: MailAccount, existing: SmtpSettings | None) -> dict:
     if existing is not None:
-        return {name: getattr(existing, name) for name in services.FIELDS}
+        return {name: getattr(existing, name) for name in actions.FIELDS}
     initial = {"from_email": account.username if "@" in account.username else ""}
     found = presets.for_account(account)
     if found:

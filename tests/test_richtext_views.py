@@ -11,8 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from accounts.models import Profile
+from outgoing import actions as outgoing_actions
 from outgoing import identities, rich, send
-from outgoing import services as outgoing_services
 from outgoing.models import Identity, OutgoingAttachment, OutgoingMessage, SmtpSettings
 from tests.attachment_samples import image
 from tests.factories import build_message, make_account, store_message
@@ -30,7 +30,7 @@ def compose_data(account, **overrides) -> dict:
 
 def sending_account(owner, signature="Alice Main"):
     account = make_account(owner, username="alice@example.org")
-    outgoing_services.save(
+    outgoing_actions.save(
         account,
         {"host": "smtp.example.org", "port": 587, "security": "starttls", "auth": "same",
          "from_email": "alice@example.org", "from_name": "Alice", "signature": signature},
@@ -239,7 +239,7 @@ def test_a_signature_in_rich_text_and_its_text_version(alice, alice_client):
     reply = send.start_reply(alice, message, OutgoingMessage.Kind.REPLY)
     assert "<div>--\u00a0</div><div><strong>Alice</strong>" in reply.body_html
     # Changing the text signature in the sending settings makes it a text signature again.
-    outgoing_services.save(
+    outgoing_actions.save(
         account,
         {"host": "smtp.example.org", "port": 587, "security": "starttls", "auth": "same",
          "from_email": "alice@example.org", "signature": "Just text"},

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ops import actions as ops_actions
-from users import backends, services
+from users import actions, backends
 from users.models import Session
 from users.sessions import forget_rows
 
@@ -43,13 +43,13 @@ def test_sessions_page_lists_each_browser_with_its_address(alice):
     assert "Firefox/140.0" in page and "198.51.100.1" in page
     assert "Android 14" in page and "203.0.113.9" in page
     assert "This session" in page
-    assert _ids(page) == [services.session_id(phone.session.session_key)]  # this one ends by signing out
+    assert _ids(page) == [actions.session_id(phone.session.session_key)]  # this one ends by signing out
     # The keys (the cookies' values) are neither in the page nor in the database.
     stored = set(Session.objects.values_list("session_key", flat=True))
     for client in (laptop, phone):
         key = client.cookies[django_settings.SESSION_COOKIE_NAME].value
         assert key not in page and key not in stored
-        assert services.session_id(key) in stored
+        assert actions.session_id(key) in stored
 
 
 def test_ending_one_session_signs_that_browser_out(alice):
@@ -74,7 +74,7 @@ def test_sign_out_everywhere_else(alice):
 
 def test_nobody_ends_another_users_session(alice, bob, bob_client):
     laptop = _signed_in(LAPTOP, "198.51.100.1")
-    session_id = services.session_id(laptop.session.session_key)
+    session_id = actions.session_id(laptop.session.session_key)
     assert bob_client.post(reverse("users:end_session", args=[session_id])).status_code == 404
     assert laptop.get(reverse("mailbox:inbox")).status_code == 200
 
@@ -82,7 +82,7 @@ def test_nobody_ends_another_users_session(alice, bob, bob_client):
 def test_last_seen_is_written_only_every_few_minutes(alice):
     laptop = _signed_in(LAPTOP, "198.51.100.1")
     laptop.get(reverse("accounts:list"))  # the first page stores the time zone in the session (a write)
-    key = services.session_id(laptop.session.session_key)
+    key = actions.session_id(laptop.session.session_key)
     recent = timezone.now() - dt.timedelta(seconds=200)
     Session.objects.filter(session_key=key).update(last_seen=recent)
     forget_rows([key])  # an update sends no signal: drop the cached copy as a changed row would
@@ -152,7 +152,7 @@ def test_an_ended_session_is_signed_out_at_once_though_it_was_cached(alice):
     laptop = _signed_in(LAPTOP, "198.51.100.1")
     phone = _signed_in(PHONE, "203.0.113.9")
     assert phone.get(reverse("accounts:list")).status_code == 200  # cached now
-    phone_id = services.session_id(phone.session.session_key)
+    phone_id = actions.session_id(phone.session.session_key)
     assert laptop.post(reverse("users:end_session", args=[phone_id])).status_code == 302
     assert phone.get(reverse("accounts:list")).status_code == 302
 
