@@ -75,7 +75,7 @@ def compose_message(request: HttpRequest, outgoing_id: int | None = None) -> Htt
             try:
                 outgoing = _save_draft(request, form, outgoing)
                 if action == "send":
-                    outgoing = send.queue(request.user, outgoing.id)
+                    outgoing = actions.queue(request.user, outgoing.id)
                     _announce_send(request, outgoing)
                     return redirect(_after_send(outgoing))
             except compose.ComposeError as exc:
@@ -409,7 +409,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
 def retry(request: HttpRequest, outgoing_id: int) -> HttpResponse:
     outgoing = _own_outgoing(request, outgoing_id)
     try:
-        send.queue(request.user, outgoing.id, delay=0)  # a second try of what the server refused: no Undo window
+        actions.queue(request.user, outgoing.id, delay=0)  # a second try of what the server refused: no Undo window
         messages.success(request, _("Sending again."))
     except compose.ComposeError as exc:
         messages.error(request, _("Fix the message first: %(error)s") % {"error": exc})
@@ -425,7 +425,7 @@ def undo(request: HttpRequest, outgoing_id: int) -> HttpResponse:
     """The banner's Undo: back to the editor while the message waits; after that, say it is too late."""
     outgoing = _own_outgoing(request, outgoing_id)
     request.session.pop(undo_send.SESSION_KEY, None)
-    if send.undo(request.user, outgoing.id):
+    if actions.undo(request.user, outgoing.id):
         messages.info(request, _("Sending undone. The message is back in the editor."))
         return redirect("outgoing:edit", outgoing.id)
     outgoing.refresh_from_db(fields=["state"])

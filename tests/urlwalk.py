@@ -196,7 +196,7 @@ def build_world(alice, bob) -> World:
         alice, None, account=account, to="friend@example.net", subject="Alice-Secret-Subject not sent",
         body="alice-secret-body the server refused",
     )  # fmt: skip
-    send.queue(alice, failed.id)
+    outgoing_actions.queue(alice, failed.id)
     send.give_up(failed.id)  # as after the last retry
     staff = get_user_model().objects.create_user("staff-secret-inviter", "staff@example.org", is_staff=True)
     invitation, invitation_token = signup.create_invitation(staff)
