@@ -3,13 +3,13 @@ from django.utils.translation import gettext_lazy as _
 
 from webpop.lib import pagecache
 
-from . import services
+from . import actions
 from .models import MailAccount
 
 
 @admin.register(MailAccount)
 class MailAccountAdmin(admin.ModelAdmin):
-    """Deleting goes through accounts.services.delete_account, as the owner's own delete (files freed too)."""
+    """Deleting goes through accounts.actions.delete_account, as the owner's own delete (files freed too)."""
 
     list_display = (
         "__str__",
@@ -56,8 +56,8 @@ class MailAccountAdmin(admin.ModelAdmin):
         pagecache.touch({obj.owner_id, form.initial.get("owner")})
 
     def delete_model(self, request, obj) -> None:
-        services.delete_account(obj)
+        actions.delete_account(obj)
 
     def delete_queryset(self, request, queryset) -> None:
         for account in queryset:
-            services.delete_account(account)
+            actions.delete_account(account)

@@ -2,6 +2,6 @@
 
 from django.dispatch import Signal
 
-# Sent by services.delete_account inside its transaction, before the account's rows go, with
+# Sent by actions.delete_account inside its transaction, before the account's rows go, with
 # ``account``: what was stored from the account (mailbox) releases its files then.
 account_deleting = Signal()

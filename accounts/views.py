@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from webpop.lib import ratelimit
 
-from . import autoconfig, services
+from . import actions, autoconfig
 from .models import MailAccount
 
 
@@ -34,7 +34,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def account_toggle(request: HttpRequest, account_id: int) -> HttpResponse:
     account = _own_account(request, account_id)
-    services.set_enabled(account, not account.enabled)
+    actions.set_enabled(account, not account.enabled)
     text = gettext("Paused %(name)s.") if account.enabled else gettext("Resumed %(name)s.")
     messages.success(request, text % {"name": account.display_name})
     return redirect("accounts:detail", account_id=account.id)
@@ -45,7 +45,7 @@ def account_delete(request: HttpRequest, account_id: int) -> HttpResponse:
     account = _own_account(request, account_id)
     if request.method == "POST":
         name = account.display_name
-        count = services.delete_account(account)
+        count = actions.delete_account(account)
         text = ngettext(
             "Removed %(name)s and its %(count)d message. The server was not touched.",
             "Removed %(name)s and its %(count)d messages. The server was not touched.",

@@ -129,7 +129,7 @@ def setup(port: int, user: str, password: str) -> dict:
     _django()
     from django.contrib.auth import get_user_model
 
-    from accounts.services import create_account
+    from accounts.actions import create_account
 
     owner = get_user_model().objects.create_user("bench", "bench@example.org", "bench-Password-1")
     account = create_account(

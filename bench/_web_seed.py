@@ -29,7 +29,7 @@ from _web_data import RawFile, build_rows, copy_rows, sender_of  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from accounts import services  # noqa: E402
+from accounts import actions  # noqa: E402
 from mailbox import listing, mime, store, threads  # noqa: E402
 from mailbox.models import Folder, Message  # noqa: E402
 
@@ -101,7 +101,7 @@ def main() -> None:
 
     started = time.perf_counter()
     user = get_user_model().objects.create_user("alice", "alice@example.org", "alice-Password-1")
-    account = services.create_account(
+    account = actions.create_account(
         user, host="pop.example.net", port=995, security="ssl", username="alice", password="secret", policy="keep"
     )
     real = [store_real(account, real_message(i), f"real-{i:04d}") for i in range(args.real)]

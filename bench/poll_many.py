@@ -108,8 +108,8 @@ def main() -> int:
         from django.db import connections
         from django.utils import timezone
 
+        from accounts.actions import create_account
         from accounts.models import MailAccount
-        from accounts.services import create_account
         from mailbox import tasks
         from mailbox.models import Message, SyncRun
         from webpop.celery import app

@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
-from accounts import services
+from accounts import actions as account_actions
 from accounts.forms import DELIVERY_FOLDERS, MailAccountEditForm, MailAccountForm
 from accounts.models import MailAccount
 from webpop.lib import cspolicy, ratelimit
@@ -39,7 +39,7 @@ def account_add(request: HttpRequest) -> HttpResponse:
     form = MailAccountForm(request.POST or None, deliver_choices=_deliver_choices(request))
     report = wait = None
     try:
-        services.check_account_quota(request.user)  # say so before anyone types a password
+        account_actions.check_account_quota(request.user)  # say so before anyone types a password
     except ValidationError as exc:
         context = {"form": form, "report": None, "quota_error": exc.messages[0]}
         return render(request, "accounts/add.html", context, status=403)
@@ -49,7 +49,7 @@ def account_add(request: HttpRequest) -> HttpResponse:
         report = _rate_limited(wait) if wait else _test(data, data["password"])
         if request.POST.get("action") == "save" and not wait and (report.ok or data["save_anyway"]):
             try:
-                account = services.create_account(
+                account = account_actions.create_account(
                     request.user, password=data["password"], **_settings_from(data, report)
                 )
             except ValidationError as exc:
@@ -149,7 +149,7 @@ def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
                 data, password if password is not None else account.get_password(), _remembered(account, data)
             )
         if request.POST.get("action") == "save" and not wait and (report.ok or data["save_anyway"]):
-            services.update_account(account, password=password, **_settings_from(data, report))
+            account_actions.update_account(account, password=password, **_settings_from(data, report))
             messages.success(request, gettext("Saved %(name)s.") % {"name": account.display_name})
             return redirect("accounts:detail", account_id=account.id)
     context = {"form": form, "report": report, "account": account}

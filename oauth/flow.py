@@ -13,8 +13,8 @@ from dataclasses import asdict
 
 from accounts import crypto
 
+from .actions import SignIn
 from .client import AuthorizationRequest, TokenSet
-from .services import SignIn
 
 PENDING_KEY = "oauth_pending"
 SIGNED_IN_KEY = "oauth_signed_in"

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import MailAccount
 from mailbox import actions as mailbox_actions
 
-from . import client, flow, providers, services
+from . import actions, client, flow, providers
 from .forms import ConfirmForm
 from .models import Grant
 
@@ -79,7 +79,7 @@ def callback(request: HttpRequest) -> HttpResponse:
         messages.error(request, text % {"provider": provider.name})
         return back
     try:
-        sign_in = services.finish_sign_in(
+        sign_in = actions.finish_sign_in(
             provider,
             code=request.GET.get("code", ""),
             redirect_uri=_callback_uri(request),
@@ -104,15 +104,15 @@ def callback(request: HttpRequest) -> HttpResponse:
         return back
     if account is None:
         # The same mailbox added before: sign it in again rather than fetch everything twice.
-        existing = services.existing_grant(request.user, sign_in)
+        existing = actions.existing_grant(request.user, sign_in)
         if existing is None:
             flow.keep_sign_in(request.session, sign_in)
             return redirect("oauth:confirm")
         account = existing.account
         back = redirect("accounts:detail", account_id=account.id)
     try:
-        services.reconnect(account, sign_in)
-    except services.WrongIdentity as exc:
+        actions.reconnect(account, sign_in)
+    except actions.WrongIdentity as exc:
         messages.error(request, str(exc))
         return back
     mailbox_actions.sync_now(account)
@@ -129,7 +129,7 @@ def confirm(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:add")
     form = ConfirmForm(request.POST or None, owner=request.user)
     if request.method == "POST" and form.is_valid():
-        account = services.create_oauth_account(request.user, provider, sign_in, **form.cleaned_data)
+        account = actions.create_oauth_account(request.user, provider, sign_in, **form.cleaned_data)
         flow.forget_sign_in(request.session)
         mailbox_actions.sync_now(account)
         messages.success(request, _("Added %(account)s. The first sync has started.") % {"account": account})

@@ -1,6 +1,6 @@
 """What operators can do from the dashboard; each action is logged as one structured line.
 
-They reuse the functions the rest of webpop uses (accounts.services, mailbox.actions, the sync
+They reuse the functions the rest of webpop uses (accounts.actions, mailbox.actions, the sync
 task, sync.retry_failure) so the dashboard never has its own rules. Each checks
 the actor's permission itself (not only the view), and nobody but a superuser
 changes a superuser's user or accounts.
@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import services
+from accounts import actions as account_actions
 from accounts.models import MailAccount
 from mailbox import actions as mailbox_actions
 from mailbox import sync
@@ -62,7 +62,7 @@ def sync_now(actor: AbstractBaseUser, account: MailAccount) -> None:
 def set_paused(actor: AbstractBaseUser, account: MailAccount, paused: bool) -> None:
     _require(actor, operators.ACT_ON_ACCOUNTS)
     _protect(actor, account.owner_id)
-    services.set_enabled(account, not paused)
+    account_actions.set_enabled(account, not paused)
     _audit(actor, "pause_account" if paused else "resume_account", account_id=account.id)
 
 

@@ -30,7 +30,7 @@ def queue_generated(
     if len(raw) > settings.WEBPOP_MAX_SEND_BYTES:
         raise send.SendRefused(_("The message is too large to be sent."))
     with transaction.atomic():
-        # As ``send.queue``: one queue at a time per user, so the rate limit holds across tabs.
+        # As ``actions.queue``: one queue at a time per user, so the rate limit holds across tabs.
         get_user_model().objects.select_for_update().filter(id=owner.id).first()
         limit = send.limit_per_hour(owner.id)
         if send.sent_in_last_hour(owner.id) >= limit:

@@ -38,7 +38,7 @@ def of_user(user) -> list[Identity]:
     """Every identity of every account of the user's that can send, main ones first per account."""
     accounts = MailAccount.objects.filter(owner=user, smtp__isnull=False)
     missing = list(SmtpSettings.objects.filter(account__in=accounts).exclude(account__identities__is_default=True))
-    if missing:  # settings written without outgoing.services (an older version, the admin): give them theirs
+    if missing:  # settings written without outgoing.actions (an older version, the admin): give them theirs
         Identity.objects.bulk_create(
             [
                 Identity(

@@ -170,7 +170,7 @@ def save_draft(
     }
     now = timezone.now()
     if outgoing is None and compose_key:
-        _lock_owner(owner)  # two saves of one page at once: the second finds the first's row
+        lock_owner(owner)  # two saves of one page at once: the second finds the first's row
         outgoing = OutgoingMessage.objects.filter(owner=owner, compose_key=compose_key).first()
     if body_html:
         fields["body_html"] = rich.stored_html(outgoing, text.storable(body_html))
@@ -197,12 +197,12 @@ def save_draft(
     return outgoing
 
 
-def _lock_owner(owner) -> None:
+def lock_owner(owner) -> None:
     """Serialise this user's draft creation and queueing (the user's row, locked to the end of the transaction)."""
     get_user_model().objects.select_for_update().filter(id=owner.id).first()
 
 
-def _settings_of(account: MailAccount) -> SmtpSettings | None:
+def settings_of(account: MailAccount) -> SmtpSettings | None:
     return SmtpSettings.objects.filter(account=account).first()
 
 
@@ -218,7 +218,7 @@ def start_reply(owner, message: Message, kind: str) -> OutgoingMessage:
 
     One per (message, kind): Reply pressed again, a reload or a second tab reopen the draft being written.
     """
-    _lock_owner(owner)
+    lock_owner(owner)
     existing = reply_draft(owner, message.id, kind)
     if existing is not None:
         return existing
@@ -228,7 +228,7 @@ def start_reply(owner, message: Message, kind: str) -> OutgoingMessage:
     identity = identities.for_reply(identities.of_user(owner), original, account)
     if identity is not None:
         account = identity.account
-    smtp = _settings_of(account)
+    smtp = settings_of(account)
     if smtp is None:  # the account it came to cannot send: answer from one that can, if any
         others = sendable_accounts(owner)
         if others:
@@ -300,70 +300,6 @@ def draft_of(outgoing: OutgoingMessage, smtp: SmtpSettings) -> compose.Draft:
     )
 
 
-def queue(owner, outgoing_id: int, *, delay: int | None = None) -> OutgoingMessage:
-    """Validate, build and queue a draft for sending; Celery gets it after commit.
-
-    It leaves no earlier than ``delay`` seconds from now (default: the user's Undo window). That time is on
-    the row (``next_attempt_at``): the claim refuses it before, and beat's sweep sends it should the task be lost.
-    Raises ``compose.ComposeError`` (a field is wrong) or ``SendRefused``.
-    """
-    delay = undo_seconds(owner.id) if delay is None else delay
-    with transaction.atomic():
-        # One queue at a time per user, so two tabs cannot both slip under the rate limit.
-        _lock_owner(owner)
-        outgoing = (
-            OutgoingMessage.objects.select_for_update()
-            .select_related("account")
-            .filter(id=outgoing_id, owner=owner, state__in=EDITABLE)
-            .first()
-        )
-        if outgoing is None:
-            raise SendRefused(_("This message is already being sent or was sent."))
-        smtp = _settings_of(outgoing.account)
-        if smtp is None:
-            raise SendRefused(_("Set up sending for %(account)s first.") % {"account": outgoing.account.display_name})
-        limit = limit_per_hour(owner.id)
-        if sent_in_last_hour(owner.id) >= limit:
-            raise SendRefused(
-                _("You have reached the limit of %(n)d messages per hour. Your message is kept in Drafts.")
-                % {"n": limit}
-            )
-        draft = draft_of(outgoing, smtp)
-        now = timezone.now()
-        message_id = compose.new_message_id(draft.from_email)
-        raw = compose.build(draft, message_id=message_id, date=timezone.localtime(now))
-        if len(raw) > settings.WEBPOP_MAX_SEND_BYTES:
-            raise SendRefused(
-                _("The message is %(size)s bytes; at most %(limit)s bytes can be sent.")
-                % {"size": f"{len(raw):,}", "limit": f"{settings.WEBPOP_MAX_SEND_BYTES:,}"}
-            )
-        due = now + dt.timedelta(seconds=delay)
-        OutgoingMessage.objects.filter(id=outgoing.id).update(
-            state=OutgoingState.QUEUED,
-            raw=raw,
-            message_id=message_id,
-            queued_at=now,
-            updated_at=now,
-            next_attempt_at=due,
-            # Published below for this try (so the sweep does not publish it again when it falls due);
-            # should that task be lost, the sweep publishes it REDISPATCH_AFTER later.
-            enqueued_at=due,
-            attempts=0,
-            error="",
-            error_class="",
-            claimed_at=None,
-        )
-        transaction.on_commit(lambda: _enqueue(outgoing.id, delay))
-    outgoing.refresh_from_db()
-    return outgoing
-
-
-def _enqueue(outgoing_id: int, countdown: float = 0) -> None:
-    from . import tasks
-
-    tasks.publish_send(outgoing_id, countdown)
-
-
 def seconds_left(outgoing_id: int) -> float | None:
     """Seconds left of a queued message's Undo window, or None when it is not in one.
 
@@ -378,30 +314,6 @@ def seconds_left(outgoing_id: int) -> float | None:
         return None
     left = (due - timezone.now()).total_seconds()
     return left if left > 0 else None
-
-
-@transaction.atomic
-def undo(owner, outgoing_id: int) -> bool:
-    """Take a message waiting in its Undo window back to Drafts, text and attachments intact.
-
-    A conditional UPDATE that only matches while the message is queued for its first try and its time has
-    not come: the claim (``_claim``) needs that time to have come, so exactly one of the two wins. False:
-    too late (it is being sent or was sent).
-    """
-    now = timezone.now()
-    return bool(
-        OutgoingMessage.objects.filter(
-            id=outgoing_id, owner=owner, state=OutgoingState.QUEUED, attempts=0, next_attempt_at__gt=now
-        ).update(
-            state=OutgoingState.DRAFT,
-            raw=None,
-            message_id="",
-            queued_at=None,
-            next_attempt_at=None,
-            enqueued_at=None,
-            updated_at=now,
-        )
-    )
 
 
 # --- Delivery -----------------------------------------------------------------------------
@@ -461,7 +373,7 @@ def deliver(outgoing_id: int) -> Outcome:
         return Outcome.EARLY if seconds_left(outgoing_id) else Outcome.SKIPPED
     outgoing = OutgoingMessage.objects.select_related("account").get(id=outgoing_id)
     try:
-        smtp = _settings_of(outgoing.account)
+        smtp = settings_of(outgoing.account)
         if smtp is None:
             raise SmtpPermanentError(_("Sending is not set up for this account any more."))
         recipients = [

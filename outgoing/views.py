@@ -20,7 +20,7 @@ from mailbox import damage
 from mailbox.models import Attachment, Folder, Message
 from webpop.lib import cspolicy, ratelimit
 
-from . import compose, identities, presets, rich, richtext, send, services
+from . import actions, compose, identities, presets, rich, richtext, send
 from .forms import ComposeForm, IdentityForm, SendingSetupForm, SmtpSettingsForm
 from .models import Identity, OutgoingAttachment, OutgoingMessage, OutgoingState, SmtpSettings
 from .templatetags import undo_send
@@ -46,7 +46,7 @@ def compose_message(request: HttpRequest, outgoing_id: int | None = None) -> Htt
     text (``setup``): Test tries them in place, Send saves them and sends. Whatever happens, what was typed stays.
     """
     if request.method == "GET":  # OAuth2 accounts send with their grant: no setup for them
-        services.configure_automatic(request.user)
+        actions.configure_automatic(request.user)
     accounts = send.sendable_accounts(request.user)
     outgoing = _own_outgoing(request, outgoing_id) if outgoing_id is not None else None
     if outgoing is not None and outgoing.state not in send.EDITABLE:
@@ -76,7 +76,7 @@ def compose_message(request: HttpRequest, outgoing_id: int | None = None) -> Htt
             try:
                 outgoing = _save_draft(request, form, outgoing)
                 if action == "send":
-                    outgoing = send.queue(request.user, outgoing.id)
+                    outgoing = actions.queue(request.user, outgoing.id)
                     _announce_send(request, outgoing)
                     return redirect(_after_send(outgoing))
             except compose.ComposeError as exc:
@@ -103,7 +103,7 @@ def _compose_page(
     setup_account: MailAccount | None,
     *,
     setup: SendingSetupForm | None = None,
-    report: services.TestReport | None = None,
+    report: actions.TestReport | None = None,
     status: int = 200,
 ) -> HttpResponse:
     own_identities = identities.of_user(request.user)
@@ -169,7 +169,7 @@ def _setup_account(
 
 
 def _setup_context(
-    request: HttpRequest, account: MailAccount, setup: SendingSetupForm | None, report: services.TestReport | None
+    request: HttpRequest, account: MailAccount, setup: SendingSetupForm | None, report: actions.TestReport | None
 ) -> dict:
     first = {**presets.initial_for(account), "from_name": request.user.get_full_name()}
     if hasattr(account, "oauth_grant"):  # signs in with a grant that does not cover sending: a login of its own
@@ -209,15 +209,15 @@ def _setup_post(
     ready = setup.is_valid() and not form.errors and (outgoing is not None or not sending)
     wait = _test_limit(request) if ready else None
     if wait:
-        report = services.TestReport(False, _rate_limited_text(wait), "rate_limited")
+        report = actions.TestReport(False, _rate_limited_text(wait), "rate_limited")
     elif ready and not sending:
-        report = services.test(services.unsaved(account, setup.cleaned_data, None))
+        report = actions.test(actions.unsaved(account, setup.cleaned_data, None))
     elif ready:
         try:
-            report, queued = services.first_send(request.user, outgoing, setup.cleaned_data)
+            report, queued = actions.first_send(request.user, outgoing, setup.cleaned_data)
         except compose.ComposeError as exc:  # the message itself: nothing was saved or tried
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
-        except services.NotQueued as exc:
+        except actions.NotQueued as exc:
             messages.success(request, _("Sending settings saved."))
             messages.error(request, str(exc))
             return redirect("outgoing:edit", outgoing.id)
@@ -371,7 +371,7 @@ def reply(request: HttpRequest, message_id: int) -> HttpResponse:
     kind = request.POST.get("kind", OutgoingMessage.Kind.REPLY)
     if kind not in REPLY_KINDS:
         raise Http404
-    services.configure_automatic(request.user)  # an OAuth2 account answers from itself, not from another
+    actions.configure_automatic(request.user)  # an OAuth2 account answers from itself, not from another
     try:
         outgoing = send.start_reply(request.user, message, kind)
     except damage.DamagedFileError as exc:
@@ -435,7 +435,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
 def retry(request: HttpRequest, outgoing_id: int) -> HttpResponse:
     outgoing = _own_outgoing(request, outgoing_id)
     try:
-        send.queue(request.user, outgoing.id, delay=0)  # a second try of what the server refused: no Undo window
+        actions.queue(request.user, outgoing.id, delay=0)  # a second try of what the server refused: no Undo window
         messages.success(request, _("Sending again."))
     except compose.ComposeError as exc:
         messages.error(request, _("Fix the message first: %(error)s") % {"error": exc})
@@ -451,7 +451,7 @@ def undo(request: HttpRequest, outgoing_id: int) -> HttpResponse:
     """The banner's Undo: back to the editor while the message waits; after that, say it is too late."""
     outgoing = _own_outgoing(request, outgoing_id)
     request.session.pop(undo_send.SESSION_KEY, None)
-    if send.undo(request.user, outgoing.id):
+    if actions.undo(request.user, outgoing.id):
         messages.info(request, _("Sending undone. The message is back in the editor."))
         return redirect("outgoing:edit", outgoing.id)
     outgoing.refresh_from_db(fields=["state"])
@@ -488,7 +488,7 @@ def attachment(request: HttpRequest, outgoing_id: int, attachment_id: int) -> Ht
 @login_required
 def accounts(request: HttpRequest) -> HttpResponse:
     """Each account and whether (and as whom) it sends, with a link to its sending settings."""
-    services.configure_automatic(request.user)
+    actions.configure_automatic(request.user)
     rows = list(MailAccount.objects.filter(owner=request.user).select_related("smtp"))
     configured = [a for a in rows if _has_smtp(a)]
     return render(
@@ -516,10 +516,10 @@ def smtp_settings(request: HttpRequest, account_id: int) -> HttpResponse:
         form = SmtpSettingsForm(request.POST, existing=existing)
         if form.is_valid():
             if request.POST.get("action") == "test":
-                report = services.test(services.unsaved(account, form.cleaned_data, existing))
+                report = actions.test(actions.unsaved(account, form.cleaned_data, existing))
                 status = 200 if report.ok else 400
             else:
-                services.save(account, form.cleaned_data)
+                actions.save(account, form.cleaned_data)
                 messages.success(request, _("Sending settings saved."))
                 return redirect("outgoing:accounts")
         else:
@@ -539,7 +539,7 @@ def smtp_settings(request: HttpRequest, account_id: int) -> HttpResponse:
 
 def _settings_initial(account: MailAccount, existing: SmtpSettings | None) -> dict:
     if existing is not None:
-        return {name: getattr(existing, name) for name in services.FIELDS}
+        return {name: getattr(existing, name) for name in actions.FIELDS}
     initial = {"from_email": account.username if "@" in account.username else ""}
     found = presets.for_account(account)
     if found:

@@ -8,7 +8,7 @@ import os
 from email.message import EmailMessage
 from pathlib import Path
 
-from accounts import services
+from accounts import actions
 from accounts.models import MailAccount
 from mailbox import mime, store, threads
 from mailbox.models import Message
@@ -78,7 +78,7 @@ def make_account(owner, **overrides) -> MailAccount:
         "policy": "keep",
     }
     fields.update(overrides)
-    return services.create_account(owner, **fields)
+    return actions.create_account(owner, **fields)
 
 
 def store_message(account: MailAccount, raw: bytes, uidl: str) -> Message:

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from users import audit, services
+from users import actions, audit
 from users.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -138,7 +138,7 @@ def test_people_see_recent_activity_on_their_account(alice, bob):
 def test_a_new_holder_of_a_deleted_users_name_sees_none_of_their_activity(alice, django_user_model):
     Client(REMOTE_ADDR="203.0.113.7").post(reverse("login"), {"username": "alice", "password": "alice-Password-1"})
     Client(REMOTE_ADDR="203.0.113.8").post(reverse("login"), {"username": "alice", "password": "wrong"})
-    services.delete_user(alice)
+    actions.delete_user(alice)
     newcomer = django_user_model.objects.create_user("alice", "other-alice@example.net", "Other-Alice-Pass-1")
     client = Client(REMOTE_ADDR="198.51.100.3")
     client.post(reverse("login"), {"username": "alice", "password": "Other-Alice-Pass-1"})

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from accounts.models import Profile
 from mailbox import mime
+from outgoing import actions as outgoing_actions
 from outgoing import compose, send, text
 from outgoing.compose import ComposeError
 from outgoing.models import OutgoingMessage, OutgoingState, SmtpSettings
@@ -337,7 +338,7 @@ def test_a_draft_saved_with_odd_characters_is_sent_by_the_task_normalised(
         references=f"<root@example.net> <mid{storable}@x> <parent@example.net>",
     )
     with django_capture_on_commit_callbacks(execute=True):
-        send.queue(alice, row.id, delay=0)
+        outgoing_actions.queue(alice, row.id, delay=0)
     assert send.deliver(row.id) is send.Outcome.SENT
     [got] = smtp_server.received
     draft = expected_draft(row)

@@ -14,6 +14,7 @@ from contacts import actions, search, vcard
 from contacts.actions import Card
 from contacts.models import Contact, ContactEmail
 from mailbox.models import Folder, Message
+from outgoing import actions as outgoing_actions
 from outgoing import send
 from tests.factories import build_message, make_account, store_message
 
@@ -37,7 +38,7 @@ def test_sending_records_every_recipient_once_with_the_name_from_the_address(ali
         alice, None, account=account, to="Bob Builder <bob@example.net>, carol@example.net",
         cc="Dan <dan@example.net>", bcc="hidden@example.net", subject="Hi", body="x",
     )  # fmt: skip
-    send.queue(alice, outgoing.id, delay=0)  # no Undo window: sent at once
+    outgoing_actions.queue(alice, outgoing.id, delay=0)  # no Undo window: sent at once
     assert send.deliver(outgoing.id) is send.Outcome.SENT
 
     rows = {e.address: e.contact for e in ContactEmail.objects.filter(owner=alice).select_related("contact")}
@@ -49,7 +50,7 @@ def test_sending_records_every_recipient_once_with_the_name_from_the_address(ali
 def test_a_failed_contacts_update_never_fails_the_send(alice, smtp_account, smtp_server, monkeypatch):
     account = smtp_account()
     outgoing = send.save_draft(alice, None, account=account, to="bob@example.net", subject="Hi", body="x")
-    send.queue(alice, outgoing.id, delay=0)  # no Undo window: sent at once
+    outgoing_actions.queue(alice, outgoing.id, delay=0)  # no Undo window: sent at once
 
     def broken(*args, **kwargs):
         raise RuntimeError("database hiccup")

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Profile
+from outgoing import actions as outgoing_actions
 from outgoing import compose, send
 from outgoing.models import OutgoingMessage, OutgoingState
 from tests.factories import build_message, make_account, store_message
@@ -31,7 +32,7 @@ def drafts_page(client) -> str:
 
 def queue_now(owner, outgoing_id, capture, delay=None):
     with capture(execute=True):
-        return send.queue(owner, outgoing_id, delay=delay)
+        return outgoing_actions.queue(owner, outgoing_id, delay=delay)
 
 
 # --- One draft per message being written ---------------------------------------------------
@@ -185,7 +186,7 @@ def test_undo_after_the_claim_is_too_late_and_a_claim_after_undo_sends_nothing(
     assert OutgoingMessage.objects.get(id=gone.id).state == OutgoingState.SENT
     kept = send.save_draft(alice, None, account=account, to="bob@example.net", subject="Kept")
     queue_now(alice, kept.id, django_capture_on_commit_callbacks, delay=5)
-    assert send.undo(alice, kept.id)
+    assert outgoing_actions.undo(alice, kept.id)
     OutgoingMessage.objects.filter(id=kept.id).update(next_attempt_at=timezone.now() - dt.timedelta(seconds=1))
     assert send.deliver(kept.id) is send.Outcome.SKIPPED
     assert [_subject(got) for got in smtp_server.received] == ["Gone"]

@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from accounts import autoconfig
 from oauth.models import Grant
-from outgoing import send, services
+from outgoing import actions, send
 from outgoing.models import Identity, OutgoingMessage, OutgoingState, SmtpAuth, SmtpSettings
 from tests.dnsserver import DnsServer
 from tests.factories import build_message, make_account, store_message
@@ -340,7 +340,7 @@ def test_an_oauth_account_whose_grant_sends_gets_its_settings_unasked(alice, ali
     smtp = SmtpSettings.objects.get(account=account)
     assert (smtp.host, smtp.port, smtp.security, smtp.auth) == ("smtp.gmail.com", 465, "ssl", SmtpAuth.OAUTH2)
     assert smtp.from_email == "alice@gmail.com" and smtp.password_encrypted == ""
-    assert services.configure_oauth(account) is None  # once
+    assert actions.configure_oauth(account) is None  # once
 
 
 def test_a_reply_to_mail_of_an_oauth_account_goes_out_from_it(alice, alice_client, smtp_account):

@@ -8,8 +8,8 @@ import pytest
 from django.apps import apps
 from django.urls import reverse
 
+from outgoing import actions as outgoing_actions
 from outgoing import identities, send
-from outgoing import services as outgoing_services
 from outgoing.models import Identity, OutgoingMessage, SmtpSettings
 from tests.factories import build_message, make_account, store_message
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 def sending_account(owner, address="alice@example.org", signature="Alice Main", **extra):
     account = make_account(owner, username=address)
-    outgoing_services.save(
+    outgoing_actions.save(
         account,
         {"host": "smtp.example.org", "port": 587, "security": "starttls", "auth": "same", "from_email": address,
          "from_name": "Alice", "signature": signature, **extra},
@@ -125,7 +125,7 @@ def test_migration_gives_each_sending_account_its_main_identity(alice):
 def test_saving_sending_settings_keeps_the_main_identity_equal(alice):
     account = sending_account(alice)
     sending_account_data = {"host": "smtp.example.org", "port": 587, "security": "starttls", "auth": "same"}
-    outgoing_services.save(account, {**sending_account_data, "from_email": "new@example.org", "signature": "New"})
+    outgoing_actions.save(account, {**sending_account_data, "from_email": "new@example.org", "signature": "New"})
     main = Identity.objects.get(account=account)
     assert (main.address, main.signature) == ("new@example.org", "New")
 

@@ -371,8 +371,8 @@ def test_a_missing_upload_fails_the_job_with_its_reason(alice, alice_client):
 
 
 def test_deleting_the_account_or_the_user_frees_their_waiting_uploads(alice, bob, django_capture_on_commit_callbacks):
-    from accounts.services import delete_account
-    from users.services import delete_user
+    from accounts.actions import delete_account
+    from users.actions import delete_user
 
     account, bobs = make_account(alice), make_account(bob)
     start(account, "inbox", ("a.eml", build_message("a")))

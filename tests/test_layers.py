@@ -72,3 +72,17 @@ def test_a_wrong_import_breaks_its_contract(tmp_path, module, source, contract):
     broken = [line for line in result.stdout.splitlines() if " BROKEN" in line]
     assert any(line.startswith(contract) for line in broken), result.stdout
     assert module.removesuffix(".py").replace("/", ".") in result.stdout  # names the importer
+
+
+def test_an_import_cycle_within_an_app_breaks_its_contract(tmp_path):
+    for package in _root_packages():
+        shutil.copytree(REPO / package, tmp_path / package, ignore=_python_only)
+    shutil.copy(REPO / ".importlinter", tmp_path / ".importlinter")
+    (tmp_path / "users/backends.py").write_text("from users import sessions\n")  # sessions imports backends
+
+    result = _lint(tmp_path)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "No import cycles between the modules of a package BROKEN" in result.stdout
+    assert "No cycles are allowed in users." in result.stdout
+    assert "- .sessions -> .backends" in result.stdout

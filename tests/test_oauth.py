@@ -670,11 +670,12 @@ def test_a_grant_without_sending_sets_nothing_up_until_a_reconnect_grants_it(
 
 
 def _send_one(alice, account, django_capture_on_commit_callbacks):
+    from outgoing import actions as outgoing_actions
     from outgoing import send
 
     outgoing = send.save_draft(alice, None, account=account, to="bob@example.org", subject="Hi", body="Hello.\n")
     with django_capture_on_commit_callbacks(execute=True):
-        send.queue(alice, outgoing.id, delay=0)
+        outgoing_actions.queue(alice, outgoing.id, delay=0)
     return send.deliver(outgoing.id), outgoing.id
 
 

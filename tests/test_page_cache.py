@@ -19,7 +19,7 @@ from django.test import Client
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 
-from accounts import services as account_services
+from accounts import actions as account_actions
 from accounts.models import MailAccount, Profile
 from mailbox import actions, folders, importer, mime, rules, store, sync, threads
 from mailbox.models import Folder, Message, Rule, SavedSearch, UserFolder
@@ -226,16 +226,16 @@ CHANGES = {
     # Accounts
     "an account added": Change(lambda m: make_account(m.alice, username="club", label="Club mail"), shows=b"Club mail"),
     "an account renamed": Change(
-        lambda m: account_services.update_account(m.account, label="Home mail"), shows=b"Home mail"
+        lambda m: account_actions.update_account(m.account, label="Home mail"), shows=b"Home mail"
     ),
     "an account's policy": Change(
-        lambda m: account_services.update_account(m.account, policy="mirror"),
+        lambda m: account_actions.update_account(m.account, policy="mirror"),
         setup=_trashed,  # the trash's notice names the policy
         shows=b"under the Mirror setting",
         page=TRASH,
     ),
     "an account removed": Change(
-        lambda m: account_services.delete_account(m.kept["account"]), setup=_third_account, gone=b"Third mail"
+        lambda m: account_actions.delete_account(m.kept["account"]), setup=_third_account, gone=b"Third mail"
     ),
     # Saved searches
     "a search saved": Change(
@@ -388,7 +388,7 @@ SEARCH = INBOX + "?q=hello"
 SIDEBAR_CHANGES = {
     "a new folder": (lambda alice, account, hello: folders.create(alice.id, "Receipts"), b"Receipts"),
     "an account renamed": (
-        lambda alice, account, hello: account_services.update_account(account, label="Home mail"),
+        lambda alice, account, hello: account_actions.update_account(account, label="Home mail"),
         b"Home mail",
     ),
     "a message read": (

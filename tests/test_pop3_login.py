@@ -254,10 +254,10 @@ def test_editing_tests_with_the_remembered_method_first(alice, alice_client, fau
 
 
 def test_changing_the_server_forgets_the_remembered_method(alice, fault_server, fault_account):
-    from accounts import services
+    from accounts import actions
 
     account = fault_account(fault_server([]), working_auth_mechanism="APOP")
-    services.update_account(account, port=account.port + 1)
+    actions.update_account(account, port=account.port + 1)
     account.refresh_from_db()
     assert account.working_auth_mechanism == ""
 

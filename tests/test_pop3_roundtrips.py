@@ -12,7 +12,7 @@ import asyncio
 
 import pytest
 
-from accounts import services
+from accounts import actions
 from accounts.models import MailAccount
 from mailbox import server_memory, sync
 from mailbox.pop3 import Pop3Client, ServerProfile
@@ -243,7 +243,7 @@ def test_new_server_settings_or_a_new_password_forget_what_was_learned(fault_ser
         account.refresh_from_db()
         MailAccount.objects.filter(id=account.id).update(scram_cache_encrypted="stored-token")
         account.refresh_from_db()
-        services.update_account(account, **change)
+        actions.update_account(account, **change)
         account.refresh_from_db()
         assert (account.server_profile, account.scram_cache_encrypted, account.working_auth_mechanism) == ({}, "", "")
 
@@ -253,7 +253,7 @@ def test_what_a_sync_learned_is_not_kept_when_the_settings_changed_meanwhile(fau
     server = fault_server([make_message(1)])
     account = fault_account(server)
     stale = MailAccount.objects.get(id=account.id)
-    services.update_account(account, label="renamed")  # not a server setting: what is learned stays valid
+    actions.update_account(account, label="renamed")  # not a server setting: what is learned stays valid
     assert sync.sync_account(account.id).error is None
     learned = MailAccount.objects.get(id=account.id).server_profile
     assert learned

@@ -148,10 +148,10 @@ def test_ending_other_sessions_counts_sessions_not_subscriptions(subscribed, pus
     subscribe(phone, service, push_on, name="phone")
     here = Client()
     here.force_login(alice)
-    from users import services as user_services
+    from users import actions as user_actions
 
     current = here.cookies[push_on.SESSION_COOKIE_NAME].value
-    assert user_services.end_other_sessions(alice, current) == 2  # two sessions, whatever they had subscribed
+    assert user_actions.end_other_sessions(alice, current) == 2  # two sessions, whatever they had subscribed
     assert not PushSubscription.objects.exists()
     assert Session.objects.filter(user=alice).count() == 1
 

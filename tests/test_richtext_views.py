@@ -11,8 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from accounts.models import Profile
+from outgoing import actions as outgoing_actions
 from outgoing import identities, rich, send
-from outgoing import services as outgoing_services
 from outgoing.models import Identity, OutgoingAttachment, OutgoingMessage, SmtpSettings
 from tests.attachment_samples import image
 from tests.factories import build_message, make_account, store_message
@@ -30,7 +30,7 @@ def compose_data(account, **overrides) -> dict:
 
 def sending_account(owner, signature="Alice Main"):
     account = make_account(owner, username="alice@example.org")
-    outgoing_services.save(
+    outgoing_actions.save(
         account,
         {"host": "smtp.example.org", "port": 587, "security": "starttls", "auth": "same",
          "from_email": "alice@example.org", "from_name": "Alice", "signature": signature},
@@ -126,7 +126,7 @@ def test_pictures_go_into_a_draft_are_shown_to_its_owner_only_and_sent_while_the
     assert draft.body == "Look\n[a.png]\n"
     editor = alice_client.get(reverse("outgoing:edit", args=[draft.id])).content.decode()
     assert f"src=&quot;{answer['url']}&quot;" in editor  # the editor shows it from our URL
-    queued = send.queue(alice, draft.id, delay=0)
+    queued = outgoing_actions.queue(alice, draft.id, delay=0)
     mail = email.message_from_bytes(bytes(queued.raw), policy=email.policy.default)
     types = [part.get_content_type() for part in mail.walk()]
     assert types == [
@@ -144,7 +144,7 @@ def test_pictures_go_into_a_draft_are_shown_to_its_owner_only_and_sent_while_the
 def test_a_picture_cannot_go_into_a_message_being_sent(alice, alice_client):
     account = sending_account(alice)
     draft = send.save_draft(alice, None, account=account, to="bob@example.net", body="x")
-    send.queue(alice, draft.id, delay=60)
+    outgoing_actions.queue(alice, draft.id, delay=60)
     with pytest.raises(rich.ImageRefused):
         rich.add_image(alice, draft.id, "a.png", PNG)
 
@@ -183,7 +183,7 @@ def test_replies_and_forwards_start_in_rich_text_quoting_in_the_users_language(a
     # Sent: the quotation marked as cited in the HTML, "> " in the text.
     reply_data = compose_data(account, to=reply.to, subject=reply.subject, format="rich", body_html=reply.body_html)
     alice_client.post(reverse("outgoing:edit", args=[reply.id]), {**reply_data, "action": "save"})
-    raw = send.queue(alice, reply.id, delay=0).raw
+    raw = outgoing_actions.queue(alice, reply.id, delay=0).raw
     mail = email.message_from_bytes(bytes(raw), policy=email.policy.default)
     assert '<blockquote type="cite"' in mail.get_body(("html",)).get_content()
     assert "\n> Wie geht's?" in mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
@@ -239,7 +239,7 @@ def test_a_signature_in_rich_text_and_its_text_version(alice, alice_client):
     reply = send.start_reply(alice, message, OutgoingMessage.Kind.REPLY)
     assert "<div>--\u00a0</div><div><strong>Alice</strong>" in reply.body_html
     # Changing the text signature in the sending settings makes it a text signature again.
-    outgoing_services.save(
+    outgoing_actions.save(
         account,
         {"host": "smtp.example.org", "port": 587, "security": "starttls", "auth": "same",
          "from_email": "alice@example.org", "signature": "Just text"},

@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from accounts import crypto, keyrotation, services
+from accounts import actions, crypto, keyrotation
 from accounts.models import MailAccount
 from tests.factories import make_account
 
@@ -98,7 +98,7 @@ def test_a_password_changed_during_the_run_is_not_overwritten(settings, old_acco
         fresh = real(token)
         account = MailAccount.objects.get(id=target)
         if account.password_encrypted == token:  # between our read and our write, the owner saves a new password
-            services.update_account(account, password="changed-by-owner")
+            actions.update_account(account, password="changed-by-owner")
         return fresh
 
     monkeypatch.setattr(keyrotation, "reencrypt", owner_saves_meanwhile)

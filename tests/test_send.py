@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.models import Profile
 from mailbox import actions, store, sync
 from mailbox.models import Folder, Message, ServerState
+from outgoing import actions as outgoing_actions
 from outgoing import compose, send, tasks
 from outgoing.models import OutgoingMessage, OutgoingState
 from tests.factories import build_message, store_message
@@ -24,7 +25,7 @@ def queue(django_capture_on_commit_callbacks, send_enqueued):
 
     def run(owner, outgoing) -> int:
         with django_capture_on_commit_callbacks(execute=True):
-            send.queue(owner, outgoing.id, delay=0)  # no Undo window: these tests send at once
+            outgoing_actions.queue(owner, outgoing.id, delay=0)  # no Undo window: these tests send at once
         assert send_enqueued[-1] == outgoing.id
         return outgoing.id
 
@@ -153,7 +154,7 @@ def test_header_injection_is_refused_and_nothing_is_sent(alice, smtp_account, sm
     account = smtp_account()
     outgoing = draft(alice, account, to="bob@example.net\r\nBcc: victim@example.com")
     with pytest.raises(compose.ComposeError):
-        send.queue(alice, outgoing.id)
+        outgoing_actions.queue(alice, outgoing.id)
     row = OutgoingMessage.objects.get(id=outgoing.id)
     assert row.state == OutgoingState.DRAFT and row.to == "bob@example.net\r\nBcc: victim@example.com"  # kept, to fix
     assert send.deliver(outgoing.id) is send.Outcome.SKIPPED
@@ -299,7 +300,7 @@ def test_rate_limit_per_user_refuses_and_keeps_the_draft(alice, bob, smtp_accoun
     queue(alice, draft(alice, account))  # queued ones count too
     third = draft(alice, account)
     with pytest.raises(send.SendRefused, match="limit of 2 messages per hour"):
-        send.queue(alice, third.id)
+        outgoing_actions.queue(alice, third.id)
     assert OutgoingMessage.objects.get(id=third.id).state == OutgoingState.DRAFT
 
     Profile.objects.update_or_create(user=alice, defaults={"send_rate_per_hour": 3})  # the admin's quota
@@ -325,7 +326,7 @@ def test_size_limits(alice, smtp_account, settings):
     assert [a.filename for a in kept.attachments.all()] == ["b.bin"]  # the one removed does not count
     outgoing = draft(alice, account, body="long line of text " * 300)
     with pytest.raises(send.SendRefused, match="at most 4,000 bytes"):
-        send.queue(alice, outgoing.id)
+        outgoing_actions.queue(alice, outgoing.id)
     assert OutgoingMessage.objects.get(id=outgoing.id).state == OutgoingState.DRAFT
 
 

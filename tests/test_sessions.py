@@ -7,7 +7,8 @@ import re
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth import BACKEND_SESSION_KEY
+from django.contrib.auth import BACKEND_SESSION_KEY, SESSION_KEY
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -15,9 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ops import actions as ops_actions
-from users import backends, services
+from users import actions, backends, sessions
 from users.models import Session
-from users.sessions import forget_rows
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
@@ -43,13 +43,13 @@ def test_sessions_page_lists_each_browser_with_its_address(alice):
     assert "Firefox/140.0" in page and "198.51.100.1" in page
     assert "Android 14" in page and "203.0.113.9" in page
     assert "This session" in page
-    assert _ids(page) == [services.session_id(phone.session.session_key)]  # this one ends by signing out
+    assert _ids(page) == [actions.session_id(phone.session.session_key)]  # this one ends by signing out
     # The keys (the cookies' values) are neither in the page nor in the database.
     stored = set(Session.objects.values_list("session_key", flat=True))
     for client in (laptop, phone):
         key = client.cookies[django_settings.SESSION_COOKIE_NAME].value
         assert key not in page and key not in stored
-        assert services.session_id(key) in stored
+        assert actions.session_id(key) in stored
 
 
 def test_ending_one_session_signs_that_browser_out(alice):
@@ -74,7 +74,7 @@ def test_sign_out_everywhere_else(alice):
 
 def test_nobody_ends_another_users_session(alice, bob, bob_client):
     laptop = _signed_in(LAPTOP, "198.51.100.1")
-    session_id = services.session_id(laptop.session.session_key)
+    session_id = actions.session_id(laptop.session.session_key)
     assert bob_client.post(reverse("users:end_session", args=[session_id])).status_code == 404
     assert laptop.get(reverse("mailbox:inbox")).status_code == 200
 
@@ -82,16 +82,16 @@ def test_nobody_ends_another_users_session(alice, bob, bob_client):
 def test_last_seen_is_written_only_every_few_minutes(alice):
     laptop = _signed_in(LAPTOP, "198.51.100.1")
     laptop.get(reverse("accounts:list"))  # the first page stores the time zone in the session (a write)
-    key = services.session_id(laptop.session.session_key)
+    key = actions.session_id(laptop.session.session_key)
     recent = timezone.now() - dt.timedelta(seconds=200)
     Session.objects.filter(session_key=key).update(last_seen=recent)
-    forget_rows([key])  # an update sends no signal: drop the cached copy as a changed row would
+    sessions.forget([key])  # an update sends no signal: drop the cached data as a changed row would
     laptop.get(reverse("accounts:list"))
     assert Session.objects.get(session_key=key).last_seen == recent
 
     old = timezone.now() - dt.timedelta(minutes=6)
     Session.objects.filter(session_key=key).update(last_seen=old, ip="198.51.100.1")
-    forget_rows([key])
+    sessions.forget([key])
     moved = Client(HTTP_USER_AGENT=LAPTOP, REMOTE_ADDR="192.0.2.44")
     moved.cookies = laptop.cookies  # the same browser on another network
     moved.get(reverse("accounts:list"))
@@ -136,7 +136,7 @@ def test_client_addresses_are_normalised_or_dropped(rf, settings):
     assert client_ip(request) is None
 
 
-# --- The session row and the user come from the cache (users.sessions, users.backends) ---
+# --- The session's data and the user come from the cache (users.sessions, users.backends) ---
 
 
 def test_a_signed_in_page_reads_neither_session_nor_user_from_the_database(alice):
@@ -152,7 +152,7 @@ def test_an_ended_session_is_signed_out_at_once_though_it_was_cached(alice):
     laptop = _signed_in(LAPTOP, "198.51.100.1")
     phone = _signed_in(PHONE, "203.0.113.9")
     assert phone.get(reverse("accounts:list")).status_code == 200  # cached now
-    phone_id = services.session_id(phone.session.session_key)
+    phone_id = actions.session_id(phone.session.session_key)
     assert laptop.post(reverse("users:end_session", args=[phone_id])).status_code == 302
     assert phone.get(reverse("accounts:list")).status_code == 302
 
@@ -189,26 +189,17 @@ def test_pages_are_served_while_the_cache_is_down(alice, settings):
     assert laptop.get(reverse("mailbox:inbox")).status_code == 200
 
 
-def test_the_user_is_read_with_the_session_in_one_cache_read(alice, alice_client, monkeypatch):
-    alice_client.get(reverse("accounts:list"))
-    alice_client.get(reverse("accounts:list"))  # the session's entry now carries the user
-
-    def no_separate_read(self, user_id):
-        raise AssertionError("the user was read on its own")
-
-    monkeypatch.setattr(backends.CachedModelBackend, "_get_user", no_separate_read)
+def test_the_cache_holds_the_sessions_data_under_its_hash_and_no_user(alice, alice_client):
     assert alice_client.get(reverse("accounts:list")).status_code == 200
+    key = alice_client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    assert cache.get(sessions.KEY_PREFIX + key) is None  # a copy of the cache holds no usable cookie
+    data = cache.get(sessions.KEY_PREFIX + sessions.key_hash(key))
+    assert data[SESSION_KEY] == str(alice.pk)
+    assert all(isinstance(value, (str, int, float, bool, type(None))) for value in data.values())  # no user object
 
 
-def test_a_changed_user_is_read_afresh_not_from_the_session_entry(alice, alice_client, monkeypatch):
-    alice_client.get(reverse("accounts:list"))
-    alice_client.get(reverse("accounts:list"))
+def test_a_changed_user_is_read_afresh_not_from_the_cache(alice, alice_client):
+    assert alice_client.get(reverse("accounts:list")).status_code == 200  # alice is cached now
     alice.first_name = "Alicia"
     alice.save()
-    reads = []
-    original = backends.CachedModelBackend._get_user
-    monkeypatch.setattr(
-        backends.CachedModelBackend, "_get_user", lambda self, pk: reads.append(pk) or original(self, pk)
-    )
-    assert alice_client.get(reverse("accounts:list")).status_code == 200
-    assert [str(pk) for pk in reads] == [str(alice.pk)]
+    assert backends.CachedModelBackend().get_user(alice.pk).first_name == "Alicia"

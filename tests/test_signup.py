@@ -207,7 +207,7 @@ def test_bad_signup_setting_fails_loudly(monkeypatch):
 
 
 def test_signups_never_confirmed_are_removed_after_a_week(alice, settings, django_user_model):
-    from users import services
+    from users import actions
 
     settings.WEBPOP_SIGNUP = "open"
     Client().post(reverse("users:signup"), NEW)
@@ -216,7 +216,7 @@ def test_signups_never_confirmed_are_removed_after_a_week(alice, settings, djang
     week_ago = timezone.now() - dt.timedelta(days=8)
     django_user_model.objects.filter(username__in=["carol", "erin"]).update(date_joined=week_ago)
 
-    assert services.cleanup()["unverified_users"] == 1
+    assert actions.cleanup()["unverified_users"] == 1
     remaining = set(django_user_model.objects.values_list("username", flat=True))
     assert remaining == {"alice", "dave", "erin"}  # dave still has time; erin was not an open sign-up
     assert deactivated.pk in django_user_model.objects.values_list("pk", flat=True)

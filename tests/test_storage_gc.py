@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from accounts import services as account_services
+from accounts import actions as account_actions
 from mailbox import actions, storage_gc, storage_refs, store, sync, tasks
 from mailbox.models import Attachment, FetchFailure, FileToFree, Message
 from tests.factories import build_message, make_account, store_message
@@ -204,7 +204,7 @@ def test_deleting_an_account_releases_every_file_of_its_rows_quarantined_mail_in
     attachment = message.attachments.get().stored_path
     failure = _quarantine(account, b"Subject: broken\r\n\r\nquarantined\r\n")
     _age_all(root)
-    assert account_services.delete_account(account) == 1
+    assert account_actions.delete_account(account) == 1
     assert sorted(FileToFree.objects.values_list("relpath", flat=True)) == sorted(
         [message.raw_path, attachment, failure.raw_path]
     )

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import MailAccount
+from outgoing import actions as outgoing_actions
 from outgoing import send
 from outgoing.models import OutgoingMessage, OutgoingState
 from tests.conftest import require_postgresql, require_redis
@@ -76,7 +77,7 @@ def test_a_worker_killed_inside_and_after_the_undo_window_sends_each_message_onc
         wait_until(lambda: "ready." in (logs / "w1.log").read_text(), "w1 to start", procs=first, logs=logs)
 
         # Killed inside the window, holding the task: nothing leaves early, the sweep finds it, one copy goes.
-        inside = send.queue(alice, draft("Inside the window").id, delay=8)
+        inside = outgoing_actions.queue(alice, draft("Inside the window").id, delay=8)
         wait_until(lambda: _held_by_a_worker() >= 1, "w1 to take the task", procs={**beat_procs, **first}, logs=logs)
         first["w1"].kill()
         first["w1"].wait()
@@ -94,7 +95,7 @@ def test_a_worker_killed_inside_and_after_the_undo_window_sends_each_message_onc
         assert inside.attempts == 1 and inside.sent_at >= inside.next_attempt_at
 
         # Killed after the window, once it has sent: a third worker and the sweep send nothing again.
-        after = send.queue(alice, draft("After the window").id, delay=2)
+        after = outgoing_actions.queue(alice, draft("After the window").id, delay=2)
         wait_until(
             lambda: OutgoingMessage.objects.get(id=after.id).state == OutgoingState.SENT, "the send", procs=live,
             logs=logs,

@@ -17,7 +17,7 @@ from mailbox import storage_gc, store, tasks
 from mailbox.models import FileToFree, Message, Rule, UserFolder
 from tests.conftest import wait_for
 from tests.factories import build_message, make_account, store_message
-from users import services
+from users import actions
 from users.models import AuditEvent, Invitation
 from webpop.celery import app as celery_app
 
@@ -78,7 +78,7 @@ def test_deleting_a_user_leaves_no_rows_and_no_files_only_they_referenced(
     assert _rows_pointing_at(alice_id)  # the check finds rows while she exists
 
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.delete_user(alice)
+        result = actions.delete_user(alice)
     storage_gc.free_released()  # as the worker woken after commit does
 
     assert result.messages == 2
@@ -105,7 +105,7 @@ def test_files_are_freed_by_the_beat_sweep_when_the_wake_up_message_is_lost(
     private_files = [private.raw_path, *private.attachments.values_list("stored_path", flat=True)]
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.delete_user(alice)
+        actions.delete_user(alice)
 
     assert lost == ["free_released_files"]  # published after commit, and lost on the way
     # Stored moments ago: the same content may be in the middle of being stored again, so not yet...
@@ -133,7 +133,7 @@ def test_a_task_queued_by_an_earlier_version_becomes_rows_for_the_sweep(mail):
 def test_a_worker_woken_after_the_deletion_frees_the_files(alice, bob, mail, celery_worker):
     private = mail["private"]
     _age_all_files()
-    services.delete_user(alice)
+    actions.delete_user(alice)
     wait_for(lambda: not FileToFree.objects.exists())
     assert not (store.root() / private.raw_path).exists()
     assert (store.root() / mail["shared"].raw_path).exists()

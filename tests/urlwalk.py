@@ -46,13 +46,13 @@ from mailbox.models import (
 )
 from mailbox.views_html import asset_token, ensure_rendered
 from oauth.models import Grant
+from outgoing import actions as outgoing_actions
 from outgoing import identities, rich, send
-from outgoing import services as outgoing_services
 from outgoing.models import OutgoingAttachment, OutgoingMessage
 from push.models import PushSettings, PushSubscription
 from tests.factories import build_message, make_account, store_message
+from users import actions as user_actions
 from users import operators, signup, twofactor
-from users import services as user_services
 from users.models import Invitation
 from users.sessions import SessionStore
 
@@ -175,7 +175,7 @@ def build_world(alice, bob) -> World:
     grant.save()
     bob_account = make_account(bob, host="pop.bob.example", username="bob-pop", label="Bob")
     bob_message = store_message(bob_account, build_message("Bob's own", "hello bob"), "bob-1")
-    outgoing_services.save(
+    outgoing_actions.save(
         account,
         _smtp_form(
             host="smtp.alice-secret-host.example", username="alice-secret-smtp-user",
@@ -183,7 +183,7 @@ def build_world(alice, bob) -> World:
             signature="alice-secret-signature",
         ),
     )  # fmt: skip
-    outgoing_services.save(bob_account, _smtp_form(host="smtp.bob.example", from_email="bob@bob.example"))
+    outgoing_actions.save(bob_account, _smtp_form(host="smtp.bob.example", from_email="bob@bob.example"))
     alias = identities.save(
         alice, account, None, {"address": "alias@alice-secret-host.example", "signature": "alice-secret-signature"}
     )
@@ -196,7 +196,7 @@ def build_world(alice, bob) -> World:
         alice, None, account=account, to="friend@example.net", subject="Alice-Secret-Subject not sent",
         body="alice-secret-body the server refused",
     )  # fmt: skip
-    send.queue(alice, failed.id)
+    outgoing_actions.queue(alice, failed.id)
     send.give_up(failed.id)  # as after the last retry
     staff = get_user_model().objects.create_user("staff-secret-inviter", "staff@example.org", is_staff=True)
     invitation, invitation_token = signup.create_invitation(staff)
@@ -300,7 +300,7 @@ def _alices_session(alice) -> str:
     session[BACKEND_SESSION_KEY] = "users.backends.CachedModelBackend"
     session[HASH_SESSION_KEY] = alice.get_session_auth_hash()
     session.create()
-    return user_services.session_id(session.session_key)
+    return user_actions.session_id(session.session_key)
 
 
 # --- Coverage ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from mailbox import list_headers, mime, store
 from mailbox.models import Folder, Message
+from outgoing import actions as outgoing_actions
 from outgoing import compose, send
 from outgoing.models import OutgoingState, SmtpSettings
 
@@ -151,7 +152,7 @@ def _start(owner, message_id: int, method: str) -> UnsubscribeRequest:
                 owner, None, account=message.account, to=mailto.address, subject=mailto.subject, body=mailto.body
             )
             # Confirmed on its own page already: no Undo window (nothing offers an Undo for it).
-            outgoing = send.queue(owner, outgoing.id, delay=0)
+            outgoing = outgoing_actions.queue(owner, outgoing.id, delay=0)
         except (compose.ComposeError, send.SendRefused) as exc:
             raise Refused(str(exc)) from None
         request.method, request.target, request.state = Method.MAILTO, mailto.address, State.MAILED

@@ -9,7 +9,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import MailAccount, Profile
 
-from . import audit, notify, operators, services, signup, twofactor
+from . import actions as user_actions
+from . import audit, notify, operators, signup, twofactor
 from .models import AuditEvent, Invitation
 
 User = get_user_model()
@@ -33,7 +34,7 @@ def _above(request, user) -> bool:
 
 @admin.register(User)
 class WebpopUserAdmin(UserAdmin):
-    """Django's user admin, with quotas inline; deleting goes through users.services.delete_user.
+    """Django's user admin, with quotas inline; deleting goes through users.actions.delete_user.
 
     The permission to change users is not a way up: without being a superuser one changes
     no superuser (nor their password), and grants no permissions or groups, one's own included.
@@ -133,7 +134,7 @@ class WebpopUserAdmin(UserAdmin):
     def sign_out_everywhere(self, request, queryset) -> None:
         ended = 0
         for user in self._within_reach(request, queryset):
-            count = services.end_other_sessions(user, request.session.session_key)
+            count = user_actions.end_other_sessions(user, request.session.session_key)
             audit.record(request, audit.SESSION_ENDED, f"user:{user.get_username()}", count=count, by_admin=True)
             ended += count
         self.message_user(request, _("Ended %(n)d sessions.") % {"n": ended})
@@ -158,14 +159,14 @@ class WebpopUserAdmin(UserAdmin):
         return [str(user) for user in users], model_count, set(), []
 
     def delete_model(self, request, obj) -> None:
-        services.delete_user(obj, request=request)
+        user_actions.delete_user(obj, request=request)
 
     def delete_queryset(self, request, queryset) -> None:
         for user in self._within_reach(request, queryset):
             if user.pk == request.user.pk:
                 self.message_user(request, _("You cannot delete yourself here."), messages.ERROR)
                 continue
-            services.delete_user(user, request=request)
+            user_actions.delete_user(user, request=request)
 
 
 @admin.register(AuditEvent)

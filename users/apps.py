@@ -13,6 +13,7 @@ class UsersConfig(AppConfig):
         from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 
         from . import audit, backends, sessions  # noqa: F401 (audit connects the login/logout/admin receivers)
+        from .models import Session
 
         user_model = get_user_model()
         post_save.connect(backends.user_changed, sender=user_model, dispatch_uid="users.user_changed.save")
@@ -25,6 +26,5 @@ class UsersConfig(AppConfig):
         )
         pre_delete.connect(backends.group_deleted, sender=Group, dispatch_uid="users.group_deleted")
         pre_delete.connect(backends.permission_deleted, sender=Permission, dispatch_uid="users.permission_deleted")
-        session_model = sessions.SessionStore.get_model_class()
-        post_save.connect(sessions.row_saved, sender=session_model, dispatch_uid="users.session_changed.save")
-        post_delete.connect(sessions.row_deleted, sender=session_model, dispatch_uid="users.session_changed.delete")
+        post_save.connect(sessions.row_saved, sender=Session, dispatch_uid="users.session_changed.save")
+        post_delete.connect(sessions.row_deleted, sender=Session, dispatch_uid="users.session_changed.delete")

@@ -1,11 +1,10 @@
 """The model backend, with the signed-in user read from the cache.
 
-Every signed-in page asks for ``request.user``. The session's cached entry carries
-a copy of its user (users.sessions), so a page view reads both in one cache read;
-else the user comes from its own cache entry, else from the database. Cached copies
-are dropped whenever the user row changes (post_save and post_delete, connected in
-users.apps; ``forget`` for QuerySet.update calls, which send no signal) and are used
-for at most USER_TTL seconds in any case.
+Every signed-in page asks for ``request.user``: ``get_user`` reads the user's cached
+copy, else the database (and caches it). Cached copies are dropped whenever the user
+row changes (post_save and post_delete, connected in users.apps; ``forget`` for
+QuerySet.update calls, which send no signal) and are used for at most USER_TTL
+seconds in any case.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from contextvars import ContextVar
 from functools import cache as memoize
 
 from django.contrib.auth import get_user_model
@@ -42,22 +40,8 @@ def _key(user_id) -> str:
     return f"auth-user:{_schema()}:{user_id}"
 
 
-# The session of the request being served (set by users.middleware.SessionMiddleware).
-current_session: ContextVar = ContextVar("webpop_current_session", default=None)
-
-
 class CachedModelBackend(ModelBackend):
     def get_user(self, user_id):
-        session = current_session.get()
-        if session is not None and session.user is not None and str(session.user.pk) == str(user_id):
-            user = session.user
-            return user if self.user_can_authenticate(user) else None
-        user = self._get_user(user_id)
-        if user is not None and session is not None and hasattr(session, "remember_user"):
-            session.remember_user(user)
-        return user
-
-    def _get_user(self, user_id):
         key = _key(user_id)
         try:
             user = cache.get(key)
@@ -80,14 +64,7 @@ def forget(user_ids: Iterable) -> None:
 
     Raises if the cache is unreachable: a disabled user must not stay signed in through a stale copy.
     """
-    from .models import Session
-    from .sessions import cache_keys
-
-    user_ids = list(user_ids)
-    if not user_ids:
-        return
-    their_sessions = Session.objects.filter(user_id__in=user_ids).values_list("session_key", flat=True)
-    drop_now_and_at_commit([_key(pk) for pk in user_ids] + cache_keys(their_sessions))  # sessions hold copies too
+    drop_now_and_at_commit([_key(pk) for pk in user_ids])
 
 
 def user_changed(sender, instance, update_fields=None, **kwargs) -> None:

@@ -1,19 +1,15 @@
 from __future__ import annotations
 
-import datetime as dt
 from urllib.parse import urlencode
 
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.shortcuts import redirect
 from django.urls import get_script_prefix, reverse
-from django.utils import timezone
 
 from webpop.lib.netaddr import client_ip
 
-from . import audit, backends, twofactor
-from .models import Session
+from . import audit, twofactor
 
-LAST_SEEN_EVERY = dt.timedelta(minutes=5)  # "last active" needs no finer grain; each refresh is a write
 _admin_paths: dict[str, str] = {}
 
 
@@ -27,29 +23,12 @@ def admin_path() -> str:
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
-    """Django's session middleware; the session also records browser, address and last use."""
+    """Django's session middleware; the session also records browser and address (users.sessions)."""
 
     def process_request(self, request):
         super().process_request(request)
         request.session.ip = client_ip(request)
         request.session.user_agent = request.META.get("HTTP_USER_AGENT", "")[:300]
-        backends.current_session.set(request.session)  # the backend reads the user cached with it
-
-    def process_response(self, request, response):
-        backends.current_session.set(None)
-        response = super().process_response(request, response)
-        session = getattr(request, "session", None)
-        row = getattr(session, "row", None)
-        # An unmodified session is not written back: refresh "last seen" at most every LAST_SEEN_EVERY.
-        if row is not None and row.user_id and not session.modified:
-            now = timezone.now()
-            if now - row.last_seen >= LAST_SEEN_EVERY:
-                row.last_seen, row.ip, row.user_agent = now, session.ip or row.ip, session.user_agent or row.user_agent
-                Session.objects.filter(session_key=row.session_key).update(
-                    last_seen=now, ip=row.ip, user_agent=row.user_agent
-                )
-                session.recache()  # the cached copy carries last_seen: refreshed with the database
-        return response
 
 
 class AuditContextMiddleware:

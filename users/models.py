@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from importlib import import_module
+
 from django.conf import settings
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
@@ -32,9 +34,9 @@ class Session(AbstractBaseSession):
 
     @classmethod
     def get_session_store_class(cls):
-        from .sessions import SessionStore
-
-        return SessionStore
+        # The configured engine (users.sessions), found as Django's session middleware finds it: that
+        # module imports this one.
+        return import_module(settings.SESSION_ENGINE).SessionStore
 
 
 class Invitation(models.Model):

@@ -1,18 +1,17 @@
-"""Session engine: Django's database sessions in users.Session, with user, browser and address.
+"""Session engine: Django's cached_db sessions in users.Session, with user, browser and address.
 
 Set as SESSION_ENGINE. Rows are keyed by the SHA-256 of the session key, never the
-key itself, so a copy of the database (or an admin page) holds no usable session
-cookie. The user link lets people list and end their own sessions, and makes
-deleting a user delete their sessions too.
+key itself, and so is the cached copy of the session's data, so a copy of the
+database or of the cache (or an admin page) holds no usable session cookie. The
+user link lets people list and end their own sessions, and makes deleting a user
+delete their sessions too.
 
-The row is also kept in the cache (as Django's cached_db engine keeps session data),
-with a copy of its signed-in user (users.backends), so a page view reads neither
-from the database, in one cache read. Every write goes to the database first and
-then replaces the cached entry; every delete, however it happens (sign-out, "end
-this session", a deleted user's cascade, the admin), drops it through the
-post_delete signal (``row_deleted``); a change to the user drops the entries of all
-their sessions (``backends.forget``). A failed drop raises: an ended session must
-not live on in the cache.
+As Django's cached_db engine: a page view reads the session's data from the cache,
+every write goes to the database first and then replaces the cached copy. Every
+delete, however it happens (sign-out, "end this session", a deleted user's cascade),
+drops the cached copy through the post_delete signal (``row_deleted``); a failed drop
+raises: an ended session must not live on in the cache. The signed-in user is not
+part of the session: the auth backend reads it (users.backends).
 """
 
 from __future__ import annotations
@@ -20,127 +19,109 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from functools import cache as memoize
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import BACKEND_SESSION_KEY, SESSION_KEY, get_user_model
-from django.contrib.sessions.backends.db import SessionStore as DbSessionStore
-from django.core.cache import cache
+from django.contrib.sessions.backends.base import CreateError, UpdateError
+from django.contrib.sessions.backends.cached_db import SessionStore as CachedDbSessionStore
 from django.core.exceptions import SuspiciousOperation
+from django.db import DatabaseError, IntegrityError, router, transaction
 from django.utils import timezone
 
 from webpop.cache import drop_now_and_at_commit, report_unavailable
 
 from . import backends
+from .models import Session
 
 logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "session-data:"
+# When the row's "last seen" was last written, kept in the session's data so a page view that reads
+# only the cache knows whether it is due: "last active" needs no finer grain, and each refresh is a write.
+SEEN_KEY = "_webpop_seen"
+SEEN_EVERY = 300
 
 
 def key_hash(session_key: str) -> str:
     return hashlib.sha256(session_key.encode()).hexdigest()
 
 
-@memoize
-def _format() -> str:
-    # Entries are pickled rows and users: a change to either model, or to the entry, makes new keys.
-    from .models import Session
-
-    fields = [f.attname for model in (Session, get_user_model()) for f in model._meta.concrete_fields]
-    return hashlib.sha256(",".join(["entry:row,user,user_at", *fields]).encode()).hexdigest()[:8]
-
-
-def _cache_key(hashed: str) -> str:
-    return f"session-row:{_format()}:{hashed}"
-
-
-def cache_keys(hashed_keys) -> list[str]:
-    return [_cache_key(h) for h in hashed_keys]
-
-
-def cache_row(row, user=None, user_at: float = 0.0) -> None:
-    """Keep ``row`` (as saved) in the cache until it expires, with its user as read at ``user_at``."""
-    ttl = int((row.expire_date - timezone.now()).total_seconds())
-    if ttl <= 0:
-        return
-    try:
-        cache.set(_cache_key(row.session_key), (row, user, user_at), ttl)
-    except Exception as exc:  # the next request reads the database
-        report_unavailable(logger, "session cache", exc)
-
-
-def forget_rows(hashed_keys) -> None:
-    """Drop cached rows (webpop.cache.drop_now_and_at_commit)."""
-    drop_now_and_at_commit(cache_keys(hashed_keys))
+def forget(hashed_keys) -> None:
+    """Drop the cached data of these sessions, by row id (webpop.cache.drop_now_and_at_commit)."""
+    drop_now_and_at_commit([KEY_PREFIX + h for h in hashed_keys])
 
 
 def row_deleted(sender, instance, **kwargs) -> None:
-    forget_rows([instance.session_key])  # raises if the cache is unreachable: the sign-out fails visibly
+    forget([instance.session_key])  # raises if the cache is unreachable: the sign-out fails visibly
 
 
 def row_saved(sender, instance, **kwargs) -> None:
-    # Written elsewhere than by a SessionStore (the admin): the next request reads the row afresh.
+    # Written elsewhere than by a SessionStore: the next request reads the row afresh.
     try:
-        forget_rows([instance.session_key])
+        forget([instance.session_key])
     except Exception as exc:
         report_unavailable(logger, "session cache", exc)
 
 
-class SessionStore(DbSessionStore):
+class SessionStore(CachedDbSessionStore):
+    cache_key_prefix = KEY_PREFIX
     # Set by users.middleware.SessionMiddleware for web requests; empty for other callers.
     ip: str | None = None
     user_agent: str = ""
 
-    def __init__(self, session_key=None):
-        super().__init__(session_key)
-        self.row = None  # the row as loaded, for created_at/last_seen
-        self._saved_row = None
-        # The signed-in user as cached with the row (users.backends reads it), and when it was read.
-        self.user = None
-        self.user_at = 0.0
-
     @classmethod
     def get_model_class(cls):
-        from .models import Session
-
         return Session
 
+    @property
+    def cache_key(self):
+        return self.cache_key_prefix + key_hash(self._get_or_create_session_key())
+
+    async def acache_key(self):
+        return self.cache_key_prefix + key_hash(await self._aget_or_create_session_key())
+
     def load(self):
-        data = super().load()
+        # cached_db's load, going on without the cache when it is away.
+        try:
+            data = self._cache.get(self.cache_key)
+        except Exception as exc:
+            report_unavailable(logger, "session cache", exc)
+            data = None
+        if data is None:
+            row = self._get_session_from_db()
+            if row is None:
+                return {}
+            data = self.decode(row.session_data)
+            data[SEEN_KEY] = int(row.last_seen.timestamp())  # the row is the truth; it may have been written alone
+            self._cache_set(data, self.get_expiry_age(expiry=row.expire_date))
         if data.get(BACKEND_SESSION_KEY) == backends.LEGACY_BACKEND:
             data[BACKEND_SESSION_KEY] = backends.BACKEND  # same users, same checks; saved back with the session
             self.modified = True
+        if SESSION_KEY in data and time.time() - data.get(SEEN_KEY, 0) >= SEEN_EVERY:
+            self.modified = True  # saved at the end of the request: "last seen", address and browser
         return data
 
-    def _get_session_from_db(self):
-        hashed = key_hash(self.session_key or "")
+    def _cache_set(self, data, age) -> None:
         try:
-            entry = cache.get(_cache_key(hashed))
-        except Exception as exc:
+            self._cache.set(self.cache_key, data, age)
+        except Exception as exc:  # the next request reads the database
             report_unavailable(logger, "session cache", exc)
-            entry = None
-        if isinstance(entry, tuple) and len(entry) == 3 and entry[0].expire_date > timezone.now():
-            self.row, user, user_at = entry
-            if user is not None and user.pk == self.row.user_id and time.time() - user_at < backends.USER_TTL:
-                self.user, self.user_at = user, user_at
-            return self.row
+
+    def _get_session_from_db(self):
         try:
-            self.row = self.model.objects.get(session_key=hashed, expire_date__gt=timezone.now())
+            return self.model.objects.get(session_key=key_hash(self.session_key or ""), expire_date__gt=timezone.now())
         except (self.model.DoesNotExist, SuspiciousOperation):
-            self.row = None
             self._session_key = None
-        else:
-            cache_row(self.row)
-        return self.row
+            return None
 
     async def _aget_session_from_db(self):
         try:
-            self.row = await self.model.objects.aget(
+            return await self.model.objects.aget(
                 session_key=key_hash(self.session_key or ""), expire_date__gt=timezone.now()
             )
         except (self.model.DoesNotExist, SuspiciousOperation):
-            self.row = None
             self._session_key = None
-        return self.row
+            return None
 
     def exists(self, session_key):
         return self.model.objects.filter(session_key=key_hash(session_key)).exists()
@@ -148,56 +129,50 @@ class SessionStore(DbSessionStore):
     async def aexists(self, session_key):
         return await self.model.objects.filter(session_key=key_hash(session_key)).aexists()
 
-    def remember_user(self, user) -> None:
-        """Cache ``user``, just read, with this session's row: the next request reads both at once."""
-        if self.row is not None and self.row.user_id == user.pk:
-            self.user, self.user_at = user, time.time()
-            self.recache()
-
-    def recache(self) -> None:
-        same_user = self.user is not None and self.row.user_id == self.user.pk
-        cache_row(self.row, *((self.user, self.user_at) if same_user else ()))
-
     def save(self, must_create=False):
-        super().save(must_create)
-        if self._saved_row is not None:  # the row as written, for the next request
-            self.row, self._saved_row = self._saved_row, None
-            self.recache()
+        """Django's database save, which leaves a session's start (and a non-web caller's address) as it was."""
+        if self.session_key is None:
+            return self.create()
+        data = self._get_session(no_load=must_create)
+        data[SEEN_KEY] = int(time.time())
+        obj = self.create_model_instance(data)
+        fields = None
+        if not must_create:
+            fields = ["session_data", "expire_date", "user", "last_seen"]
+            fields += [name for name in ("ip", "user_agent") if getattr(obj, name)]
+        using = router.db_for_write(self.model, instance=obj)
+        try:
+            with transaction.atomic(using=using):
+                obj.save(force_insert=must_create, force_update=not must_create, update_fields=fields, using=using)
+        except IntegrityError:
+            if must_create:
+                raise CreateError from None
+            raise
+        except DatabaseError:
+            if not must_create:
+                raise UpdateError from None
+            raise
+        self._cache_set(data, self.get_expiry_age())
 
     async def asave(self, must_create=False):
-        await super().asave(must_create)
-        if self._saved_row is not None:
-            self.row, self._saved_row = self._saved_row, None
-            await sync_to_async(self.recache)()
+        await sync_to_async(self.save)(must_create)
 
     def delete(self, session_key=None):
         session_key = session_key or self.session_key
         if session_key is not None:
-            self.model.objects.filter(session_key=key_hash(session_key)).delete()  # post_delete drops the cache
+            hashed = key_hash(session_key)
+            self.model.objects.filter(session_key=hashed).delete()  # post_delete drops the cached data
+            forget([hashed])  # and so does this when there was no row (raises if the cache is away)
 
     async def adelete(self, session_key=None):
-        session_key = session_key or self.session_key
-        if session_key is not None:
-            await self.model.objects.filter(session_key=key_hash(session_key)).adelete()
+        await sync_to_async(self.delete)(session_key)
 
     def create_model_instance(self, data):
         obj = super().create_model_instance(data)
-        return self._fill(obj, data)
-
-    async def acreate_model_instance(self, data):
-        obj = await super().acreate_model_instance(data)
-        return self._fill(obj, data)
-
-    def _fill(self, obj, data):
         obj.session_key = key_hash(obj.session_key)
-        now = timezone.now()
         user_id = data.get(SESSION_KEY)
         obj.user_id = get_user_model()._meta.pk.to_python(user_id) if user_id is not None else None
-        same = self.row is not None and self.row.session_key == obj.session_key
-        # A new key (sign-in cycles it) is a new session as far as people are concerned.
-        obj.created_at = self.row.created_at if same else now
-        obj.last_seen = now
-        obj.ip = self.ip or (self.row.ip if same else None)
-        obj.user_agent = self.user_agent or (self.row.user_agent if same else "")
-        self._saved_row = obj
+        obj.last_seen = timezone.now()
+        obj.ip = self.ip
+        obj.user_agent = self.user_agent
         return obj

@@ -2,6 +2,6 @@
 
 from django.dispatch import Signal
 
-# Sent by services.delete_user inside its transaction, before the user's rows go, with ``user``:
+# Sent by actions.delete_user inside its transaction, before the user's rows go, with ``user``:
 # what was stored for the user (mailbox) releases its files then.
 user_deleting = Signal()

@@ -8,6 +8,6 @@ from celery import shared_task
 @shared_task(ignore_result=True)
 def cleanup() -> dict:
     """Beat, daily: expired sessions and audit events older than WEBPOP_AUDIT_DAYS."""
-    from . import services
+    from . import actions
 
-    return services.cleanup()
+    return actions.cleanup()

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
-from . import audit, backends, notify, operators, ratelimit, services, signup, twofactor
+from . import actions, audit, backends, notify, operators, ratelimit, signup, twofactor
 from .forms import CodeForm, EmailForm, InvitationForm, PasswordConfirmForm, SignupForm
 from .models import Invitation
 from .operators import operator_required
@@ -144,8 +144,8 @@ def revoke_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
 
 @login_required
 def security(request: HttpRequest) -> HttpResponse:
-    current = services.session_id(request.session.session_key)
-    sessions = services.sessions_of(request.user)
+    current = actions.session_id(request.session.session_key)
+    sessions = actions.sessions_of(request.user)
     context = {
         "has_2fa": twofactor.has_device(request.user),
         "backup_codes_left": twofactor.backup_codes_left(request.user),
@@ -205,9 +205,9 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def end_session(request: HttpRequest, session_id: str) -> HttpResponse:
-    if session_id == services.session_id(request.session.session_key):
+    if session_id == actions.session_id(request.session.session_key):
         messages.error(request, _("To end this session, sign out."))
-    elif services.end_session(request.user, session_id):
+    elif actions.end_session(request.user, session_id):
         audit.record(request, audit.SESSION_ENDED, f"user:{request.user.get_username()}")
         messages.success(request, _("That session is signed out."))
     else:
@@ -218,7 +218,7 @@ def end_session(request: HttpRequest, session_id: str) -> HttpResponse:
 @login_required
 @require_POST
 def end_other_sessions(request: HttpRequest) -> HttpResponse:
-    count = services.end_other_sessions(request.user, request.session.session_key)
+    count = actions.end_other_sessions(request.user, request.session.session_key)
     audit.record(request, audit.SESSION_ENDED, f"user:{request.user.get_username()}", count=count)
     messages.success(request, _("Signed out %(count)d other sessions.") % {"count": count})
     return redirect("users:security")
@@ -230,7 +230,7 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         user = request.user
         logout(request)
-        services.delete_user(user, request=request, actor=user)
+        actions.delete_user(user, request=request, actor=user)
         messages.success(request, _("Your account and all of its mail are deleted."))
         return redirect("login")
     context = {"form": form, "purpose": "delete_account", "accounts": request.user.mail_accounts.count()}

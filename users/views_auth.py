@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 
-from . import audit, notify, ratelimit, services, signup, twofactor
+from . import actions, audit, notify, ratelimit, signup, twofactor
 from .backends import BACKEND
 from .forms import CodeForm, FirstRunForm
 
@@ -124,7 +124,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     def form_valid(self, form):
         response = super().form_valid(form)
         # Django already invalidates the other sessions; remove them from the list as well.
-        services.end_other_sessions(self.request.user, self.request.session.session_key)
+        actions.end_other_sessions(self.request.user, self.request.session.session_key)
         audit.record(self.request, audit.PASSWORD_CHANGED, f"user:{self.request.user.get_username()}")
         notify.security_notice(self.request, self.request.user, _("your password was changed"))
         messages.success(self.request, _("Password changed. Your other sessions were signed out."))
@@ -142,7 +142,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         response = super().form_valid(form)
         user = form.user
-        services.end_other_sessions(user, None)
+        actions.end_other_sessions(user, None)
         audit.record(self.request, audit.PASSWORD_RESET, f"user:{user.get_username()}", actor=user)
         notify.security_notice(self.request, user, _("your password was reset by e-mail"))
         return response

@@ -138,7 +138,7 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out username+address pairs
     "users.backends.CachedModelBackend",  # Django's model backend; request.user from the cache
 ]
-SESSION_ENGINE = "users.sessions"  # database sessions that know their user, address and browser
+SESSION_ENGINE = "users.sessions"  # cached_db sessions whose rows know their user, address and browser
 AXES_FAILURE_LIMIT = env_int("WEBPOP_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 # Hours a lockout lasts; 0: until an administrator unlocks it (admin: Axes > Access attempts).
 _axes_hours = env_int("WEBPOP_LOGIN_LOCKOUT_HOURS", 1, minimum=0)
@@ -319,7 +319,7 @@ else:
         # Exchange bindings; kombu's default is ./control, in whatever directory a worker starts.
         "control_folder": str(CELERY_BROKER_DIR / "control"),
     }
-# Django's cache holds cached session rows and users (users/sessions.py, users/backends.py) and
+# Django's cache holds cached session data and users (users/sessions.py, users/backends.py) and
 # rendered folder pages (webpop/lib/pagecache.py): Redis when REDIS_URL is set, shared by every web
 # process; else files under the data dir. Rate-limit counters are rows (webpop/lib/ratelimit.py).
 if REDIS_URL:

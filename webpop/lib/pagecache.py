@@ -9,7 +9,7 @@ built from and served while that version is current.
 Nothing notices writes on its own: the function that changes what a page shows calls
 ``touch`` with the owners it changed, once, in the transaction that makes the change
 (mailbox/actions.py for what people do, folders.py, rules.py, threads.py, store.py for
-stored mail, accounts/services.py, the preferences). A write that no page shows (an
+stored mail, accounts/actions.py, the preferences). A write that no page shows (an
 account's sync status, a message's cached HTML, server state, tombstones) touches nothing.
 tests/test_page_cache.py walks every such change through its real code path.
 

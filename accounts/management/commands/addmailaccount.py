@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import services
+from accounts import actions
 from accounts.models import DEFAULT_PORTS, Security
 from accounts.policy import Policy
 
@@ -37,7 +37,7 @@ class Command(BaseCommand):
             raise CommandError("No password on standard input.")
         port = opts["port"] or DEFAULT_PORTS[Security(opts["security"])]
         try:
-            account = services.create_account(
+            account = actions.create_account(
                 owner,
                 label=opts["label"],
                 host=opts["host"],

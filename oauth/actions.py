@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import services as account_services
+from accounts import actions as account_actions
 from accounts.models import MailAccount
-from outgoing import services as outgoing_services
+from outgoing import actions as outgoing_actions
 
 from . import client, tokens
 from .models import Grant
@@ -44,7 +44,7 @@ class WrongIdentity(Exception):
 def create_oauth_account(
     owner, provider: Provider, sign_in: SignIn, *, policy: str = "keep", label: str = "", deliver_to: str = "inbox"
 ) -> MailAccount:
-    account = account_services.create_account(
+    account = account_actions.create_account(
         owner,
         host=provider.pop3_host,
         port=provider.pop3_port,
@@ -67,7 +67,7 @@ def create_oauth_account(
     grant.set_access_token(sign_in.tokens.access_token, tokens.expiry_of(sign_in.tokens))
     grant.refreshed_at = timezone.now()
     grant.save()
-    outgoing_services.configure_oauth(account)  # sends with the same grant: no SMTP step
+    outgoing_actions.configure_oauth(account)  # sends with the same grant: no SMTP step
     return account
 
 
@@ -95,5 +95,5 @@ def reconnect(account: MailAccount, sign_in: SignIn) -> Grant:
     MailAccount.objects.filter(id=account.id).update(
         consecutive_failures=0, last_error_class="", last_error="", next_poll_at=timezone.now()
     )
-    outgoing_services.configure_oauth(account)  # the new grant may cover sending where the old one did not
+    outgoing_actions.configure_oauth(account)  # the new grant may cover sending where the old one did not
     return grant

@@ -1,10 +1,13 @@
-"""Saving and testing an account's sending settings; the first message from an account; OAuth2 accounts'
-settings, made without asking."""
+"""State changes of sending: an account's sending settings and the first message from it; queueing a message
+(its task published after commit) and taking it back within the Undo window; OAuth2 accounts' settings, made
+without asking."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -12,8 +15,8 @@ from django.utils.translation import gettext as _
 from accounts.crypto import DecryptionError
 from accounts.models import MailAccount
 
-from . import compose, identities, send
-from .models import OutgoingMessage, SmtpAuth, SmtpSettings
+from . import compose, identities, send, tasks
+from .models import OutgoingMessage, OutgoingState, SmtpAuth, SmtpSettings
 from .smtp import SmtpError
 
 FIELDS = ("host", "port", "security", "auth", "username", "from_name", "from_email", "signature")
@@ -93,9 +96,96 @@ def first_send(owner, outgoing: OutgoingMessage, data: dict) -> tuple[TestReport
         return report, None
     save(outgoing.account, data)
     try:
-        return report, send.queue(owner, outgoing.id)
+        return report, queue(owner, outgoing.id)
     except (compose.ComposeError, send.SendRefused) as exc:
         raise NotQueued(str(exc)) from exc
+
+
+# --- Queueing and Undo ------------------------------------------------------------------
+
+
+def queue(owner, outgoing_id: int, *, delay: int | None = None) -> OutgoingMessage:
+    """Validate, build and queue a draft for sending; Celery gets it after commit.
+
+    It leaves no earlier than ``delay`` seconds from now (default: the user's Undo window). That time is on
+    the row (``next_attempt_at``): the claim refuses it before, and beat's sweep sends it should the task be lost.
+    Raises ``compose.ComposeError`` (a field is wrong) or ``send.SendRefused``.
+    """
+    delay = send.undo_seconds(owner.id) if delay is None else delay
+    with transaction.atomic():
+        # One queue at a time per user, so two tabs cannot both slip under the rate limit.
+        send.lock_owner(owner)
+        outgoing = (
+            OutgoingMessage.objects.select_for_update()
+            .select_related("account")
+            .filter(id=outgoing_id, owner=owner, state__in=send.EDITABLE)
+            .first()
+        )
+        if outgoing is None:
+            raise send.SendRefused(_("This message is already being sent or was sent."))
+        smtp = send.settings_of(outgoing.account)
+        if smtp is None:
+            raise send.SendRefused(
+                _("Set up sending for %(account)s first.") % {"account": outgoing.account.display_name}
+            )
+        limit = send.limit_per_hour(owner.id)
+        if send.sent_in_last_hour(owner.id) >= limit:
+            raise send.SendRefused(
+                _("You have reached the limit of %(n)d messages per hour. Your message is kept in Drafts.")
+                % {"n": limit}
+            )
+        draft = send.draft_of(outgoing, smtp)
+        now = timezone.now()
+        message_id = compose.new_message_id(draft.from_email)
+        raw = compose.build(draft, message_id=message_id, date=timezone.localtime(now))
+        if len(raw) > settings.WEBPOP_MAX_SEND_BYTES:
+            raise send.SendRefused(
+                _("The message is %(size)s bytes; at most %(limit)s bytes can be sent.")
+                % {"size": f"{len(raw):,}", "limit": f"{settings.WEBPOP_MAX_SEND_BYTES:,}"}
+            )
+        due = now + dt.timedelta(seconds=delay)
+        OutgoingMessage.objects.filter(id=outgoing.id).update(
+            state=OutgoingState.QUEUED,
+            raw=raw,
+            message_id=message_id,
+            queued_at=now,
+            updated_at=now,
+            next_attempt_at=due,
+            # Published below for this try (so the sweep does not publish it again when it falls due);
+            # should that task be lost, the sweep publishes it REDISPATCH_AFTER later.
+            enqueued_at=due,
+            attempts=0,
+            error="",
+            error_class="",
+            claimed_at=None,
+        )
+        transaction.on_commit(lambda: tasks.publish_send(outgoing.id, delay))
+    outgoing.refresh_from_db()
+    return outgoing
+
+
+@transaction.atomic
+def undo(owner, outgoing_id: int) -> bool:
+    """Take a message waiting in its Undo window back to Drafts, text and attachments intact.
+
+    A conditional UPDATE that only matches while the message is queued for its first try and its time has
+    not come: the claim (``send.deliver``) needs that time to have come, so exactly one of the two wins. False:
+    too late (it is being sent or was sent).
+    """
+    now = timezone.now()
+    return bool(
+        OutgoingMessage.objects.filter(
+            id=outgoing_id, owner=owner, state=OutgoingState.QUEUED, attempts=0, next_attempt_at__gt=now
+        ).update(
+            state=OutgoingState.DRAFT,
+            raw=None,
+            message_id="",
+            queued_at=None,
+            next_attempt_at=None,
+            enqueued_at=None,
+            updated_at=now,
+        )
+    )
 
 
 # --- OAuth2 accounts send with their grant --------------------------------------------
