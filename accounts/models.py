@@ -90,6 +90,14 @@ class MailAccount(models.Model):
     poll_interval = models.PositiveIntegerField(
         default=300, validators=[MinValueValidator(60), MaxValueValidator(86400)], help_text="Seconds between checks."
     )
+    # With an upper bound, the interval stretches while no mail comes and returns to poll_interval when
+    # some does (mailbox/poll_schedule.py); empty: always poll_interval.
+    poll_interval_max = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(60), MaxValueValidator(86400)],
+        help_text="Longest time between checks while no mail comes. Empty: always the interval above.",
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -99,6 +107,11 @@ class MailAccount(models.Model):
     last_error_class = models.CharField(max_length=20, choices=ErrorClass.choices, blank=True)
     last_error = models.TextField(blank=True)
     next_poll_at = models.DateTimeField(default=timezone.now, db_index=True)
+    current_interval = models.PositiveIntegerField(null=True, blank=True, editable=False)  # adaptive, in use
+    # The server's listing when the last sync left nothing to do (mailbox/check.py): a poll that sees the
+    # same listing stops there. "" after any failure or anything left to fetch or delete.
+    listing_digest = models.CharField(max_length=64, blank=True, editable=False)
+    deletion_due_at = models.DateTimeField(null=True, blank=True, editable=False)  # days policy: next DELE due
     consecutive_failures = models.PositiveIntegerField(default=0)
     # Lease: at most one sync per account across all workers (invariant 4).
     sync_lease_until = models.DateTimeField(null=True, blank=True)
