@@ -22,7 +22,7 @@ from mailbox.sync import check, schedule
 from tests.factories import make_account
 from tests.fault_server import make_message
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def synced(account: MailAccount, expect: int) -> MailAccount:
