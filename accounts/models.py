@@ -6,6 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import npgettext
 
 from webpop.lib.tls import normalize_fingerprint
 
@@ -91,7 +92,7 @@ class MailAccount(models.Model):
         default=300, validators=[MinValueValidator(60), MaxValueValidator(86400)], help_text="Seconds between checks."
     )
     # With an upper bound, the interval stretches while no mail comes and returns to poll_interval when
-    # some does (mailbox/poll_schedule.py); empty: always poll_interval.
+    # some does (mailbox/sync/schedule.py); empty: always poll_interval.
     poll_interval_max = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -169,8 +170,26 @@ class MailAccount(models.Model):
         return self.max_message_bytes or settings.WEBPOP_MAX_MESSAGE_BYTES
 
     @property
+    def polling(self) -> dict[str, str]:
+        """How often mail is checked, in words for the account page: the chosen rate, the slowest, the one in use."""
+        slowest = self.poll_interval_max if (self.poll_interval_max or 0) > self.poll_interval else None
+        current = self.current_interval or self.poll_interval
+        return {
+            "every": _every(self.poll_interval),
+            "slowest": _every(slowest) if slowest else "",
+            "now": _every(current) if slowest and current > self.poll_interval else "",
+        }
+
+    @property
     def is_syncing(self) -> bool:
         return bool(self.sync_lease_until and self.sync_lease_until > timezone.now())
+
+
+def _every(seconds: int) -> str:
+    minutes = max(1, round(seconds / 60))
+    if minutes < 60 or minutes % 60:
+        return npgettext("how often", "every minute", "every %(n)d minutes", minutes) % {"n": minutes}
+    return npgettext("how often", "every hour", "every %(n)d hours", minutes // 60) % {"n": minutes // 60}
 
 
 # Where a message opens beside the list on a wide screen (Preferences); on a phone it always opens on its own page.
