@@ -83,6 +83,10 @@ def update_account(account: MailAccount, *, password: str | None = None, **field
     )
     if "policy" in fields:
         fields["policy"] = str(Policy.parse(fields["policy"]))
+    if any(
+        name in fields and fields[name] != getattr(account, name) for name in ("poll_interval", "poll_interval_max")
+    ):
+        account.current_interval = None  # the new rate applies from the next check
     for name, value in fields.items():
         setattr(account, name, value)
     if password is not None:

@@ -58,6 +58,20 @@ class MailAccountForm(forms.Form):
         initial=300,
         label=_("Check for mail"),
     )
+    poll_interval_max = forms.TypedChoiceField(
+        coerce=int,
+        empty_value=None,
+        choices=[
+            ("", _("keep checking at that rate")),
+            (1800, _("check less often, down to every 30 minutes")),
+            (3600, _("check less often, down to every hour")),
+            (3 * 3600, _("check less often, down to every 3 hours")),
+        ],
+        initial=1800,
+        required=False,
+        label=_("While no mail comes"),
+        help_text=_("Each check that finds nothing waits a little longer; new mail brings the rate back at once."),
+    )
     deliver_to = forms.ChoiceField(
         choices=[("inbox", _("Inbox"))],
         required=False,
@@ -123,6 +137,12 @@ class MailAccountForm(forms.Form):
                 Policy.parse(data["policy"])
             except ValidationError as exc:
                 self.add_error("policy", exc)
+        slowest, interval = data.get("poll_interval_max"), data.get("poll_interval")
+        if slowest and interval and slowest <= interval:
+            self.add_error(
+                "poll_interval_max",
+                _("Choose a longer time than how often mail is checked, or keep checking at that rate."),
+            )
         return data
 
 
@@ -154,6 +174,7 @@ class MailAccountEditForm(MailAccountForm):
             "policy": choice,
             "days": policy.delete_after_days,
             "poll_interval": account.poll_interval,
+            "poll_interval_max": account.poll_interval_max or "",
             "deliver_to": account.deliver_to,
             "auth_mechanism": account.auth_mechanism,
             "tls_fingerprint": account.tls_fingerprint,

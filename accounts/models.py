@@ -6,6 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import npgettext
 
 from webpop.lib.tls import normalize_fingerprint
 
@@ -90,6 +91,14 @@ class MailAccount(models.Model):
     poll_interval = models.PositiveIntegerField(
         default=300, validators=[MinValueValidator(60), MaxValueValidator(86400)], help_text="Seconds between checks."
     )
+    # With an upper bound, the interval stretches while no mail comes and returns to poll_interval when
+    # some does (mailbox/sync/schedule.py); empty: always poll_interval.
+    poll_interval_max = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(60), MaxValueValidator(86400)],
+        help_text="Longest time between checks while no mail comes. Empty: always the interval above.",
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -99,6 +108,11 @@ class MailAccount(models.Model):
     last_error_class = models.CharField(max_length=20, choices=ErrorClass.choices, blank=True)
     last_error = models.TextField(blank=True)
     next_poll_at = models.DateTimeField(default=timezone.now, db_index=True)
+    current_interval = models.PositiveIntegerField(null=True, blank=True, editable=False)  # adaptive, in use
+    # The server's listing when the last sync left nothing to do (mailbox/check.py): a poll that sees the
+    # same listing stops there. "" after any failure or anything left to fetch or delete.
+    listing_digest = models.CharField(max_length=64, blank=True, editable=False)
+    deletion_due_at = models.DateTimeField(null=True, blank=True, editable=False)  # days policy: next DELE due
     consecutive_failures = models.PositiveIntegerField(default=0)
     # Lease: at most one sync per account across all workers (invariant 4).
     sync_lease_until = models.DateTimeField(null=True, blank=True)
@@ -156,8 +170,26 @@ class MailAccount(models.Model):
         return self.max_message_bytes or settings.WEBPOP_MAX_MESSAGE_BYTES
 
     @property
+    def polling(self) -> dict[str, str]:
+        """How often mail is checked, in words for the account page: the chosen rate, the slowest, the one in use."""
+        slowest = self.poll_interval_max if (self.poll_interval_max or 0) > self.poll_interval else None
+        current = self.current_interval or self.poll_interval
+        return {
+            "every": _every(self.poll_interval),
+            "slowest": _every(slowest) if slowest else "",
+            "now": _every(current) if slowest and current > self.poll_interval else "",
+        }
+
+    @property
     def is_syncing(self) -> bool:
         return bool(self.sync_lease_until and self.sync_lease_until > timezone.now())
+
+
+def _every(seconds: int) -> str:
+    minutes = max(1, round(seconds / 60))
+    if minutes < 60 or minutes % 60:
+        return npgettext("how often", "every minute", "every %(n)d minutes", minutes) % {"n": minutes}
+    return npgettext("how often", "every hour", "every %(n)d hours", minutes // 60) % {"n": minutes // 60}
 
 
 # Where a message opens beside the list on a wide screen (Preferences); on a phone it always opens on its own page.

@@ -1,17 +1,25 @@
-"""Polling many accounts with no new mail: 1,000 accounts, two Celery workers.
+"""Polling many accounts with no new mail, through a relay that adds network latency; two Celery workers.
 
-One real Dovecot (implicit TLS, certificate verified) with 1,000 users, each
-holding 0, 1 or 2 small messages; 1,000 webpop MailAccounts across 50 webpop
-users in a throwaway PostgreSQL database; two Celery worker processes
-(``celery -A webpop worker --concurrency 1``, twice) on Redis database 14,
-flushed before and after.
+One real Dovecot (implicit TLS, certificate verified; login processes reused, as a
+production server runs them) with BENCH_POLL_ACCOUNTS users (default 2,000), each
+holding 0, 1 or 2 small messages and SCRAM keys stored as servers offering SCRAM
+store them; as many webpop MailAccounts across 50 webpop users in a throwaway
+PostgreSQL database; two Celery worker processes (prefork, concurrency 1 each) on
+Redis database 14, flushed before and after. Every connection goes through
+``tests/relay.py`` holding each chunk BENCH_POLL_DELAY seconds each way (default
+0.05: a 100 ms round trip; 0 for loopback) and counting turns.
 
 First every account is made due and enqueued the way beat does it
-(``mailbox.tasks.poll_due_accounts``, repeated until nothing is left to claim),
-which fetches the messages: the accounts are then in sync. Then the measured
-rounds: all 1,000 accounts made due again and enqueued; the time until every
-account's ``last_success_at`` is after the start (taken from the database, so
-it is exact) is the time to poll them all. No round may fetch anything.
+(``mailbox.tasks.poll_due_accounts``), which fetches the messages: the accounts
+are then in sync. Then the measured rounds: all accounts made due again and
+enqueued; the time until every account's ``last_success_at`` is after the start
+(from the database, so exact) is the time to poll them all. No-change rounds may
+fetch nothing; the last round delivers one new message to 5 % of the mailboxes
+first, and each must arrive exactly once. Printed per round: polls/s, turns per
+poll (plus the TCP handshake, which the relay does not see), the workers' own CPU
+time per poll (user + system of every worker process, from /proc), and after all
+rounds the workers' total RSS and the peak of PostgreSQL connections to the
+benchmark's database.
 """
 
 from __future__ import annotations
@@ -32,8 +40,28 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 from _benchutil import Cleanup, base_env, create_database, drop_database, pg_url, stop_group  # noqa: E402
 
 from tests.dovecot import DovecotServer  # noqa: E402
+from tests.relay import Relay  # noqa: E402
 
-ACCOUNTS = int(os.environ.get("BENCH_POLL_ACCOUNTS", "1000"))
+# Dovecot as a busy server runs it: login processes that serve many connections each and
+# pop3 processes reused, so that what is measured is webpop, not Dovecot's process spawning.
+DOVECOT_TUNING = """
+default_process_limit = 4000
+default_client_limit = 20000
+service pop3-login {
+  service_count = 0
+  process_min_avail = 2
+  client_limit = 4000
+}
+service pop3 {
+  service_count = 1000
+  process_min_avail = 4
+  process_limit = 4000
+}
+"""
+
+ACCOUNTS = int(os.environ.get("BENCH_POLL_ACCOUNTS", "2000"))
+DELAY = float(os.environ.get("BENCH_POLL_DELAY", "0.05"))  # each way
+NEW_MAIL_SHARE = 0.05
 WEBPOP_USERS = 50
 WORKERS = 2
 ROUNDS = 2  # measured no-change rounds
@@ -51,23 +79,65 @@ def small_message(user: int, n: int) -> bytes:
     ).encode()
 
 
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM of a process and its children (Celery's pool processes), the largest."""
+def process_tree(pid: int) -> list[int]:
+    """A Celery worker and its pool processes."""
     pids = [pid]
     try:
         for task in Path(f"/proc/{pid}/task").iterdir():
             pids += [int(c) for c in (task / "children").read_text().split()]
     except OSError:
         pass
-    peak = 0
-    for p in pids:
+    return pids
+
+
+def status_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system time of ``pids`` (each worker's own, its waited-for children's too)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]))
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
-            pass
-    return peak * 1024 / 1e6
+            continue
+        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
+
+
+class ConnectionPeak:
+    """Samples pg_stat_activity for one database every 50 ms in a thread; ``peak`` is the most seen."""
+
+    def __init__(self, db: str):
+        import threading
+
+        self.db, self.peak, self._stop = db, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+        from _benchutil import PG_DSN
+
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            while not self._stop.wait(0.05):
+                (count,) = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (self.db,)
+                ).fetchone()
+                self.peak = max(self.peak, count - 0)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
 
 
 def main() -> int:
@@ -76,15 +146,17 @@ def main() -> int:
         tmp = Path(tempfile.mkdtemp(prefix="webpop-bench-poll-"))
         cleanup.add("temp dir", lambda: shutil.rmtree(tmp, ignore_errors=True))
 
-        server = DovecotServer(tmp / "dovecot")
+        server = DovecotServer(tmp / "dovecot", extra_config=DOVECOT_TUNING)
         cleanup.add("Dovecot", server.close)
         server.start()
         delivered = 0
         for i in range(ACCOUNTS):
-            server.add_user(f"p{i:04d}", f"pw-{i:04d}")
+            server.add_user(f"p{i:04d}", f"pw-{i:04d}", scram=True)
             for n in range(i % 3):
                 server.deliver(f"p{i:04d}", small_message(i, n))
                 delivered += 1
+        relay = Relay(("127.0.0.1", server.pop3s_port), delay=DELAY).start()
+        cleanup.add("relay", relay.stop)
 
         db = f"webpop_poll_{os.getpid()}"
         create_database(db)
@@ -126,7 +198,7 @@ def main() -> int:
             create_account(
                 owners[i % WEBPOP_USERS],
                 host="localhost",
-                port=server.pop3s_port,
+                port=relay.port,
                 security="ssl",
                 username=f"p{i:04d}",
                 password=f"pw-{i:04d}",
@@ -156,9 +228,14 @@ def main() -> int:
             cleanup.add(f"Celery worker {proc.pid}", lambda proc=proc: stop_group(proc))
         _wait_for_workers(app, workers, tmp)
 
-        def poll_round() -> tuple[float, int, int]:
+        worker_pids = [p for w in workers for p in process_tree(w.pid)]
+
+        def poll_round() -> tuple[float, int, int, float, float]:
             """Make every account due, enqueue like beat; seconds until all succeeded."""
             MailAccount.objects.update(next_poll_at=timezone.now() - dt.timedelta(seconds=1))
+            relay.wait_closed()
+            relay.reset()
+            cpu_before = cpu_seconds(worker_pids)
             start = timezone.now()
             enqueued = 0
             while claimed := tasks.poll_due_accounts():
@@ -177,39 +254,60 @@ def main() -> int:
                     )
                 time.sleep(0.05)
             last = MailAccount.objects.order_by("-last_success_at").values_list("last_success_at", flat=True)[0]
+            seconds = (last - start).total_seconds()
+            time.sleep(1.0)  # the last task's bookkeeping (its result, the next wake-up) ends
+            cpu = cpu_seconds(worker_pids) - cpu_before
+            relay.wait_closed()
+            turns = sum(c.turns for c in relay.conversations) / max(1, relay.connections)
             fetched = sum(SyncRun.objects.filter(started_at__gte=start).values_list("fetched", flat=True))
             runs = SyncRun.objects.filter(started_at__gte=start).count()
-            return (last - start).total_seconds(), fetched, runs
+            return seconds, fetched, runs, turns, cpu
 
-        first_seconds, first_fetched, _ = poll_round()
+        peak = ConnectionPeak(db)
+        first = poll_round()
         stored = Message.objects.count()
         if stored != delivered:
             raise SystemExit(f"The first round stored {stored} of {delivered} messages.")
         results = []
         for _ in range(ROUNDS):
-            seconds, fetched, runs = poll_round()
-            if fetched or Message.objects.count() != delivered:
-                raise SystemExit(f"A no-change round fetched {fetched} messages.")
-            results.append((seconds, runs))
-        worker_rss = max(peak_rss_mb(w.pid) for w in workers)
+            result = poll_round()
+            if result[1] or Message.objects.count() != delivered:
+                raise SystemExit(f"A no-change round fetched {result[1]} messages.")
+            results.append(result)
+        with_mail = list(range(0, ACCOUNTS, round(1 / NEW_MAIL_SHARE)))
+        for i in with_mail:
+            server.deliver(f"p{i:04d}", small_message(i, 99))
+        delivered += len(with_mail)
+        mixed = poll_round()
+        if mixed[1] != len(with_mail) or Message.objects.count() != delivered:
+            raise SystemExit(
+                f"The mixed round fetched {mixed[1]} of {len(with_mail)}; {Message.objects.count()} stored."
+            )
+        keys = list(Message.objects.values_list("account_id", "uidl"))
+        if len(set(keys)) != len(keys):
+            raise SystemExit("A message was stored twice.")
+        pg_peak = peak.stop()
+        worker_rss = sum(status_kb(p, "VmRSS") for p in worker_pids) / 1024
+        worker_hwm = max(status_kb(p, "VmHWM") for p in worker_pids) / 1024
 
     print(
-        f"{ACCOUNTS:,} POP3 accounts (Dovecot users, {delivered:,} messages already stored, "
-        f"0-2 per mailbox) across {WEBPOP_USERS} webpop users; {WORKERS} Celery worker processes "
-        f"(prefork, concurrency 1 each) on Redis; PostgreSQL; loopback TLS to Dovecot (certificate "
-        f"verified). Each round: all accounts made due and enqueued by `poll_due_accounts`; seconds "
-        f"until every account has `last_success_at` after the start.\n"
+        f"{ACCOUNTS:,} POP3 accounts across {WEBPOP_USERS} webpop users; {WORKERS} Celery worker processes "
+        f"(prefork, concurrency 1 each) on Redis; PostgreSQL; implicit TLS to Dovecot (certificate verified) "
+        f"through a relay adding {DELAY * 1000:.0f} ms each way ({2 * DELAY * 1000:.0f} ms round trip); "
+        f"SCRAM-SHA-256 (webpop picks the strongest method offered). Each round: all accounts made due and "
+        f"enqueued by `poll_due_accounts`; seconds until every account has `last_success_at` after the start.\n"
     )
-    print("| round | seconds | polls/s | messages fetched |")
-    print("| --- | ---: | ---: | ---: |")
-    print(f"| first sync (fetches the stored messages) | {first_seconds:.1f} | {ACCOUNTS / first_seconds:,.0f} | "
-          f"{first_fetched:,} |")  # fmt: skip
-    for n, (seconds, _runs) in enumerate(results, 1):
-        print(f"| no new mail, run {n} | {seconds:.1f} | {ACCOUNTS / seconds:,.0f} | 0 |")
+    print("| round | seconds | polls/s | turns per poll (+1 TCP) | worker CPU ms per poll | syncs | fetched |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    rows = [("first sync (fetches what is there)", first)]
+    rows += [(f"no new mail, run {n}", r) for n, r in enumerate(results, 1)]
+    rows += [(f"new mail in {NEW_MAIL_SHARE:.0%} of the mailboxes", mixed)]
+    for name, (seconds, fetched, runs, turns, cpu) in rows:
+        print(f"| {name} | {seconds:.1f} | {ACCOUNTS / seconds:,.0f} | {turns:.2f} | "
+              f"{cpu * 1000 / ACCOUNTS:.2f} | {runs:,} | {fetched:,} |")  # fmt: skip
     print(
-        f"\nCelery worker peak RSS (largest process): {worker_rss:.0f} MB. Dovecot runs the test fixture's "
-        "configuration: a new login process and a new pop3 process for every connection, SCRAM-SHA-256 "
-        "login (webpop picks the strongest mechanism offered)."
+        f"\nWorker processes' RSS at the end, all together: {worker_rss:.0f} MB (largest peak {worker_hwm:.0f} MB). "
+        f"Peak PostgreSQL connections to the benchmark database (workers, this script, its sampler): {pg_peak}."
     )
     print(f"\nScript run time: {time.perf_counter() - t0:.0f} s.", file=sys.stderr)
     return 0

@@ -6,14 +6,37 @@ from celery import shared_task
 
 from . import sync
 
+# Accounts one beat tick claims at most: a host's polls for well over a tick, in a few statements.
+CLAIM_CHUNK = 1000
+CLAIM_MAX = 100_000
+
 
 @shared_task(ignore_result=True)
 def poll_due_accounts() -> int:
-    """Beat, every 30 s: claim due accounts and enqueue one sync for each."""
-    account_ids = sync.claim_due_accounts()
-    for account_id in account_ids:
+    """Beat, every 30 s: claim due accounts and enqueue their checks in batches (check.py)."""
+    from django.conf import settings
+
+    claimed = 0
+    while claimed < CLAIM_MAX:
+        account_ids = sync.claim_due_accounts(limit=CLAIM_CHUNK)
+        size = settings.WEBPOP_CHECK_BATCH
+        for start in range(0, len(account_ids), size):
+            check_accounts.delay(account_ids[start : start + size])
+        claimed += len(account_ids)
+        if len(account_ids) < CLAIM_CHUNK:
+            break
+    return claimed
+
+
+@shared_task(ignore_result=True)
+def check_accounts(account_ids: list[int]) -> dict:
+    """Check a batch of due accounts at once; those with new mail or deletions due get a sync each."""
+    from .sync import check
+
+    outcome = check.check_accounts(account_ids)
+    for account_id in outcome.to_sync:
         sync_account.delay(account_id)
-    return len(account_ids)
+    return {"unchanged": len(outcome.unchanged), "to_sync": len(outcome.to_sync), "failed": len(outcome.failed)}
 
 
 @shared_task(ignore_result=True)

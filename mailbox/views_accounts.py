@@ -92,6 +92,7 @@ def _settings_from(data: dict, report: sync.ConnectionReport) -> dict:
         "username": data["username"],
         "policy": data["policy"],
         "poll_interval": data["poll_interval"],
+        "poll_interval_max": data["poll_interval_max"],
         "deliver_to": data["deliver_to"],
         "auth_mechanism": data["auth_mechanism"],
         "tls_fingerprint": data["tls_fingerprint"],

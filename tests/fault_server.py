@@ -215,6 +215,8 @@ class FaultServer:
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
         self._cram_counter = itertools.count(1)
+        self._open_sessions = 0
+        self.max_open_sessions = 0  # connections open at the same time, at most
 
     # Lifecycle -------------------------------------------------------------
 
@@ -339,6 +341,8 @@ class FaultServer:
         with self._state:
             session = Session(number=len(self.session_log) + 1)
             self.session_log.append(session)
+            self._open_sessions += 1
+            self.max_open_sessions = max(self.max_open_sessions, self._open_sessions)
         connection = _Connection(self, session, reader, writer)
         try:
             await connection.run()
@@ -356,6 +360,7 @@ class FaultServer:
             self._tasks.discard(task)
             with self._state:
                 session.closed = True
+                self._open_sessions -= 1
                 self._state.notify_all()
 
     def _commit(self, messages: list[_Message]) -> None:

@@ -107,3 +107,27 @@ def test_default_port_follows_security(alice_client, pop_user, dovecot, security
     data = form_data(pop_user, dovecot, action="save", port="", security=security, save_anyway="on")
     assert alice_client.post(reverse("accounts:add"), data).status_code == 302
     assert MailAccount.objects.get().port == port
+
+
+@pytest.mark.parametrize(("slowest", "stored"), [("3600", 3600), ("", None)])
+def test_the_owner_chooses_how_far_a_quiet_account_slows_down(alice_client, pop_user, dovecot, slowest, stored):
+    data = form_data(pop_user, dovecot, action="save", poll_interval_max=slowest)
+    assert alice_client.post(reverse("accounts:add"), data).status_code == 302
+    assert MailAccount.objects.get().poll_interval_max == stored
+
+
+def test_the_slowest_rate_must_be_slower_than_the_chosen_one(alice_client, pop_user, dovecot):
+    data = form_data(pop_user, dovecot, action="save", poll_interval="3600", poll_interval_max="1800")
+    response = alice_client.post(reverse("accounts:add"), data)
+    assert "Choose a longer time than how often mail is checked" in response.content.decode()
+    assert not MailAccount.objects.exists()
+
+
+def test_changing_the_rate_starts_again_from_the_chosen_one(alice_client, pop_user, dovecot):
+    assert alice_client.post(reverse("accounts:add"), form_data(pop_user, dovecot, action="save")).status_code == 302
+    account = MailAccount.objects.get()
+    MailAccount.objects.filter(id=account.id).update(current_interval=1200, poll_interval_max=1800)
+    data = form_data(pop_user, dovecot, action="save", poll_interval="900", poll_interval_max="3600", password="")
+    assert alice_client.post(reverse("accounts:edit", args=[account.id]), data).status_code == 302
+    account.refresh_from_db()
+    assert (account.poll_interval, account.poll_interval_max, account.current_interval) == (900, 3600, None)

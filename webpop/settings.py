@@ -257,6 +257,13 @@ WEBPOP_SYNC_MAX_MESSAGES = env_int("WEBPOP_SYNC_MAX_MESSAGES", 1000, minimum=1)
 WEBPOP_SYNC_MAX_BYTES = env_int("WEBPOP_SYNC_MAX_BYTES", 512 * 1024 * 1024, minimum=1024)
 # Downloads of at least this many messages are parsed and stored in a child process, on a second core.
 WEBPOP_SYNC_INGEST_PROCESS_MIN = env_int("WEBPOP_SYNC_INGEST_PROCESS_MIN", 100, minimum=1)
+# The no-change check (mailbox/sync/check.py): due accounts per task, sessions in flight per worker process,
+# at most this many of them on one server (providers throttle many logins from one address), and the
+# time one account's check may take before it counts as failed.
+WEBPOP_CHECK_BATCH = env_int("WEBPOP_CHECK_BATCH", 200, minimum=1, maximum=10000)
+WEBPOP_CHECK_CONCURRENCY = env_int("WEBPOP_CHECK_CONCURRENCY", 200, minimum=1, maximum=10000)
+WEBPOP_CHECK_PER_HOST = env_int("WEBPOP_CHECK_PER_HOST", 20, minimum=1, maximum=10000)
+WEBPOP_CHECK_DEADLINE = env_int("WEBPOP_CHECK_DEADLINE", 30, minimum=1, maximum=3600)
 WEBPOP_QUARANTINE_AFTER = env_int("WEBPOP_QUARANTINE_AFTER", 3, minimum=1)
 # The dashboard and /metrics warn when the mail store's or the temp folder's file system has
 # less free space than this share of its size, or than this many megabytes (ops/disk.py).

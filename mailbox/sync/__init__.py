@@ -15,6 +15,8 @@ One module per concern:
 - ``deletion``: which stored copies the policy says to DELE, and marking them gone.
 - ``connection``: logging in to a server, and the account form's connection test.
 - ``outcome``: ``SyncResult``, recording it on the account, backoff, what the user can do.
+- ``check``: the no-change check: many accounts' "anything new?" at once on asyncio.
+- ``schedule``: when to poll next (adaptive intervals, jitter) and the digest of a listing.
 - ``crash``: crash points for the crash-safety tests.
 
 The names below are the package's interface. A test that replaces a function

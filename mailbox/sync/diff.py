@@ -2,35 +2,38 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 from django.db.models import Q
+from django.utils import timezone
 
 from accounts.models import MailAccount
 
-from ..models import FetchFailure, Message, ServerState, UidlAlias
+from ..models import DamagedFile, FetchFailure, Message, ServerState, UidlAlias
 from ..pop3 import Pop3Client, Pop3ServerError, Pop3TemporaryError
+from . import schedule
 
 
-def server_listing(client: Pop3Client, notes: list[str]) -> dict[str, int]:
-    """``{uidl: message number}``.
+class Listing(dict[str, int]):
+    """``{uidl: message number}`` (``schedule.listing_keys``); ``by_fingerprint`` when the server has no UIDL."""
 
-    A UIDL the server (wrongly) gives to several messages keeps its first
-    message; the others get ``#2``, ``#3``… in listing order, so none is lost.
-    """
+    by_fingerprint: bool = False
+
+
+def server_listing(client: Pop3Client, notes: list[str]) -> Listing:
+    """The server's listing; a server without UIDL is listed by fingerprints of its messages."""
+    by_fingerprint = False
     try:
         pairs = client.uidl()
     except Pop3ServerError as exc:
         if isinstance(exc, Pop3TemporaryError):
             raise
         pairs = _fingerprints(client, notes)
-    listing: dict[str, int] = {}
-    seen: dict[str, int] = {}
-    for number, uidl in pairs:
-        seen[uidl] = seen.get(uidl, 0) + 1
-        key = uidl if seen[uidl] == 1 else f"{uidl}#{seen[uidl]}"
-        listing[key] = number
-    if len(seen) < len(pairs):
+        by_fingerprint = True
+    listing = Listing(schedule.listing_keys(pairs))
+    listing.by_fingerprint = by_fingerprint
+    if len({uidl for _number, uidl in pairs}) < len(pairs):
         notes.append("The server gives some messages the same UIDL.")
     return listing
 
@@ -63,6 +66,56 @@ def new_messages(account: MailAccount, listing: dict[str, int]) -> list[tuple[st
     """``(uidl, message number)`` of the listed messages this account has not stored (nor set aside)."""
     known = _known_uidls(account)
     return [(uidl, number) for uidl, number in listing.items() if uidl not in known]
+
+
+def unchanged_since_settled(account: MailAccount, listing: Listing) -> str:
+    """The listing's digest if it is the one the last complete sync left with nothing to do, else "".
+
+    Then nothing is new and nothing needs deleting that was not already due, so what is stored
+    need not be read: a no-change sync costs a few queries however large the mailbox.
+    """
+    if listing.by_fingerprint or not account.listing_digest:
+        return ""
+    digest = schedule.listing_digest(listing, identity=schedule.identity(account))
+    return digest if digest == account.listing_digest else ""
+
+
+def deletions_due(account: MailAccount, policy) -> bool:
+    """Whether the policy wants a DELE now that the last complete sync did not send."""
+    if account.deletion_due_at is not None and account.deletion_due_at <= timezone.now():
+        return True
+    if policy.mirror:
+        return Message.objects.filter(account=account, server_state=ServerState.DELETE_PENDING).exists()
+    return False
+
+
+def settled(account: MailAccount, policy, listing: Listing, deleted: set[str], *, fetched_any: bool):
+    """``(digest, deletion_due_at)`` after a sync whose DELEs all went through; digest "" if anything is left.
+
+    Left: a new message that failed and waits for a retry, or a copy the policy would delete but keeps
+    because its stored file is damaged (see ``deletion.messages_to_delete``).
+    """
+    if listing.by_fingerprint:
+        return "", None
+    remaining = [uidl for uidl in listing if uidl not in deleted]
+    if fetched_any:
+        known = _known_uidls(account)
+        if any(uidl not in known for uidl in remaining):
+            return "", None
+    deletes = policy.delete_after_fetch or policy.mirror or policy.delete_after_days is not None
+    if deletes and Message.objects.filter(account=account, raw_path__in=DamagedFile.objects.values("relpath")).exists():
+        return "", None
+    due_at = None
+    if policy.delete_after_days is not None:
+        oldest = (
+            Message.objects.filter(account=account, server_state=ServerState.ON_SERVER)
+            .order_by("received_at")
+            .values_list("received_at", flat=True)
+            .first()
+        )
+        if oldest is not None:
+            due_at = oldest + dt.timedelta(days=policy.delete_after_days)
+    return schedule.listing_digest(remaining, identity=schedule.identity(account)), due_at
 
 
 def _known_uidls(account: MailAccount) -> set[str]:

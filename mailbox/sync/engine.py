@@ -104,4 +104,5 @@ def retry_failure(failure: FetchFailure) -> None:
     """The user asked to try a quarantined message again: forget its failures (and kept bytes), poll soon."""
     storage_gc.release(storage_refs.files_of("failure", [failure.id]))
     FetchFailure.objects.filter(id=failure.id).delete()
+    MailAccount.objects.filter(id=failure.account_id).update(listing_digest="")  # a full sync fetches it again
     MailAccount.objects.filter(id=failure.account_id, enabled=True).update(next_poll_at=timezone.now())

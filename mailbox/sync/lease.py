@@ -9,6 +9,7 @@ import secrets
 import socket
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -68,24 +69,30 @@ def release_lease(account_id: int, token: str) -> None:
     )
 
 
-def claim_due_accounts(now: dt.datetime | None = None, limit: int = 500) -> list[int]:
-    """Claim accounts whose next poll is due by pushing next_poll_at forward.
+# A claimed account's next poll is pushed this far: the check or sync sets the real one when it ends, so
+# only an account whose task was lost waits this long to be polled again.
+CLAIM_HOLD = dt.timedelta(minutes=5)
 
-    Each claim is a conditional UPDATE on next_poll_at, so two beats (or a beat
-    racing "check now") cannot both enqueue the same account for the same slot.
-    The sync itself sets the real next poll time when it finishes.
+
+def claim_due_accounts(now: dt.datetime | None = None, limit: int = 1000) -> list[int]:
+    """Claim up to ``limit`` accounts whose poll is due by pushing next_poll_at forward, in two statements.
+
+    The due rows are locked (SKIP LOCKED: another beat's claim in progress is passed over) and moved
+    together; the count is checked, so two beats, or a beat racing "check now", never both enqueue an
+    account for the same slot. Disabled accounts and users are not polled.
     """
     now = now or timezone.now()
-    due = list(
-        MailAccount.objects.filter(enabled=True, next_poll_at__lte=now, owner__is_active=True)  # disabled users: none
-        .order_by("next_poll_at")
-        .values_list("id", "next_poll_at", "poll_interval")[:limit]
-    )
-    claimed = []
-    for account_id, next_poll_at, interval in due:
-        updated = MailAccount.objects.filter(id=account_id, next_poll_at=next_poll_at).update(
-            next_poll_at=now + dt.timedelta(seconds=interval)
+    with transaction.atomic():
+        due = list(
+            MailAccount.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(enabled=True, next_poll_at__lte=now, owner__is_active=True)
+            .order_by("next_poll_at")
+            .values_list("id", flat=True)[:limit]
         )
-        if updated == 1:
-            claimed.append(account_id)
-    return claimed
+        if not due:
+            return []
+        claimed = MailAccount.objects.filter(id__in=due, next_poll_at__lte=now).update(next_poll_at=now + CLAIM_HOLD)
+        if claimed != len(due):  # a database without row locks, and a claim in between: keep what is ours
+            ours = MailAccount.objects.filter(id__in=due, next_poll_at=now + CLAIM_HOLD)
+            return list(ours.values_list("id", flat=True))
+    return due

@@ -15,6 +15,7 @@ from accounts.models import MailAccount
 from .. import server_memory
 from ..models import SyncRun
 from ..pop3 import ScramCache, ServerProfile
+from . import schedule
 
 MAX_BACKOFF = dt.timedelta(hours=6)
 
@@ -37,6 +38,9 @@ class SyncResult:
     notes: str = field(default="", repr=False)
     ingest_peak_rss_kb: int = field(default=0, repr=False)  # of the ingest child, when there was one
     fix: str = field(default="", repr=False)  # what the user can do, when it differs from the error class's
+    # The listing this sync left with nothing to do (schedule.listing_digest); "" when something is left.
+    listing_digest: str = field(default="", repr=False)
+    deletion_due_at: dt.datetime | None = field(default=None, repr=False)  # when the policy next deletes
 
     def as_json(self) -> dict:
         data = {key: value for key, value in asdict(self).items() if key in _JSON_FIELDS}
@@ -60,17 +64,23 @@ def record_outcome(account: MailAccount, result: SyncResult, run: SyncRun | None
             error=(result.error or "")[:2000],
         )
     if result.error is None:
+        interval = schedule.next_interval(
+            account.current_interval, account.poll_interval, account.poll_interval_max, got_mail=result.fetched > 0
+        )
         if result.more_pending:
             next_poll = now  # the next chunk of a big first sync, right away
         else:
-            next_poll = now + dt.timedelta(seconds=max(account.poll_interval, result.retry_after))
+            next_poll = now + dt.timedelta(seconds=max(schedule.jittered(interval), result.retry_after))
         MailAccount.objects.filter(id=account.id).update(
             last_success_at=now,
             last_error_class="",
             last_error="",
             consecutive_failures=0,
             next_poll_at=next_poll,
+            current_interval=interval,
             sync_notes=result.notes,
+            listing_digest=result.listing_digest,
+            deletion_due_at=result.deletion_due_at,
             **_learned(account, result),
         )
         return
@@ -83,6 +93,7 @@ def record_outcome(account: MailAccount, result: SyncResult, run: SyncRun | None
         "last_error": _explain(result),
         "consecutive_failures": F("consecutive_failures") + 1,
         "next_poll_at": now + dt.timedelta(seconds=delay),
+        "listing_digest": "",  # whatever went wrong, the next poll that works is a full sync
     }
     if result.notes:
         updates["sync_notes"] = result.notes

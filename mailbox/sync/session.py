@@ -57,6 +57,12 @@ class Session:
         with contextlib.closing(self.log_in()) as client:  # closed without QUIT on error: DELEs roll back
             self._note_capabilities(client)
             listing = diff.server_listing(client, self.notes)
+            digest = diff.unchanged_since_settled(account, listing)
+            if digest and not diff.deletions_due(account, self.policy):
+                client.quit()  # nothing arrived since a sync that left nothing to do
+                self.result.listing_digest, self.result.deletion_due_at = digest, account.deletion_due_at
+                self.result.notes = account.sync_notes
+                return
             new = diff.new_messages(account, listing)
             MailAccount.objects.filter(id=account.id).update(
                 progress_total=len(listing), progress_done=len(listing) - len(new), progress_bytes=0
@@ -65,9 +71,11 @@ class Session:
                 self._fetch(client, new, len(listing) - len(new))
             crash.point("before_dele")
             to_delete = deletion.messages_to_delete(account, self.policy, listing)
+            all_deleted = True
             if to_delete:
                 results = client.dele_many([listing[uidl] for _kind, _pk, uidl in to_delete])
                 to_delete = [item for item, error in zip(to_delete, results, strict=True) if error is None]
+                all_deleted = len(to_delete) == len(results)
             crash.point("before_quit")
             client.quit()  # raises unless the server confirms: then nothing is gone
 
@@ -75,6 +83,11 @@ class Session:
         self.result.deleted_on_server = deletion.mark_gone(to_delete)
         diff.reconcile_missing(account, listing)
         self.result.notes = " ".join(self.notes)
+        if all_deleted and not self.result.more_pending:
+            deleted = {uidl for _kind, _pk, uidl in to_delete}
+            self.result.listing_digest, self.result.deletion_due_at = diff.settled(
+                account, self.policy, listing, deleted, fetched_any=bool(new)
+            )
 
     def log_in(self) -> Pop3Client:
         account = self.account
