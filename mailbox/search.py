@@ -3,7 +3,9 @@
 ``from:anna has:attachment "quarterly report" before:2026-01-01 -is:unread``
 
 Free words are matched with the database's full-text index over subject,
-sender, recipients and body text: PostgreSQL's tsvector with a GIN index, or
+sender, recipients and body text: PostgreSQL's tsvector with a GIN index on
+(owner, document), so the queryset's owner condition and the words are one
+index scan over that user's postings (mailbox/owner_search_index.py), or
 SQLite's FTS5 on the embedded default (see migration 0006). Operators filter
 columns.
 """
