@@ -183,14 +183,17 @@ def index_pending(limit: int = INDEX_BATCH) -> int:
     if connection.vendor != "postgresql":
         return 0
     with connection.cursor() as cursor:
+        # The batch is a MATERIALIZED CTE: as an IN (subquery) the planner may rescan it once per
+        # row, and each rescan skips the rows just updated and locks ``limit`` more.
         cursor.execute(
             """
-            UPDATE mailbox_message SET search_document =
-              mailbox_message_document(subject, from_name, from_email, "to", cc, search_text)
-            WHERE id IN (
+            WITH batch AS MATERIALIZED (
               SELECT id FROM mailbox_message WHERE search_document IS NULL
               ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
             )
+            UPDATE mailbox_message SET search_document =
+              mailbox_message_document(subject, from_name, from_email, "to", cc, search_text)
+            FROM batch WHERE mailbox_message.id = batch.id
             """,
             [limit],
         )
