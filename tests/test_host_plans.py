@@ -227,3 +227,15 @@ def test_sync_known_uidls_and_quota(host, who):
         i.startswith(("message_account_uidl_uniq", "msg_account_", "mailbox_message_account_id_")) for i in uidls
     )
     assert quota and all(index.startswith(OWNER_LEADING) for index in quota), quota
+
+
+@pytest.mark.django_db
+def test_trash_expiry_reads_only_trash_rows(host):
+    """The sweep over every user finds whose trash is due through the trash rows' own index."""
+    from django.utils import timezone
+
+    cutoff = timezone.now()
+    owners = Message.objects.filter(folder=Folder.TRASH, deleted_at__lt=cutoff).values_list("owner_id").distinct()
+    sql, params = owners.query.sql_with_params()
+    scans = message_scans(plan_of(sql, params))
+    assert scans and all(index == "msg_trash_deleted_idx" for _type, index in scans), scans
