@@ -168,6 +168,10 @@ class Message(models.Model):
                 name="msg_owner_snoozed_idx",
             ),
             models.Index(fields=["snoozed_until"], condition=models.Q(folder="snoozed"), name="msg_snoozed_due_idx"),
+            # Trash expiry for every user (actions.expire_trash): only the host's trash rows, not all its mail.
+            models.Index(
+                fields=["deleted_at", "owner"], condition=models.Q(folder="trash"), name="msg_trash_deleted_idx"
+            ),
             # Inbox tabs (mailbox/tabs.py): each tab's unread count, and each tab's list in the Inbox's order.
             models.Index(
                 fields=["owner", "category", "id"], condition=models.Q(folder="inbox", seen=False),

@@ -3,7 +3,9 @@
 ``from:anna has:attachment "quarterly report" before:2026-01-01 -is:unread``
 
 Free words are matched with the database's full-text index over subject,
-sender, recipients and body text: PostgreSQL's tsvector with a GIN index, or
+sender, recipients and body text: PostgreSQL's tsvector with a GIN index on
+(owner, document), so the queryset's owner condition and the words are one
+index scan over that user's postings (mailbox/owner_search_index.py), or
 SQLite's FTS5 on the embedded default (see migration 0006). Operators filter
 columns.
 """
@@ -181,14 +183,17 @@ def index_pending(limit: int = INDEX_BATCH) -> int:
     if connection.vendor != "postgresql":
         return 0
     with connection.cursor() as cursor:
+        # The batch is a MATERIALIZED CTE: as an IN (subquery) the planner may rescan it once per
+        # row, and each rescan skips the rows just updated and locks ``limit`` more.
         cursor.execute(
             """
-            UPDATE mailbox_message SET search_document =
-              mailbox_message_document(subject, from_name, from_email, "to", cc, search_text)
-            WHERE id IN (
+            WITH batch AS MATERIALIZED (
               SELECT id FROM mailbox_message WHERE search_document IS NULL
               ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
             )
+            UPDATE mailbox_message SET search_document =
+              mailbox_message_document(subject, from_name, from_email, "to", cc, search_text)
+            FROM batch WHERE mailbox_message.id = batch.id
             """,
             [limit],
         )

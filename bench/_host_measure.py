@@ -1,0 +1,166 @@
+"""Child of bench/host_scale.py: one user's pages and page queries in one database, as one JSON line.
+
+Each item is run in-process through Django's test client (the whole page: view, template, every
+query) ``--runs`` times one after another (median), its SELECTs are run again on their own (the
+page's database time, median), and then ``--concurrency`` forked processes run it for
+``--duration`` seconds (p99 of every call). The SELECTs are captured with the cache emptied, so
+they include the queries a warm page cache saves the whole page. ``--housekeeping`` times the
+operator-wide jobs instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webpop.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from _web_data import RARE_WORD  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.cache import cache  # noqa: E402
+from django.db import connection, connections, transaction  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+
+from accounts.models import MailAccount  # noqa: E402
+from mailbox import actions, listing, search, sync  # noqa: E402
+from mailbox.models import Folder, Message  # noqa: E402
+from ops import stats  # noqa: E402
+
+COMMON_WORD = "invoice"  # in one subject pattern of 16
+
+
+def items(username: str) -> dict:
+    user = get_user_model().objects.get(username=username)
+    account = MailAccount.objects.get(owner=user)
+    client = Client()
+    client.force_login(user)
+    inbox = Message.objects.filter(owner=user, folder=Folder.INBOX).order_by("-date", "-id")
+    deep = inbox[inbox.count() * 9 // 10]
+    opened = inbox.exclude(thread_id=None).filter(id__gt=0).first()
+    session = type("Session", (), {"account": account})()
+
+    def get(url):
+        def call():
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+
+        return call
+
+    def sync_work():
+        sync._Session._known_uidls(session)
+        sync._quota_left(account)
+
+    return {
+        "inbox": get("/"),
+        "deep page": get(f"/?before={listing.encode(deep)}"),
+        "conversation": get(f"/message/{opened.id}/"),
+        "search common": get(f"/?q={COMMON_WORD}"),
+        "search rare": get(f"/?q={RARE_WORD}"),
+        "unread counts": get("/counts/"),
+        "no-change sync (DB)": sync_work,
+    }
+
+
+def timed(call) -> float:
+    start = time.perf_counter()
+    call()
+    return (time.perf_counter() - start) * 1000
+
+
+def query_ms(call, runs: int) -> float:
+    cache.clear()  # every query the page can run, also those a warm page cache saves
+    with CaptureQueriesContext(connection) as captured:
+        call()
+    selects = [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith(("SELECT", "WITH"))]
+    samples = []
+    with connection.cursor() as cursor:
+        for _ in range(runs):
+            start = time.perf_counter()
+            for sql in selects:
+                cursor.execute(sql)
+                cursor.fetchall()
+            samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def _worker(call, duration: float, out) -> None:
+    connections.close_all()  # a connection of its own, not the parent's
+    latencies, end = [], time.monotonic() + duration
+    while time.monotonic() < end:
+        latencies.append(timed(call))
+    connections.close_all()
+    out.put(latencies)
+
+
+def concurrent_p99(call, concurrency: int, duration: float) -> tuple[float, float]:
+    connections.close_all()
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(call, duration, out)) for _ in range(concurrency)]
+    for proc in procs:
+        proc.start()
+    latencies = [x for _ in procs for x in out.get()]
+    for proc in procs:
+        proc.join()
+    latencies.sort()
+    return latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], len(latencies) / duration
+
+
+def measure(username: str, runs: int, concurrency: int, duration: float) -> dict:
+    result = {}
+    for name, call in items(username).items():
+        for _ in range(2):
+            call()  # warm: caches, the conversation marked read
+        page = statistics.median(timed(call) for _ in range(runs))
+        queries = query_ms(call, runs)
+        p99, rate = concurrent_p99(call, concurrency, duration) if concurrency else (None, None)
+        result[name] = {"page_ms": page, "queries_ms": queries, "p99_ms": p99, "per_s": rate}
+    return result
+
+
+def housekeeping() -> dict:
+    jobs = {
+        "dashboard: total storage": stats.total_storage,
+        "dashboard: top 50 users by storage": lambda: stats.users_by_storage(50),
+        "trash expiry (30 days)": lambda: actions.expire_trash(30),
+        "search indexing (caught up)": search.index_all_pending,
+    }
+    result = {}
+    for name, job in jobs.items():
+        with transaction.atomic():  # measured, then rolled back: the seed stays as it is
+            result[name] = timed(job) / 1000
+            transaction.set_rollback(True)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--user")
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--housekeeping", action="store_true")
+    args = parser.parse_args()
+    setup_test_environment()  # the test client's host name is allowed
+    if args.housekeeping:
+        print(json.dumps(housekeeping()))
+    else:
+        print(json.dumps(measure(args.user, args.runs, args.concurrency, args.duration)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
