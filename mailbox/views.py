@@ -43,9 +43,14 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
     """
     reading_pane(request)  # in the session before the page cache keys on it
     views_tabs.enabled(request)
+    return list_page(request, folder)
+
+
+def list_page(request: HttpRequest, folder: str, view: virtual.View | None = None) -> HttpResponse:
+    """A folder's list or a virtual view's (``folder`` is then its slug): its first page from the page cache."""
     if not cacheable(request):
-        return _inbox(request, folder)
-    return pagecache.serve(request, lambda csrf_token: _inbox(request, folder, csrf_token=csrf_token))
+        return _inbox(request, folder, view=view)
+    return pagecache.serve(request, lambda csrf_token: _inbox(request, folder, csrf_token=csrf_token, view=view))
 
 
 def cacheable(request: HttpRequest) -> bool:
@@ -345,6 +350,16 @@ def _safe_next(request: HttpRequest) -> str:
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return target
     return reverse("mailbox:inbox")
+
+
+def rename(request: HttpRequest, named, rename_to, error: type[Exception]) -> None:
+    """Rename ``named`` (a user folder, a saved search) to the posted name with ``rename_to``; say how it went."""
+    try:
+        rename_to(named, request.POST.get("name", ""))
+    except error as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, gettext("Renamed to “%(name)s”.") % {"name": named.name})
 
 
 def _own_message(request: HttpRequest, message_id: int) -> Message:
