@@ -399,16 +399,7 @@ def _neighbours(message: Message) -> tuple[int | None, int | None]:
 @login_required
 def message_source(request: HttpRequest, message_id: int) -> FileResponse:
     """The raw message as plain text in the browser ("view source"); never rendered as HTML."""
-    message = _own_message(request, message_id)
-    try:
-        fh = damage.open_checked(message.raw_path, message.sha256)  # FileResponse closes it
-    except damage.DamagedFileError:
-        return damaged_file(request)
-    except (OSError, ValueError):
-        raise Http404 from None
-    response = FileResponse(fh, content_type="text/plain; charset=utf-8")
-    response["Content-Security-Policy"] = "sandbox"
-    return response
+    return _raw_file(request, message_id, content_type="text/plain; charset=utf-8")
 
 
 @login_required
@@ -422,6 +413,13 @@ def message_delete(request: HttpRequest, message_id: int) -> HttpResponse:
 
 @login_required
 def message_raw(request: HttpRequest, message_id: int) -> FileResponse:
+    return _raw_file(
+        request, message_id, as_attachment=True, filename=f"message-{message_id}.eml", content_type="message/rfc822"
+    )
+
+
+def _raw_file(request: HttpRequest, message_id: int, **options) -> FileResponse:
+    """The user's message as stored, byte-exact and checked against its SHA-256, sandboxed."""
     message = _own_message(request, message_id)
     try:
         fh = damage.open_checked(message.raw_path, message.sha256)  # FileResponse closes it
@@ -429,7 +427,7 @@ def message_raw(request: HttpRequest, message_id: int) -> FileResponse:
         return damaged_file(request)
     except (OSError, ValueError):
         raise Http404 from None
-    response = FileResponse(fh, as_attachment=True, filename=f"message-{message.id}.eml", content_type="message/rfc822")
+    response = FileResponse(fh, **options)
     response["Content-Security-Policy"] = "sandbox"
     return response
 
