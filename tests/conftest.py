@@ -304,6 +304,14 @@ def browser():
         yield launched
 
 
+@pytest.fixture(scope="module")
+def axe():
+    """axe-core, run in a page by the accessibility checks."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    return Axe()
+
+
 @pytest.fixture
 def browser_context(browser, live_server, alice):
     """Factory: ``browser_context(size, scheme, locale, user=alice, language=None, **options)``.

@@ -25,13 +25,6 @@ SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
 TIMEOUT_MS = 20_000
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
 @pytest.fixture
 def mail(alice):
     account = make_account(alice, label="Home")

@@ -27,13 +27,6 @@ TIMEOUT_MS = 15_000
 SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
 def test_reply_to_a_synced_message_reaches_the_server_and_sent(
     browser_context, live_server, alice, pop_user, dovecot_account, smtp_account, smtp_server, monkeypatch
 ):

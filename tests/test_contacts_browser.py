@@ -27,13 +27,6 @@ WORDS = {
 }
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
 def _fits(page, where: str) -> None:
     widths = page.evaluate("[document.scrollingElement.scrollWidth, innerWidth]")
     assert widths[0] <= widths[1], f"{where}: the page is {widths[0]} px wide in a {widths[1]} px window"

@@ -32,13 +32,6 @@ DOCUMENT_TEXT = "(() => document.querySelector('trix-editor').editor.getDocument
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
 @pytest.fixture
 def new_account(alice, smtp_server, settings, monkeypatch):
     """alice's new account at example.org, whose domain publishes its submission server (the SMTP test server)."""

@@ -21,13 +21,6 @@ SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
 def _words(lang: str) -> dict[str, str]:
     with translation.override(lang):  # the page's own words, as the user reads them
         return {

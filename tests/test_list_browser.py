@@ -44,13 +44,6 @@ PEOPLE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
 @pytest.fixture
 def inbox(alice):
     """alice in Berlin with 120 messages in her Inbox: today's, this year's and older, some unread and starred."""

@@ -42,13 +42,6 @@ TYPED = """(typed) => { const editor = document.querySelector('trix-editor').edi
 FRAMES = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
 def _shot(page, name: str) -> None:
     # caret="initial": Playwright's hidden caret is a style on the focused editor, which Trix copies into its
     # serialized HTML, and the CSP (rightly) refuses the copy.

@@ -31,13 +31,6 @@ BLOCKING = {"serious", "critical"}
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
 def _reply(original_id: str, subject: str, body: str, sender: str, date: str) -> bytes:
     raw = build_message(subject, body, sender=sender, date=date)
     return raw.replace(b"\r\n\r\n", f"\r\nIn-Reply-To: {original_id}\r\n\r\n".encode(), 1)

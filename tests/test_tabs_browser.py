@@ -53,13 +53,6 @@ MAIL = [  # (extra header fields, sender, subject, body)
 ]
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
 @pytest.fixture
 def tabbed(alice):
     save_preferences(alice, time_zone="Europe/Berlin", conversations=False, inbox_tabs=True)

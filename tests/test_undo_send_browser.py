@@ -24,13 +24,6 @@ SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
 def _check(page, axe, name: str, size: str, problems: list[str]) -> None:
     wide = page.evaluate("() => [document.scrollingElement.scrollWidth, window.innerWidth]")
     if wide[0] > wide[1]:

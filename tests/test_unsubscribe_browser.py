@@ -35,13 +35,6 @@ PNG = bytes.fromhex(
 )
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
 @pytest.fixture
 def list_server(tmp_path, settings):
     server = HttpsServer(tmp_path / "list-pki")
