@@ -68,7 +68,8 @@ def seed(owner_id: int, count: int, rng: random.Random) -> None:
         addresses += [f"{first}{i}.{n}@{rng.choice(DOMAINS)}" for n in range(rng.randint(0, 2))]
         for position, address in enumerate(addresses):
             emails.append(ContactEmail(contact=contact, owner_id=owner_id, address=address,
-                                       address_key=address.lower(), position=position))  # fmt: skip
+                                       address_key=address.lower(), position=position,
+                                       domain_skeleton=ContactEmail.skeleton_of(address)))  # fmt: skip
         keys += [
             ContactKey(owner_id=owner_id, contact=contact, key=k) for k in search.keys_for(contact.name, addresses)
         ]

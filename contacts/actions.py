@@ -68,7 +68,14 @@ def _set_addresses(contact: Contact, emails: list[str]) -> list[str]:
     ContactEmail.objects.filter(contact=contact).delete()
     ContactEmail.objects.bulk_create(
         [
-            ContactEmail(contact=contact, owner_id=contact.owner_id, address=a, address_key=a.lower(), position=i)
+            ContactEmail(
+                contact=contact,
+                owner_id=contact.owner_id,
+                address=a,
+                address_key=a.lower(),
+                position=i,
+                domain_skeleton=ContactEmail.skeleton_of(a),
+            )
             for i, a in enumerate(kept)
         ]
     )
@@ -126,7 +133,10 @@ def _record_one(owner_id: int, name: str, address: str, when: dt.datetime, weigh
             owner_id=owner_id, name=name.strip()[:255], rank=search.rank_after(None, weight, _days(when)),
             times_contacted=1, last_contacted=when,
         )  # fmt: skip
-        ContactEmail.objects.create(contact=contact, owner_id=owner_id, address=address, address_key=address.lower())
+        ContactEmail.objects.create(
+            contact=contact, owner_id=owner_id, address=address, address_key=address.lower(),
+            domain_skeleton=ContactEmail.skeleton_of(address),
+        )  # fmt: skip
         _reindex(contact)
         return
     contact = Contact.objects.select_for_update().get(id=email.contact_id)

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from spam.trust import address_skeleton
+
 
 class Contact(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -36,15 +38,22 @@ class ContactEmail(models.Model):
     address = models.CharField(max_length=320)
     address_key = models.CharField(max_length=320, help_text="The address in lower case.")
     position = models.PositiveSmallIntegerField(default=0)
+    # What the domain can be mistaken for (spam.trust.skeleton): a sender's lookalike check is one indexed lookup.
+    domain_skeleton = models.CharField(max_length=320, blank=True, default="")
 
     class Meta:
         ordering = ["position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["owner", "address_key"], name="contacts_email_owner_address_uniq")
         ]
+        indexes = [models.Index(fields=["owner", "domain_skeleton"], name="contacts_email_skeleton_idx")]
 
     def __str__(self) -> str:
         return f"address {self.pk} of contact {self.contact_id}"
+
+    @staticmethod
+    def skeleton_of(address: str) -> str:
+        return address_skeleton(address)
 
 
 class ContactKey(models.Model):

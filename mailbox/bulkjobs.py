@@ -18,17 +18,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
-from django.utils import timezone
+from django.db.models import QuerySet
 
 from accounts.models import MailAccount
-from webpop.lib import leases, pagecache
+from webpop.lib import pagecache
 
-from . import actions, folders, search, tabs, virtual
+from . import actions, folders, joblease, search, tabs, virtual
 from .categories import Category
 from .models import BulkJob, BulkJobItem, Folder, Message
 
@@ -91,21 +89,9 @@ def _lease_seconds() -> int:
 
 def claim(job_id: int, now: dt.datetime | None = None) -> str | None:
     """Take the job's lease with a conditional UPDATE; None when it is held, finished or used up."""
-    now = now or timezone.now()
-    token = secrets.token_hex(16)
-    lease = {
-        "state": State.RUNNING,
-        "lease_token": token,
-        "claimed_by": leases.worker_id(),
-        "lease_until": now + dt.timedelta(seconds=_lease_seconds()),
-        "attempts": F("attempts") + 1,
-        "updated_at": now,
-    }
-    rows = BulkJob.objects.filter(id=job_id, attempts__lt=MAX_ATTEMPTS)
-    taken = leases.take_job(rows, lease, queued=State.QUEUED, running=State.RUNNING, now=now)
-    if taken == "taken over":
-        log.warning("took over bulk job %s from a dead worker", job_id)
-    return token if taken else None
+    return joblease.claim(
+        BulkJob, job_id, lease_seconds=_lease_seconds(), max_attempts=MAX_ATTEMPTS, label="bulk job", now=now
+    )
 
 
 # --- Running ----------------------------------------------------------------------------------
@@ -137,27 +123,21 @@ def _batch(job_id: int, token: str) -> str:
         try:
             seen, changed, last = _undo_batch(job) if job.action == "undo" else _action_batch(job)
         except CriteriaError as exc:  # the folder or account went away meanwhile
-            return _finish(job, State.FAILED, str(exc))
-        now = timezone.now()
+            return _finish(job, token, State.FAILED, str(exc))
         job.done += seen
         job.changed += changed
-        job.updated_at = now
-        job.lease_until = now + dt.timedelta(seconds=_lease_seconds())
         if last is None:
-            return _finish(job, State.DONE)
-        job.cursor = last
-        job.save(update_fields=["done", "changed", "cursor", "updated_at", "lease_until"])
+            return _finish(job, token, State.DONE)
+        # The row is locked with this token: the renewal cannot miss.
+        joblease.renew(BulkJob, job_id, token, lease_seconds=_lease_seconds(), done=job.done, changed=job.changed,
+                       cursor=last)  # fmt: skip
         if changed:
             pagecache.touch([job.owner_id])
         return State.RUNNING
 
 
-def _finish(job: BulkJob, state: str, error: str = "") -> str:
-    now = timezone.now()
-    job.state, job.error, job.finished_at, job.updated_at = state, error, now, now
-    job.lease_token, job.lease_until, job.claimed_by = "", None, ""
-    job.save(update_fields=["state", "error", "finished_at", "updated_at", "lease_token", "lease_until", "claimed_by",
-                            "done", "changed"])  # fmt: skip
+def _finish(job: BulkJob, token: str, state: str, error: str = "") -> str:
+    joblease.release(BulkJob, job.id, token, state, error=error, done=job.done, changed=job.changed)
     pagecache.touch([job.owner_id])  # the list page shows the job's state
     return state
 
@@ -216,17 +196,12 @@ def _undo_batch(job: BulkJob) -> tuple[int, int, int | None]:
 
 def resume_stalled(now: dt.datetime | None = None) -> list[int]:
     """Jobs whose task was lost or whose worker stopped: ids to enqueue again; jobs stopped too often fail."""
-    now = now or timezone.now()
-    stalled = Q(state=State.QUEUED, updated_at__lt=now - STALE_QUEUED) | Q(state=State.RUNNING, lease_until__lt=now)
-    running = BulkJob.objects.filter(state=State.RUNNING, lease_until__gte=now)
-    dead = [pk for pk, holder in running.values_list("id", "claimed_by") if leases.holder_is_dead(holder)]
-    rows = BulkJob.objects.filter(stalled | Q(id__in=dead))
-    for job in rows.filter(attempts__gte=MAX_ATTEMPTS):
-        with transaction.atomic():
-            locked = BulkJob.objects.select_for_update().filter(id=job.id, state__in=BulkJob.ACTIVE).first()
-            if locked is not None and locked.lease_token == job.lease_token:
-                log.warning("bulk job %s stopped %s times: failed", job.id, job.attempts)
-                _finish(locked, State.FAILED, "stopped")
-    ids = list(rows.filter(attempts__lt=MAX_ATTEMPTS).values_list("id", flat=True)[:100])
-    BulkJob.objects.filter(id__in=ids, state=State.QUEUED).update(updated_at=now)  # not again next tick
-    return ids
+    return joblease.stalled(
+        BulkJob,
+        max_attempts=MAX_ATTEMPTS,
+        stale_queued=STALE_QUEUED,
+        label="bulk job",
+        failed={"error": "stopped"},
+        on_failed=lambda job: pagecache.touch([job.owner_id]),  # the list page shows the job's state
+        now=now,
+    )

@@ -31,7 +31,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,14 +38,13 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import MailAccount, Profile
-from webpop.lib import leases
 
-from . import folders, mboxsplit, mime, store, threads, uploads
+from . import folders, joblease, mboxsplit, mime, store, threads, uploads
 from .models import Folder, ImportJob, Message, ServerState
 
 log = logging.getLogger(__name__)
@@ -82,21 +80,15 @@ def _lease_seconds() -> int:
 def claim(job_id: int, now: dt.datetime | None = None) -> str | None:
     """Take the job's lease with a conditional UPDATE; None when it is held, finished or used up."""
     now = now or timezone.now()
-    token = secrets.token_hex(16)
-    lease = {
-        "state": State.RUNNING,
-        "lease_token": token,
-        "claimed_by": leases.worker_id(),
-        "lease_until": now + dt.timedelta(seconds=_lease_seconds()),
-        "attempts": F("attempts") + 1,
-        "started_at": Coalesce("started_at", now),
-        "updated_at": now,
-    }
-    rows = ImportJob.objects.filter(id=job_id, attempts__lt=MAX_ATTEMPTS)
-    taken = leases.take_job(rows, lease, queued=State.QUEUED, running=State.RUNNING, now=now)
-    if taken == "taken over":
-        log.warning("took over import %s from a dead worker", job_id)
-    return token if taken else None
+    return joblease.claim(
+        ImportJob,
+        job_id,
+        lease_seconds=_lease_seconds(),
+        max_attempts=MAX_ATTEMPTS,
+        label="import",
+        now=now,
+        started_at=Coalesce("started_at", now),
+    )
 
 
 # --- Running ----------------------------------------------------------------------------------
@@ -246,14 +238,9 @@ class _Import:
             self._renew()
 
     def _renew(self, **fields) -> None:
-        now = timezone.now()
-        renewed = ImportJob.objects.filter(id=self.job.id, lease_token=self.token).update(
-            lease_until=now + dt.timedelta(seconds=_lease_seconds()),
-            bytes_done=min(self.position, self.job.total_bytes),
-            updated_at=now,
-            **fields,
-        )
-        if renewed != 1:
+        bytes_done = min(self.position, self.job.total_bytes)
+        if not joblease.renew(ImportJob, self.job.id, self.token, lease_seconds=_lease_seconds(), bytes_done=bytes_done,
+                              **fields):  # fmt: skip
             raise LeaseLost(f"import {self.job.id}")
         self.renewed = time.monotonic()
 
@@ -387,15 +374,12 @@ class _Import:
 
     def finish(self, state: str, error_class: str = "", detail: str = "") -> None:
         job = self.job
-        now = timezone.now()
-        fields = {"state": state, "error_class": error_class, "error": detail[:2000], "finished_at": now}
+        fields = {"error_class": error_class, "error": detail[:2000]}
         if state == State.DONE:
             fields["bytes_done"] = job.total_bytes
-        ended = ImportJob.objects.filter(id=job.id, lease_token=self.token).update(
-            **fields, updated_at=now, lease_token="", lease_until=None, claimed_by=""
-        )
+        ended = joblease.release(ImportJob, job.id, self.token, state, **fields)
         log.info("import %s %s %s", job.id, state, error_class or "")
-        if ended == 1:
+        if ended:
             _free_uploads(job)
 
 
@@ -450,31 +434,16 @@ def _quota_left(owner_id: int) -> int | None:
 
 
 def resume_stalled(now: dt.datetime | None = None) -> list[int]:
-    """Jobs whose task was lost or whose worker stopped: ids to enqueue again; jobs stopped too often fail.
-
-    Running one twice is prevented by the claim, so enqueueing a job that in fact still waits is harmless.
-    """
-    now = now or timezone.now()
-    stalled = Q(state=State.QUEUED, updated_at__lt=now - STALE_QUEUED) | Q(state=State.RUNNING, lease_until__lt=now)
-    running = ImportJob.objects.filter(state=State.RUNNING, lease_until__gte=now)
-    dead = [pk for pk, holder in running.values_list("id", "claimed_by") if leases.holder_is_dead(holder)]
-    rows = ImportJob.objects.filter(stalled | Q(id__in=dead))
-    for job in rows.filter(attempts__gte=MAX_ATTEMPTS):
-        failed = ImportJob.objects.filter(id=job.id, state__in=ImportJob.ACTIVE, lease_token=job.lease_token).update(
-            state=State.FAILED,
-            error_class="stopped",
-            finished_at=now,
-            updated_at=now,
-            lease_token="",
-            lease_until=None,
-            claimed_by="",
-        )
-        if failed == 1:
-            log.warning("import %s stopped %s times: failed", job.id, job.attempts)
-            _free_uploads(job)
-    ids = list(rows.filter(attempts__lt=MAX_ATTEMPTS).values_list("id", flat=True)[:100])
-    ImportJob.objects.filter(id__in=ids, state=State.QUEUED).update(updated_at=now)  # not again next minute
-    return ids
+    """Jobs whose task was lost or whose worker stopped: ids to enqueue again; jobs stopped too often fail."""
+    return joblease.stalled(
+        ImportJob,
+        max_attempts=MAX_ATTEMPTS,
+        stale_queued=STALE_QUEUED,
+        label="import",
+        failed={"error_class": "stopped"},
+        on_failed=_free_uploads,
+        now=now,
+    )
 
 
 def sweep_uploads() -> list[str]:

@@ -43,9 +43,14 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
     """
     reading_pane(request)  # in the session before the page cache keys on it
     views_tabs.enabled(request)
+    return list_page(request, folder)
+
+
+def list_page(request: HttpRequest, folder: str, view: virtual.View | None = None) -> HttpResponse:
+    """A folder's list or a virtual view's (``folder`` is then its slug): its first page from the page cache."""
     if not cacheable(request):
-        return _inbox(request, folder)
-    return pagecache.serve(request, lambda csrf_token: _inbox(request, folder, csrf_token=csrf_token))
+        return _inbox(request, folder, view=view)
+    return pagecache.serve(request, lambda csrf_token: _inbox(request, folder, csrf_token=csrf_token, view=view))
 
 
 def cacheable(request: HttpRequest) -> bool:
@@ -347,6 +352,16 @@ def _safe_next(request: HttpRequest) -> str:
     return reverse("mailbox:inbox")
 
 
+def rename(request: HttpRequest, named, rename_to, error: type[Exception]) -> None:
+    """Rename ``named`` (a user folder, a saved search) to the posted name with ``rename_to``; say how it went."""
+    try:
+        rename_to(named, request.POST.get("name", ""))
+    except error as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, gettext("Renamed to “%(name)s”.") % {"name": named.name})
+
+
 def _own_message(request: HttpRequest, message_id: int) -> Message:
     return get_object_or_404(Message.objects.select_related("account"), id=message_id, owner=request.user)
 
@@ -384,14 +399,7 @@ def _neighbours(message: Message) -> tuple[int | None, int | None]:
 @login_required
 def message_source(request: HttpRequest, message_id: int) -> FileResponse:
     """The raw message as plain text in the browser ("view source"); never rendered as HTML."""
-    message = _own_message(request, message_id)
-    try:
-        fh = damage.open_checked(message.raw_path, message.sha256)  # FileResponse closes it
-    except damage.DamagedFileError:
-        return damaged_file(request)
-    except (OSError, ValueError):
-        raise Http404 from None
-    return _file_response(fh, content_type="text/plain; charset=utf-8")
+    return _raw_file(request, message_id, content_type="text/plain; charset=utf-8")
 
 
 @login_required
@@ -405,6 +413,13 @@ def message_delete(request: HttpRequest, message_id: int) -> HttpResponse:
 
 @login_required
 def message_raw(request: HttpRequest, message_id: int) -> FileResponse:
+    return _raw_file(
+        request, message_id, as_attachment=True, filename=f"message-{message_id}.eml", content_type="message/rfc822"
+    )
+
+
+def _raw_file(request: HttpRequest, message_id: int, **options) -> FileResponse:
+    """The user's message as stored, byte-exact and checked against its SHA-256, sandboxed."""
     message = _own_message(request, message_id)
     try:
         fh = damage.open_checked(message.raw_path, message.sha256)  # FileResponse closes it
@@ -412,7 +427,7 @@ def message_raw(request: HttpRequest, message_id: int) -> FileResponse:
         return damaged_file(request)
     except (OSError, ValueError):
         raise Http404 from None
-    return _file_response(fh, as_attachment=True, filename=f"message-{message.id}.eml", content_type="message/rfc822")
+    return _file_response(fh, **options)
 
 
 @login_required

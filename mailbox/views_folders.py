@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_POST
 
-from . import folders
+from . import folders, views
 from .models import Message, UserFolder
 
 
@@ -41,12 +41,7 @@ def _own_folder(request: HttpRequest, folder_id: int) -> UserFolder:
 @require_POST
 def folder_rename(request: HttpRequest, folder_id: int) -> HttpResponse:
     folder = _own_folder(request, folder_id)
-    try:
-        folders.rename(folder, request.POST.get("name", ""))
-    except folders.FolderError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, gettext("Renamed to “%(name)s”.") % {"name": folder.name})
+    views.rename(request, folder, folders.rename, folders.FolderError)
     return redirect("mailbox:folders")
 
 

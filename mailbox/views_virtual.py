@@ -12,8 +12,6 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext, ngettext, pgettext
 from django.views.decorators.http import require_POST
 
-from webpop.lib import pagecache
-
 from . import actions, snooze_times, views, virtual
 from .models import SavedSearch
 
@@ -26,9 +24,7 @@ def view(request: HttpRequest, slug: str) -> HttpResponse:
     found = virtual.VIEWS.get(slug)
     if found is None:
         raise Http404
-    if not views.cacheable(request):
-        return views._inbox(request, slug, view=found)
-    return pagecache.serve(request, lambda csrf_token: views._inbox(request, slug, csrf_token=csrf_token, view=found))
+    return views.list_page(request, slug, found)
 
 
 def snooze_time_text(moment) -> str:
@@ -129,12 +125,7 @@ def _own_search(request: HttpRequest, search_id: int) -> SavedSearch:
 @require_POST
 def saved_search_rename(request: HttpRequest, search_id: int) -> HttpResponse:
     saved = _own_search(request, search_id)
-    try:
-        actions.rename_search(saved, request.POST.get("name", ""))
-    except actions.SavedSearchError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, gettext("Renamed to “%(name)s”.") % {"name": saved.name})
+    views.rename(request, saved, actions.rename_search, actions.SavedSearchError)
     return redirect(_results(saved.query))
 
 

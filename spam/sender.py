@@ -17,6 +17,25 @@ def known_domains(owner_id: int) -> set[str]:
     return {address.rpartition("@")[2].lower() for address in contacts.union(own) if "@" in address}
 
 
+class StoredKnownDomains:
+    """The user's known domains as stored: only those sharing the sender's skeleton are read (an index lookup).
+
+    The contacts' addresses carry their domain's skeleton (ContactEmail.domain_skeleton); the user's own
+    addresses are few and judged as they are.
+    """
+
+    def __init__(self, owner_id: int):
+        self.owner_id = owner_id
+
+    def imitated(self, domain: str) -> str:
+        if not domain:
+            return ""
+        rows = ContactEmail.objects.filter(owner_id=self.owner_id, domain_skeleton=trust.address_skeleton(f"@{domain}"))
+        own = Identity.objects.filter(account__owner_id=self.owner_id).order_by().values_list("address", flat=True)
+        alike = rows.order_by().values_list("address_key", flat=True).union(own)
+        return trust.KnownDomains(a.rpartition("@")[2].lower() for a in alike if "@" in a).imitated(domain)
+
+
 def for_message(message: Message, domains: set[str] | None = None) -> trust.Trust:
     row = SenderTrust.objects.filter(message_id=message.id).first()
     return trust.assess(
@@ -24,5 +43,5 @@ def for_message(message: Message, domains: set[str] | None = None) -> trust.Trus
         message.from_email,
         row.auth() if row else trust.Auth(),
         reply_to=row.reply_to if row else "",
-        known_domains=known_domains(message.owner_id) if domains is None else domains,
+        known_domains=StoredKnownDomains(message.owner_id) if domains is None else domains,
     )

@@ -158,9 +158,12 @@ def _unfold(value: str) -> str:
 
 
 def assess(
-    from_name: str, from_email: str, auth: Auth, *, reply_to: str = "", known_domains: Iterable[str] = ()
+    from_name: str, from_email: str, auth: Auth, *, reply_to: str = "", known_domains: Iterable[str] | KnownDomains = ()
 ) -> Trust:
-    """Who vouches for the sender and what to warn about; ``known_domains``: the user's contacts' domains."""
+    """Who vouches for the sender and what to warn about.
+
+    ``known_domains``: the user's contacts' domains, or anything with ``imitated(domain)`` as KnownDomains has.
+    """
     sender_domain = _domain(from_email.rpartition("@")[2]) if "@" in from_email else ""
     warnings: list[Caution] = []
     shown = display_domain(sender_domain)
@@ -212,22 +215,34 @@ def reply_elsewhere(reply_to: str, sender_domain: str) -> str:
     return ""
 
 
-def lookalike(domain: str, known_domains: Iterable[str]) -> str:
+class KnownDomains:
+    """The user's known domains by skeleton: which one a domain imitates is one lookup, however many are known.
+
+    Built once per set of domains (spam/sender.py keeps the skeletons with the contacts' addresses and
+    builds one from just the domains that share the sender's skeleton).
+    """
+
+    def __init__(self, domains: Iterable[str]):
+        self.domains = frozenset(_domain(d) for d in domains) - {""}
+        self.by_skeleton: dict[str, str] = {}
+        for other in sorted(self.domains):  # the first in order when several share a skeleton
+            self.by_skeleton.setdefault(skeleton(other), other)
+
+    def imitated(self, domain: str) -> str:
+        """The known domain that ``domain`` imitates (same skeleton, different domain), or ""."""
+        domain = _domain(domain)
+        if not domain or domain in self.domains:
+            return ""
+        return self.by_skeleton.get(skeleton(domain), "")
+
+
+def lookalike(domain: str, known_domains: Iterable[str] | KnownDomains) -> str:
     """The known domain that ``domain`` imitates (same skeleton, different domain), or ""."""
-    domain = _domain(domain)
-    if not domain:
-        return ""
-    known = {_domain(d) for d in known_domains} - {""}
-    if domain in known:
-        return ""
-    mine = skeleton(domain)
-    for other in sorted(known):
-        if skeleton(other) == mine:
-            return other
-    return ""
+    known = known_domains if hasattr(known_domains, "imitated") else KnownDomains(known_domains)
+    return known.imitated(domain)
 
 
-@lru_cache(maxsize=65536)  # the user's contacts' domains, compared on every message shown
+@lru_cache(maxsize=65536)  # senders' domains repeat
 def skeleton(domain: str) -> str:
     """``domain`` with every character replaced by the ASCII letter it can be mistaken for (UTS #39)."""
     if domain.isascii() and "xn--" not in domain:
@@ -242,6 +257,11 @@ def skeleton(domain: str) -> str:
         glyphs = [g["c"] for hit in found for g in hit["homoglyphs"] if len(g["c"]) == 1 and g["c"].isascii()]
         out.append(glyphs[0].lower() if glyphs else char)
     return _ascii_skeleton("".join(out))
+
+
+def address_skeleton(address: str) -> str:
+    """The skeleton of an address's domain (what a stored known address is looked up by)."""
+    return skeleton(_domain(address.rpartition("@")[2]))
 
 
 def _ascii_skeleton(text: str) -> str:

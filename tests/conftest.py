@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -301,6 +302,36 @@ def browser():
     require(chromium_available(), "Chromium", "`make system-deps` installs it (Debian package chromium)")
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture(scope="module")
+def axe():
+    """axe-core, run in a page by the accessibility checks."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    return Axe()
+
+
+@pytest.fixture
+def browser_context(browser, live_server, alice):
+    """Factory: ``browser_context(size, scheme, locale, user=alice, language=None, **options)``.
+
+    A new Chromium context at a size (tests.browser.SIZES name or viewport), colour scheme and locale,
+    logged in as alice (or ``user``; None: logged out); closed after the test. See tests.browser.new_context.
+    """
+    from tests.browser import new_context
+
+    contexts = []
+
+    def make(size="desktop", scheme="light", locale="en", *, user=alice, **options):
+        context = new_context(browser, live_server.url, user, size=size, scheme=scheme, locale=locale, **options)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        with contextlib.suppress(Exception):  # a test may have closed it
+            context.close()
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 """A fault-injecting POP3 server for tests: what a healthy server never does.
 
-Plain asyncio in a background thread, no Django, no third-party server code:
+Plain asyncio in a background thread (tests/aioserver.py), no Django, no third-party server code:
 
     with FaultServer([b"Subject: a\\r\\n\\r\\nbody\\r\\n"], {"alice": "pw"}, Faults(no_uidl=True)) as server:
         pop = poplib.POP3(server.host, server.port)
@@ -46,9 +46,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-HOST = "127.0.0.1"
-START_TIMEOUT = 5.0
-STOP_TIMEOUT = 5.0
+from tests.aioserver import HOST, ThreadedServer
+
 OVERLONG_STATUS_SIZE = 70_000  # > 64 KiB, the client's status line limit
 MAX_CLIENT_LINE = 1_000_000
 
@@ -164,8 +163,10 @@ class _Message:
     wire: bytes | None = None  # dot-stuffed body with terminator, built on first use
 
 
-class FaultServer:
+class FaultServer(ThreadedServer):
     """A POP3 server on 127.0.0.1 (or ``host``) with a free port, served from a background thread."""
+
+    name = "fault server"
 
     def __init__(
         self,
@@ -183,12 +184,10 @@ class FaultServer:
         unknown = set(fault_kwargs) - FAULT_NAMES
         if unknown:
             raise TypeError(f"unknown faults: {sorted(unknown)}")
+        super().__init__(host, ssl_context=ssl_context, limit=MAX_CLIENT_LINE)
         self.faults = faults if faults is not None else Faults(**fault_kwargs)
         self.users = dict(users if users is not None else {"alice": "secret"})
         self.tokens = dict(tokens or {})  # user -> valid OAuth access token
-        self.ssl_context = ssl_context
-        self.host = host
-        self.port = 0
         messages = list(messages or [])
         uidls = self.faults.uidls or [f"uid-{i:05d}" for i in range(1, len(messages) + 1)]
         if len(uidls) != len(messages):
@@ -208,71 +207,9 @@ class FaultServer:
         self.session_log: list[Session] = []
         self.errors: list[str] = []  # exceptions inside the test server (bugs), not faults
         self._state = threading.Condition()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._tasks: set[asyncio.Task] = set()
-        self._ready = threading.Event()
-        self._start_error: BaseException | None = None
         self._cram_counter = itertools.count(1)
         self._open_sessions = 0
         self.max_open_sessions = 0  # connections open at the same time, at most
-
-    # Lifecycle -------------------------------------------------------------
-
-    def __enter__(self) -> FaultServer:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    def start(self) -> FaultServer:
-        if self._thread is not None:
-            return self
-        self._thread = threading.Thread(target=self._run, name="fault-pop3", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(START_TIMEOUT):
-            raise RuntimeError("fault server did not start")
-        if self._start_error is not None:
-            raise RuntimeError("fault server did not start") from self._start_error
-        return self
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            self._server = loop.run_until_complete(
-                asyncio.start_server(self._handle, self.host, 0, ssl=self.ssl_context, limit=MAX_CLIENT_LINE)
-            )
-            self.port = self._server.sockets[0].getsockname()[1]
-        except BaseException as exc:
-            self._start_error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
-
-    def stop(self) -> None:
-        """Stop listening, cut every open session (rolling it back) and join the thread."""
-        if self._thread is None or self._loop is None or self._loop.is_closed():
-            return
-        if self._server is not None:
-            future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
-            with contextlib.suppress(Exception):
-                future.result(STOP_TIMEOUT)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(STOP_TIMEOUT)
-
-    async def _shutdown(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # Inspection (thread-safe) ----------------------------------------------
 
@@ -334,10 +271,7 @@ class FaultServer:
 
     # Sessions --------------------------------------------------------------
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with self._state:
             session = Session(number=len(self.session_log) + 1)
             self.session_log.append(session)
@@ -357,7 +291,6 @@ class FaultServer:
                 session.rolled_back = True
             with contextlib.suppress(Exception):
                 writer.close()
-            self._tasks.discard(task)
             with self._state:
                 session.closed = True
                 self._open_sessions -= 1

@@ -21,7 +21,7 @@ removes one line from what the server sends (``b"PIPELINING"``: a server that
 does not offer it); it works on clear-text connections only, and expects the
 CAPA listing in one chunk, as servers send it.
 
-Plain asyncio in a background thread, no Django.
+Plain asyncio in a background thread (tests/aioserver.py), no Django.
 """
 
 from __future__ import annotations
@@ -32,9 +32,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-HOST = "127.0.0.1"
-START_TIMEOUT = 5.0
-STOP_TIMEOUT = 5.0
+from tests.aioserver import HOST, STOP_TIMEOUT, ThreadedServer
 
 
 @dataclass
@@ -59,22 +57,18 @@ class Conversation:
         self.chunks.append((direction, size))
 
 
-class Relay:
+class Relay(ThreadedServer):
     """Listens on 127.0.0.1 (free port); each connection is relayed to ``target``."""
 
+    name = "relay"
+
     def __init__(self, target: tuple[str, int], *, delay: float = 0.0, hide_capability: bytes = b""):
+        super().__init__(HOST)
         self.target = target
         self.delay = delay
         self.hide = b"\r\n" + hide_capability + b"\r\n" if hide_capability else b""
-        self.port = 0
         self.conversations: list[Conversation] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._tasks: set[asyncio.Task] = set()
-        self._ready = threading.Event()
-        self._start_error: BaseException | None = None
 
     # Counting ---------------------------------------------------------------
 
@@ -98,59 +92,9 @@ class Relay:
         while self._tasks and time.monotonic() < deadline:
             time.sleep(0.005)
 
-    # Lifecycle --------------------------------------------------------------
-
-    def __enter__(self) -> Relay:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    def start(self) -> Relay:
-        self._thread = threading.Thread(target=self._run, name="relay", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(START_TIMEOUT) or self._start_error is not None:
-            raise RuntimeError("relay did not start") from self._start_error
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(STOP_TIMEOUT)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(STOP_TIMEOUT)
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            self._server = loop.run_until_complete(asyncio.start_server(self._handle, HOST, 0))
-            self.port = self._server.sockets[0].getsockname()[1]
-        except BaseException as exc:
-            self._start_error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
-
-    async def _shutdown(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
     # Relaying ---------------------------------------------------------------
 
-    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+    async def serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         conversation = Conversation()
         with self._lock:
             self.conversations.append(conversation)
@@ -158,7 +102,6 @@ class Relay:
             server_reader, server_writer = await asyncio.open_connection(*self.target)
         except OSError:
             client_writer.close()
-            self._tasks.discard(task)
             return
         try:
             await asyncio.gather(
@@ -171,7 +114,6 @@ class Relay:
             for writer in (client_writer, server_writer):
                 with contextlib.suppress(Exception):
                     writer.close()
-            self._tasks.discard(task)
 
     async def _pump(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: str, conversation: Conversation

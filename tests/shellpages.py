@@ -10,13 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
-from django.test import Client
 
 from mailbox import folders
+from tests.browser import SIZES, new_context, session_cookie  # noqa: F401 (the shell tests import them from here)
 from tests.factories import build_message, make_account, store_message
 
 SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
-SIZES = {"desktop": {"width": 1366, "height": 850}, "phone": {"width": 390, "height": 844}}
 
 
 def mailbox_of(alice) -> dict:
@@ -46,21 +45,13 @@ def mailbox_of(alice) -> dict:
     return {"account": home, "messages": messages}
 
 
-def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
 @contextlib.contextmanager
 def page_for(
     browser, live_server, *, cookie: str | None, size: str = "desktop", scheme: str = "light", lang: str = "en"
 ) -> Iterator:
-    context = browser.new_context(viewport=SIZES[size], color_scheme=scheme)
-    cookies = [{"name": settings.LANGUAGE_COOKIE_NAME, "value": lang, "url": live_server.url}]
+    context = new_context(browser, live_server.url, size=size, scheme=scheme, locale=None, language=lang)
     if cookie:
-        cookies.append({"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url})
-    context.add_cookies(cookies)
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}])
     try:
         page = context.new_page()
         page.set_default_timeout(10_000)

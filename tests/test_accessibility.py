@@ -22,13 +22,6 @@ AXE_OPTIONS = {"resultTypes": ["violations"], "iframes": False}
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
 @pytest.fixture
 def mail(alice):
     """alice with one account and a few messages: one HTML, one with an attachment, one starred."""

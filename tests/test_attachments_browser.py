@@ -15,8 +15,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 
 from tests import attachment_samples as samples
 from tests.factories import make_account, store_message
@@ -24,15 +22,7 @@ from tests.test_accessibility import AXE_OPTIONS, _describe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
-SIZES = {"desktop": {"width": 1366, "height": 850}, "phone": {"width": 390, "height": 844}}
 TIMEOUT_MS = 20_000
-
-
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
 
 
 @pytest.fixture
@@ -53,23 +43,6 @@ def mail(alice):
     )
     message = store_message(account, raw, "u-attach")
     return message
-
-
-def _cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[django_settings.SESSION_COOKIE_NAME].value
-
-
-def _context(browser, live_server, user, size: str, scheme: str, language: str):
-    context = browser.new_context(viewport=SIZES[size], color_scheme=scheme, locale=language)
-    context.add_cookies(
-        [
-            {"name": django_settings.SESSION_COOKIE_NAME, "value": _cookie(user), "url": live_server.url},
-            {"name": django_settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url},
-        ]
-    )
-    return context
 
 
 class Watch:
@@ -112,9 +85,9 @@ def _canvas_has_ink(page, selector: str) -> bool:
 @pytest.mark.parametrize("language", ["en", "de"])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("size", ["desktop", "phone"])
-def test_thumbnails_lightbox_and_pdf_preview(browser, live_server, alice, mail, size, scheme, language):
+def test_thumbnails_lightbox_and_pdf_preview(browser_context, live_server, alice, mail, size, scheme, language):
     tag = f"{size}-{scheme}-{language}"
-    context = _context(browser, live_server, alice, size, scheme, language)
+    context = browser_context(size, scheme, language, language=language)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     watch = Watch(page)
@@ -181,13 +154,15 @@ def test_thumbnails_lightbox_and_pdf_preview(browser, live_server, alice, mail, 
     context.close()
 
 
-def test_an_image_that_cannot_be_shown_keeps_its_icon_and_stays_out_of_the_lightbox(browser, live_server, alice):
+def test_an_image_that_cannot_be_shown_keeps_its_icon_and_stays_out_of_the_lightbox(
+    browser_context, live_server, alice
+):
     jpeg = samples.image("JPEG", (800, 600))
     raw = samples.message_with(
         [("cut.jpg", "image/jpeg", jpeg[: len(jpeg) // 3]), ("whole.png", "image/png", samples.image("PNG"))]
     )
     message = store_message(make_account(alice), raw, "u-cut")
-    context = _context(browser, live_server, alice, "phone", "light", "en")
+    context = browser_context("phone", "light", "en", language="en")
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     watch = Watch(page)
@@ -207,11 +182,11 @@ def test_an_image_that_cannot_be_shown_keeps_its_icon_and_stays_out_of_the_light
     context.close()
 
 
-def test_calendar_card_shows_the_event_in_the_readers_time_zone(browser, live_server, alice, mail):
+def test_calendar_card_shows_the_event_in_the_readers_time_zone(browser_context, live_server, alice, mail):
     from accounts.views_prefs import save_preferences
 
     save_preferences(alice, time_zone="America/New_York", conversations=True)
-    context = _context(browser, live_server, alice, "desktop", "light", "en")
+    context = browser_context("desktop", "light", "en", language="en")
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     ics = mail.attachments.get(filename="meeting.ics")
@@ -240,7 +215,7 @@ class _Trap(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_pdf_javascript_does_not_run(browser, live_server, alice):
+def test_pdf_javascript_does_not_run(browser_context, live_server, alice):
     trap = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trap)
     _Trap.hits = []
     threading.Thread(target=trap.serve_forever, daemon=True).start()
@@ -264,7 +239,7 @@ def test_pdf_javascript_does_not_run(browser, live_server, alice):
         )
         message = store_message(make_account(alice), raw, "u-js")
         attachment = message.attachments.get()
-        context = _context(browser, live_server, alice, "desktop", "light", "en")
+        context = browser_context("desktop", "light", "en", language="en")
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         dialogs, popups = [], []
@@ -284,8 +259,8 @@ def test_pdf_javascript_does_not_run(browser, live_server, alice):
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_attachment_pages_pass_axe(browser, live_server, alice, mail, axe, scheme):
-    context = _context(browser, live_server, alice, "desktop", scheme, "en")
+def test_attachment_pages_pass_axe(browser_context, live_server, alice, mail, axe, scheme):
+    context = browser_context("desktop", scheme, "en", language="en")
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     problems = []

@@ -12,14 +12,13 @@ import re
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 
 from accounts.models import Profile
 from mailbox import sync
 from mailbox.models import Folder, Message
 from outgoing import send, tasks
 from outgoing.models import OutgoingMessage, OutgoingState
+from tests.browser import session_cookie
 from tests.factories import build_message
 from tests.test_accessibility import _check
 
@@ -28,21 +27,8 @@ TIMEOUT_MS = 15_000
 SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
-def _login_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[django_settings.SESSION_COOKIE_NAME].value
-
-
 def test_reply_to_a_synced_message_reaches_the_server_and_sent(
-    browser, live_server, alice, pop_user, dovecot_account, smtp_account, smtp_server, monkeypatch
+    browser_context, live_server, alice, pop_user, dovecot_account, smtp_account, smtp_server, monkeypatch
 ):
     pop_user.deliver(
         build_message(
@@ -60,10 +46,7 @@ def test_reply_to_a_synced_message_reaches_the_server_and_sent(
     Profile.objects.update_or_create(user=alice, defaults={"undo_send_seconds": 0, "compose_format": "plain"})
     monkeypatch.setattr(tasks.send_outgoing, "delay", lambda outgoing_id: tasks.send_outgoing.apply(args=[outgoing_id]))
 
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    context.add_cookies(
-        [{"name": django_settings.SESSION_COOKIE_NAME, "value": _login_cookie(alice), "url": live_server.url}]
-    )
+    context = browser_context({"width": 1200, "height": 900})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
@@ -130,7 +113,7 @@ def test_sending_pages_have_no_serious_or_critical_violations(browser, axe, live
     OutgoingMessage.objects.filter(id=failed.id).update(
         state=OutgoingState.FAILED, error="The server refused the message: 550 5.1.1 No such user"
     )
-    cookie = _login_cookie(alice)
+    cookie = session_cookie(alice)
     pages = {  # the new-message page and Drafts share these pages' markup
         "draft": f"/compose/{draft.id}/",
         "outbox": "/compose/outbox/",
@@ -143,7 +126,7 @@ def test_sending_pages_have_no_serious_or_critical_violations(browser, axe, live
     assert problems == [], "axe-core found serious/critical violations:\n" + "\n".join(problems)
 
 
-def test_choosing_another_sender_swaps_the_signature(browser, live_server, alice, smtp_account):
+def test_choosing_another_sender_swaps_the_signature(browser_context, live_server, alice, smtp_account):
     from tests.factories import make_account
 
     home = smtp_account(signature="Alice at home")
@@ -151,10 +134,7 @@ def test_choosing_another_sender_swaps_the_signature(browser, live_server, alice
         make_account(alice, username="alice@work.example"), from_email="alice@work.example", signature="Alice\nACME Ltd"
     )
     Profile.objects.update_or_create(user=alice, defaults={"compose_format": "plain"})  # rich: test_richtext_browser
-    context = browser.new_context()
-    context.add_cookies(
-        [{"name": django_settings.SESSION_COOKIE_NAME, "value": _login_cookie(alice), "url": live_server.url}]
-    )
+    context = browser_context()
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(f"{live_server.url}/compose/?account={home.id}")
@@ -168,13 +148,10 @@ def test_choosing_another_sender_swaps_the_signature(browser, live_server, alice
     context.close()
 
 
-def test_a_message_being_written_is_saved_as_its_draft_while_typing(browser, live_server, alice, smtp_account):
+def test_a_message_being_written_is_saved_as_its_draft_while_typing(browser_context, live_server, alice, smtp_account):
     smtp_account()
     Profile.objects.update_or_create(user=alice, defaults={"compose_format": "plain"})  # rich: test_richtext_browser
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    context.add_cookies(
-        [{"name": django_settings.SESSION_COOKIE_NAME, "value": _login_cookie(alice), "url": live_server.url}]
-    )
+    context = browser_context({"width": 1200, "height": 900})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []

@@ -9,38 +9,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 
 from contacts import actions
 from contacts.actions import Card
 from contacts.models import Contact
 from mailbox.models import Folder, Message
+from tests.browser import session_cookie
 from tests.factories import build_message, store_message
 from tests.test_accessibility import _check
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
 TIMEOUT_MS = 15_000
-SIZES = {"desktop": {"width": 1366, "height": 850}, "phone": {"width": 390, "height": 844}}
-LOCALES = {"en": "en-US", "de": "de-DE"}
 WORDS = {
     "en": {"edit": "Edit", "save": "Save"},
     "de": {"edit": "Bearbeiten", "save": "Speichern"},
 }
-
-
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
-def _login_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[django_settings.SESSION_COOKIE_NAME].value
 
 
 def _fits(page, where: str) -> None:
@@ -74,16 +58,15 @@ def _book(alice, account) -> Contact:
 @pytest.mark.parametrize("lang", ["en", "de"])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("size", ["desktop", "phone"])
-def test_contacts_pages_and_suggestions_in_chromium(browser, live_server, alice, smtp_account, size, scheme, lang):
+def test_contacts_pages_and_suggestions_in_chromium(
+    browser_context, live_server, alice, smtp_account, size, scheme, lang
+):
     account = smtp_account()
     jurgen = _book(alice, account)
     words = WORDS[lang]
     name = f"{size}-{scheme}-{lang}"
     SCREENS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport=SIZES[size], color_scheme=scheme, locale=LOCALES[lang])
-    context.add_cookies(
-        [{"name": django_settings.SESSION_COOKIE_NAME, "value": _login_cookie(alice), "url": live_server.url}]
-    )
+    context = browser_context(size, scheme=scheme, locale=lang)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
@@ -139,7 +122,7 @@ def test_contacts_pages_and_suggestions_in_chromium(browser, live_server, alice,
 def test_contacts_pages_have_no_serious_or_critical_violations(browser, axe, live_server, alice, smtp_account):
     account = smtp_account()
     jurgen = _book(alice, account)
-    cookie = _login_cookie(alice)
+    cookie = session_cookie(alice)
     pages = {
         "contacts-list": "/contacts/",
         "contacts-search": "/contacts/?q=anna&order=name",

@@ -14,8 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 
 from mailbox import actions
 from mailbox.models import Message
@@ -72,22 +70,12 @@ def thread(alice) -> list[Message]:
 
 
 @pytest.fixture
-def tab(browser, live_server, alice):
+def tab(browser_context):
     """A logged-in tab: ``tab(size, scheme, language)``; script errors and console errors fail the test."""
-    client = Client()
-    client.force_login(alice)
-    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
-    contexts, problems = [], []
+    problems = []
 
     def open_tab(size="390", scheme="light", language="en"):
-        context = browser.new_context(viewport=SIZES[size], color_scheme=scheme, locale=language)
-        context.add_cookies(
-            [
-                {"name": django_settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url},
-                {"name": django_settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url},
-            ]
-        )
-        contexts.append(context)
+        context = browser_context(SIZES[size], scheme, language, language=language)
         page = context.new_page()
         page.set_default_timeout(20_000)
         page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
@@ -95,8 +83,6 @@ def tab(browser, live_server, alice):
         return page
 
     yield open_tab
-    for context in contexts:
-        context.close()
     assert problems == []
 
 

@@ -23,20 +23,13 @@ from outgoing import send, tasks
 from outgoing.models import OutgoingMessage, OutgoingState, SmtpSettings
 from tests.dnsserver import DnsServer
 from tests.factories import make_account
-from tests.test_snooze_browser import DESKTOP, PHONE, TIMEOUT_MS, _axe_problems, _context
+from tests.test_snooze_browser import DESKTOP, PHONE, TIMEOUT_MS, _axe_problems
 
 SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
 POP_PASSWORD = "pop-secret-ü"
 WORKS = {"en": "works", "de": "funktioniert"}
 DOCUMENT_TEXT = "(() => document.querySelector('trix-editor').editor.getDocument().toString())"
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
 
 
 @pytest.fixture
@@ -94,15 +87,13 @@ def _deliver_when_due(outgoing_id: int) -> None:
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_first_compose_sets_up_sending_tests_and_sends(
-    browser, live_server, axe, alice, new_account, smtp_server, size, scheme, locale
+    browser_context, live_server, axe, alice, new_account, smtp_server, size, scheme, locale
 ):
     SCREENS.mkdir(parents=True, exist_ok=True)
     lang = locale[:2]
     tag = f"{size}-{scheme}-{lang}"
     problems: list[str] = []
-    context = _context(
-        browser, live_server, alice, viewport=DESKTOP if size == "desktop" else PHONE, scheme=scheme, locale=locale
-    )
+    context = browser_context(DESKTOP if size == "desktop" else PHONE, scheme, locale)
     try:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
@@ -162,10 +153,9 @@ def test_first_compose_sets_up_sending_tests_and_sends(
     assert problems == [], "\n".join(problems)
 
 
-def test_without_script_test_and_send_are_plain_posts(browser, live_server, alice, new_account, smtp_server):
+def test_without_script_test_and_send_are_plain_posts(browser_context, live_server, alice, new_account, smtp_server):
     SCREENS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport=DESKTOP, java_script_enabled=False)
-    context.add_cookies(_context_cookies(browser, live_server, alice))
+    context = browser_context(DESKTOP, java_script_enabled=False)
     try:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
@@ -191,13 +181,5 @@ def test_without_script_test_and_send_are_plain_posts(browser, live_server, alic
         [received] = smtp_server.received
         assert received.rcpt_tos == ["bob@example.net"]
         assert "written before the sending setup." in _text_of(received.data)
-    finally:
-        context.close()
-
-
-def _context_cookies(browser, live_server, user) -> list[dict]:
-    context = _context(browser, live_server, user)
-    try:
-        return context.cookies()
     finally:
         context.close()

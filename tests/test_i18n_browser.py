@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 
 from tests.factories import build_message, make_account, store_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _login_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[django_settings.SESSION_COOKIE_NAME].value
-
-
-def test_choosing_german_in_preferences_turns_the_mail_pages_german(browser, live_server, alice):
+def test_choosing_german_in_preferences_turns_the_mail_pages_german(browser_context, live_server, alice):
     store_message(make_account(alice), build_message("Quarterly report", "numbers"), "1")
-    context = browser.new_context(locale="en-US")
-    context.add_cookies(
-        [{"name": django_settings.SESSION_COOKIE_NAME, "value": _login_cookie(alice), "url": live_server.url}]
-    )
+    context = browser_context(locale="en-US")
     try:
         page = context.new_page()
         page.set_default_timeout(10_000)
@@ -44,8 +33,8 @@ def test_choosing_german_in_preferences_turns_the_mail_pages_german(browser, liv
         context.close()
 
 
-def test_a_german_browser_gets_german_before_anyone_chooses(browser, live_server, alice):
-    context = browser.new_context(locale="de-DE")
+def test_a_german_browser_gets_german_before_anyone_chooses(browser_context, live_server):
+    context = browser_context(locale="de", user=None)
     try:
         page = context.new_page()
         page.goto(f"{live_server.url}/login/", wait_until="load")

@@ -15,17 +15,10 @@ from django.utils.translation import gettext
 from outgoing import identities
 from outgoing.models import Identity
 from tests.test_richtext_browser import _page, _type, _wait_for_editor
-from tests.test_snooze_browser import DESKTOP, PHONE, _axe_problems, _context
+from tests.test_snooze_browser import DESKTOP, PHONE, _axe_problems
 
 SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
 
 
 def _words(lang: str) -> dict[str, str]:
@@ -44,7 +37,7 @@ def _words(lang: str) -> dict[str, str]:
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("lang", ["en", "de"])
 def test_adding_aliases_with_their_own_name_and_signature(
-    browser, live_server, axe, alice, smtp_account, size, scheme, lang
+    browser_context, live_server, axe, alice, smtp_account, size, scheme, lang
 ):
     account = smtp_account()
     identities.of_user(alice)  # the main address, as saving the sending settings makes it
@@ -63,7 +56,7 @@ def test_adding_aliases_with_their_own_name_and_signature(
         page.screenshot(path=str(SCREENS / f"identities-{name}-{tag}.png"), full_page=True, caret="initial")
 
     viewport = DESKTOP if size == "desktop" else PHONE
-    context = _context(browser, live_server, alice, viewport=viewport, scheme=scheme, locale=f"{lang}-{lang.upper()}")
+    context = browser_context(viewport, scheme, f"{lang}-{lang.upper()}")
     try:
         page = _page(context, problems)
         settings_url = f"{live_server.url}/compose/settings/{account.id}/"

@@ -16,30 +16,23 @@ from accounts.views_prefs import save_preferences
 from outgoing import send
 from tests.factories import store_message
 from tests.test_accessibility import AXE_OPTIONS, _describe
-from tests.test_attachments_browser import SCREENS, TIMEOUT_MS, Watch, _context, _fits
+from tests.test_attachments_browser import SCREENS, TIMEOUT_MS, Watch, _fits
 from tests.test_invitations import ics, invitation_mail
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
 
 
 @pytest.mark.parametrize("language", ["en", "de"])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_invitation_card_and_accepting_it(
-    browser, live_server, axe, alice, smtp_account, smtp_server, send_enqueued, size, scheme, language
+    browser_context, live_server, axe, alice, smtp_account, smtp_server, send_enqueued, size, scheme, language
 ):
     tag = f"{size}-{scheme}-{language}"
     save_preferences(alice, time_zone="America/New_York", conversations=False)
     account = smtp_account()
     message = store_message(account, invitation_mail(ics(extra="RRULE:FREQ=WEEKLY;COUNT=4")), "inv-1")
-    context = _context(browser, live_server, alice, size, scheme, language)
+    context = browser_context(size, scheme, language, language=language)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     watch = Watch(page)

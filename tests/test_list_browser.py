@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 from django.utils import timezone
 
 from accounts.views_prefs import save_preferences
@@ -46,13 +44,6 @@ PEOPLE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
 @pytest.fixture
 def inbox(alice):
     """alice in Berlin with 120 messages in her Inbox: today's, this year's and older, some unread and starred."""
@@ -72,25 +63,6 @@ def inbox(alice):
     return Message.objects.bulk_create(rows)
 
 
-def _context(browser, live_server, user, *, viewport=DESKTOP, scheme="light", locale="en-US"):
-    client = Client()
-    client.force_login(user)
-    phone = viewport == PHONE
-    context = browser.new_context(
-        viewport=viewport, color_scheme=scheme, locale=locale, has_touch=phone, is_mobile=phone
-    )
-    context.add_cookies(
-        [
-            {
-                "name": django_settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[django_settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
-    return context
-
-
 def _work(bulk_enqueued: list[int], done: int) -> int:
     """As a worker: wait for the page's job to be enqueued, run it; returns its id."""
     deadline = time.monotonic() + TIMEOUT_MS / 1000
@@ -106,8 +78,8 @@ def _row(page, index: int = 0):
     return page.locator("#message-list > li").nth(index)
 
 
-def test_star_hover_actions_and_select_all_with_undo(browser, live_server, alice, inbox, bulk_enqueued):
-    context = _context(browser, live_server, alice)
+def test_star_hover_actions_and_select_all_with_undo(browser_context, live_server, alice, inbox, bulk_enqueued):
+    context = browser_context(DESKTOP)
     errors: list[str] = []
     try:
         page = context.new_page()
@@ -226,14 +198,15 @@ TEXTS = {
 @pytest.mark.parametrize("locale", ["en-US", "de-DE"])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("size", ["desktop", "phone"])
-def test_the_list_fits_reads_and_is_shot(browser, live_server, axe, alice, inbox, bulk_enqueued, size, scheme, locale):
+def test_the_list_fits_reads_and_is_shot(
+    browser_context, live_server, axe, alice, inbox, bulk_enqueued, size, scheme, locale
+):
     lang = locale[:2]
     texts = TEXTS[lang]
     problems: list[str] = []
     tag = f"{size}-{scheme}-{lang}"
-    context = _context(
-        browser, live_server, alice, viewport=DESKTOP if size == "desktop" else PHONE, scheme=scheme, locale=locale
-    )
+    phone = size != "desktop"
+    context = browser_context(PHONE if phone else DESKTOP, scheme, locale, has_touch=phone, is_mobile=phone)
     try:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)

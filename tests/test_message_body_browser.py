@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 
 from tests import html_samples
 from tests.factories import build_message, make_account, store_message
@@ -96,28 +94,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def cookie(alice) -> str:
-    client = Client()
-    client.force_login(alice)
-    return client.cookies[django_settings.SESSION_COOKIE_NAME].value
-
-
-@pytest.fixture
 def account(alice):
     return make_account(alice)
 
 
 @pytest.fixture
-def tab(browser, live_server, cookie):
+def tab(browser_context):
     """Open a logged-in tab: ``tab(viewport, scheme=, locale=, javascript=)``; page errors fail the test."""
-    contexts, errors = [], []
+    errors = []
 
     def open_tab(viewport=PHONE, *, scheme="light", locale="en-US", javascript=True):
-        context = browser.new_context(
-            viewport=viewport, color_scheme=scheme, locale=locale, java_script_enabled=javascript
-        )
-        contexts.append(context)
-        context.add_cookies([{"name": django_settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}])
+        context = browser_context(viewport, scheme, locale, java_script_enabled=javascript)
         context.add_init_script(FRAME_HISTORY)
         page = context.new_page()
         page.set_default_timeout(10_000)
@@ -125,8 +112,6 @@ def tab(browser, live_server, cookie):
         return page
 
     yield open_tab
-    for context in contexts:
-        context.close()
     assert errors == []
 
 

@@ -13,7 +13,7 @@ from accounts.models import MailAccount
 from mailbox.models import FetchFailure, SyncRun
 from ops.models import WorkerHeartbeat
 from tests.factories import make_account
-from tests.test_accessibility import _check, axe  # noqa: F401 (the axe fixture)
+from tests.test_accessibility import _check
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,7 +36,7 @@ def busy_site(alice, bob):
     WorkerHeartbeat.objects.create(hostname="worker2@mx2", pid=2, stopped_at=now)
 
 
-def test_operator_pages_have_no_serious_or_critical_violations(browser, axe, live_server, staff, busy_site):  # noqa: F811
+def test_operator_pages_have_no_serious_or_critical_violations(browser, axe, live_server, staff, busy_site):
     client = Client()
     client.force_login(staff)
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value

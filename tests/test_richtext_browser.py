@@ -27,7 +27,7 @@ from outgoing.models import Identity, OutgoingMessage, OutgoingState
 from tests.attachment_samples import image
 from tests.factories import build_message, make_account, store_message
 from tests.test_message_body_browser import settled_frame
-from tests.test_snooze_browser import DESKTOP, PHONE, TIMEOUT_MS, _axe_problems, _context
+from tests.test_snooze_browser import DESKTOP, PHONE, TIMEOUT_MS, _axe_problems
 from webpop.security import TRIX_STYLE_HASHES
 
 SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
@@ -40,13 +40,6 @@ TYPED = """(typed) => { const editor = document.querySelector('trix-editor').edi
   const [start, end] = editor.getSelectedRange();
   return start === end && editor.getDocument().toString().slice(0, start).endsWith(typed); }"""
 FRAMES = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
-
-
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
 
 
 def _shot(page, name: str) -> None:
@@ -88,13 +81,13 @@ def _wait_for_editor(page) -> None:
 
 
 def test_a_rich_message_arrives_with_its_text_version_and_reads_the_same_in_webpop(
-    browser, live_server, alice, smtp_account, smtp_server, monkeypatch
+    browser_context, live_server, alice, smtp_account, smtp_server, monkeypatch
 ):
     account = smtp_account()
     Profile.objects.update_or_create(user=alice, defaults={"undo_send_seconds": 0})  # rich: the default
     monkeypatch.setattr(tasks.send_outgoing, "delay", lambda outgoing_id: tasks.send_outgoing.apply(args=[outgoing_id]))
     problems: list[str] = []
-    context = _context(browser, live_server, alice, viewport=DESKTOP)
+    context = browser_context(DESKTOP)
     try:
         page = _page(context, problems)
         page.goto(f"{live_server.url}/compose/")
@@ -192,11 +185,11 @@ def test_a_rich_message_arrives_with_its_text_version_and_reads_the_same_in_webp
 
 
 def test_a_message_switches_between_rich_and_plain_text_and_a_preference_starts_plain(
-    browser, live_server, alice, smtp_account
+    browser_context, live_server, alice, smtp_account
 ):
     smtp_account()
     problems: list[str] = []
-    context = _context(browser, live_server, alice, viewport=DESKTOP)
+    context = browser_context(DESKTOP)
     try:
         page = _page(context, problems)
         page.goto(f"{live_server.url}/compose/")
@@ -245,14 +238,14 @@ def test_a_message_switches_between_rich_and_plain_text_and_a_preference_starts_
 
 
 def test_rich_text_is_saved_while_typing_and_the_senders_signature_follows_the_from_choice(
-    browser, live_server, alice, smtp_account
+    browser_context, live_server, alice, smtp_account
 ):
     home = smtp_account(signature="Alice at home")
     work = smtp_account(
         make_account(alice, username="alice@work.example"), from_email="alice@work.example", signature="Alice\nACME Ltd"
     )
     problems: list[str] = []
-    context = _context(browser, live_server, alice, viewport=DESKTOP)
+    context = browser_context(DESKTOP)
     try:
         page = _page(context, problems)
         page.goto(f"{live_server.url}/compose/?account={home.id}")
@@ -284,10 +277,12 @@ DOCS_CLIPBOARD = (
 )
 
 
-def test_html_pasted_from_another_program_keeps_only_the_editors_formatting(browser, live_server, alice, smtp_account):
+def test_html_pasted_from_another_program_keeps_only_the_editors_formatting(
+    browser_context, live_server, alice, smtp_account
+):
     smtp_account()
     problems: list[str] = []
-    context = _context(browser, live_server, alice, viewport=DESKTOP)
+    context = browser_context(DESKTOP)
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     try:
         page = _page(context, problems)
@@ -325,7 +320,7 @@ def _reply_in_rich_text(alice, account) -> OutgoingMessage:
 
 @pytest.mark.parametrize("locale", ["en-US", "de-DE"])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_the_editor_pages_fit_read_and_are_shot(browser, live_server, axe, alice, smtp_account, scheme, locale):
+def test_the_editor_pages_fit_read_and_are_shot(browser_context, live_server, axe, alice, smtp_account, scheme, locale):
     account = smtp_account()
     main = identities.of_user(alice)[0]
     identities.save(
@@ -351,7 +346,7 @@ def test_the_editor_pages_fit_read_and_are_shot(browser, live_server, axe, alice
     }
     problems: list[str] = []
     for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-        context = _context(browser, live_server, alice, viewport=viewport, scheme=scheme, locale=locale)
+        context = browser_context(viewport, scheme, locale)
         try:
             page = _page(context, problems)
             for name, path in pages.items():

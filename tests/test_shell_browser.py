@@ -20,13 +20,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 BLOCKING = {"serious", "critical"}
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
 def _choose_reading_pane(page, base: str, label: str) -> None:
     page.goto(f"{base}/accounts/preferences/")
     page.get_by_label(label).check()

@@ -15,8 +15,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 from django.utils import timezone
 
 from accounts.views_prefs import save_preferences
@@ -31,13 +29,6 @@ TIMEOUT_MS = 15_000
 BLOCKING = {"serious", "critical"}
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
 
 
 def _reply(original_id: str, subject: str, body: str, sender: str, date: str) -> bytes:
@@ -101,28 +92,12 @@ def mail(alice):
     return stored
 
 
-def _context(browser, live_server, user, *, viewport=DESKTOP, scheme="light", locale="en-US"):
-    client = Client()
-    client.force_login(user)
-    context = browser.new_context(viewport=viewport, color_scheme=scheme, locale=locale)
-    context.add_cookies(
-        [
-            {
-                "name": django_settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[django_settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
-    return context
-
-
 def _rows(page) -> list[str]:
     return [text.strip() for text in page.locator("#message-list > li .subject").all_inner_texts()]
 
 
-def test_snooze_views_and_saved_searches_with_mouse_and_keyboard(browser, live_server, alice, mail):
-    context = _context(browser, live_server, alice)
+def test_snooze_views_and_saved_searches_with_mouse_and_keyboard(browser_context, live_server, alice, mail):
+    context = browser_context(DESKTOP)
     errors: list[str] = []
     try:
         page = context.new_page()
@@ -245,12 +220,12 @@ def _axe_problems(axe, page, name: str) -> list[str]:
 
 @pytest.mark.parametrize("locale", ["en-US", "de-DE"])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_every_new_page_fits_reads_and_is_shot(browser, live_server, axe, alice, mail, scheme, locale):
+def test_every_new_page_fits_reads_and_is_shot(browser_context, live_server, axe, alice, mail, scheme, locale):
     SCREENS.mkdir(parents=True, exist_ok=True)
     lang = locale[:2]
     problems: list[str] = []
     for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-        context = _context(browser, live_server, alice, viewport=viewport, scheme=scheme, locale=locale)
+        context = browser_context(viewport, scheme, locale)
         try:
             page = context.new_page()
             page.set_default_timeout(TIMEOUT_MS)

@@ -155,3 +155,11 @@ def test_reply_to_another_domain(reply_to, elsewhere):
     assert trust.reply_elsewhere(reply_to, "example.com") == elsewhere
     result = trust.assess("Shop", "news@example.com", Auth(), reply_to=reply_to)
     assert [w.other for w in result.warnings if w.kind == "reply_to"] == ([elsewhere] if elsewhere else [])
+
+
+def test_the_skeleton_index_answers_as_the_list_does():
+    known = ["paypal.com", "example.org", "google.com", "microsoft.com", "paypa1.com"]
+    index = trust.KnownDomains(known)
+    for domain in ["paypal.com", "paypa1.com", "paypai.com", "p\u0430ypal.com", "rnicrosoft.com", "other.example", ""]:
+        assert index.imitated(domain) == trust.lookalike(domain, known) == trust.lookalike(domain, index)
+    assert index.imitated("p\u0430ypal.com") == "paypa1.com"  # of those alike, the first in order

@@ -34,13 +34,6 @@ WORDS = {
 }
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
 def forged_mail() -> bytes:
     raw = mail("Your account needs attention", sender='"security@example.com" <news@example.com>')
     return raw.replace(b"\r\n\r\n", b"\r\nReply-To: Accounts <collect@elsewhere.example>\r\n\r\n", 1)

@@ -9,7 +9,7 @@ from django.utils import timezone
 from contacts import actions as contacts_actions
 from mailbox.models import Message
 from spam import actions as spam_actions
-from spam import scanning
+from spam import scanning, trust
 from spam.models import SenderTrust
 from tests.factories import make_account, store_message
 
@@ -137,3 +137,16 @@ def test_a_lookalike_of_the_users_own_domain_is_a_warning(alice, alice_client, t
     Identity.objects.create(account=trusting, address="alice@company.example")
     message = store_message(trusting, raw("Boss <ceo@cornpany.example>"), "l1")
     assert "looks like company.example, but it is a different domain" in page(alice_client, message)
+
+
+def test_a_lookalike_of_a_contacts_domain_is_found_by_its_stored_skeleton(alice, alice_client, trusting):
+    from contacts.actions import Card
+    from contacts.models import ContactEmail
+
+    contact, _taken = contacts_actions.create(alice.id, Card(name="Pay", emails=["service@paypal.com"]))
+    assert ContactEmail.objects.get(owner=alice).domain_skeleton == trust.skeleton("paypal.com")
+    message = store_message(trusting, raw("PayPal <service@xn--pypal-4ve.com>"), "l2")
+    assert "looks like paypal.com, but it is a different domain" in page(alice_client, message)
+    # The address changed: its skeleton with it, so the same mail is no longer a lookalike of a known domain.
+    contacts_actions.update(alice.id, contact.id, Card(name="Pay", emails=["service@example.net"]))
+    assert "but it is a different domain" not in page(alice_client, message)

@@ -11,7 +11,7 @@ from accounts.views_prefs import save_preferences
 from mailbox.categories import Category
 from mailbox.models import Message
 from tests.factories import build_message, make_account, store_message
-from tests.test_list_browser import DESKTOP, PHONE, TIMEOUT_MS, _check, _context
+from tests.test_list_browser import DESKTOP, PHONE, TIMEOUT_MS, _check
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,13 +53,6 @@ MAIL = [  # (extra header fields, sender, subject, body)
 ]
 
 
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
-
 @pytest.fixture
 def tabbed(alice):
     save_preferences(alice, time_zone="Europe/Berlin", conversations=False, inbox_tabs=True)
@@ -75,8 +68,8 @@ def _names(links) -> list[str]:
     return links.evaluate_all("els => els.map(e => e.textContent.replace(/\\s+/g, ' ').trim())")
 
 
-def test_tabs_and_moving_a_sender(browser, live_server, alice, tabbed):
-    context = _context(browser, live_server, alice)
+def test_tabs_and_moving_a_sender(browser_context, live_server, alice, tabbed):
+    context = browser_context(DESKTOP)
     errors: list[str] = []
     try:
         page = context.new_page()
@@ -117,13 +110,12 @@ def test_tabs_and_moving_a_sender(browser, live_server, alice, tabbed):
 @pytest.mark.parametrize("locale", ["en-US", "de-DE"])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("size", ["desktop", "phone"])
-def test_the_tabs_fit_and_are_shot(browser, live_server, axe, alice, tabbed, size, scheme, locale):
+def test_the_tabs_fit_and_are_shot(browser_context, live_server, axe, alice, tabbed, size, scheme, locale):
     lang = locale[:2]
     problems: list[str] = []
     tag = f"{size}-{scheme}-{lang}"
-    context = _context(
-        browser, live_server, alice, viewport=DESKTOP if size == "desktop" else PHONE, scheme=scheme, locale=locale
-    )
+    phone = size != "desktop"
+    context = browser_context(PHONE if phone else DESKTOP, scheme, locale, has_touch=phone, is_mobile=phone)
     try:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)

@@ -10,7 +10,7 @@ from django.test import Client
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.test_accessibility import _check, axe  # noqa: F401 (axe is a fixture)
+from tests.test_accessibility import _check
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,7 +64,7 @@ def test_turn_on_two_factor_then_sign_in_with_a_code(browser, live_server, alice
     assert errors == []
 
 
-def test_users_pages_have_no_serious_or_critical_violations(browser, axe, live_server, alice, settings):  # noqa: F811
+def test_users_pages_have_no_serious_or_critical_violations(browser, axe, live_server, alice, settings):
     from users import operators
 
     settings.WEBPOP_SIGNUP = "open"

@@ -18,17 +18,10 @@ from accounts.models import Profile
 from outgoing import send, tasks
 from outgoing.models import OutgoingMessage, OutgoingState
 from tests.factories import build_message, store_message
-from tests.test_snooze_browser import DESKTOP, PHONE, TIMEOUT_MS, _axe_problems, _context
+from tests.test_snooze_browser import DESKTOP, PHONE, TIMEOUT_MS, _axe_problems
 
 SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
 
 
 def _check(page, axe, name: str, size: str, problems: list[str]) -> None:
@@ -44,7 +37,7 @@ def _check(page, axe, name: str, size: str, problems: list[str]) -> None:
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_reply_undo_then_send_once(
-    browser, live_server, axe, alice, smtp_account, smtp_server, monkeypatch, size, scheme, locale
+    browser_context, live_server, axe, alice, smtp_account, smtp_server, monkeypatch, size, scheme, locale
 ):
     SCREENS.mkdir(parents=True, exist_ok=True)
     monkeypatch.setattr(tasks, "publish_send", lambda outgoing_id, countdown=0: None)
@@ -57,9 +50,7 @@ def test_reply_undo_then_send_once(
     )
     tag = f"{size}-{scheme}-{locale[:2]}"
     problems: list[str] = []
-    context = _context(
-        browser, live_server, alice, viewport=DESKTOP if size == "desktop" else PHONE, scheme=scheme, locale=locale
-    )
+    context = browser_context(DESKTOP if size == "desktop" else PHONE, scheme, locale)
     try:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)

@@ -13,9 +13,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 
+from tests.browser import session_cookie
 from tests.factories import build_message, make_account, store_message
 from tests.https_server import HttpsServer
 from tests.test_accessibility import _check
@@ -30,18 +29,10 @@ WORDS = {
     "en": {"unsubscribe": "Unsubscribe", "done": "Unsubscribed", "working": "Unsubscribing…", "print": "Print"},
     "de": {"unsubscribe": "Abbestellen", "done": "Abbestellt", "working": "Wird abbestellt…", "print": "Drucken"},
 }
-LOCALES = {"en": "en-US", "de": "de-DE"}
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
 )
-
-
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
 
 
 @pytest.fixture
@@ -85,12 +76,6 @@ def newsletter(account, list_server, uidl: str, *, one_click: bool = True, mailt
     return store_message(account, msg.as_bytes(), uidl)
 
 
-def _login_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[django_settings.SESSION_COOKIE_NAME].value
-
-
 def _fits(page, where: str) -> None:
     widths = page.evaluate("[document.scrollingElement.scrollWidth, innerWidth]")
     assert widths[0] <= widths[1], f"{where}: the page is {widths[0]} px wide in a {widths[1]} px window"
@@ -100,17 +85,14 @@ def _fits(page, where: str) -> None:
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_unsubscribe_and_print_in_chromium(
-    browser, live_server, alice, list_server, unsubscribe_enqueued, size, scheme, lang
+    browser_context, live_server, alice, list_server, unsubscribe_enqueued, size, scheme, lang
 ):
     account = make_account(alice, label="Home")
     message = newsletter(account, list_server, f"{size}-{scheme}-{lang}")
     words = WORDS[lang]
     name = f"{size}-{scheme}-{lang}"
     SCREENS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport=SIZES[size], color_scheme=scheme, locale=LOCALES[lang])
-    context.add_cookies(
-        [{"name": django_settings.SESSION_COOKIE_NAME, "value": _login_cookie(alice), "url": live_server.url}]
-    )
+    context = browser_context(size, scheme=scheme, locale=lang)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
@@ -186,7 +168,7 @@ def test_the_pages_have_no_serious_or_critical_violations(browser, axe, live_ser
         "reply",
     )  # fmt: skip
     assert UnsubscribeRequest.objects.get(message=refused).state == "failed"
-    cookie = _login_cookie(alice)
+    cookie = session_cookie(alice)
     pages = {
         "message-with-unsubscribe": f"/message/{fresh.id}/",
         "unsubscribe-confirm": f"/unsubscribe/{fresh.id}/",
@@ -204,13 +186,10 @@ def test_the_pages_have_no_serious_or_critical_violations(browser, axe, live_ser
 
 
 def test_a_list_that_offers_only_a_web_page_is_opened_by_the_reader_in_a_new_tab(
-    browser, live_server, alice, list_server
+    browser_context, live_server, alice, list_server
 ):
     message = newsletter(make_account(alice), list_server, "web-only", one_click=False, mailto=False)
-    context = browser.new_context(viewport=SIZES["phone"])
-    context.add_cookies(
-        [{"name": django_settings.SESSION_COOKIE_NAME, "value": _login_cookie(alice), "url": live_server.url}]
-    )
+    context = browser_context("phone")
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     try:
@@ -228,7 +207,7 @@ def test_a_list_that_offers_only_a_web_page_is_opened_by_the_reader_in_a_new_tab
 
 
 @pytest.mark.parametrize(("size", "scheme", "lang"), [("desktop", "dark", "en"), ("phone", "light", "de")])
-def test_a_refusal_and_a_printed_conversation(browser, live_server, alice, list_server, size, scheme, lang):
+def test_a_refusal_and_a_printed_conversation(browser_context, live_server, alice, list_server, size, scheme, lang):
     account = make_account(alice, label="Home")
     refused = newsletter(account, list_server, "refused")
     list_server.routes["/unsubscribe/refused"] = (410, {})
@@ -244,10 +223,7 @@ def test_a_refusal_and_a_printed_conversation(browser, live_server, alice, list_
 
     Message.objects.filter(id=reply.id).update(in_reply_to="<refused@garden-weekly.example>")
     threads.assign([Message.objects.get(id=reply.id)])
-    context = browser.new_context(viewport=SIZES[size], color_scheme=scheme, locale=LOCALES[lang])
-    context.add_cookies(
-        [{"name": django_settings.SESSION_COOKIE_NAME, "value": _login_cookie(alice), "url": live_server.url}]
-    )
+    context = browser_context(size, scheme=scheme, locale=lang)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     name = f"{size}-{scheme}-{lang}"

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 
 from mailbox.sanitize import clean
 from tests import html_samples, xss_vectors
@@ -109,17 +107,10 @@ def _settled(frame, heights: str, timeout: float = 5.0) -> list[int]:
         time.sleep(0.05)
 
 
-def _login_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[django_settings.SESSION_COOKIE_NAME].value
-
-
 @pytest.fixture
-def ui(browser, live_server, alice):
+def ui(browser_context, live_server, alice):
     origin = live_server.url
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
-    context.add_cookies([{"name": django_settings.SESSION_COOKIE_NAME, "value": _login_cookie(alice), "url": origin}])
+    context = browser_context({"width": 1100, "height": 900})
     page = context.new_page()
     page.set_default_timeout(5000)
     state = UI(page=page, url=origin, account=make_account(alice))
@@ -301,11 +292,8 @@ def _luminance(css_rgb: str) -> float:
     return 0.2126 * red + 0.7152 * green + 0.0722 * blue
 
 
-def test_dark_mode_keeps_mail_readable(browser, live_server, alice):
-    context = browser.new_context(color_scheme="dark", viewport={"width": 1100, "height": 900})
-    context.add_cookies(
-        [{"name": django_settings.SESSION_COOKIE_NAME, "value": _login_cookie(alice), "url": live_server.url}]
-    )
+def test_dark_mode_keeps_mail_readable(browser_context, live_server, alice):
+    context = browser_context({"width": 1100, "height": 900}, scheme="dark")
     try:
         page = context.new_page()
         message = store_message(make_account(alice), html_samples.message("02_tech_digest"), "dark-1")
