@@ -35,8 +35,10 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 
 from accounts.models import MailAccount  # noqa: E402
-from mailbox import actions, listing, search, sync  # noqa: E402
+from mailbox import actions, listing, search  # noqa: E402
 from mailbox.models import Folder, Message  # noqa: E402
+from mailbox.sync import diff as sync_diff  # noqa: E402
+from mailbox.sync import session as sync_session  # noqa: E402
 from ops import stats  # noqa: E402
 
 COMMON_WORD = "invoice"  # in one subject pattern of 16
@@ -50,7 +52,6 @@ def items(username: str) -> dict:
     inbox = Message.objects.filter(owner=user, folder=Folder.INBOX).order_by("-date", "-id")
     deep = inbox[inbox.count() * 9 // 10]
     opened = inbox.exclude(thread_id=None).filter(id__gt=0).first()
-    session = type("Session", (), {"account": account})()
 
     def get(url):
         def call():
@@ -60,8 +61,8 @@ def items(username: str) -> dict:
         return call
 
     def sync_work():
-        sync._Session._known_uidls(session)
-        sync._quota_left(account)
+        sync_diff._known_uidls(account)
+        sync_session._quota_left(account)
 
     return {
         "inbox": get("/"),

@@ -137,7 +137,9 @@ def test_unknown_views_and_the_snoozed_folder_are_not_pages(alice_client, alice)
 def test_a_view_exports_what_it_lists(alice_client, alice, monkeypatch):
     made = make_mailbox(alice)
     exported = []
-    monkeypatch.setattr("mailbox.mbox.export", lambda rows: exported.extend(m.id for m in rows) or iter([b""]))
+    monkeypatch.setattr(
+        "mailbox.mbox.export", lambda rows, language=None: exported.extend(m.id for m in rows) or iter([b""])
+    )
     response = alice_client.get(reverse("mailbox:export"), {"view": "starred"})
     b"".join(response.streaming_content)
     assert sorted(exported) == sorted(m.id for m in made if EXPECTED["starred"](m))
