@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from functools import cache
 
 from django import template
+from django.conf import settings
 from django.template.loader import get_template
 from django.templatetags.static import static
 from django.urls import get_script_prefix
@@ -43,6 +45,8 @@ class OnceNode(template.Node):
         self.nodelist, self.name, self.keys = nodelist, name, keys
 
     def render(self, context: template.Context) -> SafeString:
+        if settings.DEBUG:  # an edited template shows at once while developing
+            return self.nodelist.render(context)
         key = (
             self.name,
             translation.get_language(),
@@ -54,7 +58,9 @@ class OnceNode(template.Node):
         if html is None:
             html = SafeString(self.nodelist.render(context))
             if len(_once) >= ONCE_VARIANTS:
-                _once.pop(next(iter(_once)))  # the oldest variant
+                # The oldest variant; another thread may have let it go first.
+                with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                    _once.pop(next(iter(_once)))
             _once[key] = html
         return html
 
@@ -66,7 +72,8 @@ def once(parser: template.base.Parser, token: template.base.Token) -> OnceNode:
 
     For markup that is the same on every page of a kind (a help dialog, a toolbar's buttons): the keys
     must name everything the markup reads from the context, and it must hold nothing per request
-    (no CSRF token, no user data unless that user is a key). Hashable keys only.
+    (no CSRF token, no user data unless that user is a key) nor set a variable used after it.
+    Hashable keys only. With DEBUG on it renders every time.
     """
     bits = token.split_contents()
     if len(bits) < 2:
