@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from django.http import HttpRequest, QueryDict
+from django.urls import get_script_prefix, reverse
 from django.utils.translation import gettext
 
 from accounts.models import MailAccount
@@ -122,6 +124,23 @@ def _set_accounts(messages, accounts: dict[int, MailAccount] | None) -> None:
             m.account = accounts[m.account_id]
 
 
+# The links and forms of an expanded message (_message_part.html), by what they do.
+PART_URLS = {"reply": "outgoing:reply", "print": "mailbox:print", "source": "mailbox:source", "raw": "mailbox:raw"}
+
+
+def url_pattern(name: str) -> str:
+    """The URL of ``name`` for a message id, as a str.format pattern (ids are digits: safe in a path);
+    reversed once per process for each name and script prefix."""
+    return _url_pattern(name, get_script_prefix())
+
+
+@lru_cache(maxsize=64)
+def _url_pattern(name: str, _prefix: str) -> str:
+    # The prefix is only part of the key: reverse() uses the active one.
+    before, _, after = reverse(name, args=[0]).rpartition("0")
+    return before.replace("{", "{{").replace("}", "}}") + "{}" + after.replace("{", "{{").replace("}", "}}")
+
+
 def part(request: HttpRequest, message: Message, query: QueryDict | None = None) -> dict:
     """One expanded message for ``templates/mailbox/_message_part.html``: its body and attachments.
 
@@ -148,5 +167,7 @@ def part(request: HttpRequest, message: Message, query: QueryDict | None = None)
         "damaged": damaged,
         "damaged_attachments": damaged_attachments,
         "trust": sender.for_message(message),
+        # One reverse() per name, not one per link of each expanded message.
+        "urls": {key: url_pattern(name).format(message.id) for key, name in PART_URLS.items()},
         **views_html.with_attachments(message, body),
     }

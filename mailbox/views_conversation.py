@@ -11,7 +11,6 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext
 from django.views.decorators.http import require_GET, require_POST
@@ -47,8 +46,8 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     acted_on = [m.id for m in thread.messages if m.folder == message.folder]
     labels = dict(Folder.choices) | {f.slug: f.name for f in sidebar.user_folders}
     newer, older = views._neighbours(message)
-    # Each message's URLs from one reverse() each, not two per message; its date by a formatter parsed once.
-    part_url, open_url = _url_pattern("mailbox:message_part"), _url_pattern("mailbox:message")
+    # Each message's URLs from a pattern, not two reverse() per message; its date by a formatter parsed once.
+    part_url, open_url = conversation.url_pattern("mailbox:message_part"), conversation.url_pattern("mailbox:message")
     zone = timezone.get_current_timezone()
     # Translators: a date and time in short lists (Django date format syntax).
     short_date = rows.date_formatter(pgettext("short date and time", "M j, H:i"))
@@ -84,12 +83,6 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
             "sender_tabs": views_tabs.choices(request, message),
         },
     )
-
-
-def _url_pattern(name: str) -> str:
-    """The URL of ``name`` for a message id, as a str.format pattern (ids are digits: safe in a path)."""
-    before, _, after = reverse(name, args=[0]).rpartition("0")
-    return before.replace("{", "{{").replace("}", "}}") + "{}" + after.replace("{", "{{").replace("}", "}}")
 
 
 @login_required
