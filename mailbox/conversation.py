@@ -9,9 +9,13 @@ so a long thread costs one query for its rows and the expanded messages' bodies.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from django.http import HttpRequest, QueryDict
+from django.urls import get_script_prefix, reverse
+from django.utils.translation import gettext
 
 from accounts.models import MailAccount
 from spam import sender
@@ -26,10 +30,31 @@ OPEN_UNREAD = 5  # unread messages shown expanded at most (the newest ones)
 DEFERRED = ("search_text", "search_document", "html_cache", "references", "in_reply_to")
 
 
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A collapsed message of the page: what its line shows, read as plain values (no model instance)."""
+
+    id: int
+    from_name: str
+    from_email: str
+    snippet: str
+    date: dt.datetime
+    seen: bool
+    flagged: bool
+    folder: str
+
+    @property
+    def sender(self) -> str:
+        return self.from_name or self.from_email or gettext("(unknown sender)")
+
+
+LINE_FIELDS = tuple(Line.__slots__)
+
+
 @dataclass
 class Conversation:
     opened: Message
-    messages: list[Message]  # oldest first
+    messages: list[Message | Line]  # oldest first; expanded ones are always Messages
     earlier: int = 0  # older messages of the thread not shown
     expanded: set[int] = field(default_factory=set)
 
@@ -48,22 +73,27 @@ def load(
     shown: int | None = None,
     defer: tuple[str, ...] = DEFERRED,
     accounts: dict[int, MailAccount] | None = None,
+    lines: bool = False,
 ) -> Conversation:
     """The conversation ``opened`` belongs to: its newest ``shown`` messages, oldest first, and who is expanded.
 
     ``shown``: SHOWN by default. ``defer``: fields not read (the print view, which inlines every body, reads them all).
     ``accounts``: the owner's accounts by id (the sidebar's, already read), set on each message instead of a join.
+    ``lines``: the collapsed messages as Lines (the page's lines need a few fields, not model instances); the
+    expanded ones are read as Messages then, in one more query when any but the opened one is expanded.
     """
     shown = SHOWN if shown is None else shown
     if not opened.thread_id:
         return Conversation(opened, [opened], expanded={opened.id})
-    rows = thread_rows(opened.owner_id, opened.thread_id).defer(*defer)
-    if accounts is None:
-        rows = rows.select_related("account")
-    newest = list(rows.order_by("-date", "-id")[: shown + 1])
-    for m in newest if accounts else ():
-        if m.account_id in accounts:
-            m.account = accounts[m.account_id]
+    rows = thread_rows(opened.owner_id, opened.thread_id).order_by("-date", "-id")
+    if lines:
+        newest = [Line(*row) for row in rows.values_list(*LINE_FIELDS)[: shown + 1]]
+    else:
+        rows = rows.defer(*defer)
+        if accounts is None:
+            rows = rows.select_related("account")
+        newest = list(rows[: shown + 1])
+        _set_accounts(newest, accounts)
     earlier = 0
     if len(newest) > shown:
         newest = newest[:shown]
@@ -76,7 +106,39 @@ def load(
     elif opened.id not in {m.id for m in messages}:
         messages = [opened]  # deleted for good: shown alone, as it always was
     unread = [m.id for m in messages if not m.seen][-OPEN_UNREAD:]
-    return Conversation(opened, messages, max(earlier, 0), {opened.id, *unread})
+    expanded = {opened.id, *unread}
+    if lines and len(expanded) > 1:
+        full = thread_rows(opened.owner_id, opened.thread_id).filter(id__in=expanded - {opened.id}).defer(*defer)
+        if accounts is None:
+            full = full.select_related("account")
+        by_id = {m.id: m for m in full}
+        _set_accounts(by_id.values(), accounts)
+        messages = [by_id.get(m.id, m) for m in messages]
+        expanded = {m.id for m in messages if m.id in expanded and isinstance(m, Message)}
+    return Conversation(opened, messages, max(earlier, 0), expanded)
+
+
+def _set_accounts(messages, accounts: dict[int, MailAccount] | None) -> None:
+    for m in messages if accounts else ():
+        if m.account_id in accounts:
+            m.account = accounts[m.account_id]
+
+
+# The links and forms of an expanded message (_message_part.html), by what they do.
+PART_URLS = {"reply": "outgoing:reply", "print": "mailbox:print", "source": "mailbox:source", "raw": "mailbox:raw"}
+
+
+def url_pattern(name: str) -> str:
+    """The URL of ``name`` for a message id, as a str.format pattern (ids are digits: safe in a path);
+    reversed once per process for each name and script prefix."""
+    return _url_pattern(name, get_script_prefix())
+
+
+@lru_cache(maxsize=64)
+def _url_pattern(name: str, _prefix: str) -> str:
+    # The prefix is only part of the key: reverse() uses the active one.
+    before, _, after = reverse(name, args=[0]).rpartition("0")
+    return before.replace("{", "{{").replace("}", "}}") + "{}" + after.replace("{", "{{").replace("}", "}}")
 
 
 def part(request: HttpRequest, message: Message, query: QueryDict | None = None) -> dict:
@@ -105,5 +167,7 @@ def part(request: HttpRequest, message: Message, query: QueryDict | None = None)
         "damaged": damaged,
         "damaged_attachments": damaged_attachments,
         "trust": sender.for_message(message),
+        # One reverse() per name, not one per link of each expanded message.
+        "urls": {key: url_pattern(name).format(message.id) for key, name in PART_URLS.items()},
         **views_html.with_attachments(message, body),
     }

@@ -11,11 +11,11 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils import timezone
+from django.utils.translation import gettext, pgettext
 from django.views.decorators.http import require_GET, require_POST
 
-from . import actions, conversation, views, views_tabs
+from . import actions, conversation, rows, views, views_tabs
 from . import sidebar as sidebar_module
 from .models import VISIBLE_FOLDERS, Folder, Message
 
@@ -26,11 +26,14 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     # The sidebar has the user's accounts (from the cache while their mail is unchanged): no join for them.
     sidebar = sidebar_module.load(request.user.id)
     accounts = {a.id: a for a in sidebar.accounts}
-    message = get_object_or_404(Message.objects.defer(*conversation.DEFERRED), id=message_id, owner=request.user)
+    # Its sender-trust row comes along (spam.sender.for_message): the opened message is always expanded.
+    message = get_object_or_404(
+        Message.objects.defer(*conversation.DEFERRED).select_related("sender_trust"), id=message_id, owner=request.user
+    )
     if message.account_id in accounts:
         message.account = accounts[message.account_id]
     shown = conversation.MAX_SHOWN if request.GET.get("earlier") == "all" else None
-    thread = conversation.load(message, shown=shown, accounts=accounts)
+    thread = conversation.load(message, shown=shown, accounts=accounts, lines=True)
     expanded = [m for m in thread.messages if m.id in thread.expanded]
     # The list, "download all", inline images and calendar cards of each expanded message read them.
     prefetch_related_objects(expanded, "attachments")
@@ -43,15 +46,20 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     acted_on = [m.id for m in thread.messages if m.folder == message.folder]
     labels = dict(Folder.choices) | {f.slug: f.name for f in sidebar.user_folders}
     newer, older = views._neighbours(message)
-    # Each message's URLs from one reverse() each, not two per message.
-    part_url, open_url = _url_pattern("mailbox:message_part"), _url_pattern("mailbox:message")
+    # Each message's URLs from a pattern, not two reverse() per message; its date by a formatter parsed once.
+    part_url, open_url = conversation.url_pattern("mailbox:message_part"), conversation.url_pattern("mailbox:message")
+    zone = timezone.get_current_timezone()
+    # Translators: a date and time in short lists (Django date format syntax).
+    short_date = rows.date_formatter(pgettext("short date and time", "M j, H:i"))
+    local = {m.id: m.date.astimezone(zone) for m in thread.messages}
     return render(
         request,
         "mailbox/message.html",
         {
             "message": message,
             "thread": thread,
-            # Each message, its expanded part (or None), its folder when not the opened message's, its URLs.
+            # Each message, its expanded part (or None), its folder when not the opened message's, its URLs,
+            # its date (ISO 8601 and short, in the reader's time zone).
             "items": [
                 (
                     m,
@@ -59,6 +67,8 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
                     labels.get(m.folder, "") if m.folder != message.folder else "",
                     part_url.format(m.id),
                     open_url.format(m.id),
+                    local[m.id].isoformat(),
+                    short_date(local[m.id]),
                 )
                 for m in thread.messages
             ],
@@ -73,12 +83,6 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
             "sender_tabs": views_tabs.choices(request, message),
         },
     )
-
-
-def _url_pattern(name: str) -> str:
-    """The URL of ``name`` for a message id, as a str.format pattern (ids are digits: safe in a path)."""
-    before, _, after = reverse(name, args=[0]).rpartition("0")
-    return before.replace("{", "{{").replace("}", "}}") + "{}" + after.replace("{", "{{").replace("}", "}}")
 
 
 @login_required

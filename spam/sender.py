@@ -37,7 +37,13 @@ class StoredKnownDomains:
 
 
 def for_message(message: Message, domains: set[str] | None = None) -> trust.Trust:
-    row = SenderTrust.objects.filter(message_id=message.id).first()
+    """The trust line of ``message``; its SenderTrust row is read here unless it came with the message
+    (``select_related("sender_trust")``: one query less for a page that reads the message anyway)."""
+    relation = Message._meta.get_field("sender_trust")
+    if relation.is_cached(message):
+        row = relation.get_cached_value(message)
+    else:
+        row = SenderTrust.objects.filter(message_id=message.id).first()
     return trust.assess(
         message.from_name,
         message.from_email,

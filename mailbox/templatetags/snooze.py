@@ -7,6 +7,6 @@ register = template.Library()
 
 
 @register.simple_tag
-def snooze_choices() -> list[Choice]:
-    """The snooze menu's times, now, in the active time zone (the user's)."""
-    return choices(timezone.now(), timezone.get_current_timezone())
+def snooze_choices() -> tuple[Choice, ...]:
+    """The snooze menu's times, now, in the active time zone (the user's); a tuple: a {% once %} key."""
+    return tuple(choices(timezone.now(), timezone.get_current_timezone()))
