@@ -19,7 +19,8 @@ from mailbox import store, sync
 from mailbox.models import FetchFailure, Message
 from tests.factories import build_message
 
-pytestmark = [pytest.mark.django_db, pytest.mark.dovecot]
+# Committed for real: the forked ingest child (and the writer thread) cannot see a test's open transaction.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot]
 
 DISK_KB = 2048
 
@@ -138,6 +139,7 @@ def test_disk_full_stops_the_sync_cleanly_and_it_resumes(
     again = sync.sync_account(account.id)
 
     assert again.error is None
+    assert (again.ingest_peak_rss_kb > 0) == (ingest == "child")  # the path meant to be tested was taken
     assert again.fetched == len(delivered) - len(stored)
     assert again.deleted_on_server == len(delivered)
     rows = list(Message.objects.filter(account=account))
