@@ -20,7 +20,7 @@ from mailbox.models import FetchFailure, Message
 from tests.factories import build_message
 
 # Committed for real: the forked ingest child (and the writer thread) cannot see a test's open transaction.
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot, pytest.mark.sqlite]
 
 DISK_KB = 2048
 
