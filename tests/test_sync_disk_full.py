@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import MailAccount
 from mailbox import store, sync
@@ -123,6 +124,7 @@ def test_disk_full_stops_the_sync_cleanly_and_it_resumes(
     assert result.deleted_on_server == 0
     account.refresh_from_db()
     assert account.last_error_class == "disk_full"
+    assert account.consecutive_failures == 1 and account.next_poll_at > timezone.now()  # backs off, retries
     assert "Nothing was deleted from your mail server" in account.last_error
     page = alice_client.get(reverse("accounts:detail", args=[account.id])).content.decode()
     assert "Storage on this server full" in page
