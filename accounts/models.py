@@ -48,6 +48,7 @@ class ErrorClass(models.TextChoices):
     TIMEOUT = "timeout", _("Timed out")
     NETWORK = "network", _("Network error")
     QUOTA = "quota", _("Storage quota full")
+    DISK_FULL = "disk_full", _("Storage on this server full")
     TLS = "tls", _("TLS certificate not trusted")
     AUTH = "auth", _("Authentication failed")
     PRIVATE_ADDRESS = "private_address", _("Private address refused")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import functools
 import hashlib
 import os
@@ -57,6 +58,23 @@ class VerificationError(Exception):
     """The bytes on disk are not the bytes the server sent."""
 
 
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or an error it was raised from, is a full file system (or disk quota).
+
+    Anything with an ``errno`` counts, so an error reported from another process can carry it.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if getattr(exc, "errno", None) in DISK_FULL_ERRNOS:
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 @dataclass(frozen=True)
 class StoredFile:
     sha256: str
@@ -84,7 +102,7 @@ class MailStorage(FileSystemStorage):
 
     def _save(self, name: str, content: File) -> str:
         dest = Path(self.path(name))
-        with _spool_file(Path(self.location)) as fh:
+        with _spool_file(Path(self.location)) as fh, _removed_on_error(fh):
             for chunk in content.chunks():
                 fh.write(chunk)
             fh.flush()
@@ -165,6 +183,18 @@ def _spool_file(folder: Path) -> BinaryIO:
     except FileNotFoundError:
         os.makedirs(os.path.dirname(name), exist_ok=True)
         return open(name, "xb")
+
+
+@contextlib.contextmanager
+def _removed_on_error(fh: BinaryIO):
+    """A temp file that could not be written whole (a full disk, say) is removed, never left behind."""
+    try:
+        yield fh
+    except BaseException:
+        with contextlib.suppress(OSError):
+            fh.close()  # may fail again flushing what is buffered; the descriptor is closed all the same
+        Path(fh.name).unlink(missing_ok=True)
+        raise
 
 
 def temp_file() -> BinaryIO:
@@ -366,7 +396,7 @@ def write_blob(data: bytes) -> StoredFile:
     local = local_root(storage)
     if local is not None:
         if not _refresh(local / relpath, len(data)):
-            with _spool_file(local) as fh:
+            with _spool_file(local) as fh, _removed_on_error(fh):
                 fh.write(data)
                 fh.flush()
                 if not _defer():

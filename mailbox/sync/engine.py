@@ -13,11 +13,11 @@ from accounts.models import MailAccount
 from oauth import tokens as oauth_tokens
 from push import actions as push_actions
 
-from .. import storage_gc, storage_refs
+from .. import storage_gc, storage_refs, store
 from ..models import FetchFailure, SyncRun
 from ..pop3 import Pop3Client, Pop3Error, Pop3TemporaryError
 from . import diff, lease
-from .outcome import RECONNECT, SyncResult, record_outcome
+from .outcome import DISK_FULL, RECONNECT, SyncResult, record_outcome
 from .session import QuotaFull, Session
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,14 @@ def sync_account(account_id: int) -> SyncResult:
             result.error_class = "busy"
             result.error = f"busy: {exc}"
         except Exception as exc:  # keep the worker alive; record what happened
-            log.exception("sync failed account=%s", account_id)
-            result.error_class = "internal"
-            result.error = f"internal: {type(exc).__name__}"
+            if store.is_disk_full(exc):  # spooling, storing, or in the ingest child
+                log.error("sync stopped, disk full account=%s: %s: %s", account_id, type(exc).__name__, exc)
+                result.error_class = "disk_full"
+                result.error = f"disk_full: {DISK_FULL}"
+            else:
+                log.exception("sync failed account=%s", account_id)
+                result.error_class = "internal"
+                result.error = f"internal: {type(exc).__name__}"
         result.seconds = time.monotonic() - started
         record_outcome(account, result, run)
         if result.fetched:

@@ -23,6 +23,7 @@ from django.db import connection as db_connection
 from django.db import connections as db_connections
 from django.db import transaction
 
+from .. import store
 from . import crash
 from .outcome import SyncResult
 
@@ -140,7 +141,14 @@ class LocalIngest:
 
 
 class IngestProcessError(Exception):
-    """The ingest child failed or died: what it acknowledged as committed stands, nothing else."""
+    """The ingest child failed or died: what it acknowledged as committed stands, nothing else.
+
+    ``errno`` is the child's error number when an OS error stopped it (a full disk, say).
+    """
+
+    def __init__(self, message: str, errno: int | None = None):
+        super().__init__(message)
+        self.errno = errno
 
 
 class ForkedIngest:
@@ -187,7 +195,8 @@ class ForkedIngest:
         except (EOFError, OSError):
             raise IngestProcessError("the ingest process died") from None
         if kind == "error":
-            raise IngestProcessError(payload)
+            message, errno = payload
+            raise IngestProcessError(message, errno)
         if kind == "ack":
             self.unacked -= 1
             return None
@@ -250,7 +259,7 @@ def _ingest_child(session: Session, conn, parent_pid: int) -> NoReturn:
             code = 1
             ingest.abandon()
             log.exception("ingest process failed account=%s", session.account.id)
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            conn.send(("error", (f"{type(exc).__name__}: {exc}", _errno_of(exc))))
         else:
             result = session.result
             done = {"fetched": result.fetched, "bytes": result.bytes, "skipped": result.skipped}
@@ -260,6 +269,20 @@ def _ingest_child(session: Session, conn, parent_pid: int) -> NoReturn:
     finally:
         db_connections.close_all()
         os._exit(code)
+
+
+def _errno_of(exc: BaseException | None) -> int | None:
+    """The OS error number behind ``exc`` or an error it was raised from (a full disk's first), for the parent."""
+    found, seen = None, set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        number = getattr(exc, "errno", None)
+        if number in store.DISK_FULL_ERRNOS:
+            return number
+        if found is None and isinstance(number, int):
+            found = number
+        exc = exc.__cause__ or exc.__context__
+    return found
 
 
 def _peak_rss_kb() -> int:

@@ -134,7 +134,10 @@ _HOW_TO_FIX = {
     "private_address": "This site does not allow servers on private networks.",
     "quota": "Delete some mail or ask the administrator for more space. Nothing is deleted from the server.",
     "credentials": "Enter the password again in the account settings.",
+    "disk_full": "The administrator is alerted on the dashboard. Nothing was deleted from your mail server; "
+    "fetching resumes by itself once there is space.",
 }
+DISK_FULL = "webpop's own disk is full, so no new mail can be stored for now."
 
 
 RECONNECT = "Sign in again with Reconnect on the account page; until then no mail is fetched."

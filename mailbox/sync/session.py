@@ -205,7 +205,12 @@ class Session:
                             raise QuotaFull(
                                 f"Your storage is full; {waiting} or more messages are waiting on the server."
                             )
-                        tmp.close()
+                        try:
+                            tmp.close()  # flushes the last bytes: may find the disk full
+                        except OSError:
+                            with contextlib.suppress(OSError):
+                                _discard(tmp)
+                            raise
                         raw = self._store_raw(uidl, Path(tmp.name), outcome.size, outcome.sha256)
                         if raw is None:
                             continue
@@ -218,8 +223,11 @@ class Session:
                         if time.monotonic() - renewed_at >= self.RENEW_SECONDS:
                             lease.renew_lease(account.id, self.lease_token)
                             renewed_at = time.monotonic()
-            except (Pop3Error, QuotaFull):
-                # The session broke, or storage is full: keep what arrived whole before that.
+            except Exception as exc:
+                if not isinstance(exc, (Pop3Error, QuotaFull)) and not store.is_disk_full(exc):
+                    raise
+                # The session broke, or storage is full: keep what arrived whole before that
+                # (with the disk full that may fail again; then the next sync fetches those again).
                 batch, pending = pending, []
                 writer.submit(batch)
                 writer.finish()
@@ -230,7 +238,8 @@ class Session:
         finally:
             writer.abandon()  # files of batches never committed stay unreferenced: gcstorage frees them
             for tmp in temp_files.values():  # only left behind when the session broke mid-message
-                _discard(tmp)
+                with contextlib.suppress(OSError):  # a full disk: the error on the way out says so
+                    _discard(tmp)
 
     def _store_raw(self, uidl: str, path: Path, size: int, sha256: str) -> store.StoredFile | None:
         """Verify a retrieved temp file against what the session saw and move it into the store.
@@ -243,6 +252,8 @@ class Session:
         except store.VerificationError as exc:
             _record_failure(account, uidl, size, f"Stored bytes did not verify: {exc}")
         except Exception as exc:
+            if store.is_disk_full(exc):
+                raise  # not this message's fault: the sync stops (and it is never quarantined for it)
             log.exception("storing failed account=%s uidl=%s", account.id, uidl)
             _record_failure(account, uidl, size, f"{type(exc).__name__}: {exc}")
         else:
@@ -372,8 +383,10 @@ class Session:
 
 
 def _discard(tmp: BinaryIO) -> None:
-    tmp.close()
-    Path(tmp.name).unlink(missing_ok=True)
+    try:
+        tmp.close()  # flushing what is buffered may fail again on a full disk; the file goes all the same
+    finally:
+        Path(tmp.name).unlink(missing_ok=True)
 
 
 def _quota_left(account: MailAccount) -> int | None:
