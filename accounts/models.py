@@ -5,8 +5,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext, npgettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import npgettext
 
 from webpop.lib.tls import normalize_fingerprint
 
@@ -188,9 +188,13 @@ class MailAccount(models.Model):
 
 def _every(seconds: int) -> str:
     minutes = max(1, round(seconds / 60))
+    if minutes == 1:
+        return gettext("every minute")
+    if minutes == 60:
+        return gettext("every hour")
     if minutes < 60 or minutes % 60:
-        return npgettext("how often", "every minute", "every %(n)d minutes", minutes) % {"n": minutes}
-    return npgettext("how often", "every hour", "every %(n)d hours", minutes // 60) % {"n": minutes // 60}
+        return npgettext("how often", "every %(n)d minute", "every %(n)d minutes", minutes) % {"n": minutes}
+    return npgettext("how often", "every %(n)d hour", "every %(n)d hours", minutes // 60) % {"n": minutes // 60}
 
 
 # Where a message opens beside the list on a wide screen (Preferences); on a phone it always opens on its own page.

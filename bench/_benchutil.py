@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -122,4 +123,16 @@ def base_env() -> dict[str, str]:
     for key in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PYTHONPATH"):
         env.pop(key, None)
     env["PYTHONUNBUFFERED"] = "1"
+    # A benchmark's throwaway data folder has no key files (`manage.py initdata` makes them for a real
+    # one): the run's own keys, the same for every child process, come from the environment instead.
+    env["SECRET_KEY"], env["WEBPOP_ENCRYPTION_KEYS"] = _run_keys()
     return env
+
+
+@functools.lru_cache(maxsize=1)
+def _run_keys() -> tuple[str, str]:
+    import secrets
+
+    from cryptography.fernet import Fernet
+
+    return secrets.token_urlsafe(50), Fernet.generate_key().decode()

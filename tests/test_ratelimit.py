@@ -127,6 +127,7 @@ def test_web_processes_on_the_embedded_sqlite_database_count_atomically(tmp_path
         DATABASE_URL=f"sqlite:///{tmp_path / 'webpop.sqlite3'}",
     )
     run = functools.partial(subprocess.run, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert run([sys.executable, "manage.py", "initdata"]).returncode == 0  # the data folder and its keys
     migrated = run([sys.executable, "manage.py", "migrate", "webpop", "-v0"])
     assert migrated.returncode == 0, migrated.stderr
     script = tmp_path / "count.py"

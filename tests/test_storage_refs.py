@@ -26,6 +26,7 @@ NOT_STORED_FILES = {
     ("contacts.ContactKey", "key"): "a word of a contact's name or address, for suggestions by prefix",
     ("outgoing.OutgoingMessage", "compose_key"): "the random key of a message being written, one draft per key",
     ("mailbox.DamagedFile", "sha256"): "what a damaged file should hash to; the file is the Message's or Attachment's",
+    ("accounts.MailAccount", "listing_digest"): "a digest of the server's UIDL listing, to notice that nothing changed",
 }
 
 
