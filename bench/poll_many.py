@@ -173,6 +173,9 @@ def main() -> int:
             "WEBPOP_POP3_CA_FILE": str(server.ca_file),
             "WEBPOP_POP3_ALLOW_PRIVATE": "true",
             "LOG_LEVEL": "WARNING",
+            # Every account here is on one server: the per-host limit (20 by default, for providers that
+            # throttle logins from one address) would measure that limit, not the check.
+            "WEBPOP_CHECK_PER_HOST": os.environ.get("BENCH_POLL_PER_HOST", "200"),
         }
         os.environ.update(env)
         import django
