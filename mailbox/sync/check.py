@@ -31,11 +31,11 @@ from oauth.models import Grant
 
 from .. import server_memory
 from ..models import Message, ServerState
-from ..pop3 import Pop3AuthError, Pop3Error, Pop3TemporaryError, Pop3TimeoutError, ScramCache, ServerProfile
+from ..pop3 import Pop3AuthError, Pop3Error, Pop3TimeoutError, ScramCache, ServerProfile
 from ..pop3.aio import AsyncPop3Client
 from ..pop3_login import AsyncPasswordLogin
 from . import schedule
-from .connection import refused_method_fix
+from .connection import client_for, refused_method_fix
 from .outcome import SyncResult, record_outcome
 
 log = logging.getLogger(__name__)
@@ -121,16 +121,14 @@ def plan(account_ids: list[int], now: dt.datetime | None = None) -> tuple[list[C
 
 def _client_factory(account: MailAccount, deadline: float):
     def new_client(profile: ServerProfile | None) -> AsyncPop3Client:
-        return AsyncPop3Client(
+        return client_for(
             account.host,
             account.port,
             account.security,
-            timeout=settings.WEBPOP_POP3_TIMEOUT,
-            session_timeout=deadline,
-            ca_file=settings.WEBPOP_POP3_CA_FILE,
-            fingerprint_sha256=account.tls_fingerprint or None,
-            allow_private=settings.WEBPOP_POP3_ALLOW_PRIVATE,
+            fingerprint=account.tls_fingerprint,
             profile=profile,
+            driver=AsyncPop3Client,
+            session_timeout=deadline,
         )
 
     return new_client
@@ -251,10 +249,7 @@ def _record_failure(check: Check) -> None:
     exc = check.error
     assert exc is not None
     result = SyncResult(account=check.account.id)
-    result.error_class = exc.error_class
-    result.error = f"{exc.error_class}: {exc}"
-    if isinstance(exc, Pop3TemporaryError) and exc.code == "LOGIN-DELAY":
-        result.retry_after = 900
+    result.failed(exc)
     if isinstance(exc, Pop3AuthError):
         result.fix = refused_method_fix(exc, chosen=bool(check.account.auth_mechanism))
     MailAccount.objects.filter(id=check.account.id).update(last_attempt_at=timezone.now())

@@ -11,19 +11,29 @@ from accounts.models import MailAccount
 from oauth import tokens as oauth_tokens
 
 from ..pop3 import PASSWORD_MECHANISMS, Capabilities, Pop3AuthError, Pop3Client, Pop3Error, ScramCache, ServerProfile
+from ..pop3.aio import AsyncPop3Client
 from ..pop3_login import PasswordLogin
 from .outcome import RECONNECT
 
 
 def client_for(
-    host: str, port: int, security: str, *, fingerprint: str = "", profile: ServerProfile | None = None
-) -> Pop3Client:
-    return Pop3Client(
+    host: str,
+    port: int,
+    security: str,
+    *,
+    fingerprint: str = "",
+    profile: ServerProfile | None = None,
+    driver: type[Pop3Client] | type[AsyncPop3Client] = Pop3Client,
+    session_timeout: float | None = None,
+):
+    """A client of ``driver`` (the blocking one, or asyncio's for the check) with the site's settings."""
+    return driver(
         host,
         port,
         security,
         timeout=settings.WEBPOP_POP3_TIMEOUT,
-        session_timeout=settings.WEBPOP_SYNC_LEASE_SECONDS * 0.9,  # end before the lease can lapse
+        # A sync ends before its lease can lapse; a check has its own deadline.
+        session_timeout=session_timeout or settings.WEBPOP_SYNC_LEASE_SECONDS * 0.9,
         ca_file=settings.WEBPOP_POP3_CA_FILE,
         fingerprint_sha256=fingerprint or None,
         allow_private=settings.WEBPOP_POP3_ALLOW_PRIVATE,

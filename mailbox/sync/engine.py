@@ -15,7 +15,7 @@ from push import actions as push_actions
 
 from .. import storage_gc, storage_refs, store
 from ..models import FetchFailure, SyncRun
-from ..pop3 import Pop3Client, Pop3Error, Pop3TemporaryError
+from ..pop3 import Pop3Client, Pop3Error
 from . import diff, lease
 from .outcome import DISK_FULL, RECONNECT, SyncResult, record_outcome
 from .session import QuotaFull, Session
@@ -41,10 +41,7 @@ def sync_account(account_id: int) -> SyncResult:
         try:
             Session(account, result, token).run()
         except Pop3Error as exc:
-            result.error_class = exc.error_class
-            result.error = f"{exc.error_class}: {exc}"
-            if isinstance(exc, Pop3TemporaryError) and exc.code == "LOGIN-DELAY":
-                result.retry_after = max(result.retry_after, 900)
+            result.failed(exc)
         except oauth_tokens.ReconnectRequired as exc:
             result.error_class = "auth"
             result.error = f"auth: {exc}"

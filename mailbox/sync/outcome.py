@@ -14,7 +14,7 @@ from accounts.models import MailAccount
 
 from .. import server_memory
 from ..models import SyncRun
-from ..pop3 import ScramCache, ServerProfile
+from ..pop3 import Pop3Error, Pop3TemporaryError, ScramCache, ServerProfile
 from . import schedule
 
 MAX_BACKOFF = dt.timedelta(hours=6)
@@ -41,6 +41,13 @@ class SyncResult:
     # The listing this sync left with nothing to do (schedule.listing_digest); "" when something is left.
     listing_digest: str = field(default="", repr=False)
     deletion_due_at: dt.datetime | None = field(default=None, repr=False)  # when the policy next deletes
+
+    def failed(self, exc: Pop3Error) -> None:
+        """Record a POP3 error; a server that asks for LOGIN-DELAY is not asked again for 15 minutes."""
+        self.error_class = exc.error_class
+        self.error = f"{exc.error_class}: {exc}"
+        if isinstance(exc, Pop3TemporaryError) and exc.code == "LOGIN-DELAY":
+            self.retry_after = max(self.retry_after, 900)
 
     def as_json(self) -> dict:
         data = {key: value for key, value in asdict(self).items() if key in _JSON_FIELDS}
