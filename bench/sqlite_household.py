@@ -49,7 +49,7 @@ def main() -> int:
     from django.test import Client
     from django.test.utils import setup_test_environment
 
-    from accounts import services
+    from accounts import actions
     from mailbox import listing
     from mailbox.models import Folder, Message
 
@@ -60,7 +60,7 @@ def main() -> int:
     users = []
     for n in range(args.users):
         user = get_user_model().objects.create_user(f"member{n}", f"member{n}@example.org", "household-Password-1")
-        account = services.create_account(
+        account = actions.create_account(
             user, host="pop.example.net", port=995, security="ssl", username=f"member{n}", password="secret"
         )
         rows = build_rows(user.id, account.id, args.messages, raw, seed=n, uidl_prefix=f"m{n}")
