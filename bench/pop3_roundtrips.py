@@ -4,7 +4,8 @@ Every connection goes through tests/relay.py, which counts turns (the client
 sending, the server answering) and holds each chunk for DELAY seconds in each
 direction, as a network with a 2 × DELAY round-trip time would. The poll is
 what a sync with nothing new does: log in (the method chosen as a sync chooses
-it, or PLAIN), UIDL, QUIT, one connection.
+it, or PLAIN), UIDL, QUIT, one connection. With the profile, QUIT goes out
+unawaited, as a sync does when the listing matches its digest (nothing to commit).
 
 Columns: a first poll (nothing known about the server), a poll with the server
 profile the first one learned, and a check that sends UIDL and QUIT along with
@@ -62,7 +63,10 @@ class Poller:
         )
         client = login.open()
         client.uidl()
-        client.quit()
+        if profile and not check and hasattr(client, "leave"):
+            client.leave()  # the listing matched: nothing to commit, no need to wait for QUIT's answer
+        else:
+            client.quit()
         if HAS_CORE:
             self.profile = client.profile
 

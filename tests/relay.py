@@ -9,8 +9,9 @@ A turn is the client sending after having received something (or sending
 first), and the server answering: a lock-step client makes one turn per
 command, a pipelining one one per group of commands it sends together. What
 the client sends that nothing answers (a TLS close_notify in reply to the
-server's, as the connection ends) waits for nothing and is no turn. The relay sees bytes, not POP3,
-so TLS is counted too: an implicit-TLS connection spends two turns on its
+server's, as the connection ends) waits for nothing and is no turn; nor is an answer the server sends
+after the client has closed its side (a QUIT sent on the way out, its answer not awaited). The relay
+sees bytes, not POP3, so TLS is counted too: an implicit-TLS connection spends two turns on its
 handshake (ClientHello; the client's Finished) before the first command. The
 TCP handshake itself carries no data and is not counted; a real network adds
 one round trip for it to every connection (``connections`` counts those).
@@ -44,13 +45,14 @@ class Conversation:
     server_bytes: int = 0
     # ("C" | "S", bytes in that chunk) in the order the relay received them
     chunks: list[tuple[str, int]] = field(default_factory=list)
+    client_closed: bool = False
     _last: str = ""
 
     def seen(self, direction: str, size: int) -> None:
         if direction == "C":
             self.client_bytes += size
         else:
-            if self._last == "C":
+            if self._last == "C" and not self.client_closed:
                 self.turns += 1  # the client's last send got its answer
             self.server_bytes += size
         self._last = direction
@@ -148,6 +150,9 @@ class Relay(ThreadedServer):
                         data = data.replace(self.hide, b"\r\n")
                 queue.put_nowait((time.monotonic() + self.delay, data))
                 if not data:
+                    if direction == "C":
+                        with self._lock:
+                            conversation.client_closed = True
                     break
             await sender
         finally:

@@ -90,7 +90,9 @@ def test_a_body_is_unstuffed_byte_exact_however_it_arrives(lines, cuts, eol):
 
 @settings(max_examples=200)
 @given(
-    lines=st.lists(st.text(st.characters(blacklist_characters="\r\n\0"), max_size=30), max_size=20),
+    lines=st.lists(
+        st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\0"), max_size=30), max_size=20
+    ),
     cuts=st.lists(st.integers(min_value=0, max_value=500), max_size=8),
 )
 def test_a_listing_is_unstuffed_however_it_arrives(lines, cuts):
@@ -330,6 +332,21 @@ def test_without_pipelining_each_command_waits_for_its_answer():
     assert wire.sent == [b"AUTH PLAIN AGFsaWNlAHB3\r\n", b"CAPA\r\n", b"UIDL\r\n"]
     assert wire.turns == 3
     assert Wire(session, b"").run(session.uidl()) == [(1, "a")]
+
+
+def test_leaving_sends_quit_without_waiting_and_is_refused_once_a_dele_was_sent():
+    session = opened(CAPA_LOCKSTEP)
+    Wire(session, b"+OK\r\n+OK in\r\n" + CAPA_LOCKSTEP).run(session.login("alice", "pw", mechanism="PLAIN"))
+    wire = Wire(session, b"")  # no answer to read: leaving must not ask for one
+    assert wire.run(session.leave()) is None
+    assert wire.sent == [b"QUIT\r\n"] and session.finished
+
+    deleting = opened(CAPA_LOCKSTEP)
+    Wire(deleting, b"+OK\r\n+OK in\r\n" + CAPA_LOCKSTEP).run(deleting.login("alice", "pw", mechanism="PLAIN"))
+    assert Wire(deleting, b"+OK marked\r\n").run(deleting.dele_many([1])) == [None]
+    with pytest.raises(Pop3ProtocolError, match="DELE was sent"):
+        Wire(deleting, b"").run(deleting.leave())
+    assert not deleting.finished
 
 
 def test_a_profile_saves_both_capa_round_trips():

@@ -316,3 +316,12 @@ class Pop3Client(SessionFacts):
             self._run(self.session.quit())  # no round trip when QUIT went along with the login
         finally:
             self.close()
+
+    def leave(self) -> None:
+        """QUIT sent, its answer not awaited, then close: for a session that deleted nothing."""
+        try:
+            self._run(self.session.leave())
+        except (Pop3ConnectError, Pop3TimeoutError):
+            pass  # the connection is going anyway, and there was nothing to commit
+        finally:
+            self.close()

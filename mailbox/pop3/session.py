@@ -89,7 +89,8 @@ class Session:
         self.encrypted = False
         self.authenticated_with: str | None = None
         self.broken = False  # responses are in flight that nobody will read: no further command
-        self.finished = False  # QUIT was answered
+        self.finished = False  # QUIT was answered (or sent by leave())
+        self.marked = False  # a DELE was sent: only QUIT's answer says whether it was committed
         self._kept: dict[str, object] = {}  # answers to follow-up commands, by command
         self._in_flight: list[str] = []  # follow-ups sent with the login's last line
 
@@ -512,6 +513,7 @@ class Session:
         results: list[Pop3ServerError | None] = []
         for start in range(0, len(numbers), window):
             chunk = numbers[start : start + window]
+            self.marked = True
             yield b"".join(encode_command(f"DELE {n}") for n in chunk)
             for _ in chunk:
                 try:
@@ -527,6 +529,16 @@ class Session:
         if kept:
             return
         yield from self.command("QUIT")
+        self.finished = True
+
+    def leave(self) -> Steps[None]:
+        """QUIT without waiting for its answer, for a session that marked nothing: the server has
+        nothing to commit, so the answer carries no news and waiting for it costs a round trip."""
+        if self.marked:
+            raise Pop3ProtocolError("DELE was sent: only QUIT's answer says whether it was committed")
+        if self.broken or self.finished or "QUIT" in self._kept:
+            return
+        yield encode_command("QUIT")
         self.finished = True
 
 

@@ -59,7 +59,7 @@ class Session:
             listing = diff.server_listing(client, self.notes)
             digest = diff.unchanged_since_settled(account, listing)
             if digest and not diff.deletions_due(account, self.policy):
-                client.quit()  # nothing arrived since a sync that left nothing to do
+                client.leave()  # nothing arrived since a sync that left nothing to do: nothing to commit
                 self.result.listing_digest, self.result.deletion_due_at = digest, account.deletion_due_at
                 self.result.notes = account.sync_notes
                 return
