@@ -32,6 +32,9 @@ def relay():
     started: list[Relay] = []
 
     def make(port: int, **options) -> Relay:
+        # A network's delay: a client's close reaches the relay before the answer to what it sent just
+        # before it (on bare loopback that order would be a race), so an unawaited QUIT is no turn.
+        options.setdefault("delay", 0.03)
         started.append(Relay(("127.0.0.1", port), **options).start())
         return started[-1]
 

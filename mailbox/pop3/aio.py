@@ -19,16 +19,14 @@ import asyncio
 import functools
 import io
 import ssl
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import BinaryIO, TypeVar
 
 from . import tls
 from .core import NEED_DATA, START_TLS, Capabilities, Emit, RetrResult, Steps
+from .driver import Driver
 from .errors import Pop3ConnectError, Pop3ProtocolError, Pop3ServerError, Pop3TimeoutError
-from .profile import ServerProfile
 from .sasl import ScramCache
-from .session import DEFAULT_WINDOW, Session, SessionFacts
 
 HIGH_WATER = 1024 * 1024  # received but unread bytes before the socket is paused
 T = TypeVar("T")
@@ -106,7 +104,7 @@ class _Stream(asyncio.Protocol):
             await self._writable
 
 
-class AsyncPop3Client(SessionFacts):
+class AsyncPop3Client(Driver):
     """One POP3 session on asyncio. ``async with`` it; ``await quit()`` commits DELEs.
 
     Leaving the block because of an exception closes the connection without
@@ -114,39 +112,7 @@ class AsyncPop3Client(SessionFacts):
     ``blocking.Pop3Client``.
     """
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        security: str = "ssl",
-        *,
-        timeout: float = 60.0,
-        session_timeout: float | None = None,
-        ca_file: str | None = None,
-        tls_context: ssl.SSLContext | None = None,
-        fingerprint_sha256: str | None = None,
-        allow_private: bool = False,
-        window: int = DEFAULT_WINDOW,
-        profile: ServerProfile | None = None,
-        pipelining: bool = True,
-    ):
-        if security not in {"ssl", "starttls", "none"}:
-            raise ValueError(f"security must be ssl, starttls or none, not {security!r}")
-        self.host = host
-        self.port = port
-        self.security = security
-        self.timeout = timeout
-        self.session_timeout = session_timeout
-        self.allow_private = allow_private
-        self.fingerprint = tls.normalize_fingerprint(fingerprint_sha256) if fingerprint_sha256 else None
-        if tls_context is None and security != "none":
-            tls_context = tls.make_tls_context(ca_file, pinned=self.fingerprint is not None)
-        self._tls_context = tls_context
-        usable = profile if profile is not None and profile.usable() else None
-        self.session = Session(host, port, window=window, pipelining=pipelining, profile=usable)
-        self._stream: _Stream | None = None
-        self._deadline: float | None = None
-        self.peer_fingerprint: str | None = None
+    _stream: _Stream | None = None
 
     # Connection ------------------------------------------------------------
 
@@ -158,8 +124,7 @@ class AsyncPop3Client(SessionFacts):
         self.close()
 
     async def connect(self) -> str:
-        if self.session_timeout is not None:
-            self._deadline = time.monotonic() + self.session_timeout
+        self._start_clock()
         loop = asyncio.get_running_loop()
         resolve = functools.partial(tls.resolve, self.host, self.port, allow_private=self.allow_private)
         addresses = await loop.run_in_executor(None, resolve)
@@ -210,14 +175,6 @@ class AsyncPop3Client(SessionFacts):
         self.session.reader.clear()
 
     # Running the session's steps -------------------------------------------------
-
-    def _op_timeout(self) -> float:
-        if self._deadline is None:
-            return self.timeout
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise Pop3TimeoutError(f"The session with {self.host} ran past its {self.session_timeout:g} s limit.")
-        return min(self.timeout, remaining)
 
     def _connected(self) -> _Stream:
         if self._stream is None:

@@ -13,7 +13,6 @@ import contextlib
 import io
 import socket
 import ssl
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO, TypeVar
 
@@ -21,16 +20,15 @@ from webpop.lib import netguard
 
 from . import tls
 from .core import NEED_DATA, START_TLS, Capabilities, Emit, RetrResult, Steps, encode_command
+from .driver import Driver
 from .errors import Pop3ConnectError, Pop3ProtocolError, Pop3ServerError, Pop3TimeoutError
-from .profile import ServerProfile
 from .sasl import ScramCache
-from .session import DEFAULT_WINDOW, Session, SessionFacts
 
 RECV_SIZE = 256 * 1024
 T = TypeVar("T")
 
 
-class Pop3Client(SessionFacts):
+class Pop3Client(Driver):
     """One POP3 session. Use as a context manager; ``quit()`` commits DELEs.
 
     Leaving the ``with`` block because of an exception closes the connection
@@ -41,39 +39,7 @@ class Pop3Client(SessionFacts):
     whatever the server offers.
     """
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        security: str = "ssl",
-        *,
-        timeout: float = 60.0,
-        session_timeout: float | None = None,
-        ca_file: str | None = None,
-        tls_context: ssl.SSLContext | None = None,
-        fingerprint_sha256: str | None = None,
-        allow_private: bool = False,
-        window: int = DEFAULT_WINDOW,
-        profile: ServerProfile | None = None,
-        pipelining: bool = True,
-    ):
-        if security not in {"ssl", "starttls", "none"}:
-            raise ValueError(f"security must be ssl, starttls or none, not {security!r}")
-        self.host = host
-        self.port = port
-        self.security = security
-        self.timeout = timeout
-        self.session_timeout = session_timeout
-        self.allow_private = allow_private
-        self.fingerprint = tls.normalize_fingerprint(fingerprint_sha256) if fingerprint_sha256 else None
-        if tls_context is None and security != "none":
-            tls_context = tls.make_tls_context(ca_file, pinned=self.fingerprint is not None)
-        self._tls_context = tls_context
-        usable = profile if profile is not None and profile.usable() else None
-        self.session = Session(host, port, window=window, pipelining=pipelining, profile=usable)
-        self._sock: socket.socket | None = None
-        self._deadline: float | None = None
-        self.peer_fingerprint: str | None = None
+    _sock: socket.socket | None = None
 
     # Connection ------------------------------------------------------------
 
@@ -85,8 +51,7 @@ class Pop3Client(SessionFacts):
         self.close()
 
     def connect(self) -> str:
-        if self.session_timeout is not None:
-            self._deadline = time.monotonic() + self.session_timeout
+        self._start_clock()
         addresses = tls.resolve(self.host, self.port, allow_private=self.allow_private)
         try:
             sock = netguard.connect_first(addresses, self.port, timeout=self._op_timeout())
@@ -118,14 +83,6 @@ class Pop3Client(SessionFacts):
         self.session.reader.clear()
 
     # Running the session's steps -------------------------------------------------
-
-    def _op_timeout(self) -> float:
-        if self._deadline is None:
-            return self.timeout
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise Pop3TimeoutError(f"The session with {self.host} ran past its {self.session_timeout:g} s limit.")
-        return min(self.timeout, remaining)
 
     def _connected(self) -> socket.socket:
         if self._sock is None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO
@@ -540,45 +539,3 @@ class Session:
             return
         yield encode_command("QUIT")
         self.finished = True
-
-
-class SessionFacts:
-    """What a driver's session knows, the same for the blocking and the asyncio client."""
-
-    session: Session
-
-    @property
-    def window(self) -> int:
-        return self.session.window
-
-    @property
-    def greeting(self) -> str:
-        return self.session.greeting
-
-    @property
-    def apop_timestamp(self) -> str | None:
-        return self.session.apop_timestamp
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.session.capabilities
-
-    @property
-    def encrypted(self) -> bool:
-        return self.session.encrypted
-
-    @property
-    def authenticated_with(self) -> str | None:
-        return self.session.authenticated_with
-
-    @property
-    def profile(self) -> ServerProfile | None:
-        """What to pass as ``profile`` next time (None until logged in)."""
-        return self.session.learned_profile(time.time())
-
-    def offered_mechanisms(self) -> list[str]:
-        """The password login methods this server offers, best first for this connection."""
-        return self.session.offered_mechanisms()
-
-    def choose_mechanism(self) -> str:
-        return self.session.choose_mechanism()
