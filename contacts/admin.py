@@ -1,19 +1,15 @@
 from django.contrib import admin
 
+from webpop.lib import admin as libadmin
+
 from .models import Contact
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(libadmin.ViewOnly, admin.ModelAdmin):
     """For operators: how big address books are. Names, addresses and notes are the users' own: not shown."""
 
     list_display = ("id", "owner", "times_contacted", "last_contacted", "created_at", "updated_at")
     search_fields = ("owner__username",)
     fields = ("owner", "times_contacted", "last_contacted", "created_at", "updated_at")
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

@@ -13,6 +13,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from users import operators
+from webpop.lib import admin as libadmin
 
 from . import actions, sync
 from .models import Attachment, FetchFailure, ImportJob, Message, SyncRun
@@ -37,21 +38,15 @@ MESSAGE_FIELDS = (
 ATTACHMENT_FIELDS = ("content_type", "size", "inline", "sha256", "stored_path")
 
 
-class AttachmentInline(admin.TabularInline):
+class AttachmentInline(libadmin.ViewOnly, admin.TabularInline):
     model = Attachment
     extra = 0
     can_delete = False
     fields = readonly_fields = ATTACHMENT_FIELDS
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(libadmin.ViewOnly, admin.ModelAdmin):
     """Read-only metadata; deleting goes through mailbox.actions.delete_for_good, as the app's own deletes."""
 
     list_display = ("id", "owner", "account", "uidl", "date", "folder", "server_state", "size")
@@ -61,12 +56,6 @@ class MessageAdmin(admin.ModelAdmin):
     fields = readonly_fields = MESSAGE_FIELDS
     date_hierarchy = "date"
     inlines = [AttachmentInline]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_deleted_objects(self, objs, request):
         """A count instead of Django's list of every related row (each one named by what it holds)."""
@@ -85,22 +74,13 @@ class MessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(Attachment)
-class AttachmentAdmin(admin.ModelAdmin):
+class AttachmentAdmin(libadmin.Record, admin.ModelAdmin):
     """Read-only; attachments go with their message (deleting one alone would break the message)."""
 
     list_display = ("id", "content_type", "size", "inline", "message")
     list_filter = ("inline",)
     search_fields = ("sha256",)
     fields = readonly_fields = ("message", *ATTACHMENT_FIELDS)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(FetchFailure)

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import MailAccount, Profile
+from webpop.lib import admin as libadmin
 
 from . import actions as user_actions
 from . import audit, notify, operators, signup, twofactor
@@ -170,21 +171,12 @@ class WebpopUserAdmin(UserAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(libadmin.Record, admin.ModelAdmin):
     list_display = ("time", "actor_name", "action", "target", "ip")
     list_filter = ("action", "time")
     search_fields = ("actor_name", "target", "ip")
     date_hierarchy = "time"
     readonly_fields = ("time", "actor", "actor_name", "action", "target", "ip", "details")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Invitation)
