@@ -2,10 +2,12 @@
 
 Users and accounts through the ORM; messages as plain tuples through COPY into an unlogged
 staging table, then one INSERT … SELECT per slice that builds each search document as the
-indexer does (so every row is written once). The message table's secondary indexes are
-dropped for the load and built again at the end, exactly as they were (their definitions
-are read from pg_indexes first): building an index once is far cheaper than keeping twenty
-of them up to date row by row. Rows come in conversations of one to five messages.
+indexer does (so every row is written once). ``--loaders`` processes (default: one per core)
+each load a share of the users into a staging table of their own, so making rows in Python
+and building search documents in PostgreSQL run side by side instead of taking turns. The
+message table's secondary indexes are dropped for the load and built again at the end, exactly
+as they were (their definitions are read from pg_indexes first): building an index once is far
+cheaper than keeping twenty of them up to date row by row. Rows come in conversations of one to five messages.
 
 Deterministic: a user's rows depend only on their ``key``, so the same user seeded alone in
 another database gets the same mail.
@@ -14,8 +16,10 @@ another database gets the same mail.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime as dt
 import json
+import multiprocessing
 import os
 import random
 import sys
@@ -83,7 +87,7 @@ def _columns():
     return fields, defaults
 
 
-def load(plan: list[dict]) -> None:
+def load(plan: list[dict], stage: str = "hs_stage") -> int:
     """Write every user's rows of ``plan`` (dicts with key, size, owner_id, account_id, first_id)."""
     fields, defaults = _columns()
     names = [f.attname for f in fields]
@@ -91,22 +95,22 @@ def load(plan: list[dict]) -> None:
     fixed = [defaults[n] for n in names]
     quoted = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS hs_stage")
-        cursor.execute("CREATE UNLOGGED TABLE hs_stage (LIKE mailbox_message INCLUDING DEFAULTS)")
+        cursor.execute(f"DROP TABLE IF EXISTS {stage}")
+        cursor.execute(f"CREATE UNLOGGED TABLE {stage} (LIKE mailbox_message INCLUDING DEFAULTS)")
         pending = 0
 
         def flush():
             cursor.execute(
                 f"""INSERT INTO mailbox_message ({quoted}, search_document) SELECT {quoted},
-                    mailbox_message_document(subject, from_name, from_email, "to", cc, search_text) FROM hs_stage"""
+                    mailbox_message_document(subject, from_name, from_email, "to", cc, search_text) FROM {stage}"""
             )
-            cursor.execute("TRUNCATE hs_stage")
+            cursor.execute(f"TRUNCATE {stage}")
 
         copy = None
         for user in plan:
             for row in user_rows(user["key"], user["size"], user["owner_id"], user["account_id"], user["first_id"]):
                 if copy is None:
-                    copy_cm = cursor.cursor.copy(f"COPY hs_stage ({quoted}) FROM STDIN")
+                    copy_cm = cursor.cursor.copy(f"COPY {stage} ({quoted}) FROM STDIN")
                     copy = copy_cm.__enter__()
                 copy.write_row([fixed[k] if s is None else row[s] for k, s in enumerate(slots)])
                 pending += 1
@@ -117,7 +121,20 @@ def load(plan: list[dict]) -> None:
         if copy is not None:
             copy_cm.__exit__(None, None, None)
             flush()
-        cursor.execute("DROP TABLE hs_stage")
+        cursor.execute(f"DROP TABLE {stage}")
+    connection.close()
+    return sum(user["size"] for user in plan)
+
+
+def shares(plan: list[dict], loaders: int) -> list[list[dict]]:
+    """``plan`` dealt out so each loader gets about as many rows (biggest users first)."""
+    out: list[list[dict]] = [[] for _ in range(loaders)]
+    totals = [0] * loaders
+    for user in sorted(plan, key=lambda u: -u["size"]):
+        least = totals.index(min(totals))
+        out[least].append(user)
+        totals[least] += user["size"]
+    return [share for share in out if share]
 
 
 def secondary_indexes() -> list[tuple[str, str]]:
@@ -133,6 +150,7 @@ def secondary_indexes() -> list[tuple[str, str]]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", required=True, help="JSON list of [key, messages] per user")
+    parser.add_argument("--loaders", type=int, default=os.cpu_count() or 1, help="processes loading rows at once")
     args = parser.parse_args()
     sizes = json.loads(args.sizes)
     t0 = time.perf_counter()
@@ -152,7 +170,11 @@ def main() -> int:
     with connection.cursor() as cursor:
         for name, _definition in indexes:
             cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
-    load(plan)
+    connection.close()  # each loader opens its own
+    work = shares(plan, max(1, args.loaders))
+    forked = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(len(work), mp_context=forked) as pool:
+        list(pool.map(load, work, [f"hs_stage_{n}" for n in range(len(work))]))
     loaded = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("SET maintenance_work_mem = '256MB'")
@@ -166,6 +188,7 @@ def main() -> int:
                 "messages": next_id - 1,
                 "load_seconds": round(loaded - t0, 1),
                 "index_seconds": round(time.perf_counter() - loaded, 1),
+                "loaders": len(work),
             }
         )
     )
