@@ -11,7 +11,8 @@ says 503 (the broker is part of readiness, docs/deployment.md).
 Redis stopped for a while and started again, empty, under a real worker, beat and gunicorn: none of
 them is restarted, the worker reconnects (and stops retrying once connected), beat's next tick
 publishes again, "Check now" clicked during the outage is done from the database row once Redis is
-back, and the inbox left open in Chromium shows the new mail without a reload.
+back, and the inbox left open in Chromium shows the new mail without a reload. A send made during
+the outage goes out once, from its row, after Redis returns.
 """
 
 from __future__ import annotations
@@ -259,6 +260,16 @@ def _count_lines(path: Path, text: str) -> int:
     return path.read_text().count(text)
 
 
+def _worker_beat_web(tmp_path: Path, port: int) -> dict[str, list[str]]:
+    """One Celery worker, one beat and gunicorn, as an operator starts them."""
+    worker = [sys.executable, "-m", "celery", "-A", "webpop", "worker", "--loglevel", "INFO", "--concurrency", "1"]
+    worker += ["--hostname", "redis-outage@%h", "--without-gossip", "--without-mingle"]
+    beat = [sys.executable, "-m", "celery", "-A", "webpop", "beat", "--schedule", str(tmp_path / "schedule")]
+    beat += ["--loglevel", "INFO"]
+    web = [sys.executable, "-m", "gunicorn", "webpop.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+    return {"worker": worker, "beat": beat, "web": web}
+
+
 @pytest.mark.celery
 @pytest.mark.dovecot
 @pytest.mark.django_db(transaction=True)
@@ -295,11 +306,6 @@ def test_after_redis_returns_worker_and_beat_carry_on_a_check_now_from_the_outag
     pop_user.deliver(build_message("Before the outage", "first", message_id="<before@x>"))
     port = get_port(None)
     base = f"http://127.0.0.1:{port}"
-    worker = [sys.executable, "-m", "celery", "-A", "webpop", "worker", "--loglevel", "INFO", "--concurrency", "1"]
-    worker += ["--hostname", "redis-outage@%h", "--without-gossip", "--without-mingle"]
-    beat = [sys.executable, "-m", "celery", "-A", "webpop", "beat", "--schedule", str(tmp_path / "schedule")]
-    beat += ["--loglevel", "INFO"]
-    web = [sys.executable, "-m", "gunicorn", "webpop.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
     logs = tmp_path / "logs"
     worker_log, beat_log = logs / "worker.log", logs / "beat.log"
 
@@ -307,7 +313,7 @@ def test_after_redis_returns_worker_and_beat_carry_on_a_check_now_from_the_outag
         return Message.objects.filter(account=account, subject=subject).exists()
 
     with contextlib.ExitStack() as stack:
-        commands = {"worker": worker, "beat": beat, "web": web}
+        commands = _worker_beat_web(tmp_path, port)
         procs = stack.enter_context(processes.running(commands, env=env, cwd=processes.REPO, logs=logs))
         browser = stack.enter_context(chromium())
         # The ORM queries below run in Playwright's greenlet, on a connection of their own: close it here.
@@ -370,3 +376,77 @@ def test_after_redis_returns_worker_and_beat_carry_on_a_check_now_from_the_outag
         assert _count_lines(beat_log, "Sending due task") > ticks
         assert all(proc.poll() is None for proc in procs.values())
         context.close()
+
+
+@pytest.mark.celery
+@pytest.mark.django_db(transaction=True)
+def test_a_send_made_while_redis_is_away_goes_out_once_after_it_returns(
+    alice, settings, smtp_account, smtp_server, private_broker, tmp_path
+):
+    """Send is committed while Redis is down (its task cannot be published); once Redis is back, beat's
+    sweep finds the message on its row and the worker sends it, once. The sweep takes a task as lost
+    WEBPOP_SEND_REDISPATCH_SECONDS after the message fell due: a few seconds here."""
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from accounts.models import MailAccount, Profile
+    from outgoing.models import OutgoingMessage, OutgoingState
+    from tests.browser import session_cookie
+    from tests.conftest import require_postgresql
+
+    require_postgresql()
+    redis = private_broker["redis"]
+    account = smtp_account()
+    Profile.objects.update_or_create(user=alice, defaults={"undo_send_seconds": 0})
+    MailAccount.objects.update(next_poll_at=timezone.now() + dt.timedelta(days=1))  # no polls in the way
+    env = processes.webpop_env(
+        tmp_path / "data",
+        REDIS_URL=private_broker["url"],
+        WEBPOP_POP3_CA_FILE=settings.WEBPOP_POP3_CA_FILE,  # trusts the SMTP server's CA
+        WEBPOP_POLL_TICK_SECONDS="1",
+        WEBPOP_SEND_REDISPATCH_SECONDS="3",
+        WEBPOP_HTTPS="false",
+    )
+    port = get_port(None)
+    base = f"http://127.0.0.1:{port}"
+    logs = tmp_path / "logs"
+    web = requests.Session()
+    web.cookies.set(settings.SESSION_COOKIE_NAME, session_cookie(alice))
+
+    def sent() -> bool:
+        return OutgoingMessage.objects.filter(owner=alice, state=OutgoingState.SENT).exists()
+
+    with processes.running(_worker_beat_web(tmp_path, port), env=env, cwd=processes.REPO, logs=logs) as procs:
+        worker_log = logs / "worker.log"
+        _wait(lambda: "Connected to redis://" in worker_log.read_text(), "the worker's connection", procs, logs)
+        compose = f"{base}{reverse('outgoing:compose')}"
+        _wait(lambda: _answers(web, compose), "the web server answers", procs, logs)
+
+        redis.stop()
+        down_since = time.monotonic()
+        answer = web.post(
+            compose,
+            data={"csrfmiddlewaretoken": web.cookies["csrftoken"], "account": account.id, "to": "bob@example.net",
+                  "subject": "Sent through an outage", "body": "Hi.", "action": "send"},
+            headers={"Referer": compose}, allow_redirects=False, timeout=60,
+        )  # fmt: skip
+        assert answer.status_code == 302, answer.text[-2000:]
+        assert OutgoingMessage.objects.get(owner=alice).state == OutgoingState.QUEUED  # committed, not sent
+        while time.monotonic() - down_since < 10:
+            assert all(proc.poll() is None for proc in procs.values())
+            time.sleep(1)
+        assert not sent() and smtp_server.received == []
+
+        redis.start()
+        _wait(sent, "the send after Redis is back", procs, logs)
+        time.sleep(3)  # one more redispatch period: the sweep must not send it again
+        assert [got.rcpt_tos for got in smtp_server.received] == [["bob@example.net"]]
+        assert OutgoingMessage.objects.get(owner=alice).attempts == 1
+        assert all(proc.poll() is None for proc in procs.values())
+
+
+def _answers(web: requests.Session, url: str) -> bool:
+    try:
+        return web.get(url, timeout=5).status_code == 200
+    except requests.ConnectionError:
+        return False
