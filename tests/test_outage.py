@@ -450,3 +450,28 @@ def _answers(web: requests.Session, url: str) -> bool:
         return web.get(url, timeout=5).status_code == 200
     except requests.ConnectionError:
         return False
+
+
+@pytest.mark.django_db
+def test_a_check_now_whose_sync_cannot_be_published_makes_the_account_due_at_once(
+    alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Published, the sync is on its way and beat's poll is the fallback two minutes later; not published
+    (WebpopTask returns None while the broker is away), the account is due for beat's first poll."""
+    from django.utils import timezone
+
+    from accounts.models import MailAccount
+    from mailbox import actions, tasks
+    from tests.factories import make_account
+
+    account = make_account(alice)
+    MailAccount.objects.filter(id=account.id).update(next_poll_at=timezone.now() + dt.timedelta(hours=1))
+    monkeypatch.setattr(tasks.sync_account, "delay", lambda account_id: object())  # a result: published
+    with django_capture_on_commit_callbacks(execute=True):
+        assert actions.sync_now(account)
+    assert MailAccount.objects.get(id=account.id).next_poll_at > timezone.now() + dt.timedelta(minutes=1)
+
+    monkeypatch.setattr(tasks.sync_account, "delay", lambda account_id: None)  # not published
+    with django_capture_on_commit_callbacks(execute=True):
+        assert actions.sync_now(account)
+    assert MailAccount.objects.get(id=account.id).next_poll_at <= timezone.now()
