@@ -469,7 +469,8 @@ def move_sender_to_tab(owner_id: int, message_id: int, category: Category) -> in
 
 # "Sync now" puts the account's next poll this far ahead and publishes its sync: should that task be lost
 # (a broker restart, a worker killed holding it), beat's poll syncs the account then. A sync that runs
-# sets the real next poll when it ends.
+# sets the real next poll when it ends. A sync that could not be published at all (Redis away) makes the
+# account due at once: beat's first poll once Redis is back syncs it.
 SYNC_NOW_FALLBACK = dt.timedelta(minutes=2)
 
 
@@ -487,4 +488,7 @@ def sync_now(account: MailAccount) -> bool:
 def _publish_sync(account_id: int) -> None:
     from . import tasks
 
-    tasks.sync_account.delay(account_id)
+    if tasks.sync_account.delay(account_id) is None:  # not published (webpop/celery.py, WebpopTask)
+        MailAccount.objects.filter(id=account_id, enabled=True, next_poll_at__gt=timezone.now()).update(
+            next_poll_at=timezone.now()
+        )

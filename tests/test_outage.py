@@ -7,10 +7,18 @@ connection kept from before a restart is checked before it is reused (CONN_HEALT
 it the first page after the restart would fail). A Celery worker keeps running tasks too.
 While Redis is down, sign-in and the inbox still answer 200 from the database, and /readyz
 says 503 (the broker is part of readiness, docs/deployment.md).
+
+Redis stopped for a while and started again, empty, under a real worker, beat and gunicorn: none of
+them is restarted, the worker reconnects (and stops retrying once connected), beat's next tick
+publishes again, "Check now" clicked during the outage is done from the database row once Redis is
+back, and the inbox left open in Chromium shows the new mail without a reload. A send made during
+the outage goes out once, from its row, after Redis returns.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import re
 import shutil
 import subprocess
@@ -105,7 +113,7 @@ def test_the_web_answers_503_while_postgresql_is_down_and_200_when_it_is_back(se
     def answers() -> bool:
         try:
             return requests.get(f"{base}/healthz", timeout=5).status_code == 200
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # starting, or slow to start on a busy machine
             return False
 
     with processes.running({"web": web_argv}, env=env, cwd=processes.REPO, logs=logs) as procs:
@@ -229,3 +237,241 @@ def test_a_worker_keeps_running_tasks_after_postgresql_restarts(servers):
         _wait(lambda: last_heartbeat() > after_restart, "a heartbeat after the restart", procs, logs)
         text = log.read_text()
         assert "raised unexpected" not in text and "connection already closed" not in text, text[-3000:]
+
+
+# --- Redis stopped and started under a real worker, beat and web server ------------------------------
+
+
+@pytest.fixture
+def private_broker(tmp_path):
+    """A Redis of this test's own for the broker and the cache ({"redis": executor, "url": ...}).
+
+    It keeps nothing on disk, so a restart comes back empty, as after a crash: whatever was queued is gone.
+    """
+    redis, port = services.private_redis(tmp_path / "redis")
+    try:
+        yield {"redis": redis, "url": f"redis://127.0.0.1:{port}/0"}
+    finally:
+        if redis.running():
+            redis.stop()
+
+
+def _count_lines(path: Path, text: str) -> int:
+    return path.read_text().count(text)
+
+
+def _worker_beat_web(tmp_path: Path, port: int) -> dict[str, list[str]]:
+    """One Celery worker, one beat and gunicorn, as an operator starts them."""
+    worker = [sys.executable, "-m", "celery", "-A", "webpop", "worker", "--loglevel", "INFO", "--concurrency", "1"]
+    worker += ["--hostname", "redis-outage@%h", "--without-gossip", "--without-mingle"]
+    beat = [sys.executable, "-m", "celery", "-A", "webpop", "beat", "--schedule", str(tmp_path / "schedule")]
+    beat += ["--loglevel", "INFO"]
+    web = [sys.executable, "-m", "gunicorn", "webpop.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+    return {"worker": worker, "beat": beat, "web": web}
+
+
+@pytest.mark.celery
+@pytest.mark.dovecot
+@pytest.mark.django_db(transaction=True)
+def test_after_redis_returns_worker_and_beat_carry_on_a_check_now_from_the_outage_syncs_and_the_inbox_shows_it(
+    alice, pop_user, dovecot, dovecot_account, private_broker, tmp_path
+):
+    """One worker, one beat and gunicorn on a private Redis that is stopped for a while and started empty.
+
+    None of them is restarted. "Check now", clicked while Redis is away, is committed (the page answers)
+    and its sync cannot be published; once Redis is back, beat's next tick publishes the poll, the worker
+    syncs the account from Dovecot, and the inbox left open in Chromium shows the new mail by itself.
+    """
+    from django import db
+    from django.utils import timezone
+
+    from accounts.models import MailAccount
+    from mailbox.models import Message
+    from tests.browser import chromium, chromium_available, new_context
+    from tests.conftest import require, require_postgresql
+    from tests.factories import build_message
+
+    require_postgresql()  # the processes share this test's database
+    require(chromium_available(), "Chromium", "`make system-deps` installs it (Debian package chromium)")
+    redis = private_broker["redis"]
+    env = processes.webpop_env(
+        tmp_path / "data",
+        REDIS_URL=private_broker["url"],
+        WEBPOP_POP3_CA_FILE=str(dovecot.ca_file),
+        WEBPOP_POLL_TICK_SECONDS="1",
+        WEBPOP_HTTPS="false",
+    )
+    _manage(env, "collectstatic", "--noinput", "--verbosity", "0")  # gunicorn serves mail.js from the data dir
+    account = dovecot_account(policy="keep")
+    pop_user.deliver(build_message("Before the outage", "first", message_id="<before@x>"))
+    port = get_port(None)
+    base = f"http://127.0.0.1:{port}"
+    logs = tmp_path / "logs"
+    worker_log, beat_log = logs / "worker.log", logs / "beat.log"
+
+    def stored(subject: str) -> bool:
+        return Message.objects.filter(account=account, subject=subject).exists()
+
+    with contextlib.ExitStack() as stack:
+        commands = _worker_beat_web(tmp_path, port)
+        procs = stack.enter_context(processes.running(commands, env=env, cwd=processes.REPO, logs=logs))
+        browser = stack.enter_context(chromium())
+        # The ORM queries below run in Playwright's greenlet, on a connection of their own: close it here.
+        stack.callback(db.connections.close_all)
+
+        def wait(predicate, what: str, timeout: float = 60) -> None:
+            _wait(predicate, what, procs, logs, timeout=timeout)
+
+        wait(lambda: stored("Before the outage"), "the first sync")
+        # Synced: the next regular poll is minutes away, so only "Check now" can bring the next message.
+        assert MailAccount.objects.get(id=account.id).next_poll_at > timezone.now() + dt.timedelta(seconds=30)
+        wait(lambda: "Connected to redis://" in worker_log.read_text(), "the worker's connection")
+
+        context = new_context(browser, base, alice)
+        inbox = context.new_page()
+        inbox.clock.install()  # mail.js polls every 30 s: the test moves the page's clock instead of waiting
+        inbox.goto(f"{base}/")
+        assert "Before the outage" in inbox.locator("#message-list").inner_text()
+        inbox.evaluate("window.sameDocument = true")
+
+        # --- Redis goes away -------------------------------------------------------------------------
+        redis.stop()
+        down_since = time.monotonic()
+        pop_user.deliver(build_message("During the outage", "second", message_id="<during@x>"))
+        detail = context.new_page()
+        detail.goto(f"{base}/accounts/{account.id}/")
+        clicked = time.monotonic()
+        detail.get_by_role("button", name="Check now").click()
+        detail.wait_for_url(f"{base}/accounts/{account.id}/")
+        assert "Checking" in detail.locator("body").inner_text()  # committed, the page answered
+        assert time.monotonic() - clicked < 20
+        detail.close()
+        inbox.bring_to_front()
+        # The sync could not be published: the account is due at once, for beat's first poll once Redis is back.
+        assert MailAccount.objects.get(id=account.id).next_poll_at <= timezone.now()
+        while time.monotonic() - down_since < 15:  # down for a while: beat's ticks fail, the worker retries
+            assert all(proc.poll() is None for proc in procs.values())
+            time.sleep(1)
+        assert not stored("During the outage")  # nothing can wake the worker meanwhile
+        lost_before = _count_lines(worker_log, "Connection to broker lost")
+        assert lost_before >= 1, worker_log.read_text()[-3000:]
+
+        # --- Redis is back, empty --------------------------------------------------------------------
+        redis.start()
+        wait(lambda: _count_lines(worker_log, "Connected to redis://") >= 2, "the worker to reconnect")
+        wait(lambda: stored("During the outage"), "the sync of the message delivered during the outage")
+        assert Message.objects.filter(account=account).count() == 2
+
+        # The inbox left open notices the new mail at its next poll, without a reload.
+        inbox.clock.run_for(31_000)
+        inbox.locator("#message-list", has_text="During the outage").wait_for(timeout=30_000)
+        assert inbox.evaluate("window.sameDocument") is True
+
+        # No reconnect loop: with Redis up, the worker logs no more connection errors while beat ticks on.
+        errors = _count_lines(worker_log, "Cannot connect to redis://")
+        ticks = _count_lines(beat_log, "Sending due task")
+        time.sleep(5)
+        assert _count_lines(worker_log, "Cannot connect to redis://") == errors
+        assert _count_lines(worker_log, "Connection to broker lost") == lost_before
+        assert _count_lines(beat_log, "Sending due task") > ticks
+        assert all(proc.poll() is None for proc in procs.values())
+        context.close()
+
+
+@pytest.mark.celery
+@pytest.mark.django_db(transaction=True)
+def test_a_send_made_while_redis_is_away_goes_out_once_after_it_returns(
+    alice, settings, smtp_account, smtp_server, private_broker, tmp_path
+):
+    """Send is committed while Redis is down (its task cannot be published); once Redis is back, beat's
+    sweep finds the message on its row and the worker sends it, once. The sweep takes a task as lost
+    WEBPOP_SEND_REDISPATCH_SECONDS after the message fell due: a few seconds here."""
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from accounts.models import MailAccount, Profile
+    from outgoing.models import OutgoingMessage, OutgoingState
+    from tests.browser import session_cookie
+    from tests.conftest import require_postgresql
+
+    require_postgresql()
+    redis = private_broker["redis"]
+    account = smtp_account()
+    Profile.objects.update_or_create(user=alice, defaults={"undo_send_seconds": 0})
+    MailAccount.objects.update(next_poll_at=timezone.now() + dt.timedelta(days=1))  # no polls in the way
+    env = processes.webpop_env(
+        tmp_path / "data",
+        REDIS_URL=private_broker["url"],
+        WEBPOP_POP3_CA_FILE=settings.WEBPOP_POP3_CA_FILE,  # trusts the SMTP server's CA
+        WEBPOP_POLL_TICK_SECONDS="1",
+        WEBPOP_SEND_REDISPATCH_SECONDS="3",
+        WEBPOP_HTTPS="false",
+    )
+    port = get_port(None)
+    base = f"http://127.0.0.1:{port}"
+    logs = tmp_path / "logs"
+    web = requests.Session()
+    web.cookies.set(settings.SESSION_COOKIE_NAME, session_cookie(alice))
+
+    def sent() -> bool:
+        return OutgoingMessage.objects.filter(owner=alice, state=OutgoingState.SENT).exists()
+
+    with processes.running(_worker_beat_web(tmp_path, port), env=env, cwd=processes.REPO, logs=logs) as procs:
+        worker_log = logs / "worker.log"
+        _wait(lambda: "Connected to redis://" in worker_log.read_text(), "the worker's connection", procs, logs)
+        compose = f"{base}{reverse('outgoing:compose')}"
+        _wait(lambda: _answers(web, compose), "the web server answers", procs, logs)
+
+        redis.stop()
+        down_since = time.monotonic()
+        answer = web.post(
+            compose,
+            data={"csrfmiddlewaretoken": web.cookies["csrftoken"], "account": account.id, "to": "bob@example.net",
+                  "subject": "Sent through an outage", "body": "Hi.", "action": "send"},
+            headers={"Referer": compose}, allow_redirects=False, timeout=60,
+        )  # fmt: skip
+        assert answer.status_code == 302, answer.text[-2000:]
+        assert OutgoingMessage.objects.get(owner=alice).state == OutgoingState.QUEUED  # committed, not sent
+        while time.monotonic() - down_since < 10:
+            assert all(proc.poll() is None for proc in procs.values())
+            time.sleep(1)
+        assert not sent() and smtp_server.received == []
+
+        redis.start()
+        _wait(sent, "the send after Redis is back", procs, logs)
+        time.sleep(3)  # one more redispatch period: the sweep must not send it again
+        assert [got.rcpt_tos for got in smtp_server.received] == [["bob@example.net"]]
+        assert OutgoingMessage.objects.get(owner=alice).attempts == 1
+        assert all(proc.poll() is None for proc in procs.values())
+
+
+def _answers(web: requests.Session, url: str) -> bool:
+    try:
+        return web.get(url, timeout=5).status_code == 200
+    except (requests.ConnectionError, requests.Timeout):
+        return False
+
+
+@pytest.mark.django_db
+def test_a_check_now_whose_sync_cannot_be_published_makes_the_account_due_at_once(
+    alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Published, the sync is on its way and beat's poll is the fallback two minutes later; not published
+    (WebpopTask returns None while the broker is away), the account is due for beat's first poll."""
+    from django.utils import timezone
+
+    from accounts.models import MailAccount
+    from mailbox import actions, tasks
+    from tests.factories import make_account
+
+    account = make_account(alice)
+    MailAccount.objects.filter(id=account.id).update(next_poll_at=timezone.now() + dt.timedelta(hours=1))
+    monkeypatch.setattr(tasks.sync_account, "delay", lambda account_id: object())  # a result: published
+    with django_capture_on_commit_callbacks(execute=True):
+        assert actions.sync_now(account)
+    assert MailAccount.objects.get(id=account.id).next_poll_at > timezone.now() + dt.timedelta(minutes=1)
+
+    monkeypatch.setattr(tasks.sync_account, "delay", lambda account_id: None)  # not published
+    with django_capture_on_commit_callbacks(execute=True):
+        assert actions.sync_now(account)
+    assert MailAccount.objects.get(id=account.id).next_poll_at <= timezone.now()

@@ -312,7 +312,20 @@ REDIS_URL = env_str("REDIS_URL", None) or None
 CELERY_BROKER_DIR = DATA_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+    # Redis may go away (a restart, a failover, a cut network; docs/deployment.md, "Redis outage"); every
+    # process then reconnects by itself. kombu's defaults wait forever on a connection whose far end vanished
+    # without closing it: a publish would hang, so bound each command (socket_timeout, above the 1 s BRPOP
+    # poll), the connect, and keep health checks on the long-lived BRPOP connection. No retry_on_timeout:
+    # redis-py would send a publish that timed out a second time (and kombu then cannot batch publishes);
+    # Celery's own reconnect covers it.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        "visibility_timeout": 3600,
+        "socket_timeout": 10,
+        "socket_connect_timeout": 5,
+        "socket_keepalive": True,
+        "health_check_interval": 25,
+        "retry_on_timeout": False,
+    }
 else:
     # The folder queue deletes a message as a worker receives it (no redelivery, and a countdown lives
     # only in that worker's memory): like Redis, it only wakes workers; the work is found again from
@@ -361,6 +374,15 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that lost the broker retries for as long as it takes (the default gives up after 100 tries,
+# about 50 minutes, and exits): it holds no work, and needs no restart when Redis is back. Beat publishes
+# through WebpopTask, which drops a task it cannot publish: its next tick publishes again.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A task running when the broker connection drops keeps running (Celery 6 will cancel it by default): a
+# sync cut off only because Redis blinked would redo its POP3 session. Its acknowledgement may be lost;
+# a second run is harmless (the account lease, (account, uidl) unique, claims on rows).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Every tick beat's sweeps find due work from database rows and publish its tasks: the broker only wakes
 # workers up, so a lost message (or a worker that dies holding one) delays work, never loses it.
 _BEAT_TICK = timedelta(seconds=env_int("WEBPOP_POLL_TICK_SECONDS", 30, minimum=1))

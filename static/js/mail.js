@@ -193,10 +193,16 @@
     const badge = document.getElementById("unread-badge");
     if (badge) badge.textContent = unread;
     if (data.newest && String(data.newest) !== newest && root.dataset.folder === "inbox" && !location.search) {
+      // Taken as seen only once the page came: a page that fails (the server busy or restarting, "back in
+      // a moment") is fetched again at the next poll, not left out until more mail comes.
+      let text;
+      try {
+        const response = await fetch(location.href, { credentials: "same-origin" });
+        if (!response.ok) return;
+        text = await response.text();
+      } catch (e) { return; }
       newest = String(data.newest);
-      const response = await fetch(location.href, { credentials: "same-origin" });
-      if (!response.ok) return;
-      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const page = new DOMParser().parseFromString(text, "text/html");
       const fresh = page.getElementById("message-list");
       const list = document.getElementById("message-list");
       if (fresh && list && !form.querySelector("input[name=ids]:checked")) {
