@@ -35,7 +35,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from accounts import services  # noqa: E402
+from accounts import actions as account_actions  # noqa: E402
 from mailbox.models import Message  # noqa: E402
 
 SLICE = 50_000  # rows per COPY + INSERT … SELECT
@@ -143,7 +143,7 @@ def main() -> int:
     )
     plan, next_id = [], 1
     for user, (key, size) in zip(users, sizes, strict=True):
-        account = services.create_account(
+        account = account_actions.create_account(
             user, host="pop.example.net", port=995, security="ssl", username=f"user{key}", password="secret"
         )
         plan.append({"key": key, "size": size, "owner_id": user.id, "account_id": account.id, "first_id": next_id})
