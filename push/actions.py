@@ -3,8 +3,8 @@
 Every function takes the owner and touches only the owner's rows (invariant 7). Noticing
 new mail (push/noticing.py, the work the tasks run) marks a notification due on each
 subscription's row in one transaction and only then are the tasks published, so beat's
-sweep (``push.delivery.sweep``) finds whatever a lost task or a dead worker left. Nothing here may stop ingest (invariant 9): the sync calls
-``new_mail_stored``, which never raises.
+sweep (``push.delivery.sweep``) finds whatever a lost task or a dead worker left. Nothing
+here may stop ingest (invariant 9): the sync calls ``new_mail_stored``, which never raises.
 """
 
 from __future__ import annotations
