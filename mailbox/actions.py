@@ -104,6 +104,7 @@ def empty_trash(owner_id: int, ids=None) -> int:
         )
         _purge(ids)
         pagecache.touch([owner_id])
+        free_released_after_commit()
     return len(ids)
 
 
@@ -119,6 +120,7 @@ def delete_for_good(ids) -> int:
         found = list(rows.values_list("id", "owner_id"))
         _purge([pk for pk, _owner in found])
         pagecache.touch({owner for _pk, owner in found})
+        free_released_after_commit()
     return len(found)
 
 
@@ -128,6 +130,16 @@ def _purge(ids: list[int]) -> None:
     tombstones = Message.objects.filter(id__in=ids)
     storage_gc.release_files(tombstones)
     tombstones.update(folder=Folder.PURGED, raw_path="", snippet="", search_text="", html_cache="", html_cache_meta={})
+
+
+def free_released_after_commit() -> None:
+    """Files released in this transaction (storage_gc.release) are freed by a worker right after commit.
+
+    Without it beat's sweep frees them within minutes; a broker that is down fails nothing.
+    """
+    from . import tasks
+
+    transaction.on_commit(tasks.free_released_files.delay, robust=True)
 
 
 @transaction.atomic

@@ -3,9 +3,9 @@
 Two ways in, both driven by the column registry (``storage_refs``):
 
 - Deletions release the files of what they delete: ``release(paths)`` writes a
-  ``FileToFree`` row per file in the deleting transaction and wakes a worker
-  after commit. The beat sweep ``free_released`` frees every row whose time has
-  come, so a lost broker message or a dead worker delays the freeing, never
+  ``FileToFree`` row per file in the deleting transaction; the action that
+  deletes wakes a worker after commit. The beat sweep ``free_released`` frees
+  every row whose time has come, so a lost broker message or a dead worker delays the freeing, never
   loses it. A file still referenced elsewhere (the same content in another row)
   is kept; one written in the last minutes is tried again after its grace period.
 - ``collect_garbage`` (daily from beat, and ``manage.py gcstorage``) lists the
@@ -143,21 +143,16 @@ def free_if_unreferenced(relpath: str, *, grace: dt.timedelta = GC_GRACE, dry_ru
 def release(paths: Iterable[str]) -> int:
     """Inside the transaction that drops their references: free these files once nothing references them.
 
-    Rows first, so the freeing survives a lost broker message; after commit a worker
-    is woken to free them at once (``free_released``), and beat's sweep catches the rest.
+    Rows only, so the freeing survives a lost broker message: beat's sweep (``free_released``)
+    frees them within minutes, and an action that releases files wakes a worker after commit
+    to free them at once (``mailbox.actions.free_released_after_commit``). This module
+    publishes no task: the freeing task runs it.
     """
     rows = [FileToFree(relpath=path) for path in sorted(set(paths)) if path]
     if not rows:
         return 0
     FileToFree.objects.bulk_create(rows, batch_size=1000)
-    transaction.on_commit(_wake_sweep, robust=True)
     return len(rows)
-
-
-def _wake_sweep() -> None:
-    from . import tasks
-
-    tasks.free_released_files.delay()
 
 
 @dataclass

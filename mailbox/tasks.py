@@ -148,4 +148,6 @@ def free_deleted_users_files(paths: list[str]) -> int:
     """Messages queued by earlier versions, which scheduled a deleted user's files in the broker: now rows."""
     from . import storage_gc
 
-    return storage_gc.release(paths)
+    released = storage_gc.release(paths)
+    free_released_files.delay()
+    return released
