@@ -11,75 +11,32 @@ import datetime as dt
 from pathlib import Path
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from accounts.models import MailAccount
-from spam import actions as spam_actions
 from webpop.lib import pagecache
 
-from . import folders, search, storage_gc, tabs, uploads
+from . import filing, folders, search, storage_gc, tabs, uploads
 from .categories import Category
+
+# Filing (mailbox/filing.py) is one of the actions: offered here under the names callers know.
+from .filing import MOVABLE_TO, ActionError, can_move_to, move, owned, restore  # noqa: F401
 from .models import BulkJob, Folder, ImportJob, Message, SavedSearch, SenderCategory, ServerState
-
-# Sent is listed so that undoing a delete puts sent mail back where it was.
-MOVABLE_TO = {Folder.INBOX, Folder.ARCHIVE, Folder.SPAM, Folder.TRASH, Folder.SENT}
-
-
-class ActionError(ValueError):
-    pass
 
 
 class ImportsBusy(ActionError):
     """The user has as many imports waiting or running as allowed."""
 
 
-def owned(owner_id: int, ids) -> QuerySet:
-    """The owner's messages among ``ids``; tombstones (deleted for good) are never acted on again."""
-    return Message.objects.filter(owner_id=owner_id, id__in=list(ids)).exclude(folder=Folder.PURGED)
-
-
 @transaction.atomic
 def set_seen(owner_id: int, ids, seen: bool) -> int:
-    return _touched(owner_id, owned(owner_id, ids).update(seen=seen))
+    return filing.touched(owner_id, owned(owner_id, ids).update(seen=seen))
 
 
 @transaction.atomic
 def set_flagged(owner_id: int, ids, flagged: bool) -> int:
-    return _touched(owner_id, owned(owner_id, ids).update(flagged=flagged))
-
-
-def _touched(owner_id: int, changed: int) -> int:
-    """``changed`` rows of the owner's mail: if any, their folder pages are out of date."""
-    if changed:
-        pagecache.touch([owner_id])
-    return changed
-
-
-@transaction.atomic
-def move(owner_id: int, ids, folder: str) -> dict[int, str]:
-    """Move to ``folder``; returns each message's previous folder (for undo)."""
-    if not can_move_to(owner_id, folder):
-        raise ActionError(f"Cannot move messages to {folder!r}.")
-    rows = owned(owner_id, ids).exclude(folder=folder)
-    previous = dict(rows.values_list("id", "folder"))
-    moved = Message.objects.filter(owner_id=owner_id, id__in=list(previous))
-    _touched(owner_id, moved.update(folder=folder, deleted_at=timezone.now() if folder == Folder.TRASH else None))
-    _sync_server_state(moved, folder)
-    spam_actions.moved(owner_id, previous, folder)  # into Spam or out of it: trains the owner's filter
-    return previous
-
-
-def can_move_to(owner_id: int, folder: str) -> bool:
-    """A system folder people file into, or one of the owner's own folders (never another user's)."""
-    return folder in MOVABLE_TO or folders.is_owned_slug(owner_id, folder)
-
-
-def _sync_server_state(rows: QuerySet, folder: str) -> None:
-    """A message taken back out of the trash is wanted: never DELE it (for rows marked before)."""
-    if folder != Folder.TRASH:
-        rows.filter(server_state=ServerState.DELETE_PENDING).update(server_state=ServerState.ON_SERVER)
+    return filing.touched(owner_id, owned(owner_id, ids).update(flagged=flagged))
 
 
 def empty_trash(owner_id: int, ids=None) -> int:
@@ -140,27 +97,6 @@ def free_released_after_commit() -> None:
     from . import tasks
 
     transaction.on_commit(tasks.free_released_files.delay, robust=True)
-
-
-@transaction.atomic
-def restore(owner_id: int, previous: dict[int, str]) -> int:
-    """Undo a move: put each message back where it was."""
-    restored = 0
-    by_folder: dict[str, list[int]] = {}
-    allowed: dict[str, bool] = {}
-    for message_id, folder in previous.items():
-        if folder not in allowed:
-            allowed[folder] = folder == Folder.SNOOZED or can_move_to(owner_id, folder)
-        if allowed[folder]:
-            by_folder.setdefault(folder, []).append(int(message_id))
-    for folder, message_ids in by_folder.items():
-        rows = owned(owner_id, message_ids)
-        if folder == Folder.SNOOZED:  # back to sleep only with the time it had
-            rows = rows.filter(snoozed_until__isnull=False)
-        restored += rows.update(folder=folder, deleted_at=timezone.now() if folder == Folder.TRASH else None)
-        _sync_server_state(owned(owner_id, message_ids), folder)
-    spam_actions.undone(owner_id, [int(message_id) for message_id in previous])
-    return _touched(owner_id, restored)
 
 
 def expire_trash(days: int) -> int:
@@ -387,7 +323,7 @@ def wake_for_new_mail(messages: list[Message]) -> int:
         woken = Message.objects.filter(owner_id=owner_id, folder=Folder.SNOOZED, thread_id__in=threads).update(
             folder=Folder.INBOX, snoozed_until=None
         )
-        return _touched(owner_id, woken)
+        return filing.touched(owner_id, woken)
 
 
 # --- Saved searches -------------------------------------------------------------------------------
@@ -476,7 +412,7 @@ def move_sender_to_tab(owner_id: int, message_id: int, category: Category) -> in
     changed = Message.objects.filter(owner_id=owner_id, from_email__iexact=address).update(
         category=tabs.stored(category)
     )
-    return _touched(owner_id, changed)
+    return filing.touched(owner_id, changed)
 
 
 # "Sync now" puts the account's next poll this far ahead and publishes its sync: should that task be lost
