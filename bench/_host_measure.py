@@ -39,7 +39,7 @@ from mailbox import actions, listing, search  # noqa: E402
 from mailbox.models import Folder, Message  # noqa: E402
 from mailbox.sync import diff as sync_diff  # noqa: E402
 from mailbox.sync import session as sync_session  # noqa: E402
-from ops import stats  # noqa: E402
+from ops import stats, storage  # noqa: E402
 
 COMMON_WORD = "invoice"  # in one subject pattern of 16
 
@@ -133,13 +133,18 @@ def measure(username: str, runs: int, concurrency: int, duration: float) -> dict
 
 
 def housekeeping() -> dict:
+    result = {}
+    # The beat job behind the dashboard's storage figures, slice by slice as beat runs it (its own
+    # transactions; it writes only ops_storagetotal and its progress row), without its pauses.
+    result[f"storage totals: one whole count ({storage.SLICE:,} ids a slice, no pause)"] = (
+        timed(lambda: storage.count(pause=0)) / 1000
+    )
     jobs = {
-        "dashboard: total storage": stats.total_storage,
-        "dashboard: top 50 users by storage": lambda: stats.users_by_storage(50),
+        "dashboard: total storage (counted totals)": stats.total_storage,
+        "dashboard: top 50 users by storage (counted totals)": lambda: stats.users_by_storage(50),
         "trash expiry (30 days)": lambda: actions.expire_trash(30),
         "search indexing (caught up)": search.index_all_pending,
     }
-    result = {}
     for name, job in jobs.items():
         with transaction.atomic():  # measured, then rolled back: the seed stays as it is
             result[name] = timed(job) / 1000

@@ -10,158 +10,71 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import QuerySet
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from accounts.models import MailAccount
-from spam import actions as spam_actions
 from webpop.lib import pagecache
 
-from . import folders, search, storage_gc, tabs, uploads
+from . import filing, folders, purging, search, tabs, uploads
 from .categories import Category
-from .models import BulkJob, Folder, ImportJob, Message, SavedSearch, SenderCategory, ServerState
 
-# Sent is listed so that undoing a delete puts sent mail back where it was.
-MOVABLE_TO = {Folder.INBOX, Folder.ARCHIVE, Folder.SPAM, Folder.TRASH, Folder.SENT}
-
-
-class ActionError(ValueError):
-    pass
+# Filing and snooze (mailbox/filing.py, snoozing.py: the work bulk jobs and beat run) are actions
+# too, offered here under the names callers know.
+from .filing import MOVABLE_TO, ActionError, can_move_to, move, owned, restore  # noqa: F401
+from .models import BulkJob, ImportJob, Message, SavedSearch, SenderCategory
+from .snoozing import NOT_SNOOZED, WAKE_BATCH, snooze, wake_all_due, wake_due, wake_for_new_mail  # noqa: F401
 
 
 class ImportsBusy(ActionError):
     """The user has as many imports waiting or running as allowed."""
 
 
-def owned(owner_id: int, ids) -> QuerySet:
-    """The owner's messages among ``ids``; tombstones (deleted for good) are never acted on again."""
-    return Message.objects.filter(owner_id=owner_id, id__in=list(ids)).exclude(folder=Folder.PURGED)
-
-
 @transaction.atomic
 def set_seen(owner_id: int, ids, seen: bool) -> int:
-    return _touched(owner_id, owned(owner_id, ids).update(seen=seen))
+    return filing.touched(owner_id, owned(owner_id, ids).update(seen=seen))
 
 
 @transaction.atomic
 def set_flagged(owner_id: int, ids, flagged: bool) -> int:
-    return _touched(owner_id, owned(owner_id, ids).update(flagged=flagged))
+    return filing.touched(owner_id, owned(owner_id, ids).update(flagged=flagged))
 
 
-def _touched(owner_id: int, changed: int) -> int:
-    """``changed`` rows of the owner's mail: if any, their folder pages are out of date."""
-    if changed:
-        pagecache.touch([owner_id])
-    return changed
+def free_released_after_commit() -> None:
+    """Files released in this transaction (storage_gc.release) are freed by a worker right after commit.
 
+    Without it beat's sweep frees them within minutes; a broker that is down fails nothing.
+    """
+    from . import tasks
 
-@transaction.atomic
-def move(owner_id: int, ids, folder: str) -> dict[int, str]:
-    """Move to ``folder``; returns each message's previous folder (for undo)."""
-    if not can_move_to(owner_id, folder):
-        raise ActionError(f"Cannot move messages to {folder!r}.")
-    rows = owned(owner_id, ids).exclude(folder=folder)
-    previous = dict(rows.values_list("id", "folder"))
-    moved = Message.objects.filter(owner_id=owner_id, id__in=list(previous))
-    _touched(owner_id, moved.update(folder=folder, deleted_at=timezone.now() if folder == Folder.TRASH else None))
-    _sync_server_state(moved, folder)
-    spam_actions.moved(owner_id, previous, folder)  # into Spam or out of it: trains the owner's filter
-    return previous
-
-
-def can_move_to(owner_id: int, folder: str) -> bool:
-    """A system folder people file into, or one of the owner's own folders (never another user's)."""
-    return folder in MOVABLE_TO or folders.is_owned_slug(owner_id, folder)
-
-
-def _sync_server_state(rows: QuerySet, folder: str) -> None:
-    """A message taken back out of the trash is wanted: never DELE it (for rows marked before)."""
-    if folder != Folder.TRASH:
-        rows.filter(server_state=ServerState.DELETE_PENDING).update(server_state=ServerState.ON_SERVER)
+    transaction.on_commit(tasks.free_released_files.delay, robust=True)
 
 
 def empty_trash(owner_id: int, ids=None) -> int:
-    """Delete messages in the trash for good (all of them, or ``ids``).
-
-    Under the mirror policy this is when the server copy is marked for DELE
-    at the next sync. A message whose server copy still exists stays as a
-    small tombstone without files, so its UIDL is never fetched again; rows
-    whose server copy is gone are removed entirely.
-    """
+    """Delete messages in the trash for good (``purging.empty_trash``); their files are freed after commit."""
     with transaction.atomic():
-        trash = Message.objects.filter(owner_id=owner_id, folder=Folder.TRASH)
-        if ids is not None:
-            trash = trash.filter(id__in=list(ids))
-        trash = trash.select_for_update()
-        ids = list(trash.values_list("id", flat=True))
-        if not ids:
-            return 0
-        rows = Message.objects.filter(id__in=ids)
-        rows.filter(account__policy__startswith="mirror", server_state=ServerState.ON_SERVER).update(
-            server_state=ServerState.DELETE_PENDING
-        )
-        _purge(ids)
-        pagecache.touch([owner_id])
-    return len(ids)
+        emptied = purging.empty_trash(owner_id, ids)
+        if emptied:
+            free_released_after_commit()
+    return emptied
 
 
 def delete_for_good(ids) -> int:
-    """Delete any of these messages for good, as the site (the admin) and not their owner.
-
-    The same as emptying the trash, except that no server copy is marked for DELE:
-    the owner did not ask for that. Tombstones keep the UIDLs of copies still on
-    the server, so the next sync does not fetch them again.
-    """
+    """Delete these messages for good as the site (``purging.delete_for_good``); files freed after commit."""
     with transaction.atomic():
-        rows = Message.objects.filter(id__in=list(ids)).exclude(folder=Folder.PURGED).select_for_update()
-        found = list(rows.values_list("id", "owner_id"))
-        _purge([pk for pk, _owner in found])
-        pagecache.touch({owner for _pk, owner in found})
-    return len(found)
-
-
-def _purge(ids: list[int]) -> None:
-    """Rows whose server copy is gone go entirely; the others become tombstones without files or text."""
-    storage_gc.purge_messages(Message.objects.filter(id__in=ids, server_state=ServerState.GONE))
-    tombstones = Message.objects.filter(id__in=ids)
-    storage_gc.release_files(tombstones)
-    tombstones.update(folder=Folder.PURGED, raw_path="", snippet="", search_text="", html_cache="", html_cache_meta={})
-
-
-@transaction.atomic
-def restore(owner_id: int, previous: dict[int, str]) -> int:
-    """Undo a move: put each message back where it was."""
-    restored = 0
-    by_folder: dict[str, list[int]] = {}
-    allowed: dict[str, bool] = {}
-    for message_id, folder in previous.items():
-        if folder not in allowed:
-            allowed[folder] = folder == Folder.SNOOZED or can_move_to(owner_id, folder)
-        if allowed[folder]:
-            by_folder.setdefault(folder, []).append(int(message_id))
-    for folder, message_ids in by_folder.items():
-        rows = owned(owner_id, message_ids)
-        if folder == Folder.SNOOZED:  # back to sleep only with the time it had
-            rows = rows.filter(snoozed_until__isnull=False)
-        restored += rows.update(folder=folder, deleted_at=timezone.now() if folder == Folder.TRASH else None)
-        _sync_server_state(owned(owner_id, message_ids), folder)
-    spam_actions.undone(owner_id, [int(message_id) for message_id in previous])
-    return _touched(owner_id, restored)
+        deleted = purging.delete_for_good(ids)
+        if deleted:
+            free_released_after_commit()
+    return deleted
 
 
 def expire_trash(days: int) -> int:
-    """Empty what has been in the trash for ``days`` days, for every user."""
-    cutoff = timezone.now() - timezone.timedelta(days=days)
-    owners = (
-        Message.objects.filter(folder=Folder.TRASH, deleted_at__lt=cutoff).values_list("owner_id", flat=True).distinct()
-    )
-    total = 0
-    for owner_id in list(owners):
-        old = Message.objects.filter(owner_id=owner_id, folder=Folder.TRASH, deleted_at__lt=cutoff)
-        total += empty_trash(owner_id, list(old.values_list("id", flat=True)))
-    return total
+    """Trash expiry for every user (``purging.expire_trash``, which beat's task runs), files freed after."""
+    expired = purging.expire_trash(days)
+    if expired:
+        free_released_after_commit()
+    return expired
 
 
 # Uploads wait in the mail storage until imported: a user queues only a few at a time.
@@ -277,107 +190,6 @@ def _enqueue_bulk_job(job_id: int) -> None:
     tasks.run_bulk_job.delay(job_id)
 
 
-# --- Snooze ---------------------------------------------------------------------------------------
-
-# Where mail is never snoozed from: what was sent, judged or thrown away.
-NOT_SNOOZED = [Folder.SENT, Folder.SPAM, Folder.TRASH, Folder.PURGED]
-WAKE_BATCH = 500
-
-
-@transaction.atomic
-def snooze(owner_id: int, ids, until: dt.datetime) -> dict[int, str]:
-    """Put the conversations of these messages away until ``until``; returns previous folders (for undo).
-
-    A conversation is taken from the Inbox and from the folders the chosen messages are in
-    (one filed in Archive is snoozed from there); its mail in Sent, Spam and Trash stays.
-    Snoozing snoozed mail again sets its new time.
-    """
-    chosen = list(owned(owner_id, ids).exclude(folder__in=NOT_SNOOZED).values_list("id", "folder", "thread_id"))
-    if not chosen:
-        return {}
-    threads = {thread for _pk, _folder, thread in chosen if thread}
-    taken_from = {Folder.INBOX} | {folder for _pk, folder, _thread in chosen}
-    conversation = Message.objects.filter(owner_id=owner_id, thread_id__in=threads, folder__in=taken_from)
-    previous = dict(conversation.values_list("id", "folder")) | {pk: folder for pk, folder, _thread in chosen}
-    Message.objects.filter(owner_id=owner_id, id__in=list(previous)).update(folder=Folder.SNOOZED, snoozed_until=until)
-    pagecache.touch([owner_id])
-    return previous
-
-
-def wake_due(now: dt.datetime | None = None, limit: int = WAKE_BATCH) -> int:
-    """Return snoozed mail whose time has come to the Inbox, on top and unread (beat's sweep).
-
-    On top: ``surfaced_at`` is the time it came back, and the Inbox lists it as if it had
-    arrived then (Message.INBOX_ORDER). Unread: the newest message of each conversation, as a
-    conversation that comes back is news again. Up to ``limit`` messages, soonest due first;
-    returns how many.
-
-    The claim is one conditional UPDATE that returns what it changed: two sweeps at once (a
-    retried task, a second beat after a failover) each wake only the rows they changed, so a
-    message is woken, and marked unread, once. On PostgreSQL a second sweep skips the rows
-    the first has locked rather than waiting for them.
-    """
-    now = now or timezone.now()
-    quote = connection.ops.quote_name
-    table, date = quote(Message._meta.db_table), quote("date")
-    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    stamp = connection.ops.adapt_datetimefield_value(now)
-    # Only the table's and columns' names are formatted in; every value is a parameter. The claim is a
-    # CTE, run once: as a subquery of the UPDATE, PostgreSQL may run it again for later rows, and
-    # with the first rows changed by then it returns more, past the LIMIT.
-    sql = (
-        f"WITH due AS (SELECT id FROM {table} WHERE folder = %s AND snoozed_until <= %s "  # noqa: S608
-        f"ORDER BY snoozed_until, id LIMIT %s{skip_locked}) "
-        f"UPDATE {table} SET folder = %s, snoozed_until = NULL, "
-        f"surfaced_at = CASE WHEN {date} > %s THEN {date} ELSE %s END "
-        f"FROM due WHERE {table}.id = due.id AND folder = %s AND snoozed_until <= %s RETURNING {table}.id"
-    )
-    params = [Folder.SNOOZED.value, stamp, limit, Folder.INBOX.value, stamp, stamp, Folder.SNOOZED.value, stamp]
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            woken = [pk for (pk,) in cursor.fetchall()]
-        if not woken:
-            return 0
-        newest: dict[tuple[int, int], tuple[dt.datetime, int]] = {}
-        owners = set()
-        for pk, owner_id, thread_id, date_ in Message.objects.filter(id__in=woken).values_list(
-            "id", "owner_id", "thread_id", "date"
-        ):
-            owners.add(owner_id)
-            conversation = (owner_id, thread_id or pk)
-            newest[conversation] = max(newest.get(conversation, (date_, pk)), (date_, pk))
-        Message.objects.filter(owner_id__in=owners, id__in=[pk for _date, pk in newest.values()]).update(seen=False)
-        pagecache.touch(owners)
-    return len(woken)
-
-
-def wake_all_due(now: dt.datetime | None = None) -> int:
-    """``wake_due`` until nothing due is left; returns the total."""
-    total = 0
-    while woken := wake_due(now):
-        total += woken
-    return total
-
-
-def wake_for_new_mail(messages: list[Message]) -> int:
-    """New mail that lands in the Inbox brings its snoozed conversation back with it (as Gmail does).
-
-    ``messages``: newly stored ones of one owner, after rules filed them (mail a rule files
-    elsewhere leaves the conversation asleep). The conversation goes back where its dates put
-    it: the new message, the newest, is on top. Returns how many messages woke.
-    """
-    threads = {m.thread_id for m in messages if m.folder == Folder.INBOX and m.thread_id}
-    if not threads:
-        return 0
-    owner_id = messages[0].owner_id
-    with transaction.atomic():
-        woken = Message.objects.filter(owner_id=owner_id, folder=Folder.SNOOZED, thread_id__in=threads).update(
-            folder=Folder.INBOX, snoozed_until=None
-        )
-        return _touched(owner_id, woken)
-
-
 # --- Saved searches -------------------------------------------------------------------------------
 
 MAX_SAVED_SEARCHES = 100
@@ -464,7 +276,7 @@ def move_sender_to_tab(owner_id: int, message_id: int, category: Category) -> in
     changed = Message.objects.filter(owner_id=owner_id, from_email__iexact=address).update(
         category=tabs.stored(category)
     )
-    return _touched(owner_id, changed)
+    return filing.touched(owner_id, changed)
 
 
 # "Sync now" puts the account's next poll this far ahead and publishes its sync: should that task be lost

@@ -102,6 +102,7 @@ class FetchFailureAdmin(admin.ModelAdmin):
         failures = list(queryset)
         for failure in failures:
             sync.retry_failure(failure)
+        actions.free_released_after_commit()  # their kept bytes, released by the retries
         self.message_user(request, _("%(n)d messages will be retried.") % {"n": len(failures)})
 
 

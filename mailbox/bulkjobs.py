@@ -26,7 +26,7 @@ from django.db.models import QuerySet
 from accounts.models import MailAccount
 from webpop.lib import pagecache
 
-from . import actions, folders, joblease, search, tabs, virtual
+from . import filing, folders, joblease, search, tabs, virtual
 from .categories import Category
 from .models import BulkJob, BulkJobItem, Folder, Message
 
@@ -150,8 +150,8 @@ def _action_batch(job: BulkJob) -> tuple[int, int, int | None]:
         return 0, 0, None
     if job.action == "move":
         try:
-            todo = actions.move(job.owner_id, [pk for pk, *_rest in batch], job.folder)  # {id: previous folder}
-        except actions.ActionError as exc:  # the target folder was deleted meanwhile
+            todo = filing.move(job.owner_id, [pk for pk, *_rest in batch], job.folder)  # {id: previous folder}
+        except filing.ActionError as exc:  # the target folder was deleted meanwhile
             raise CriteriaError(str(exc)) from None
     else:
         field, value = FLAGS[job.action]
@@ -182,7 +182,7 @@ def _undo_batch(job: BulkJob) -> tuple[int, int, int | None]:
                 owner_id=job.owner_id, id__in=[m for _i, m, _f in items], folder=undone.folder
             ).values_list("id", flat=True)
         )
-        restored = actions.restore(job.owner_id, {m: folder for _i, m, folder in items if m in still})
+        restored = filing.restore(job.owner_id, {m: folder for _i, m, folder in items if m in still})
     else:
         field, value = FLAGS[undone.action]
         restored = Message.objects.filter(

@@ -7,7 +7,7 @@ from django.dispatch import receiver
 from accounts.signals import account_deleting
 from users.signals import user_deleting
 
-from . import importer, storage_gc, storage_refs
+from . import actions, importer, storage_gc, storage_refs
 from .models import ImportJob
 
 
@@ -18,6 +18,7 @@ def release_account_files(sender, account, **kwargs) -> None:
     files = storage_refs.files_of("account", [account.pk])
     importer.forget_uploads(ImportJob.objects.filter(account=account))
     storage_gc.release(files)
+    actions.free_released_after_commit()
 
 
 @receiver(user_deleting)
@@ -26,3 +27,4 @@ def release_user_files(sender, user, **kwargs) -> None:
     files = storage_refs.files_of("owner", [user.pk])
     importer.forget_uploads(ImportJob.objects.filter(owner=user))
     storage_gc.release(files)
+    actions.free_released_after_commit()

@@ -3,14 +3,15 @@
 Two ways in, both driven by the column registry (``storage_refs``):
 
 - Deletions release the files of what they delete: ``release(paths)`` writes a
-  ``FileToFree`` row per file in the deleting transaction and wakes a worker
-  after commit. The beat sweep ``free_released`` frees every row whose time has
-  come, so a lost broker message or a dead worker delays the freeing, never
+  ``FileToFree`` row per file in the deleting transaction; the action that
+  deletes wakes a worker after commit. The beat sweep ``free_released`` frees
+  every row whose time has come, so a lost broker message or a dead worker delays the freeing, never
   loses it. A file still referenced elsewhere (the same content in another row)
   is kept; one written in the last minutes is tried again after its grace period.
 - ``collect_garbage`` (daily from beat, and ``manage.py gcstorage``) lists the
-  whole store and frees what nothing references: files left by crashes between
-  a file and its row, and anything a release missed.
+  whole store, a shard per slice with its progress recorded, and frees what
+  nothing references: files left by crashes between a file and its row, and
+  anything a release missed.
 
 Only files older than ``GC_GRACE`` are freed: a younger one may belong to an
 ingest whose rows are not committed yet, and storing content that already exists
@@ -35,6 +36,8 @@ from django.core.files.storage import Storage
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+
+from webpop.lib import walks
 
 from . import storage_refs, store
 from .models import Attachment, FileToFree, Message
@@ -140,21 +143,16 @@ def free_if_unreferenced(relpath: str, *, grace: dt.timedelta = GC_GRACE, dry_ru
 def release(paths: Iterable[str]) -> int:
     """Inside the transaction that drops their references: free these files once nothing references them.
 
-    Rows first, so the freeing survives a lost broker message; after commit a worker
-    is woken to free them at once (``free_released``), and beat's sweep catches the rest.
+    Rows only, so the freeing survives a lost broker message: beat's sweep (``free_released``)
+    frees them within minutes, and an action that releases files wakes a worker after commit
+    to free them at once (``mailbox.actions.free_released_after_commit``). This module
+    publishes no task: the freeing task runs it.
     """
     rows = [FileToFree(relpath=path) for path in sorted(set(paths)) if path]
     if not rows:
         return 0
     FileToFree.objects.bulk_create(rows, batch_size=1000)
-    transaction.on_commit(_wake_sweep, robust=True)
     return len(rows)
-
-
-def _wake_sweep() -> None:
-    from . import tasks
-
-    tasks.free_released_files.delay()
 
 
 @dataclass
@@ -275,33 +273,42 @@ def _restore_set_aside(storage: Storage, relpath: str) -> str:
     return original
 
 
-def collect_garbage(*, grace: dt.timedelta = GC_GRACE, dry_run: bool = False) -> GcReport:
-    """Free every stored file no row references, and temp files left by crashes.
+WALK = "collect_garbage"
 
-    Files are checked a top-level shard at a time, so memory stays small
-    however large the store; each candidate is checked again just before it is freed.
-    """
-    storage = store.mail_storage()
-    report = GcReport()
-    for top in ("raw", "att"):
-        shards, _files = list_folder(storage, top)
-        for shard in shards:
-            candidates = []
-            for relpath in files_under(storage, f"{top}/{shard}"):
-                if relpath.endswith(".freeing") and not dry_run:
-                    relpath = _restore_set_aside(storage, relpath)
-                sha = store.sha_of(relpath)
-                if sha:
-                    candidates.append((relpath, sha))
-            referenced = storage_refs.referenced_shas(sha for _path, sha in candidates)
-            for relpath, sha in candidates:
-                if sha in referenced:
-                    continue
-                result = free_file(relpath, grace=grace, dry_run=dry_run)
-                if result.outcome is Outcome.FREED:
-                    report.freed.append((relpath, result.size))
-                elif result.outcome is Outcome.YOUNG:
-                    report.kept_young += 1
+
+TOPS = ("raw", "att")
+
+
+def _shards(storage: Storage) -> list[str]:
+    """The top-level shard folders, in the order a collection walks them (raw first, each sorted)."""
+    return [f"{top}/{shard}" for top in TOPS for shard in list_folder(storage, top)[0]]
+
+
+def _place(folder: str) -> tuple[int, str]:
+    top, _slash, shard = folder.partition("/")
+    return TOPS.index(top), shard
+
+
+def _collect_shard(storage: Storage, folder: str, report: GcReport, grace: dt.timedelta, dry_run: bool) -> None:
+    candidates = []
+    for relpath in files_under(storage, folder):
+        if relpath.endswith(".freeing") and not dry_run:
+            relpath = _restore_set_aside(storage, relpath)
+        sha = store.sha_of(relpath)
+        if sha:
+            candidates.append((relpath, sha))
+    referenced = storage_refs.referenced_shas(sha for _path, sha in candidates)
+    for relpath, sha in candidates:
+        if sha in referenced:
+            continue
+        result = free_file(relpath, grace=grace, dry_run=dry_run)
+        if result.outcome is Outcome.FREED:
+            report.freed.append((relpath, result.size))
+        elif result.outcome is Outcome.YOUNG:
+            report.kept_young += 1
+
+
+def _collect_temp(storage: Storage, report: GcReport, grace: dt.timedelta, dry_run: bool) -> None:
     local = store.local_root(storage)
     if local is not None and (local / "tmp").is_dir():
         cutoff = time.time() - max(grace, TEMP_GRACE).total_seconds()
@@ -311,4 +318,32 @@ def collect_garbage(*, grace: dt.timedelta = GC_GRACE, dry_run: bool = False) ->
                 if not dry_run:
                     path.unlink(missing_ok=True)
                 report.freed.append((f"tmp/{path.name}", stat.st_size))
+
+
+def collect_garbage(*, grace: dt.timedelta = GC_GRACE, dry_run: bool = False, pause: float | None = None) -> GcReport:
+    """Free every stored file no row references, and temp files left by crashes.
+
+    One top-level shard of the store per slice (webpop/lib/walks.py): its files are listed, their
+    references looked up by content in statements of a bounded number of hashes, and the cursor
+    (the last shard done) recorded, so memory stays small however large the store, a killed
+    collection goes on at the next shard, and the database is left alone for ``pause`` between
+    shards. Each candidate is checked again just before it is freed. A dry run records nothing.
+    """
+    storage = store.mail_storage()
+    report = GcReport()
+    if dry_run:
+        for folder in _shards(storage):
+            _collect_shard(storage, folder, report, grace, dry_run)
+        _collect_temp(storage, report, grace, dry_run)
+        return report
+
+    def step(cursor: str) -> str | None:
+        following = [folder for folder in _shards(storage) if not cursor or _place(folder) > _place(cursor)]
+        if not following:
+            _collect_temp(storage, report, grace, dry_run)
+            return None
+        _collect_shard(storage, following[0], report, grace, dry_run)
+        return following[0]
+
+    walks.run(WALK, step, atomic=False, pause=pause)
     return report

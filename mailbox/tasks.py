@@ -63,9 +63,12 @@ def expire_trash() -> int:
     """Beat, hourly: messages in the trash for WEBPOP_TRASH_DAYS are deleted for good."""
     from django.conf import settings
 
-    from . import actions
+    from . import purging
 
-    return actions.expire_trash(settings.WEBPOP_TRASH_DAYS)
+    expired = purging.expire_trash(settings.WEBPOP_TRASH_DAYS)
+    if expired:
+        free_released_files.delay()  # their files, released by the expiry
+    return expired
 
 
 @shared_task(ignore_result=True)
@@ -109,10 +112,10 @@ def resume_imports() -> int:
 
 @shared_task(ignore_result=True)
 def wake_snoozed() -> int:
-    """Beat, every tick: snoozed mail whose time has come goes back to the Inbox (actions.wake_due)."""
-    from . import actions
+    """Beat, every tick: snoozed mail whose time has come goes back to the Inbox (snoozing.wake_due)."""
+    from . import snoozing
 
-    return actions.wake_all_due()
+    return snoozing.wake_all_due()
 
 
 @shared_task(ignore_result=True)
@@ -148,4 +151,6 @@ def free_deleted_users_files(paths: list[str]) -> int:
     """Messages queued by earlier versions, which scheduled a deleted user's files in the broker: now rows."""
     from . import storage_gc
 
-    return storage_gc.release(paths)
+    released = storage_gc.release(paths)
+    free_released_files.delay()
+    return released

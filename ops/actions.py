@@ -90,4 +90,5 @@ def set_user_active(actor: AbstractBaseUser, user: AbstractBaseUser, active: boo
 def retry_quarantined(actor: AbstractBaseUser, failure: FetchFailure) -> None:
     _require(actor, operators.ACT_ON_ACCOUNTS)
     sync.retry_failure(failure)
+    mailbox_actions.free_released_after_commit()  # its kept bytes, released by the retry
     _audit(actor, "retry_quarantined", failure_id=failure.id, account_id=failure.account_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -46,6 +47,25 @@ class MetricTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} = {self.value:g}"
+
+
+class StorageTotal(models.Model):
+    """One user's stored mail as counted by the last complete pass of ops/storage.py.
+
+    The dashboard and /metrics read these rows, never the mail. ``pass_*`` add up the pass
+    under way, slice by slice; the pass's last slice makes them the totals.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="storage_total"
+    )
+    messages = models.PositiveBigIntegerField(default=0)
+    bytes = models.PositiveBigIntegerField(default=0)
+    pass_messages = models.PositiveBigIntegerField(default=0)
+    pass_bytes = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"user {self.user_id}: {self.messages} messages, {self.bytes} bytes"
 
 
 class Operator(models.Model):

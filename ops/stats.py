@@ -1,4 +1,7 @@
-"""What the dashboard and /metrics show, each a constant number of queries (no N+1)."""
+"""What the dashboard and /metrics show, each a constant number of queries (no N+1).
+
+None reads the whole message table: storage figures come from the totals a beat job counts (ops/storage.py).
+"""
 
 from __future__ import annotations
 
@@ -29,7 +32,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ErrorClass, MailAccount
-from mailbox.models import DamagedFile, FetchFailure, Message, SyncRun
+from mailbox.models import DamagedFile, FetchFailure, SyncRun
+
+from . import storage
+from .models import StorageTotal
 
 # Account health, most urgent first. "auth": the user must act (password, certificate);
 # "error": webpop keeps retrying by itself; "quarantine": syncs work but some messages fail.
@@ -188,20 +194,17 @@ class UserStorage:
 
 
 def users_with_storage(q: str = "") -> QuerySet:
-    """Users with the most mail stored first (as dicts); storage from Message.size (raw bytes)."""
+    """Users with the most mail stored first (as dicts), from the totals counted by ops/storage.py."""
     User = get_user_model()
-
-    def per_user(queryset: QuerySet, aggregate):
-        return queryset.filter(owner=OuterRef("pk")).order_by().values("owner").annotate(v=aggregate).values("v")
-
+    accounts = MailAccount.objects.filter(owner=OuterRef("pk")).order_by().values("owner").annotate(n=Count("id"))
     users = User.objects.all()
     if q:
         users = users.filter(Q(username__icontains=q) | Q(email__icontains=q))
     return (
         users.annotate(
-            stored=Coalesce(per_user(Message.objects, Sum("size")), 0),
-            n_messages=Coalesce(per_user(Message.objects, Count("id")), 0),
-            n_accounts=Coalesce(per_user(MailAccount.objects, Count("id")), 0),
+            stored=Coalesce(F("storage_total__bytes"), 0),
+            n_messages=Coalesce(F("storage_total__messages"), 0),
+            n_accounts=Coalesce(accounts.values("n"), 0),
             quota=F("profile__storage_quota_bytes"),
         )
         .order_by("-stored", "username")
@@ -233,8 +236,10 @@ def users_by_storage(limit: int = 50, q: str = "") -> list[UserStorage]:
     return storage_rows(users_with_storage(q)[:limit])
 
 
-def total_storage() -> dict[str, int]:
-    return Message.objects.aggregate(messages=Count("id"), bytes=Coalesce(Sum("size"), 0))
+def total_storage() -> dict:
+    """The host's stored mail as last counted (``as_of``: when; None before the first count)."""
+    totals = StorageTotal.objects.aggregate(messages=Coalesce(Sum("messages"), 0), bytes=Coalesce(Sum("bytes"), 0))
+    return totals | {"as_of": storage.as_of()}
 
 
 def quarantined(limit: int = 50) -> QuerySet[FetchFailure]:

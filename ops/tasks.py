@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from . import totals
+from . import storage, totals
 
 
 @shared_task(ignore_result=True)
@@ -19,3 +19,9 @@ def prune_sync_history() -> int:
     """Beat, hourly: forget sync history older than WEBPOP_SYNC_HISTORY_DAYS (totals keep counting)."""
     totals.fold()
     return totals.prune(settings.WEBPOP_SYNC_HISTORY_DAYS)
+
+
+@shared_task(ignore_result=True)
+def count_storage() -> dict:
+    """Beat: count every user's stored mail in slices (ops/storage.py) for the dashboard and /metrics."""
+    return storage.count()

@@ -1,6 +1,6 @@
 """State changes of sending: an account's sending settings and the first message from it; queueing a message
 (its task published after commit) and taking it back within the Undo window; OAuth2 accounts' settings, made
-without asking."""
+without asking; a picture put into a draft's text."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from django.utils.translation import gettext as _
 from accounts.crypto import DecryptionError
 from accounts.models import MailAccount
 
-from . import compose, identities, send, tasks
-from .models import OutgoingMessage, OutgoingState, SmtpAuth, SmtpSettings
+from . import compose, identities, rich, send, tasks
+from .models import OutgoingAttachment, OutgoingMessage, OutgoingState, SmtpAuth, SmtpSettings
 from .smtp import SmtpError
 
 FIELDS = ("host", "port", "security", "auth", "username", "from_name", "from_email", "signature")
@@ -227,3 +227,30 @@ def configure_automatic(owner) -> int:
     """Settings for each of the owner's OAuth2 accounts that has none (added before sending came with the grant)."""
     accounts = MailAccount.objects.filter(owner=owner, smtp__isnull=True, oauth_grant__isnull=False)
     return sum(configure_oauth(account) is not None for account in accounts)
+
+
+@transaction.atomic
+def add_image(owner, outgoing_id: int, filename: str, data: bytes) -> OutgoingAttachment:
+    """A picture put into a draft's text: stored with a new Content-ID, sent while the text shows it."""
+    rows = OutgoingMessage.objects.select_for_update().filter(id=outgoing_id, owner=owner, state__in=send.EDITABLE)
+    outgoing = rows.first()
+    if outgoing is None:
+        raise rich.ImageRefused(_("This message is already being sent or was sent; it can no longer be changed."))
+    kind = rich.picture_type(data)
+    if kind is None:
+        raise rich.ImageRefused(_("Only PNG, JPEG, GIF and WebP pictures can go into the text."))
+    if len(data) > settings.WEBPOP_MAX_SEND_BYTES:
+        raise rich.ImageRefused(_("This picture is too large."))
+    try:
+        send._attachment_budget(outgoing, [(filename, kind, data)])
+    except send.SendRefused as exc:
+        raise rich.ImageRefused(str(exc)) from None
+    sender = SmtpSettings.objects.filter(account_id=outgoing.account_id).values_list("from_email", flat=True).first()
+    return OutgoingAttachment.objects.create(
+        message=outgoing,
+        filename=compose.file_name(filename),
+        content_type=kind,
+        size=len(data),
+        data=data,
+        content_id=compose.new_message_id(sender or "")[1:-1],  # <random@domain> without its brackets
+    )

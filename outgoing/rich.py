@@ -7,15 +7,12 @@ always what would be sent (``richtext.clean``), and the pictures go out only whi
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.db import transaction
 from django.urls import reverse
-from django.utils.translation import gettext as _
 
 from accounts.models import Profile
 
 from . import compose, richtext
-from .models import OutgoingAttachment, OutgoingMessage, SmtpSettings
+from .models import OutgoingAttachment, OutgoingMessage
 
 # Pictures the editor may hold: raster images every mail program shows (no SVG: it can carry script),
 # known by their first bytes.
@@ -99,32 +96,3 @@ def picture_type(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     return None
-
-
-@transaction.atomic
-def add_image(owner, outgoing_id: int, filename: str, data: bytes) -> OutgoingAttachment:
-    """A picture put into a draft's text: stored with a new Content-ID, sent while the text shows it."""
-    from . import send  # send imports this module
-
-    rows = OutgoingMessage.objects.select_for_update().filter(id=outgoing_id, owner=owner, state__in=send.EDITABLE)
-    outgoing = rows.first()
-    if outgoing is None:
-        raise ImageRefused(_("This message is already being sent or was sent; it can no longer be changed."))
-    kind = picture_type(data)
-    if kind is None:
-        raise ImageRefused(_("Only PNG, JPEG, GIF and WebP pictures can go into the text."))
-    if len(data) > settings.WEBPOP_MAX_SEND_BYTES:
-        raise ImageRefused(_("This picture is too large."))
-    try:
-        send._attachment_budget(outgoing, [(filename, kind, data)])
-    except send.SendRefused as exc:
-        raise ImageRefused(str(exc)) from None
-    sender = SmtpSettings.objects.filter(account_id=outgoing.account_id).values_list("from_email", flat=True).first()
-    return OutgoingAttachment.objects.create(
-        message=outgoing,
-        filename=compose.file_name(filename),
-        content_type=kind,
-        size=len(data),
-        data=data,
-        content_id=compose.new_message_id(sender or "")[1:-1],  # <random@domain> without its brackets
-    )

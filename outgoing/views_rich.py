@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from webpop.lib import cspolicy
 
-from . import rich, richtext
+from . import actions, rich, richtext
 from .models import OutgoingAttachment, OutgoingMessage
 
 MAX_CONVERT_CHARS = 2_000_000
@@ -24,7 +24,7 @@ def image_upload(request: HttpRequest, outgoing_id: int) -> HttpResponse:
     if upload is None:
         return JsonResponse({"error": "no file"}, status=400)
     try:
-        picture = rich.add_image(request.user, outgoing_id, upload.name, upload.read())
+        picture = actions.add_image(request.user, outgoing_id, upload.name, upload.read())
     except rich.ImageRefused as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     return JsonResponse({"id": picture.id, "url": rich.image_path(outgoing_id, picture.id)})

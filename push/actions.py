@@ -1,10 +1,10 @@
 """State changes of notifications: subscribing browsers, the user's choice, and noticing new mail.
 
 Every function takes the owner and touches only the owner's rows (invariant 7). Noticing
-new mail marks a notification due on each subscription's row in one transaction and only
-then publishes the tasks, so beat's sweep (``push.delivery.sweep``) finds whatever a lost
-task or a dead worker left. Nothing here may stop ingest (invariant 9): the sync calls
-``new_mail_stored``, which never raises.
+new mail (push/noticing.py, the work the tasks run) marks a notification due on each
+subscription's row in one transaction and only then are the tasks published, so beat's
+sweep (``push.delivery.sweep``) finds whatever a lost task or a dead worker left. Nothing
+here may stop ingest (invariant 9): the sync calls ``new_mail_stored``, which never raises.
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef, QuerySet
-from django.utils import timezone
+from django.db.models import Max
 
-from mailbox.models import Folder, Message
-from spam.models import PendingScan
+from mailbox.models import Message
 
-from . import vapid, webpush
+from . import noticing, tasks, vapid, webpush
 from .models import Content, PushSettings, PushSubscription
+from .noticing import new_inbox_mail, push_enabled, settings_for  # noqa: F401  (the views' and tests' names)
 
 log = logging.getLogger(__name__)
 
@@ -31,29 +30,6 @@ MAX_BROWSERS = 20  # subscriptions per user
 
 class SubscriptionError(ValueError):
     """The browser's subscription cannot be used; the message is for the browser's console."""
-
-
-def push_enabled() -> bool:
-    """Web Push is on when the server has VAPID keys (settings.py checked them)."""
-    return bool(settings.WEBPOP_VAPID_PRIVATE_KEY and settings.WEBPOP_VAPID_PUBLIC_KEY)
-
-
-def new_inbox_mail(owner_id: int) -> QuerySet:
-    """Unread Inbox mail that could be new: fetched mail, not messages imported from files, and
-    not mail still waiting for its spam scan (the scan may file it as Spam; the sweep that judges
-    it looks for new mail then).
-
-    (Imports store their messages under UIDLs beginning "import:", mailbox/importer.py.)
-    """
-    return (
-        Message.objects.filter(owner_id=owner_id, folder=Folder.INBOX, seen=False)
-        .exclude(uidl__startswith="import:")
-        .exclude(Exists(PendingScan.objects.filter(message_id=OuterRef("pk"))))
-    )
-
-
-def settings_for(owner_id: int) -> PushSettings:
-    return PushSettings.objects.filter(user_id=owner_id).first() or PushSettings(user_id=owner_id)
 
 
 # --- Browsers ------------------------------------------------------------------------------
@@ -149,51 +125,16 @@ def new_mail_stored(owner_id: int) -> None:
 
 
 def _publish_check(owner_id: int) -> None:
-    from . import tasks
-
     tasks.notify_new_mail.delay(owner_id)
 
 
-@transaction.atomic
 def notice_new_mail(owner_id: int) -> list[int]:
-    """Mark a notification due on each of the owner's subscriptions when unread Inbox mail is new.
-
-    Returns the ids of the subscriptions whose delivery task is published after commit (none
-    when no mail is new, or another worker noticed the same mail first).
-    """
-    state = PushSettings.objects.filter(user_id=owner_id).first()
-    if state is None or not push_enabled():
-        return []
-    newest = new_inbox_mail(owner_id).filter(id__gt=state.notified_up_to).aggregate(newest=Max("id"))["newest"]
-    if newest is None:
-        return []
-    # A conditional update: of two workers that saw the same mail, one goes on.
-    taken = PushSettings.objects.filter(user_id=owner_id, notified_up_to=state.notified_up_to).update(
-        notified_up_to=newest
-    )
-    if taken != 1:
-        return []
-    now = timezone.now()
-    due = PushSubscription.objects.filter(owner_id=owner_id, vapid_public=settings.WEBPOP_VAPID_PUBLIC_KEY)
-    due.update(due_at=now, attempts=0, enqueued_at=now)
-    ids = list(due.values_list("id", flat=True))
+    """``noticing.notice_new_mail``, its deliveries published after commit; the subscriptions' ids."""
+    ids = noticing.notice_new_mail(owner_id)
     transaction.on_commit(lambda: _publish_deliveries(ids), robust=True)
     return ids
 
 
 def _publish_deliveries(ids: list[int]) -> None:
-    from . import tasks
-
     for subscription_id in ids:
         tasks.deliver.delay(subscription_id)
-
-
-def owners_with_new_mail(limit: int = 1000) -> list[int]:
-    """Owners with a subscription and unread Inbox mail newer than their last notification (the sweep's part)."""
-    if not push_enabled():
-        return []
-    newer = new_inbox_mail(OuterRef("user_id")).filter(id__gt=OuterRef("notified_up_to"))
-    subscribed = PushSubscription.objects.filter(owner_id=OuterRef("user_id"))
-    return list(
-        PushSettings.objects.filter(Exists(subscribed), Exists(newer)).values_list("user_id", flat=True)[:limit]
-    )

@@ -23,7 +23,7 @@ from django.utils.translation import gettext
 from mailbox import folders
 from mailbox.models import Folder
 
-from . import actions, webpush
+from . import noticing, webpush
 from .models import Content, PushSubscription
 
 log = logging.getLogger(__name__)
@@ -48,11 +48,11 @@ def payload(subscription: PushSubscription) -> dict | None:
     unread = folders.unread_counts(owner_id, [Folder.INBOX]).get(Folder.INBOX, 0)
     if not unread:
         return None
-    content = actions.settings_for(owner_id).content
+    content = noticing.settings_for(owner_id).content
     with translation.override(subscription.language or settings.LANGUAGE_CODE):
         newest = None
         if content == Content.SENDER:
-            newest = actions.new_inbox_mail(owner_id).only("id", "from_name", "from_email", "subject").last()
+            newest = noticing.new_inbox_mail(owner_id).only("id", "from_name", "from_email", "subject").last()
         if newest is not None:
             data = {
                 "title": newest.sender[:MAX_TITLE],
@@ -93,7 +93,7 @@ def deliver(subscription_id: int) -> str:
 
 def _send(subscription: PushSubscription) -> tuple[str, bool]:
     now = timezone.now()
-    if not actions.push_enabled() or subscription.vapid_public != settings.WEBPOP_VAPID_PUBLIC_KEY:
+    if not noticing.push_enabled() or subscription.vapid_public != settings.WEBPOP_VAPID_PUBLIC_KEY:
         # Made with a key this server no longer has: the push service would refuse it.
         return "refused", _finish(subscription, None, last_error="made with another server key")
     data = payload(subscription)
@@ -162,8 +162,9 @@ def dispatch_due(now: dt.datetime | None = None, limit: int = 500) -> list[int]:
 
 def sweep(now: dt.datetime | None = None) -> list[int]:
     """Beat, every tick: new mail nobody noticed (a lost task), then deliveries to publish."""
-    if not actions.push_enabled():
+    if not noticing.push_enabled():
         return []
-    for owner_id in actions.owners_with_new_mail():
-        actions.notice_new_mail(owner_id)  # publishes its deliveries itself, after commit
-    return dispatch_due(now)
+    noticed = []
+    for owner_id in noticing.owners_with_new_mail():
+        noticed += noticing.notice_new_mail(owner_id)  # marked as on their way: published by the sweep's task
+    return noticed + dispatch_due(now)

@@ -1,16 +1,19 @@
-"""Celery wrappers around push.actions and push.delivery: load an id, call one function."""
+"""Celery wrappers around push.noticing and push.delivery: load an id, call one function."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from . import actions, delivery
+from . import delivery, noticing
 
 
 @shared_task(ignore_result=True)
 def notify_new_mail(owner_id: int) -> int:
-    """After a sync stored mail: mark a notification due on each subscription (they are published after commit)."""
-    return len(actions.notice_new_mail(owner_id))
+    """After a sync stored mail: mark a notification due on each subscription, then publish their deliveries."""
+    ids = noticing.notice_new_mail(owner_id)  # committed on return
+    for subscription_id in ids:
+        deliver.delay(subscription_id)
+    return len(ids)
 
 
 @shared_task(ignore_result=True, acks_late=True)

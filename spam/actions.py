@@ -12,7 +12,7 @@ from accounts.models import MailAccount
 from mailbox.models import Folder, Message
 from webpop.lib import pagecache
 
-from . import learning
+from . import learning, tasks
 from .models import SafeSender, SpamSettings
 
 
@@ -32,7 +32,7 @@ def mark_spam(owner_id: int, message_ids: list[int]) -> None:
     """Train the owner's Bayes with these as spam; their senders are no longer safe."""
     senders = _senders(owner_id, message_ids)
     SafeSender.objects.filter(owner_id=owner_id, address__in=senders).delete()
-    learning.learn_later(owner_id, message_ids, spam=True)
+    _learn_later(owner_id, message_ids, spam=True)
 
 
 @transaction.atomic
@@ -45,7 +45,13 @@ def mark_not_spam(owner_id: int, message_ids: list[int]) -> None:
     SafeSender.objects.bulk_create(
         [SafeSender(owner_id=owner_id, address=address) for address in sorted(senders)], ignore_conflicts=True
     )
-    learning.learn_later(owner_id, message_ids, spam=False)
+    _learn_later(owner_id, message_ids, spam=False)
+
+
+def _learn_later(owner_id: int, message_ids: list[int], *, spam: bool) -> None:
+    """Training rows in this transaction; a worker woken after commit sends them (beat's sweep would too)."""
+    if learning.learn_later(owner_id, message_ids, spam=spam):
+        transaction.on_commit(tasks.learn_pending.delay, robust=True)
 
 
 def undone(owner_id: int, message_ids) -> None:

@@ -1,9 +1,10 @@
 """Training rspamd's Bayes with what users mark "Spam" or "Not spam", one user's statistics each.
 
-Marking writes a PendingLearn row in the transaction that moves the message (spam/actions.py)
-and wakes a worker after commit; the sweep here sends each to rspamd's controller and deletes
-the row, so a lost wake-up or a stopped rspamd only delays training (invariant 8). rspamd
-learns a message once per class; a message learned already counts as done.
+Marking writes a PendingLearn row in the transaction that moves the message, and
+spam/actions.py wakes a worker after commit (this module, which the task runs, publishes
+nothing); the sweep here sends each to rspamd's controller and deletes the row, so a lost
+wake-up or a stopped rspamd only delays training (invariant 8). rspamd learns a message once
+per class; a message learned already counts as done.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from django.db import transaction
 from django.utils import timezone
 
 from mailbox import damage
@@ -43,19 +43,12 @@ def learn_later(owner_id: int, message_ids: list[int], *, spam: bool) -> int:
         unique_fields=["message"],
         update_fields=["spam", "not_before", "claim", "attempts", "error", "created_at"],
     )
-    transaction.on_commit(_wake, robust=True)
     return len(rows)
 
 
 def cancel(owner_id: int, message_ids: list[int]) -> int:
     """A mark was undone before its training ran: forget the training."""
     return PendingLearn.objects.filter(owner_id=owner_id, message_id__in=list(message_ids)).delete()[0]
-
-
-def _wake() -> None:
-    from . import tasks
-
-    tasks.learn_pending.delay()
 
 
 @dataclass

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import MailAccount
 from mailbox.models import FetchFailure, SyncRun
+from ops import storage
 from ops.models import WorkerHeartbeat
 from tests.factories import build_message, make_account, store_message
 
@@ -102,6 +103,7 @@ def test_counters_gauges_and_histogram_match_the_database(staff_client, alice, b
     _run(ok, 1, error_class="busy")
     _run(ok, 0, finished=False)
     store_message(ok, build_message("stored"), "uid-1")
+    storage.count(pause=0)  # the beat job counting stored mail
     WorkerHeartbeat.objects.create(hostname="w1@mx1", pid=1)
     bob.is_active = False
     bob.save()

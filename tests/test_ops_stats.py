@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import MailAccount, Profile
 from mailbox.models import FetchFailure, SyncRun
-from ops import charts, stats
+from ops import charts, stats, storage
 from tests.factories import build_message, make_account, store_message
 
 NOW = dt.datetime(2026, 11, 26, 9, 40, tzinfo=dt.UTC)
@@ -86,12 +86,13 @@ def test_health_puts_what_needs_a_person_first(alice):
 
 
 @pytest.mark.django_db
-def test_storage_per_user_sums_message_sizes_biggest_first(alice, bob, settings):
+def test_storage_per_user_is_the_counted_message_sizes_biggest_first(alice, bob, settings):
     settings.WEBPOP_DEFAULT_QUOTA_MB = 10
     alice_account, bob_account = make_account(alice), make_account(bob)
     small = store_message(alice_account, build_message("small"), "a1")
     big = [store_message(bob_account, build_message(f"big {i}", "x" * 5000), f"b{i}") for i in range(2)]
     Profile.objects.update_or_create(user=alice, defaults={"storage_quota_bytes": 1000})
+    storage.count(pause=0)  # the beat job counting stored mail
     rows = stats.users_by_storage()
     assert [(r.username, r.accounts, r.messages, r.bytes) for r in rows] == [
         ("bob", 1, 2, sum(m.size for m in big)),

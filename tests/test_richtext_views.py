@@ -117,7 +117,7 @@ def test_pictures_go_into_a_draft_are_shown_to_its_owner_only_and_sent_while_the
     assert alice_client.get(reverse("outgoing:image", args=[draft.id, note.id])).status_code == 404
 
     # In the text: stored as its cid, sent in multipart/related; a second picture taken out again is not sent.
-    second = rich.add_image(alice, draft.id, "b.gif", image("GIF", (8, 8)))
+    second = outgoing_actions.add_image(alice, draft.id, "b.gif", image("GIF", (8, 8)))
     html = f'<div>Look</div><div><figure><img src="{answer["url"]}" width="30" height="20"></figure></div>'
     data = compose_data(account, format="rich", body_html=html, subject="Pics")
     alice_client.post(reverse("outgoing:edit", args=[draft.id]), {**data, "action": "save"})
@@ -146,7 +146,7 @@ def test_a_picture_cannot_go_into_a_message_being_sent(alice, alice_client):
     draft = send.save_draft(alice, None, account=account, to="bob@example.net", body="x")
     outgoing_actions.queue(alice, draft.id, delay=60)
     with pytest.raises(rich.ImageRefused):
-        rich.add_image(alice, draft.id, "a.png", PNG)
+        outgoing_actions.add_image(alice, draft.id, "a.png", PNG)
 
 
 def test_switching_formats_converts_on_the_server(alice, alice_client, client):

@@ -47,7 +47,7 @@ from mailbox.models import (
 from mailbox.views_html import asset_token, ensure_rendered
 from oauth.models import Grant
 from outgoing import actions as outgoing_actions
-from outgoing import identities, rich, send
+from outgoing import identities, send
 from outgoing.models import OutgoingAttachment, OutgoingMessage
 from push.models import PushSettings, PushSubscription
 from tests.factories import build_message, make_account, store_message
@@ -191,7 +191,7 @@ def build_world(alice, bob) -> World:
         alice, None, account=account, to="Friend <friend@example.net>", subject="Alice-Secret-Subject in a draft",
         body="alice-secret-body of a draft", add=[("alice-secret-draft-notes.txt", "text/plain", b"notes")],
     )  # fmt: skip
-    draft_picture = rich.add_image(alice, draft.id, "alice-secret-photo.png", PNG)
+    draft_picture = outgoing_actions.add_image(alice, draft.id, "alice-secret-photo.png", PNG)
     failed = send.save_draft(
         alice, None, account=account, to="friend@example.net", subject="Alice-Secret-Subject not sent",
         body="alice-secret-body the server refused",

@@ -8,7 +8,7 @@
   row, published to Celery after commit. By e-mail: an outgoing message built and queued
   with the existing send path (outgoing/send.py), so it is sent from the account's SMTP
   server, retried like any send and filed in Sent.
-* ``run`` (the task) claims a pending row with a conditional UPDATE, POSTs
+* ``run`` (the task; ``unsubscribe/tries.py``) claims a pending row with a conditional UPDATE, POSTs
   (``unsubscribe/oneclick.py``) and records the answer; a temporary failure waits on the row
   for its next try. ``due`` (beat, every tick) finds work whose task was lost or whose
   worker died, from the rows alone.
@@ -16,13 +16,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
 import re
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -32,20 +29,13 @@ from outgoing import actions as outgoing_actions
 from outgoing import compose, send
 from outgoing.models import OutgoingState, SmtpSettings
 
-from . import oneclick
+from . import oneclick, tasks
 from .models import UnsubscribeRequest
-
-log = logging.getLogger(__name__)
+from .tries import CLAIM_LEASE, MAX_ATTEMPTS, REDISPATCH_AFTER, RETRY_AFTER, due, run  # noqa: F401  (callers' names)
 
 Method = UnsubscribeRequest.Method
 State = UnsubscribeRequest.State
 
-MAX_ATTEMPTS = 3
-RETRY_AFTER = (dt.timedelta(minutes=1), dt.timedelta(minutes=5))  # after the first and the second try
-# A worker that died during a request leaves its claim; after this long the sweep hands the row on.
-CLAIM_LEASE = dt.timedelta(minutes=5)
-# A task published for a due row that has not started after this long counts as lost.
-REDISPATCH_AFTER = dt.timedelta(minutes=5)
 ACTIVE = (State.PENDING, State.RUNNING)
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
@@ -163,66 +153,7 @@ def _start(owner, message_id: int, method: str) -> UnsubscribeRequest:
 
 
 def _enqueue(request_id: int) -> None:
-    from . import tasks
-
     tasks.unsubscribe.delay(request_id)
-
-
-# --- The one-click request, in a worker -----------------------------------------------------
-
-
-def _claim(request_id: int) -> bool:
-    """Take the request with a conditional UPDATE: exactly one caller wins, and only once it is due."""
-    now = timezone.now()
-    claimable = Q(state=State.PENDING, not_before__lte=now) | Q(state=State.RUNNING, claimed_at__lt=now - CLAIM_LEASE)
-    return bool(
-        UnsubscribeRequest.objects.filter(
-            claimable, id=request_id, method=Method.ONE_CLICK, attempts__lt=MAX_ATTEMPTS
-        ).update(state=State.RUNNING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now)
-    )
-
-
-def run(request_id: int) -> str:
-    """One try of a one-click request; returns what became of it (for the task's log)."""
-    if not _claim(request_id):
-        return "skipped"
-    request = UnsubscribeRequest.objects.get(id=request_id)
-    result = oneclick.post(request.target)
-    log.info("unsubscribe request=%s outcome=%s status=%s", request.id, result.outcome.value, result.status)
-    now = timezone.now()
-    fields = {"status_code": result.status, "error": result.detail[:2000], "claimed_at": None, "updated_at": now}
-    if result.outcome is oneclick.Outcome.OK:
-        fields.update(state=State.DONE, error_class="", finished_at=now)
-    elif result.outcome is oneclick.Outcome.TEMPORARY and request.attempts < MAX_ATTEMPTS:
-        wait = RETRY_AFTER[min(request.attempts, len(RETRY_AFTER)) - 1]
-        fields.update(state=State.PENDING, error_class="temporary", not_before=now + wait)
-    else:
-        fields.update(state=State.FAILED, error_class=result.outcome.value, finished_at=now)
-    UnsubscribeRequest.objects.filter(id=request.id, state=State.RUNNING).update(**fields)
-    return fields["state"]
-
-
-@transaction.atomic
-def due(now: dt.datetime | None = None, limit: int = 500) -> list[int]:
-    """The ids of one-click requests to publish a task for now, each claimed for that with a conditional UPDATE.
-
-    Workers that died during a request leave it running: after ``CLAIM_LEASE`` it is
-    tried again (or failed, out of tries). A task published for a due try that has not
-    started after ``REDISPATCH_AFTER`` is published again; should both run, one wins the claim.
-    """
-    now = now or timezone.now()
-    rows = UnsubscribeRequest.objects.filter(method=Method.ONE_CLICK)
-    dead = Q(state=State.RUNNING, claimed_at__lt=now - CLAIM_LEASE)
-    rows.filter(dead, attempts__gte=MAX_ATTEMPTS).update(
-        state=State.FAILED, error_class="stopped", claimed_at=None, finished_at=now, updated_at=now
-    )
-    rows.filter(dead).update(state=State.PENDING, claimed_at=None, not_before=now, updated_at=now)
-    not_on_its_way = (
-        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=F("not_before")) | Q(enqueued_at__lt=now - REDISPATCH_AFTER)
-    )
-    ready = Q(state=State.PENDING, not_before__lte=now) & not_on_its_way
-    candidates = list(rows.filter(ready).order_by("not_before").values_list("id", flat=True)[:limit])
-    return [request_id for request_id in candidates if rows.filter(ready, id=request_id).update(enqueued_at=now) == 1]
 
 
 # --- What the reader sees --------------------------------------------------------------------

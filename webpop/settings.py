@@ -413,6 +413,8 @@ CELERY_BEAT_SCHEDULE["push-sweep"] = {"task": "push.tasks.sweep", "schedule": _B
 # Days a message stays in the trash before it is deleted for good (and, under
 # the mirror policy, from the server).
 WEBPOP_TRASH_DAYS = env_int("WEBPOP_TRASH_DAYS", 30, minimum=1)
+# Host-wide jobs (storage totals, garbage collection) rest this long between their slices (webpop/lib/walks.py).
+WEBPOP_WALK_PAUSE_MS = env_int("WEBPOP_WALK_PAUSE_MS", 25, minimum=0, maximum=10_000)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # Operations (ops/): one beat enqueues (a lease in the database), worker heartbeats, /metrics.
@@ -425,6 +427,12 @@ WEBPOP_METRICS_TOKEN = env_str("WEBPOP_METRICS_TOKEN", None) or None
 WEBPOP_SYNC_HISTORY_DAYS = env_int("WEBPOP_SYNC_HISTORY_DAYS", 30, minimum=8)
 CELERY_BEAT_SCHEDULE["fold-sync-totals"] = {"task": "ops.tasks.fold_sync_totals", "schedule": timedelta(minutes=1)}
 CELERY_BEAT_SCHEDULE["prune-sync-history"] = {"task": "ops.tasks.prune_sync_history", "schedule": timedelta(hours=1)}
+# Every user's stored mail, counted in slices for the dashboard and /metrics (ops/storage.py).
+WEBPOP_STORAGE_TOTALS_MINUTES = env_int("WEBPOP_STORAGE_TOTALS_MINUTES", 15, minimum=1)
+CELERY_BEAT_SCHEDULE["count-storage"] = {
+    "task": "ops.tasks.count_storage",
+    "schedule": timedelta(minutes=WEBPOP_STORAGE_TOTALS_MINUTES),
+}
 
 LOGGING = {
     "version": 1,
