@@ -23,7 +23,7 @@ from django.utils import timezone
 from accounts.models import MailAccount, Profile
 from oauth import tokens as oauth_tokens
 
-from .. import actions, mime, rules, server_memory, store, threads
+from .. import mime, rules, server_memory, snoozing, store, threads
 from ..models import FetchFailure, Message, UidlAlias
 from ..pop3 import Pop3AuthError, Pop3Client, Pop3Error, Pop3ServerError
 from . import crash, deletion, diff, lease
@@ -336,7 +336,7 @@ class Session:
         except Exception:  # a broken rule must not lose the batch: the mail stays where it was delivered
             log.exception("rules failed account=%s", account.id)
         try:
-            actions.wake_for_new_mail(stored)  # a reply brings its snoozed conversation back
+            snoozing.wake_for_new_mail(stored)  # a reply brings its snoozed conversation back
         except Exception:  # a convenience: never lose the batch over it
             log.exception("waking snoozed conversations failed account=%s", account.id)
         for message in stored:
