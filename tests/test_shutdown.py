@@ -14,16 +14,23 @@ beat, gunicorn, Dovecot behind a relay that can slow down or silence the server 
 from __future__ import annotations
 
 import hashlib
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import redis
+import requests
 from django.conf import settings
+from django.test import Client
 from django.utils import timezone
+from port_for import get_port
 
 from accounts.models import MailAccount
 from mailbox import sync, tasks
@@ -88,6 +95,13 @@ def relay(dovecot):
     for one in started:
         one.release()
         one.stop()
+
+
+def _start(procs: dict[str, subprocess.Popen], name: str, argv: list[str], env: dict, logs: Path) -> subprocess.Popen:
+    """One more process beside those ``running`` started (and stops at the end)."""
+    with open(logs / f"{name}.log", "w") as log:
+        procs[name] = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return procs[name]
 
 
 def _alive(name: str) -> bool:
@@ -209,3 +223,194 @@ def test_a_worker_stopped_mid_check_leaves_the_accounts_it_claimed_due_at_once(e
     for account in MailAccount.objects.filter(id__in=ids):
         assert account.next_poll_at <= now, (account.id, account.next_poll_at)
         assert account.consecutive_failures == 0 and account.last_error_class == ""
+
+
+# --- A rolling restart under load -------------------------------------------------------------------------
+
+STAMP = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}).*Sending due task")
+
+
+def _sends(log: Path) -> list[datetime]:
+    """When this beat published its periodic tasks (celery.beat logs each send at INFO)."""
+    return [datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f") for m in STAMP.finditer(log.read_text())]
+
+
+def _beat(name: str, tmp_path: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "webpop", "beat", "--loglevel", "INFO",
+        "--schedule", str(tmp_path / f"{name}-schedule"),
+    ]  # fmt: skip
+
+
+def _signed_in(user) -> requests.Session:
+    """A browser signed in as ``user`` (the session row made here, read by the web server)."""
+    client = Client()
+    client.force_login(user)
+    web = requests.Session()
+    web.cookies.set(settings.SESSION_COOKIE_NAME, client.cookies[settings.SESSION_COOKIE_NAME].value)
+    return web
+
+
+class Load:
+    """Pages read in a loop, retried only when the connection is refused; mail delivered to every account."""
+
+    def __init__(self, base: str, web: requests.Session, mailboxes: list[tuple[MailAccount, object]]):
+        self.base, self.web, self.mailboxes = base, web, mailboxes
+        self.answers: list[tuple[str, int]] = []
+        self.refused = 0
+        self.delivered: dict[int, dict[str, bytes]] = {account.id: {} for account, _user in mailboxes}
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._pages), threading.Thread(target=self._mail)]
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join()
+
+    def _pages(self) -> None:
+        paths = ["/", "/contacts/", "/healthz"]
+        while not self.stopping.is_set():
+            path = paths[len(self.answers) % len(paths)]
+            try:
+                answer = self.web.get(f"{self.base}{path}", timeout=60)
+            except requests.ConnectionError:
+                self.refused += 1  # nothing listening for a moment: a client or proxy tries again
+                time.sleep(0.1)
+                continue
+            self.answers.append((path, answer.status_code))
+
+    def _mail(self) -> None:
+        from django.db import connection
+
+        try:
+            n = 0
+            while not self.stopping.wait(1.5):
+                for account, user in self.mailboxes:
+                    raw = build_message(f"rolling {n}", f"body {n} {uuid.uuid4()}", message_id=f"<r{n}.{account.id}@x>")
+                    user.deliver(raw)
+                    self.delivered[account.id][hashlib.sha256(raw).hexdigest()] = raw
+                # New mail makes the accounts due, as their poll interval would.
+                MailAccount.objects.filter(id__in=self.delivered).update(next_poll_at=timezone.now())
+                n += 1
+        finally:
+            connection.close()
+
+
+def test_a_rolling_restart_of_web_worker_and_beat_under_load_loses_no_request_and_no_sync(
+    env, tmp_path, relay, dovecot, alice
+):
+    from tests.conftest import PopUser
+
+    users = []
+    for i in range(4):
+        name, password = f"roll{i}{uuid.uuid4().hex[:6]}", f"pw-{uuid.uuid4().hex}"
+        dovecot.add_user(name, password)
+        users.append(PopUser(dovecot, name, password))
+    accounts = [
+        make_account(
+            alice, host="localhost", port=dovecot.pop3s_port, username=user.name, password=user.password,
+            policy="delete" if i % 2 else "keep", label=f"roll{i}",
+        )
+        for i, user in enumerate(users)
+    ]  # fmt: skip
+    # One big mailbox behind a slow link: its sync is under way when the first worker stops.
+    big_user = users.pop()
+    big_account = accounts.pop()
+    big: dict[str, bytes] = {}
+    for i in range(150):
+        raw = build_message(f"backlog {i}", f"line {i} " * 2000, message_id=f"<backlog{i}@x>")
+        big_user.deliver(raw)
+        big[hashlib.sha256(raw).hexdigest()] = raw
+    slow = relay(rate=sum(map(len, big.values())) / 45)
+    MailAccount.objects.filter(id=big_account.id).update(port=slow.port)
+
+    port = get_port(None)
+    base = f"http://127.0.0.1:{port}"
+    env = dict(env, WEBPOP_HTTPS="false", WEBPOP_POLL_TICK_SECONDS="2", WEBPOP_BEAT_LEASE_SECONDS="6")
+    web_argv = [
+        sys.executable, "-m", "gunicorn", "webpop.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+        "--graceful-timeout", "30",
+    ]  # fmt: skip
+    logs = tmp_path / "logs"
+    commands = {"web": web_argv, "w1": _worker("w1"), "beat1": _beat("beat1", tmp_path)}
+
+    def answers() -> bool:
+        try:
+            return requests.get(f"{base}/healthz", timeout=10).status_code == 200
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still loading the app
+            return False
+
+    with running(commands, env=env, cwd=REPO, logs=logs) as procs:
+        wait_until(answers, "the web server", procs=procs, logs=logs, timeout=120)
+        wait_until(lambda: _alive("w1"), "the first worker", procs=procs, logs=logs)
+        mailboxes = [(account, user) for account, user in zip(accounts, users, strict=True)]
+        with Load(base, _signed_in(alice), mailboxes) as load:
+            wait_until(
+                lambda: sum(c.server_bytes for c in slow.conversations) > 500_000,
+                "the big sync to be under way",
+                procs=procs,
+                logs=logs,
+            )
+            # worker: the new one first, then the old one stops (its syncs end within the grace)
+            _start(procs, "w2", _worker("w2"), env, logs)
+            wait_until(lambda: _alive("w2"), "the second worker", procs=procs, logs=logs)
+            w1 = procs.pop("w1")
+            _stop(w1, logs, GRACE + STOP_MARGIN)
+            slow.rate = 0  # the rest of the backlog at full speed, for the test's time
+            # beat: the new one waits on standby, takes over when the old one stops and releases the lease
+            _start(procs, "beat2", _beat("beat2", tmp_path), env, logs)
+            wait_until(
+                lambda: "is on standby" in (logs / "beat2.log").read_text(), "beat2 on standby", procs=procs, logs=logs
+            )
+            beat1 = procs.pop("beat1")
+            _stop(beat1, logs, 30)
+            wait_until(lambda: _sends(logs / "beat2.log"), "beat2 to take over", procs=procs, logs=logs)
+            # web: gunicorn's graceful reload (new workers with the new code; old ones finish their requests)
+            booted = (logs / "web.log").read_text().count("Booting worker")
+            procs["web"].send_signal(signal.SIGHUP)
+            wait_until(
+                lambda: (logs / "web.log").read_text().count("Booting worker") >= booted + 2,
+                "the web's new workers",
+                procs=procs,
+                logs=logs,
+            )
+            time.sleep(4)  # the load goes on a little with everything new
+        # Every delivered message arrives: the accounts are polled until then.
+        expected = {account.id: load.delivered[account.id] for account in accounts} | {big_account.id: big}
+
+        def all_stored() -> bool:
+            MailAccount.objects.filter(id__in=expected).update(next_poll_at=timezone.now())
+            return all(
+                set(Message.objects.filter(account_id=account_id).values_list("sha256", flat=True)) >= set(shas)
+                for account_id, shas in expected.items()
+            )
+
+        wait_until(all_stored, "every message stored", procs=procs, logs=logs, timeout=90)
+        wait_until(
+            lambda: not MailAccount.objects.filter(sync_lease_token__gt="").exists(),
+            "syncs to end",
+            procs=procs,
+            logs=logs,
+        )
+
+    # No page failed: every request was answered, and answered 200 (refused connections were retried).
+    assert load.answers, "no page was read"
+    failed = [(path, status) for path, status in load.answers if status != 200]
+    assert not failed, (failed, log_tail(logs))
+    # Each message stored once, byte-exact; delete-after-fetch accounts' servers empty, the others whole.
+    for account, user in [*mailboxes, (big_account, big_user)]:
+        _assert_stored_once(account, expected[account.id])
+        assert user.sha256s() == (set() if account.policy == "delete" else set(expected[account.id]))
+    # Every sync run ended; none failed (a stop is no failure, and the account is polled again at once).
+    runs = list(SyncRun.objects.values_list("account_id", "finished_at", "error_class", "error"))
+    assert all(finished is not None for _a, finished, _c, _e in runs), runs
+    assert {error_class for _a, _f, error_class, _e in runs} <= {"", "busy", "stopped"}, runs
+    assert "stopped" in {c for a, _f, c, _e in runs if a == big_account.id}, "the worker did not stop mid-sync"
+    # Never two beats sending: all of beat1's sends come before beat2's first.
+    first, second = _sends(logs / "beat1.log"), _sends(logs / "beat2.log")
+    assert first and second and max(first) <= min(second), (first[-3:], second[:3])
