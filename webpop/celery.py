@@ -115,16 +115,15 @@ class ShutdownNotice(bootsteps.StartStopStep):
     requires = {"celery.worker.components:Pool"}
 
     def start(self, worker) -> None:
-        def notify(how: str = "", **_kwargs) -> None:
-            from webpop.lib import shutdown
+        from webpop.lib import shutdown  # imported here: the handler below runs inside a signal handler
 
+        def notify(how: str = "", **_kwargs) -> None:
             if how == "Cold":
                 return  # Celery ends the pool processes itself
-            shutdown.request()
+            shutdown.request()  # in a signal handler: no logging here (its lock may be held)
             for pid in (worker.pool.info or {}).get("processes", []):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, shutdown.NOTICE)
-            log.warning("%s stopping: running syncs and checks end within %s s", worker.hostname, shutdown.grace())
 
         self.notify = notify  # connected weakly: the step keeps it alive
         signals.worker_shutting_down.connect(notify)

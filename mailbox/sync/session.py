@@ -59,6 +59,8 @@ class Session:
             contextlib.closing(self.log_in()) as client,  # closed without QUIT on error: DELEs roll back
             shutdown.cut_off_after_grace(client.abort),  # a worker stopping waits this long at most
         ):
+            if shutdown.requested():  # the worker began to stop during the login
+                raise shutdown.Stopping("stopped after the login")
             self._note_capabilities(client)
             listing = diff.server_listing(client, self.notes)
             digest = diff.unchanged_since_settled(account, listing)
