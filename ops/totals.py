@@ -48,6 +48,7 @@ def aggregate(runs: QuerySet[SyncRun]) -> dict[str, float]:
         **{
             "syncs:ok": Count("id", filter=Q(error_class="")),
             "syncs:busy": Count("id", filter=Q(error_class="busy")),
+            "syncs:stopped": Count("id", filter=Q(error_class="stopped")),
             "syncs:error": Count("id", filter=~Q(error_class__in=NOT_AN_ERROR)),
             "fetched": Coalesce(Sum("fetched"), 0),
             "bytes": Coalesce(Sum("bytes"), 0),
