@@ -14,7 +14,8 @@ case "${1:-web}" in
       --workers "${WEB_CONCURRENCY:-4}" \
       --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-*}" \
       --access-logfile - \
-      --timeout 120
+      --timeout 120 \
+      --graceful-timeout 30
     ;;
   worker)
     # Node names must be unique: %h is the container's host name, different for each replica.

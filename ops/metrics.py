@@ -42,7 +42,7 @@ def _each(values: Mapping[str, float]) -> Samples:
 
 def _syncs() -> Iterator[Metric]:
     total = totals.current()
-    results = {r: total.get(f"syncs:{r}", 0) for r in ("ok", "error", "busy")}
+    results = {r: total.get(f"syncs:{r}", 0) for r in ("ok", "error", "busy", "stopped")}
     yield _family("counter", "webpop_syncs_total", "Syncs of POP3 accounts by result.", result=_each(results))
     yield _family("gauge", "webpop_syncs_running", "Syncs started and not finished.", totals.running())
     errors = {name.split(":", 1)[1]: n for name, n in sorted(total.items()) if name.startswith("errors:")}

@@ -49,7 +49,7 @@ HEALTH = {
 }
 AUTH_CLASSES = ("auth", "credentials", "tls")
 ERROR_LABELS = dict(ErrorClass.choices)
-NOT_AN_ERROR = ("", "busy")  # "busy": another sync of the account ran; nothing went wrong
+NOT_AN_ERROR = ("", "busy", "stopped")  # "busy": another sync of the account ran; "stopped": its worker stopped
 
 
 def with_health(accounts: QuerySet[MailAccount]) -> QuerySet[MailAccount]:

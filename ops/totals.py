@@ -24,7 +24,7 @@ from .models import MetricTotal
 
 WATERMARK = "_folded_through_id"
 DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
-NOT_AN_ERROR = ("", "busy")
+NOT_AN_ERROR = ("", "busy", "stopped")
 SETTLE = dt.timedelta(minutes=1)
 _DURATION = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
 
@@ -48,6 +48,7 @@ def aggregate(runs: QuerySet[SyncRun]) -> dict[str, float]:
         **{
             "syncs:ok": Count("id", filter=Q(error_class="")),
             "syncs:busy": Count("id", filter=Q(error_class="busy")),
+            "syncs:stopped": Count("id", filter=Q(error_class="stopped")),
             "syncs:error": Count("id", filter=~Q(error_class__in=NOT_AN_ERROR)),
             "fetched": Coalesce(Sum("fetched"), 0),
             "bytes": Coalesce(Sum("bytes"), 0),

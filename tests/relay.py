@@ -17,7 +17,9 @@ TCP handshake itself carries no data and is not counted; a real network adds
 one round trip for it to every connection (``connections`` counts those).
 
 ``delay`` holds every chunk for that many seconds in each direction (in order),
-as a network with a round-trip time of ``2 * delay`` would. ``hide_capability``
+as a network with a round-trip time of ``2 * delay`` would. ``rate`` (bytes a
+second, each direction) throttles it as a slow link would; ``hold()`` passes
+nothing on, as a server gone silent, until ``release()``. ``hide_capability``
 removes one line from what the server sends (``b"PIPELINING"``: a server that
 does not offer it); it works on clear-text connections only, and expects the
 CAPA listing in one chunk, as servers send it.
@@ -64,10 +66,12 @@ class Relay(ThreadedServer):
 
     name = "relay"
 
-    def __init__(self, target: tuple[str, int], *, delay: float = 0.0, hide_capability: bytes = b""):
+    def __init__(self, target: tuple[str, int], *, delay: float = 0.0, rate: float = 0.0, hide_capability: bytes = b""):
         super().__init__(HOST)
         self.target = target
         self.delay = delay
+        self.rate = rate
+        self.held = False
         self.hide = b"\r\n" + hide_capability + b"\r\n" if hide_capability else b""
         self.conversations: list[Conversation] = []
         self._lock = threading.Lock()
@@ -93,6 +97,13 @@ class Relay(ThreadedServer):
         deadline = time.monotonic() + timeout
         while self._tasks and time.monotonic() < deadline:
             time.sleep(0.005)
+
+    def hold(self) -> None:
+        """Pass nothing on in either direction (connections stay open) until ``release()``."""
+        self.held = True
+
+    def release(self) -> None:
+        self.held = False
 
     # Relaying ---------------------------------------------------------------
 
@@ -133,8 +144,12 @@ class Relay(ThreadedServer):
                 wait = due - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
+                while self.held:
+                    await asyncio.sleep(0.05)
                 writer.write(data)
                 await writer.drain()
+                if self.rate:
+                    await asyncio.sleep(len(data) / self.rate)
 
         sender = asyncio.create_task(deliver())
         try:

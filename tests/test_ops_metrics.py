@@ -101,6 +101,7 @@ def test_counters_gauges_and_histogram_match_the_database(staff_client, alice, b
     _run(bad, 1, error_class="auth")
     _run(bad, 20, error_class="timeout")
     _run(ok, 1, error_class="busy")
+    _run(ok, 100, error_class="stopped")
     _run(ok, 0, finished=False)
     store_message(ok, build_message("stored"), "uid-1")
     storage.count(pause=0)  # the beat job counting stored mail
@@ -113,6 +114,7 @@ def test_counters_gauges_and_histogram_match_the_database(staff_client, alice, b
     assert m['webpop_syncs_total{result="ok"}'] == 3
     assert m['webpop_syncs_total{result="error"}'] == 3
     assert m['webpop_syncs_total{result="busy"}'] == 1
+    assert m['webpop_syncs_total{result="stopped"}'] == 1  # its worker stopped: no error of the account
     assert m["webpop_syncs_running"] == 1
     assert m['webpop_sync_errors_total{class="auth"}'] == 2
     assert m['webpop_sync_errors_total{class="timeout"}'] == 1
@@ -123,9 +125,10 @@ def test_counters_gauges_and_histogram_match_the_database(staff_client, alice, b
     assert m['webpop_sync_duration_seconds_bucket{le="5"}'] == 5
     assert m['webpop_sync_duration_seconds_bucket{le="30"}'] == 6
     assert m['webpop_sync_duration_seconds_bucket{le="60"}'] == 7
-    assert m['webpop_sync_duration_seconds_bucket{le="+Inf"}'] == 7
-    assert m["webpop_sync_duration_seconds_count"] == 7
-    assert m["webpop_sync_duration_seconds_sum"] == pytest.approx(0.2 + 3 + 45 + 1 + 1 + 20 + 1)
+    assert m['webpop_sync_duration_seconds_bucket{le="120"}'] == 8
+    assert m['webpop_sync_duration_seconds_bucket{le="+Inf"}'] == 8
+    assert m["webpop_sync_duration_seconds_count"] == 8
+    assert m["webpop_sync_duration_seconds_sum"] == pytest.approx(0.2 + 3 + 45 + 1 + 1 + 20 + 1 + 100)
     assert m['webpop_queue_depth{queue="celery"}'] == 1
     assert m['webpop_accounts{health="quarantine"}'] == 1
     assert m['webpop_accounts{health="auth"}'] == 1

@@ -1,8 +1,9 @@
+import contextlib
 import logging
 import os
 import threading
 
-from celery import Celery, Task, bootsteps
+from celery import Celery, Task, bootsteps, signals
 
 from . import broker
 
@@ -101,3 +102,38 @@ class Heartbeat(bootsteps.StartStopStep):
 
 
 app.steps["worker"].add(Heartbeat)
+
+
+class ShutdownNotice(bootsteps.StartStopStep):
+    """On a warm shutdown (SIGTERM), tell the pool processes to end their syncs and checks soon.
+
+    Celery's warm shutdown waits for running tasks however long they take; the pool processes get
+    ``shutdown.NOTICE`` and stop at a safe point, or are cut off after WEBPOP_SHUTDOWN_GRACE
+    (webpop/lib/shutdown.py). The main process takes the request too, for pools without processes.
+    """
+
+    requires = {"celery.worker.components:Pool"}
+
+    def start(self, worker) -> None:
+        from webpop.lib import shutdown  # imported here: the handler below runs inside a signal handler
+
+        def notify(how: str = "", **_kwargs) -> None:
+            if how == "Cold":
+                return  # Celery ends the pool processes itself
+            shutdown.request()  # in a signal handler: no logging here (its lock may be held)
+            for pid in (worker.pool.info or {}).get("processes", []):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, shutdown.NOTICE)
+
+        self.notify = notify  # connected weakly: the step keeps it alive
+        signals.worker_shutting_down.connect(notify)
+
+
+@signals.worker_process_init.connect
+def _pool_process_takes_the_stop_notice(**_kwargs) -> None:
+    from webpop.lib import shutdown
+
+    shutdown.install()
+
+
+app.steps["worker"].add(ShutdownNotice)

@@ -82,6 +82,18 @@ class Pop3Client(Driver):
         self._sock = None
         self.session.reader.clear()
 
+    def abort(self) -> None:
+        """Cut the connection off from another thread: a read or write in progress fails at once.
+
+        The socket is shut down, not closed (its descriptor stays valid for the thread using it, which
+        then closes it); for TLS, below the TLS layer, so nothing waits for the server. No QUIT, so the
+        server deletes nothing of this session.
+        """
+        sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
     # Running the session's steps -------------------------------------------------
 
     def _connected(self) -> socket.socket:

@@ -28,6 +28,7 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.models import MailAccount
 from oauth.models import Grant
+from webpop.lib import shutdown
 
 from .. import server_memory
 from ..models import Message, ServerState
@@ -74,6 +75,7 @@ class Check:
     digest: str = ""  # of what the server lists now
     error: Pop3Error | None = None
     remember: str = ""  # the login method to remember
+    stopped: bool = False  # cut short because the worker is stopping: due again at once
     learned: ServerProfile | None = field(default=None, repr=False)
 
 
@@ -82,6 +84,7 @@ class Outcome:
     unchanged: list[int] = field(default_factory=list)
     to_sync: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    stopped: list[int] = field(default_factory=list)
 
 
 def plan(account_ids: list[int], now: dt.datetime | None = None) -> tuple[list[Check], list[int]]:
@@ -148,6 +151,9 @@ async def _check_one(check: Check, host_slots: asyncio.Semaphore, slots: asyncio
         then=("UIDL", "QUIT"),
     )
     async with host_slots, slots:
+        if shutdown.requested():
+            check.stopped = True
+            return
         try:
             async with asyncio.timeout(deadline):
                 client = await login.open()
@@ -175,7 +181,25 @@ async def run_checks(checks: list[Check], *, concurrency: int, per_host: int, de
     """Check every account, at most ``concurrency`` at once and ``per_host`` on any one server."""
     slots = asyncio.Semaphore(concurrency)
     by_host: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(per_host))
-    await asyncio.gather(*(_check_one(check, by_host[check.account.host.lower()], slots, deadline) for check in checks))
+    running = [
+        asyncio.ensure_future(_check_one(check, by_host[check.account.host.lower()], slots, deadline))
+        for check in checks
+    ]
+    watcher = asyncio.ensure_future(_cancel_on_shutdown(running))
+    try:
+        await asyncio.gather(*running, return_exceptions=True)
+    finally:
+        watcher.cancel()
+    for check, future in zip(checks, running, strict=True):
+        check.stopped = check.stopped or future.cancelled()
+
+
+async def _cancel_on_shutdown(running: list[asyncio.Future]) -> None:
+    """The worker is stopping: end the checks in flight now (a check changes nothing until it ends)."""
+    while not shutdown.requested():
+        await asyncio.sleep(shutdown.WATCH_SECONDS)
+    for future in running:
+        future.cancel()
 
 
 def check_accounts(account_ids: list[int]) -> Outcome:
@@ -192,7 +216,12 @@ def check_accounts(account_ids: list[int]) -> Outcome:
             )
         )
     unchanged: list[Check] = []
+    stopped = [check.account.id for check in checks if check.stopped]
+    if stopped:  # claimed by this batch, left unchecked: the next tick's poll takes them, not CLAIM_HOLD later
+        MailAccount.objects.filter(id__in=stopped).update(next_poll_at=timezone.now())
     for check in checks:
+        if check.stopped:
+            continue
         if check.error is not None:
             _record_failure(check)
             outcome.failed.append(check.account.id)
@@ -204,12 +233,14 @@ def check_accounts(account_ids: list[int]) -> Outcome:
     if unchanged:
         _record_unchanged(unchanged)
     outcome.unchanged = [check.account.id for check in unchanged]
+    outcome.stopped = stopped
     log.info(
-        "check accounts=%s unchanged=%s to_sync=%s failed=%s",
+        "check accounts=%s unchanged=%s to_sync=%s failed=%s stopped=%s",
         len(account_ids),
         len(outcome.unchanged),
         len(outcome.to_sync),
         len(outcome.failed),
+        len(stopped),
     )
     return outcome
 

@@ -12,6 +12,7 @@ from accounts.crypto import DecryptionError
 from accounts.models import MailAccount
 from oauth import tokens as oauth_tokens
 from push import actions as push_actions
+from webpop.lib import shutdown
 
 from .. import storage_gc, storage_refs, store
 from ..models import FetchFailure, SyncRun
@@ -22,11 +23,17 @@ from .session import QuotaFull, Session
 
 log = logging.getLogger(__name__)
 
+STOPPED = "the worker stopped; the sync goes on at the next poll"
+
 
 def sync_account(account_id: int) -> SyncResult:
     """Run one sync of ``account_id`` now, if no other sync of it is running."""
     started = time.monotonic()
     result = SyncResult(account=account_id)
+    if shutdown.requested():  # a task taken just before the worker began to stop: the next poll runs it
+        result.error, result.error_class = f"stopped: {STOPPED}", "stopped"
+        MailAccount.objects.filter(id=account_id).update(next_poll_at=timezone.now())
+        return result
     token = lease.claim_lease(account_id)
     if token is None:
         result.error = "busy: another sync of this account is running"
@@ -40,8 +47,12 @@ def sync_account(account_id: int) -> SyncResult:
         run = SyncRun.objects.create(account=account, started_at=now, worker=lease.worker_id())
         try:
             Session(account, result, token).run()
-        except Pop3Error as exc:
-            result.failed(exc)
+        except (shutdown.Stopping, Pop3Error) as exc:
+            if shutdown.requested():  # stopped, or cut off after the grace: what was whole is kept
+                log.warning("sync stopped, the worker is shutting down account=%s: %s", account_id, exc)
+                result.error, result.error_class = f"stopped: {STOPPED}", "stopped"
+            else:
+                result.failed(exc)
         except oauth_tokens.ReconnectRequired as exc:
             result.error_class = "auth"
             result.error = f"auth: {exc}"

@@ -93,6 +93,9 @@ def record_outcome(account: MailAccount, result: SyncResult, run: SyncRun | None
         return
     if result.error_class == "busy":
         return  # not a failure of the account
+    if result.error_class == "stopped":  # the worker stopped (webpop/lib/shutdown.py): not the account's fault
+        MailAccount.objects.filter(id=account.id).update(next_poll_at=now, listing_digest="")
+        return
     failures = account.consecutive_failures + 1
     delay = max(_backoff(account.poll_interval, failures, result.error_class).total_seconds(), result.retry_after)
     updates = {

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.models import MailAccount, Profile
 from oauth import tokens as oauth_tokens
+from webpop.lib import shutdown
 
 from .. import mime, rules, server_memory, snoozing, store, threads
 from ..models import FetchFailure, Message, UidlAlias
@@ -54,7 +55,12 @@ class Session:
 
     def run(self) -> None:
         account = self.account
-        with contextlib.closing(self.log_in()) as client:  # closed without QUIT on error: DELEs roll back
+        with (
+            contextlib.closing(self.log_in()) as client,  # closed without QUIT on error: DELEs roll back
+            shutdown.cut_off_after_grace(client.abort),  # a worker stopping waits this long at most
+        ):
+            if shutdown.requested():  # the worker began to stop during the login
+                raise shutdown.Stopping("stopped after the login")
             self._note_capabilities(client)
             listing = diff.server_listing(client, self.notes)
             digest = diff.unchanged_since_settled(account, listing)
@@ -223,8 +229,10 @@ class Session:
                         if time.monotonic() - renewed_at >= self.RENEW_SECONDS:
                             lease.renew_lease(account.id, self.lease_token)
                             renewed_at = time.monotonic()
+                        if shutdown.requested():  # the worker is stopping: keep what is whole, fetch no more
+                            raise shutdown.Stopping(f"stopped after {count} of {len(by_number)} messages")
             except Exception as exc:
-                if not isinstance(exc, (Pop3Error, QuotaFull)) and not store.is_disk_full(exc):
+                if not isinstance(exc, (Pop3Error, QuotaFull, shutdown.Stopping)) and not store.is_disk_full(exc):
                     raise
                 # The session broke, or storage is full: keep what arrived whole before that
                 # (with the disk full that may fail again; then the next sync fetches those again).
