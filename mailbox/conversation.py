@@ -15,13 +15,15 @@ from functools import lru_cache
 
 from django.http import HttpRequest, QueryDict
 from django.urls import get_script_prefix, reverse
-from django.utils.translation import gettext
+from django.utils import timezone
+from django.utils.translation import gettext, pgettext
 
 from accounts.models import MailAccount
 from spam import sender
 
 from . import damage, views_html
 from .models import Folder, Message
+from .rows import date_formatter
 
 SHOWN = 100
 MAX_SHOWN = 1000
@@ -141,10 +143,11 @@ def _url_pattern(name: str, _prefix: str) -> str:
     return before.replace("{", "{{").replace("}", "}}") + "{}" + after.replace("{", "{{").replace("}", "}}")
 
 
-def part(request: HttpRequest, message: Message, query: QueryDict | None = None) -> dict:
+def part(request: HttpRequest, message: Message, query: QueryDict | None = None, *, page_id: int | None = None) -> dict:
     """One expanded message for ``templates/mailbox/_message_part.html``: its body and attachments.
 
-    ``query``: what the reader chose for this message (plain text, images, quoted text).
+    ``query``: what the reader chose for this message (plain text, images, quoted text). ``page_id``: the
+    conversation page's message, where starring returns to (this message's own page by default).
     """
     query = QueryDict() if query is None else query
     attachments = list(message.attachments.all())
@@ -161,6 +164,7 @@ def part(request: HttpRequest, message: Message, query: QueryDict | None = None)
     except (OSError, ValueError):  # the row names no file (a tombstone)
         body, unreadable = views_html.body_context(request, message, None, query), True
     damaged_attachments = any(a.stored_path in marks for a in attachments)
+    local = timezone.localtime(message.date)
     return {
         "message": message,
         "unreadable": unreadable,
@@ -168,6 +172,13 @@ def part(request: HttpRequest, message: Message, query: QueryDict | None = None)
         "damaged_attachments": damaged_attachments,
         "trust": sender.for_message(message),
         # One reverse() per name, not one per link of each expanded message.
-        "urls": {key: url_pattern(name).format(message.id) for key, name in PART_URLS.items()},
+        "urls": {
+            **{key: url_pattern(name).format(message.id) for key, name in PART_URLS.items()},
+            "back": url_pattern("mailbox:message").format(message.id if page_id is None else page_id),
+        },
+        # Its date as the |date filter gives it (in the reader's time zone), with the format parsed once.
+        "date_iso": local.isoformat(),
+        # Translators: a message's date and time in its header (Django date format syntax).
+        "date_full": date_formatter(pgettext("full date and time", "D, M j, Y, g:i A"))(local),
         **views_html.with_attachments(message, body),
     }

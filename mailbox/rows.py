@@ -13,6 +13,7 @@ import html
 import itertools
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import TypedDict
 
 from django.template.loader import render_to_string
@@ -21,7 +22,7 @@ from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.dates import MONTHS_3
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext, ngettext, pgettext
+from django.utils.translation import get_language, gettext, ngettext, pgettext
 
 
 class Row(TypedDict):
@@ -98,7 +99,14 @@ def date_formatter(fmt: str) -> Callable[[dt.datetime], str]:
 
     Handles the codes a list date uses (day, month, year, hour, minute) and falls back to
     Django's formatter for any other code, so a translated format may use them all.
+    Kept per process for each format and language (the month names are the language's).
     """
+    return _date_formatter(fmt, get_language())
+
+
+@lru_cache(maxsize=64)
+def _date_formatter(fmt: str, _language: str | None) -> Callable[[dt.datetime], str]:
+    # The language is only part of the key: the month names below are translated into the active one.
     parts = re.findall(r"\\.|[a-zA-Z]|[^a-zA-Z\\]+", fmt)
     if any(len(p) == 1 and p.isalpha() and p not in _SIMPLE_DATE_CODES for p in parts):
         return lambda value: dateformat.format(value, fmt)
