@@ -27,9 +27,9 @@ Prints a Markdown table. gunicorn is stopped at the end, also on failure or SIGT
 Seeding 100,000 messages takes minutes, so the seeded database and data directory are kept
 for the next run (``webpop_bench_web_<fingerprint>`` and ``var/bench-web/<fingerprint>``, with the
 keys of the run that seeded, which its session cookie needs): the fingerprint covers the seed code,
-the message count and the migrations, so a schema or seed change seeds afresh. ``--fresh`` reseeds anyway; ``--drop`` removes the cache afterwards;
-``--prune`` removes the seeds of other fingerprints (never by default: a bench run from another
-checkout may be using them).
+the message count and the migrations, so a schema or seed change seeds afresh. ``--fresh`` reseeds
+anyway; ``--drop`` removes the cache afterwards; ``--prune`` removes the seeds of other fingerprints
+(never by default: a bench run from another checkout may be using them).
 
     .venv/bin/python bench/web.py [--duration 30] [--messages 100000] [--fresh] [--drop] [--prune]
 """
