@@ -202,6 +202,7 @@ def part(request: HttpRequest, message: Message, query: QueryDict | None = None,
         "unreadable": unreadable,
         "damaged": damaged,
         "damaged_attachments": damaged_attachments,
+        "attachments": attachments,
         "trust": sender.for_message(message),
         # One reverse() per name, not one per link of each expanded message.
         "urls": {
