@@ -25,11 +25,11 @@ Conversation ("Reading mail"): p99 ≤ 50 ms, app + database CPU ≤ 8 ms per re
 Prints a Markdown table. gunicorn is stopped at the end, also on failure or SIGTERM.
 
 Seeding 100,000 messages takes minutes, so the seeded database and data directory are kept
-for the next run (``webpop_bench_web_<fingerprint>`` and ``var/bench-web/<fingerprint>``): the
-fingerprint covers the seed code, the message count and the migrations, so a schema or seed
-change seeds afresh. ``--fresh`` reseeds anyway; ``--drop`` removes the cache afterwards;
-``--prune`` removes the seeds of other fingerprints (never by default: a bench run from another
-checkout may be using them).
+for the next run (``webpop_bench_web_<fingerprint>`` and ``var/bench-web/<fingerprint>``, with the
+keys of the run that seeded, which its session cookie needs): the fingerprint covers the seed code,
+the message count and the migrations, so a schema or seed change seeds afresh. ``--fresh`` reseeds
+anyway; ``--drop`` removes the cache afterwards; ``--prune`` removes the seeds of other fingerprints
+(never by default: a bench run from another checkout may be using them).
 
     .venv/bin/python bench/web.py [--duration 30] [--messages 100000] [--fresh] [--drop] [--prune]
 """
@@ -267,11 +267,20 @@ def fingerprint(messages: int) -> str:
     return digest.hexdigest()[:12]
 
 
+# The seed's keys, kept beside it: its session cookie (and the accounts' passwords) only work with the keys
+# of the run that seeded, and every run has keys of its own (_benchutil.base_env).
+KEY_FILES = {"SECRET_KEY": "secret_key", "WEBPOP_ENCRYPTION_KEYS": "encryption_keys"}
+
+
+def seed_keys(data_dir: Path) -> dict[str, str]:
+    return {name: (data_dir / file).read_text().strip() for name, file in KEY_FILES.items()}
+
+
 def cached_seed(db_name: str, data_dir: Path) -> dict | None:
-    """The seed's JSON if a complete earlier seed of this fingerprint exists."""
+    """The seed's JSON if a complete earlier seed of this fingerprint exists (with its keys)."""
     import psycopg
 
-    if not (data_dir / "seed.json").is_file():
+    if not (data_dir / "seed.json").is_file() or not all((data_dir / f).is_file() for f in KEY_FILES.values()):
         return None
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
@@ -296,6 +305,8 @@ def drop_stale_caches(keep: str) -> None:
 def seed_database(db_name: str, data_dir: Path, env: dict, messages: int) -> dict:
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
+    for name, file in KEY_FILES.items():
+        (data_dir / file).write_text(env[name])
     create_database(db_name)
     run_checked([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env=env)
     seed_out = run_checked(
@@ -377,6 +388,7 @@ def main() -> int:
                 file=sys.stderr,
             )
         else:
+            env |= seed_keys(data_dir)
             print(f"reusing the seeded database {db_name} ({seed['messages']:,} messages)", file=sys.stderr)
 
         port = free_port()

@@ -13,15 +13,18 @@ import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from django.db import connection
 from django.http import HttpRequest, QueryDict
 from django.urls import get_script_prefix, reverse
-from django.utils.translation import gettext
+from django.utils import timezone
+from django.utils.translation import gettext, pgettext
 
 from accounts.models import MailAccount
 from spam import sender
 
 from . import damage, views_html
 from .models import Folder, Message
+from .rows import date_formatter
 
 SHOWN = 100
 MAX_SHOWN = 1000
@@ -67,6 +70,38 @@ def thread_rows(owner_id: int, thread_id: int):
     return Message.objects.filter(owner_id=owner_id, thread_id=thread_id).exclude(folder=Folder.PURGED)
 
 
+# The page's lines, newest first, as thread_rows(...).order_by("-date", "-id").values_list(*LINE_FIELDS)[:limit]
+# reads them, in plain SQL: the page runs it on every view, and the ORM took longer to build this query
+# than the database to run it (msg_owner_thread_idx).
+_LINES_SQL = """
+SELECT {columns} FROM {table}
+WHERE owner_id = %(owner)s AND thread_id = %(thread)s AND folder <> %(purged)s
+ORDER BY date DESC, id DESC LIMIT %(limit)s
+"""
+
+
+def _newest_lines(owner_id: int, thread_id: int, limit: int) -> list[Line]:
+    sql = _LINES_SQL.format(columns=", ".join(LINE_FIELDS), table=connection.ops.quote_name(Message._meta.db_table))
+    params = {"owner": owner_id, "thread": thread_id, "purged": str(Folder.PURGED), "limit": limit}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    # SQLite gives the stored UTC time without its zone (PostgreSQL's is aware, in UTC).
+    return [
+        Line(
+            id_,
+            name,
+            email,
+            snippet,
+            date if date.tzinfo else date.replace(tzinfo=dt.UTC),
+            bool(seen),
+            bool(flag),
+            folder,
+        )
+        for id_, name, email, snippet, date, seen, flag, folder in found
+    ]
+
+
 def load(
     opened: Message,
     *,
@@ -85,11 +120,10 @@ def load(
     shown = SHOWN if shown is None else shown
     if not opened.thread_id:
         return Conversation(opened, [opened], expanded={opened.id})
-    rows = thread_rows(opened.owner_id, opened.thread_id).order_by("-date", "-id")
     if lines:
-        newest = [Line(*row) for row in rows.values_list(*LINE_FIELDS)[: shown + 1]]
+        newest = _newest_lines(opened.owner_id, opened.thread_id, shown + 1)
     else:
-        rows = rows.defer(*defer)
+        rows = thread_rows(opened.owner_id, opened.thread_id).order_by("-date", "-id").defer(*defer)
         if accounts is None:
             rows = rows.select_related("account")
         newest = list(rows[: shown + 1])
@@ -141,10 +175,11 @@ def _url_pattern(name: str, _prefix: str) -> str:
     return before.replace("{", "{{").replace("}", "}}") + "{}" + after.replace("{", "{{").replace("}", "}}")
 
 
-def part(request: HttpRequest, message: Message, query: QueryDict | None = None) -> dict:
+def part(request: HttpRequest, message: Message, query: QueryDict | None = None, *, page_id: int | None = None) -> dict:
     """One expanded message for ``templates/mailbox/_message_part.html``: its body and attachments.
 
-    ``query``: what the reader chose for this message (plain text, images, quoted text).
+    ``query``: what the reader chose for this message (plain text, images, quoted text). ``page_id``: the
+    conversation page's message, where starring returns to (this message's own page by default).
     """
     query = QueryDict() if query is None else query
     attachments = list(message.attachments.all())
@@ -161,13 +196,22 @@ def part(request: HttpRequest, message: Message, query: QueryDict | None = None)
     except (OSError, ValueError):  # the row names no file (a tombstone)
         body, unreadable = views_html.body_context(request, message, None, query), True
     damaged_attachments = any(a.stored_path in marks for a in attachments)
+    local = timezone.localtime(message.date)
     return {
         "message": message,
         "unreadable": unreadable,
         "damaged": damaged,
         "damaged_attachments": damaged_attachments,
+        "attachments": attachments,
         "trust": sender.for_message(message),
         # One reverse() per name, not one per link of each expanded message.
-        "urls": {key: url_pattern(name).format(message.id) for key, name in PART_URLS.items()},
+        "urls": {
+            **{key: url_pattern(name).format(message.id) for key, name in PART_URLS.items()},
+            "back": url_pattern("mailbox:message").format(message.id if page_id is None else page_id),
+        },
+        # Its date as the |date filter gives it (in the reader's time zone), with the format parsed once.
+        "date_iso": local.isoformat(),
+        # Translators: a message's date and time in its header (Django date format syntax).
+        "date_full": date_formatter(pgettext("full date and time", "D, M j, Y, g:i A"))(local),
         **views_html.with_attachments(message, body),
     }

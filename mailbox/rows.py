@@ -13,6 +13,7 @@ import html
 import itertools
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import TypedDict
 
 from django.template.loader import render_to_string
@@ -21,18 +22,20 @@ from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.dates import MONTHS_3
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext, ngettext, pgettext
+from django.utils.translation import get_language, gettext, ngettext, pgettext
 
 
 class Row(TypedDict):
     """One list row's values, ready to print (templates/mailbox/_rows.html)."""
 
     id: int
+    # Every value the row prints is a SafeString, escaped here once (and search terms marked): the template
+    # then prints it as it is, not through the locale's number formatting and Django's escaping per variable.
+    key: str  # the id, as printed
     url: str
     action_url: str  # the row's own buttons (star, archive...) post here
     css: str  # "unread", "starred", both or neither
     sender: str
-    # The texts are SafeStrings: escaped (and search terms marked) here.
     title: str  # the subject without marks
     subject: str
     snippet: str
@@ -98,7 +101,14 @@ def date_formatter(fmt: str) -> Callable[[dt.datetime], str]:
 
     Handles the codes a list date uses (day, month, year, hour, minute) and falls back to
     Django's formatter for any other code, so a translated format may use them all.
+    Kept per process for each format and language (the month names are the language's).
     """
+    return _date_formatter(fmt, get_language())
+
+
+@lru_cache(maxsize=64)
+def _date_formatter(fmt: str, _language: str | None) -> Callable[[dt.datetime], str]:
+    # The language is only part of the key: the month names below are translated into the active one.
     parts = re.findall(r"\\.|[a-zA-Z]|[^a-zA-Z\\]+", fmt)
     if any(len(p) == 1 and p.isalpha() and p not in _SIMPLE_DATE_CODES for p in parts):
         return lambda value: dateformat.format(value, fmt)
@@ -124,8 +134,9 @@ def present(
     the time snoozed mail comes back. ``now``: what "today" and "this year" are measured from.
     """
     # One reverse() for the page; every row's URL differs only in the id.
-    prefix, _, suffix = reverse("mailbox:message", args=[0]).rpartition("0")
-    act_prefix, _, act_suffix = reverse("mailbox:row_action", args=[0]).rpartition("0")
+    # Escaped once here: a row's URL is these around its id (digits).
+    prefix, _, suffix = html.escape(reverse("mailbox:message", args=[0])).rpartition("0")
+    act_prefix, _, act_suffix = html.escape(reverse("mailbox:row_action", args=[0])).rpartition("0")
     no_subject = gettext("(no subject)")
     unknown_sender = gettext("(unknown sender)")
     zone = timezone.get_current_timezone()
@@ -151,14 +162,15 @@ def present(
         rows.append(
             Row(
                 id=m.id,
-                url=f"{prefix}{m.id}{suffix}",
-                action_url=f"{act_prefix}{m.id}{act_suffix}",
+                key=SafeString(m.id),  # digits
+                url=SafeString(f"{prefix}{m.id}{suffix}"),
+                action_url=SafeString(f"{act_prefix}{m.id}{act_suffix}"),
                 css=_CSS[unread, m.flagged],
                 sender=_escaped(m.from_name or m.from_email or unknown_sender),
                 title=_escaped(subject),
                 subject=mark(subject),
                 snippet=mark(m.snippet),
-                iso_date=local.isoformat(),
+                iso_date=SafeString(local.isoformat()),  # digits, "-", ":", "T", "+"
                 date=_escaped(short_date(local)),
                 full_date=_escaped(full_date(local)),
                 unread=unread,
@@ -177,7 +189,15 @@ def _escaped(text: str) -> SafeString:
     return SafeString(html.escape(text or ""))
 
 
-_CSS = {(False, False): "", (True, False): "unread", (False, True): "starred", (True, True): "unread starred"}
+_CSS = {
+    key: SafeString(value)
+    for key, value in {
+        (False, False): "",
+        (True, False): "unread",
+        (False, True): "starred",
+        (True, True): "unread starred",
+    }.items()
+}
 
 
 def relative_formatter(now: dt.datetime) -> Callable[[dt.datetime], str]:

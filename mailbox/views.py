@@ -389,7 +389,9 @@ SELECT
 def _neighbours(message: Message) -> tuple[int | None, int | None]:
     """The ids of the messages just newer and just older than ``message`` in its folder's list (or None)."""
     sql = _NEIGHBOURS_SQL.format(table=connection.ops.quote_name(Message._meta.db_table))
-    params = {"owner": message.owner_id, "folder": str(message.folder), "date": message.date, "id": message.id}
+    # The date as the ORM would pass it: SQLite compares it as text, in the stored form (UTC, no zone).
+    date = connection.ops.adapt_datetimefield_value(message.date)
+    params = {"owner": message.owner_id, "folder": str(message.folder), "date": date, "id": message.id}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         newer, older = cursor.fetchone()

@@ -40,7 +40,7 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     parts = {}
     for m in expanded:
         # The page's query (plain text, images, quoted text) is the opened message's choice.
-        parts[m.id] = conversation.part(request, m, request.GET if m.id == message.id else None)
+        parts[m.id] = conversation.part(request, m, request.GET if m.id == message.id else None, page_id=message.id)
     actions.mark_opened(request.user.id, [m.id for m in expanded if not m.seen])
     # The toolbar acts on the conversation where the opened message is (its Inbox part, say; not Sent).
     acted_on = [m.id for m in thread.messages if m.folder == message.folder]
@@ -48,6 +48,7 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     newer, older = views._neighbours(message)
     # Each message's URLs from a pattern, not two reverse() per message; its date by a formatter parsed once.
     part_url, open_url = conversation.url_pattern("mailbox:message_part"), conversation.url_pattern("mailbox:message")
+    print_url = conversation.url_pattern("mailbox:print_conversation" if len(thread.messages) > 1 else "mailbox:print")
     zone = timezone.get_current_timezone()
     # Translators: a date and time in short lists (Django date format syntax).
     short_date = rows.date_formatter(pgettext("short date and time", "M j, H:i"))
@@ -78,8 +79,11 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
             "move_targets": [(value, label) for value, label in VISIBLE_FOLDERS if value != message.folder],
             "folder_url": views._folder_url(message.folder),
             "folder_label": dict(Folder.choices).get(message.folder) or gettext("Back"),
+            "print_url": print_url.format(message.id),
             "newer": newer,
             "older": older,
+            "newer_url": newer and open_url.format(newer),
+            "older_url": older and open_url.format(older),
             "sender_tabs": views_tabs.choices(request, message),
         },
     )
@@ -93,4 +97,4 @@ def message_part(request: HttpRequest, message_id: int) -> HttpResponse:
     prefetch_related_objects([message], "attachments")
     part = conversation.part(request, message, request.GET)
     actions.mark_opened(request.user.id, [message.id])
-    return render(request, "mailbox/_message_part.html", {"part": part, "page_message_id": None})
+    return render(request, "mailbox/_message_part.html", {"part": part})

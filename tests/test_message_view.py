@@ -22,12 +22,14 @@ def three(alice):
     return first, second, third
 
 
+@pytest.mark.sqlite  # plain SQL: the dates compare as text there
 def test_neighbours_follow_the_folder_order(alice_client, three):
     first, second, third = three
     page = alice_client.get(reverse("mailbox:message", args=[second.id]))
     assert (page.context["newer"], page.context["older"]) == (third.id, first.id)
 
 
+@pytest.mark.sqlite  # the lines are read in plain SQL
 def test_conversation_lists_the_other_messages(alice_client, three):
     first, _second, third = three
     page = alice_client.get(reverse("mailbox:message", args=[third.id])).content.decode()
