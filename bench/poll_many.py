@@ -103,6 +103,18 @@ def status_kb(pid: int, field: str) -> int:
     return 0
 
 
+def pss_kb(pid: int) -> int:
+    """Proportional set size: shared pages (a prefork child's copy-on-write pages) counted once across
+    the processes sharing them, so a sum over processes is what they use together, unlike RSS."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system time of ``pids`` (each worker's own, its waited-for children's too)."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -114,6 +126,46 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
     return total / ticks
+
+
+def session_members(sid: int) -> list[int]:
+    """Every live process of session ``sid`` (Dovecot's master and all it started)."""
+    members = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            members.append(int(entry.name))
+    return members
+
+
+def postmaster_pid() -> int:
+    """The PostgreSQL server the benchmark's database is on: the parent of this connection's backend."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+class OtherCpu:
+    """CPU seconds of what shares the machine with the workers: the relay (this process: the relay's
+    thread, the round's own polling of the database), Dovecot, PostgreSQL. Exited children count
+    through their parent's cutime/cstime."""
+
+    def __init__(self, dovecot_sid: int, postmaster: int):
+        self.dovecot_sid, self.postmaster = dovecot_sid, postmaster
+
+    def read(self) -> dict[str, float]:
+        own = os.times()
+        return {
+            "relay": own.user + own.system,
+            "dovecot": cpu_seconds(session_members(self.dovecot_sid)),
+            "postgres": cpu_seconds(process_tree(self.postmaster)),
+        }
 
 
 class ConnectionPeak:
@@ -237,12 +289,15 @@ def main() -> int:
 
         worker_pids = [p for w in workers for p in process_tree(w.pid)]
 
+        others = OtherCpu(server.pid, postmaster_pid())
+        other_cpu: list[dict[str, float]] = []
+
         def poll_round() -> tuple[float, int, int, float, float]:
             """Make every account due, enqueue like beat; seconds until all succeeded."""
             MailAccount.objects.update(next_poll_at=timezone.now() - dt.timedelta(seconds=1))
             relay.wait_closed()
             relay.reset()
-            cpu_before = cpu_seconds(worker_pids)
+            cpu_before, others_before = cpu_seconds(worker_pids), others.read()
             start = timezone.now()
             enqueued = 0
             while claimed := tasks.poll_due_accounts():
@@ -264,6 +319,8 @@ def main() -> int:
             seconds = (last - start).total_seconds()
             time.sleep(1.0)  # the last task's bookkeeping (its result, the next wake-up) ends
             cpu = cpu_seconds(worker_pids) - cpu_before
+            others_after = others.read()
+            other_cpu.append({k: others_after[k] - others_before[k] for k in others_after})
             relay.wait_closed()
             turns = sum(c.turns for c in relay.conversations) / max(1, relay.connections)
             fetched = sum(SyncRun.objects.filter(started_at__gte=start).values_list("fetched", flat=True))
@@ -300,6 +357,7 @@ def main() -> int:
             raise SystemExit("A message was stored twice.")
         pg_peak = peak.stop()
         worker_rss = sum(status_kb(p, "VmRSS") for p in worker_pids) / 1024
+        worker_pss = sum(pss_kb(p) for p in worker_pids) / 1024
         worker_hwm = max(status_kb(p, "VmHWM") for p in worker_pids) / 1024
 
     print(
@@ -319,7 +377,19 @@ def main() -> int:
         print(f"| {name} | {seconds:.1f} | {ACCOUNTS / seconds:,.0f} | {turns:.2f} | "
               f"{cpu * 1000 / ACCOUNTS:.2f} | {runs:,} | {fetched:,} |")  # fmt: skip
     print(
-        f"\nWorker processes' RSS at the end, all together: {worker_rss:.0f} MB (largest peak {worker_hwm:.0f} MB). "
+        "\nWhere the machine's CPU went, ms per poll: the workers, the relay (this script's process: the relay "
+        "thread and the round's own polling of the database), Dovecot, PostgreSQL; and cores busy on average "
+        f"(all of it over the round's seconds; the machine has {os.cpu_count()}).\n"
+    )
+    print("| round | workers | relay | Dovecot | PostgreSQL | all | cores busy |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for (name, (seconds, _fetched, _runs, _turns, cpu)), other in zip(rows, other_cpu, strict=True):
+        parts = [cpu, other["relay"], other["dovecot"], other["postgres"]]
+        cells = " | ".join(f"{part * 1000 / ACCOUNTS:.2f}" for part in [*parts, sum(parts)])
+        print(f"| {name} | {cells} | {sum(parts) / seconds:.2f} |")
+    print(
+        f"\nWorker processes' memory at the end, all together: {worker_pss:.0f} MB PSS (shared pages counted once), "
+        f"{worker_rss:.0f} MB as the sum of RSS (largest peak {worker_hwm:.0f} MB). "
         f"Peak PostgreSQL connections to the benchmark database (workers, this script, its sampler): {pg_peak}."
     )
     print(f"\nScript run time: {time.perf_counter() - t0:.0f} s.", file=sys.stderr)

@@ -387,6 +387,12 @@ class DovecotServer:
     def run_dir(self) -> Path:
         return self._runtime.root / "run"
 
+    @property
+    def pid(self) -> int | None:
+        """The master's pid, the leader of the session of every process it starts (None when stopped)."""
+        proc = self._runtime.proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
     def maildir(self, user: str) -> Path:
         return self._home_root / user / "Maildir"
 
