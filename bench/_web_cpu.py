@@ -9,7 +9,7 @@ checkout, e.g. a ``git archive`` of an older commit, on the same database)::
 Prints one JSON line: {label: {"mean": ms, "min": ms}}, the process CPU time per request over all
 requests and in the cheapest batch of 20. The database's own time is not included
 (its backend is another process). With ``--middleware`` it also times each middleware (wall time of
-its own code, the view and the middlewares inside it excluded), for the lead's settings decisions.
+its own code, the view and the middlewares inside it excluded), to see which one a request pays for.
 """
 
 from __future__ import annotations
