@@ -334,7 +334,7 @@ def test_mail_sends_and_pages_survive_postgresql_redis_a_killed_worker_and_a_ful
         WEBPOP_POLL_TICK_SECONDS="1",
         WEBPOP_SEND_REDISPATCH_SECONDS="3",
         WEBPOP_BEAT_LEASE_SECONDS="5",
-        WEBPOP_SYNC_LEASE_SECONDS="30",  # the killed worker's sync holds its account this long
+        WEBPOP_SYNC_LEASE_SECONDS="30",  # a lease a sync could not release (no database) lapses after this
         WEBPOP_POLL_CLAIM_SECONDS="10",  # an account whose task the broker lost is polled again after this
         WEBPOP_POP3_TIMEOUT="15",
         WEBPOP_HEARTBEAT_SECONDS="2",
