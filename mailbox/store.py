@@ -59,16 +59,22 @@ class VerificationError(Exception):
 
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+# The database's own disk: PostgreSQL's disk_full (SQLSTATE 53100), SQLite's SQLITE_FULL (13).
+DISK_FULL_SQLSTATE = "53100"
+SQLITE_FULL = 13
 
 
 def is_disk_full(exc: BaseException | None) -> bool:
-    """Whether ``exc``, or an error it was raised from, is a full file system (or disk quota).
+    """Whether ``exc``, or an error it was raised from, is a full file system (or disk quota), the mail
+    store's or the database's (Django's database errors are raised from the driver's).
 
     Anything with an ``errno`` counts, so an error reported from another process can carry it.
     """
     seen = set()
     while exc is not None and id(exc) not in seen:
-        if getattr(exc, "errno", None) in DISK_FULL_ERRNOS:
+        if getattr(exc, "errno", None) in DISK_FULL_ERRNOS or getattr(exc, "sqlstate", None) == DISK_FULL_SQLSTATE:
+            return True
+        if getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL:
             return True
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__

@@ -480,11 +480,17 @@ def file_sent(outgoing: OutgoingMessage, note: str = "") -> Message:
     """Store what was sent in Sent (byte-exact, plus Bcc) and mark the outgoing message sent."""
     bcc = compose.parse_recipients(outgoing.bcc, "bcc")
     data = compose.with_bcc(bytes(outgoing.raw), bcc)
-    with store.temp_file() as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    stored = store.commit_raw(Path(fh.name), expected_size=len(data), expected_sha256=hashlib.sha256(data).hexdigest())
+    fh = store.temp_file()
+    try:
+        with fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        stored = store.commit_raw(
+            Path(fh.name), expected_size=len(data), expected_sha256=hashlib.sha256(data).hexdigest()
+        )
+    finally:
+        Path(fh.name).unlink(missing_ok=True)  # moved into the store, or (a full disk) never left in the spool
     parsed = mime.parse_bytes(data)
     now = timezone.now()
     with transaction.atomic():

@@ -250,3 +250,13 @@ def test_beat_claims_every_due_account_once_and_enqueues_checks_in_batches(alice
     assert sorted(i for b in batches for i in b) == sorted(a.id for a in accounts)
     assert tasks.poll_due_accounts() == 0  # claimed: not due again until the check sets the next poll
     assert all(a.next_poll_at > timezone.now() for a in MailAccount.objects.all())
+
+
+def test_an_account_whose_check_was_lost_is_claimed_again_when_the_claim_lapses(alice, settings):
+    settings.WEBPOP_POLL_CLAIM_SECONDS = 40
+    account = make_account(alice)
+    now = timezone.now()
+
+    assert sync.claim_due_accounts(now=now) == [account.id]  # its check task is then lost with the broker
+    assert sync.claim_due_accounts(now=now + dt.timedelta(seconds=39)) == []
+    assert sync.claim_due_accounts(now=now + dt.timedelta(seconds=40)) == [account.id]

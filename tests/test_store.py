@@ -178,3 +178,36 @@ def test_a_batch_reads_back_exactly_as_one_message_stored_alone(alice):
     attachment_fields = [f.attname for f in Attachment._meta.concrete_fields if f.attname not in {"id", "message_id"}]
     rows = Attachment.objects.values(*attachment_fields)
     assert list(rows.filter(message_id=batched.id)) == list(rows.filter(message_id=alone.id))
+
+
+def _raised_through_django(driver_error: Exception) -> Exception:
+    """``driver_error`` as Django raises it: its own OperationalError, raised from the driver's."""
+    import django.db
+
+    try:
+        try:
+            raise driver_error
+        except Exception as exc:
+            raise django.db.OperationalError(*exc.args) from exc
+    except django.db.OperationalError as wrapped:
+        return wrapped
+
+
+def test_the_database_disk_full_counts_as_disk_full_like_the_mail_store():
+    import sqlite3
+
+    import psycopg
+
+    # SQLite's own "database or disk is full", for real: a database allowed two pages.
+    db = sqlite3.connect(":memory:")
+    db.execute("PRAGMA max_page_count = 2")
+    with pytest.raises(sqlite3.OperationalError) as full:
+        db.execute("CREATE TABLE t (x BLOB)")
+        db.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    db.close()
+    assert store.is_disk_full(_raised_through_django(full.value))
+    # PostgreSQL's disk_full (SQLSTATE 53100), as psycopg raises it when the server cannot extend a file.
+    assert store.is_disk_full(_raised_through_django(psycopg.errors.DiskFull("could not extend file")))
+    assert store.is_disk_full(OSError(28, "No space left on device"))
+    for other in (psycopg.errors.AdminShutdown("terminating connection"), sqlite3.OperationalError("locked")):
+        assert not store.is_disk_full(_raised_through_django(other))

@@ -152,3 +152,23 @@ def test_disk_full_stops_the_sync_cleanly_and_it_resumes(
     assert pop_user.messages() == []
     account.refresh_from_db()
     assert (account.last_error_class, account.consecutive_failures) == ("", 0)
+
+
+def test_a_send_on_a_full_disk_goes_out_once_and_leaves_no_partial_copy(small_disk, alice, smtp_account, smtp_server):
+    from outgoing import actions as outgoing_actions
+    from outgoing import send
+    from outgoing.models import OutgoingMessage, OutgoingState
+
+    account = smtp_account()
+    draft = send.save_draft(alice, None, account=account, to="bob@example.net", subject="Full", body="Hi.\n")
+    outgoing_actions.queue(alice, draft.id, delay=0)
+    small_disk.leave_free(0)  # the copy for Sent cannot be written
+
+    assert send.deliver(draft.id) == send.Outcome.SENT
+
+    assert len(smtp_server.received) == 1
+    outgoing = OutgoingMessage.objects.get(id=draft.id)
+    assert (outgoing.state, outgoing.error_class) == (OutgoingState.SENT, "not_filed")  # never sent again
+    assert not Message.objects.filter(account=account).exists()
+    spool = small_disk.path / "tmp"
+    assert not (spool.exists() and list(spool.iterdir())), "the partial copy for Sent was left in the spool"

@@ -247,6 +247,8 @@ WEBPOP_POP3_TIMEOUT = env_int("WEBPOP_POP3_TIMEOUT", 60, minimum=1, maximum=3600
 WEBPOP_SYNC_LEASE_SECONDS = env_int("WEBPOP_SYNC_LEASE_SECONDS", 900, minimum=30)
 # A worker stopping (SIGTERM) gives running syncs and checks this long to end at a safe point (webpop/lib/shutdown.py).
 WEBPOP_SHUTDOWN_GRACE = env_int("WEBPOP_SHUTDOWN_GRACE", 30, minimum=1, maximum=3600)
+# How long beat's claim on a due account lasts: an account whose check or sync task was lost is polled again after it.
+WEBPOP_POLL_CLAIM_SECONDS = env_int("WEBPOP_POLL_CLAIM_SECONDS", 300, minimum=5)
 WEBPOP_MAX_MESSAGE_BYTES = env_int("WEBPOP_MAX_MESSAGE_BYTES", 100 * 1024 * 1024, minimum=1024)
 # Largest upload of .eml / .mbox files to import at once (streamed to temp files, never held in memory).
 WEBPOP_IMPORT_MAX_BYTES = env_int("WEBPOP_IMPORT_MAX_BYTES", 200 * 1024 * 1024, minimum=1024)

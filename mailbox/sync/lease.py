@@ -69,9 +69,10 @@ def release_lease(account_id: int, token: str) -> None:
     )
 
 
-# A claimed account's next poll is pushed this far: the check or sync sets the real one when it ends, so
-# only an account whose task was lost waits this long to be polled again.
-CLAIM_HOLD = dt.timedelta(minutes=5)
+# A claimed account's next poll is pushed WEBPOP_POLL_CLAIM_SECONDS forward: the check or sync sets the real
+# one when it ends, so only an account whose task was lost (a broker restart, a killed worker) waits this long.
+def claim_hold() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.WEBPOP_POLL_CLAIM_SECONDS)
 
 
 def claim_due_accounts(now: dt.datetime | None = None, limit: int = 1000) -> list[int]:
@@ -82,6 +83,7 @@ def claim_due_accounts(now: dt.datetime | None = None, limit: int = 1000) -> lis
     account for the same slot. Disabled accounts and users are not polled.
     """
     now = now or timezone.now()
+    hold_until = now + claim_hold()
     with transaction.atomic():
         due = list(
             MailAccount.objects.select_for_update(skip_locked=True, of=("self",))
@@ -91,8 +93,8 @@ def claim_due_accounts(now: dt.datetime | None = None, limit: int = 1000) -> lis
         )
         if not due:
             return []
-        claimed = MailAccount.objects.filter(id__in=due, next_poll_at__lte=now).update(next_poll_at=now + CLAIM_HOLD)
+        claimed = MailAccount.objects.filter(id__in=due, next_poll_at__lte=now).update(next_poll_at=hold_until)
         if claimed != len(due):  # a database without row locks, and a claim in between: keep what is ours
-            ours = MailAccount.objects.filter(id__in=due, next_poll_at=now + CLAIM_HOLD)
+            ours = MailAccount.objects.filter(id__in=due, next_poll_at=hold_until)
             return list(ours.values_list("id", flat=True))
     return due
