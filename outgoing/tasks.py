@@ -9,7 +9,7 @@ from webpop import broker
 from . import send
 
 
-@shared_task(acks_late=True)
+@shared_task
 def send_outgoing(outgoing_id: int) -> str:
     """One try. After a temporary failure the next try's time is on the message's row, not in the broker."""
     outcome = send.deliver(outgoing_id)

@@ -16,7 +16,7 @@ def notify_new_mail(owner_id: int) -> int:
     return len(ids)
 
 
-@shared_task(ignore_result=True, acks_late=True)
+@shared_task(ignore_result=True)
 def deliver(subscription_id: int) -> str:
     """One try of a subscription's pending notification; a retry's time is on the row, not in the broker."""
     return delivery.deliver(subscription_id)

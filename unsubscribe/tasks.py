@@ -7,7 +7,7 @@ from celery import shared_task
 from . import tries
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(ignore_result=True)
 def unsubscribe(request_id: int) -> str:
     """One try. After a temporary failure the next try's time is on the request's row, not in the broker."""
     return tries.run(request_id)

@@ -375,7 +375,10 @@ WEBPOP_RATELIMIT_UNSUBSCRIBE = env_int("WEBPOP_RATELIMIT_UNSUBSCRIBE", 30, minim
 WEBPOP_PROXY_HOPS = env_int("WEBPOP_PROXY_HOPS", 0, minimum=0, maximum=5)
 
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_ACKS_LATE = True
+# A task's message is acknowledged when it starts. Work is found again from database rows (claims,
+# leases, beat's sweeps), not from redelivered messages; and an acknowledgement due after a task that
+# outlived its broker connection is one kombu 5.7 fails on, ending the worker (tests/test_chaos.py).
+CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A worker that lost the broker retries for as long as it takes (the default gives up after 100 tries,
@@ -384,8 +387,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # A task running when the broker connection drops keeps running (Celery 6 will cancel it by default): a
-# sync cut off only because Redis blinked would redo its POP3 session. Its acknowledgement may be lost;
-# a second run is harmless (the account lease, (account, uidl) unique, claims on rows).
+# sync cut off only because Redis blinked would redo its POP3 session. A second run of any task is
+# harmless anyway (the account lease, (account, uidl) unique, claims on rows).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Every tick beat's sweeps find due work from database rows and publish its tasks: the broker only wakes
 # workers up, so a lost message (or a worker that dies holding one) delays work, never loses it.
