@@ -148,8 +148,11 @@ def test_a_worker_stopped_mid_sync_ends_it_within_the_grace_and_the_next_worker_
     with running({"w1": _worker("w1")}, env=env, cwd=REPO, logs=logs) as procs:
         wait_until(lambda: _alive("w1"), "the first worker", procs=procs, logs=logs)
         tasks.sync_account.delay(account.id)
-        wait_until(
-            lambda: sum(c.server_bytes for c in slow.conversations) > total / 8,
+        wait_until(  # a batch committed, so a stop has something to keep
+            lambda: (
+                sum(c.server_bytes for c in slow.conversations) > total / 8
+                and Message.objects.filter(account=account).exists()
+            ),
             "the sync to be well under way",
             procs=procs,
             logs=logs,
@@ -214,7 +217,7 @@ def test_a_worker_stopped_mid_check_leaves_the_accounts_it_claimed_due_at_once(e
         claimed = sync.claim_due_accounts()
         assert sorted(claimed) == sorted(ids)
         held_until = MailAccount.objects.filter(id__in=ids).values_list("next_poll_at", flat=True)
-        assert min(held_until) > timezone.now() + sync.lease.CLAIM_HOLD / 2  # claimed: not due for minutes
+        assert min(held_until) > timezone.now() + sync.lease.claim_hold() / 2  # claimed: not due for minutes
         tasks.check_accounts.delay(claimed)
         wait_until(lambda: silent.connections >= len(ids), "every check to connect", procs=procs, logs=logs)
         took = _stop(procs["w1"], logs, GRACE + STOP_MARGIN)

@@ -217,7 +217,7 @@ def check_accounts(account_ids: list[int]) -> Outcome:
         )
     unchanged: list[Check] = []
     stopped = [check.account.id for check in checks if check.stopped]
-    if stopped:  # claimed by this batch, left unchecked: the next tick's poll takes them, not CLAIM_HOLD later
+    if stopped:  # claimed by this batch, left unchecked: due at once, not when the claim lapses
         MailAccount.objects.filter(id__in=stopped).update(next_poll_at=timezone.now())
     for check in checks:
         if check.stopped:
