@@ -9,7 +9,7 @@ sync's ingest path for one run, comma-separated: ``no-thread`` (rows committed
 inline, not on the writer thread), ``fsync`` (every file and folder fsynced as it
 is written, no batch durability), ``fsync-deferred`` (the batch's files fsynced
 one by one where the batch is made durable), ``orm`` (``bulk_create`` instead of
-COPY). The forked child is taken out with ``WEBPOP_SYNC_INGEST_PROCESS_MIN``.
+COPY).
 
 Each prints one JSON line on stdout. Peak RSS is the process's own VmHWM
 (read from /proc/self/status at the end), so nothing is inherited from the
@@ -225,7 +225,6 @@ def sync(account_id: int, profile_file: str | None) -> dict:
         "more_pending": result.more_pending,
         "stored": Message.objects.filter(account_id=account_id).count(),
         "peak_rss_kb": peak_rss_kb(),
-        "ingest_peak_rss_kb": result.ingest_peak_rss_kb,
         "peak_pss_kb": pss.peak_kb,
     }
 

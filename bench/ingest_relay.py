@@ -175,7 +175,7 @@ def main() -> int:
         seconds, cpu = median(name, "seconds"), median(name, "cpu_seconds")
         system = median(name, "system_cpu_seconds")
         rss = median(name, "peak_rss_kb") / 1024
-        child = median(name, "ingest_peak_rss_kb") / 1024
+        child = statistics.median(run.get("ingest_peak_rss_kb", 0) for run in runs[name]) / 1024
         memory = f"{rss:.0f} + {child:.0f} MB" if child else f"{rss:.0f} MB"
         all_runs = " ".join(f"{run['seconds']:.1f}" for run in runs[name])
         print(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from pathlib import Path
 from typing import BinaryIO
@@ -28,7 +27,7 @@ from ..models import FetchFailure, Message, UidlAlias
 from ..pop3 import Pop3AuthError, Pop3Client, Pop3Error, Pop3ServerError
 from . import crash, deletion, diff, lease
 from .connection import oauth_client, password_login, refused_method_fix
-from .ingest import ForkedIngest, LocalIngest, PreparedBatch, Retrieved
+from .ingest import Ingest, PreparedBatch, Retrieved
 from .outcome import OAUTH_REFUSED, SyncResult
 
 log = logging.getLogger(__name__)
@@ -184,7 +183,7 @@ class Session:
         accepted_bytes = 0
         self._done = already
         self._session_keys: set[tuple[str, str]] = set()
-        writer = self._ingest(len(by_number))
+        writer = Ingest(self)
         renewed_at = time.monotonic()
         try:
             try:
@@ -263,16 +262,6 @@ class Session:
             path.unlink(missing_ok=True)
         self.result.skipped += 1
         return None
-
-    def _ingest(self, count: int) -> LocalIngest | ForkedIngest:
-        """Where retrieved batches are parsed and stored: a child process for a large download."""
-        if (
-            count >= settings.WEBPOP_SYNC_INGEST_PROCESS_MIN
-            and hasattr(os, "fork")
-            and not transaction.get_connection().in_atomic_block  # a child could not see uncommitted rows
-        ):
-            return ForkedIngest(self)
-        return LocalIngest(self)
 
     def prepare_batch(self, batch: list[Retrieved]) -> PreparedBatch:
         """Parse a batch of stored raw files and store their attachments.
