@@ -46,7 +46,7 @@ from accounts.models import MailAccount
 from spam import queue as spam_queue
 from webpop.lib import pagecache
 
-from . import list_headers, pgcopy, tabs, threads
+from . import list_headers, tabs, threads
 from .mime import ParsedMessage
 from .models import Attachment, Message
 
@@ -292,6 +292,7 @@ def make_durable(paths: set[Path]) -> None:
 
 
 def _syncfs(path: Path) -> bool:
+    # ctypes: os has no syncfs(2); per-file fsyncs made a first sync 1.7x slower at 100 Mbit/s, 100ms (bench/RESULTS.md)
     libc = _libc()
     if libc is None or not hasattr(libc, "syncfs"):
         return False
@@ -534,14 +535,14 @@ def write_attachments(parsed: ParsedMessage) -> list[tuple]:
     return [(att, write_blob(att.data)) for att in parsed.attachments]
 
 
-def _own_conversations(rows: list[Message]) -> bool:
+def _own_conversations(rows: list[Message]) -> None:
     """On PostgreSQL: ids from the sequence now, so each row is inserted as its own conversation.
 
     ``threads.assign`` then rewrites only the rows that join another
     conversation, instead of updating every new row after the insert.
     """
     if not rows or connection.vendor != "postgresql":
-        return False
+        return
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
@@ -549,7 +550,6 @@ def _own_conversations(rows: list[Message]) -> bool:
         )
         for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
             row.id = row.thread_id = pk
-    return True
 
 
 def save_messages(
@@ -576,11 +576,8 @@ def save_messages(
             _message_row(account, uidl, raw, parsed, now, category)
             for (uidl, raw, parsed, _blobs), category in zip(prepared, sorted_into, strict=True)
         ]
-        if _own_conversations(rows):
-            pgcopy.copy_in(Message, rows)  # the ids are known: COPY, much cheaper than a multi-row INSERT
-            messages = rows
-        else:
-            messages = Message.objects.bulk_create(rows)
+        _own_conversations(rows)
+        messages = Message.objects.bulk_create(rows)
         if messages:
             pagecache.touch([account.owner_id])
         attachment_rows = [
@@ -588,10 +585,7 @@ def save_messages(
             for message, (*_rest, blobs) in zip(messages, prepared, strict=True)
             for row in _attachment_rows(message, blobs)
         ]
-        if connection.vendor == "postgresql":
-            pgcopy.copy_in(Attachment, attachment_rows)
-        else:
-            Attachment.objects.bulk_create(attachment_rows)
+        Attachment.objects.bulk_create(attachment_rows)
         if scan:
             spam_queue.scan_later(account, messages)
     return messages
