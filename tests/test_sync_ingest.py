@@ -1,12 +1,10 @@
-"""Large downloads: batches parsed and stored beside the session's reading, rows committed on a writer thread.
+"""Large downloads: parsed, stored and committed a batch at a time; a failure loses nothing.
 
-These need committed rows (the writer thread has its own database connection),
-so they use transactional tests. What the writer has not reported committed is
-never DELE'd; kills of the whole worker at each step are tests/test_sync_crash.py.
+Transactional tests: the rows are committed as in a worker. Nothing of a batch
+whose commit failed is DELE'd; kills of the worker at each step are tests/test_sync_crash.py.
 """
 
 import hashlib
-import threading
 
 import pytest
 
@@ -27,22 +25,22 @@ def deliver(pop_user, count, **kwargs):
     return raws
 
 
-def test_large_download_is_committed_on_the_writer_thread_exactly_once(pop_user, dovecot_account, monkeypatch):
+def test_large_download_is_committed_batch_by_batch_exactly_once(pop_user, dovecot_account, monkeypatch):
     monkeypatch.setattr(Session, "BATCH_MESSAGES", 7)  # several batches, committed one after another
     raws = deliver(pop_user, 40, attachments=[("a.txt", "text/plain", b"attached")])
     account = dovecot_account(policy="delete")
-    committed_on = []
+    committed = []
     real_commit = Session.commit_batch
 
     def recording_commit(self, job):
-        committed_on.append(threading.current_thread().name)
+        committed.append(job.count)
         return real_commit(self, job)
 
     monkeypatch.setattr(Session, "commit_batch", recording_commit)
     result = sync.sync_account(account.id)
 
     assert (result.error, result.fetched, result.skipped, result.deleted_on_server) == (None, 40, 0, 40)
-    assert committed_on == ["webpop-batch-writer"] * 6  # the path meant to be tested was taken
+    assert committed == [7, 7, 7, 7, 7, 5]
     assert {m.sha256 for m in Message.objects.filter(account=account)} == {hashlib.sha256(r).hexdigest() for r in raws}
     assert Attachment.objects.filter(message__account=account).count() == 40
     account.refresh_from_db()
@@ -51,7 +49,7 @@ def test_large_download_is_committed_on_the_writer_thread_exactly_once(pop_user,
     assert sync.sync_account(account.id).fetched == 0
 
 
-def test_counts_of_the_session_and_the_writer_are_not_double_counted(pop_user, dovecot_account):
+def test_skipped_and_committed_messages_are_counted_once(pop_user, dovecot_account):
     from accounts.models import MailAccount
 
     deliver(pop_user, 5)
@@ -64,7 +62,7 @@ def test_counts_of_the_session_and_the_writer_are_not_double_counted(pop_user, d
     assert (result.fetched, result.skipped) == (5, 1)
 
 
-def test_writer_failure_deletes_nothing_on_the_server(pop_user, dovecot_account, monkeypatch):
+def test_failed_commit_deletes_nothing_on_the_server(pop_user, dovecot_account, monkeypatch):
     deliver(pop_user, 12)
     account = dovecot_account(policy="delete")
 
@@ -76,12 +74,12 @@ def test_writer_failure_deletes_nothing_on_the_server(pop_user, dovecot_account,
 
     assert result.error_class == "internal"
     assert Message.objects.filter(account=account).count() == 0
-    assert len(pop_user.messages()) == 12  # no DELE without the writer's word that rows are committed
+    assert len(pop_user.messages()) == 12  # no DELE of what has no committed row
     monkeypatch.undo()
     assert sync.sync_account(account.id).fetched == 12
 
 
-def test_writer_failure_on_a_later_batch_keeps_the_earlier_ones_and_deletes_nothing(
+def test_failed_commit_of_a_later_batch_keeps_the_earlier_ones_and_deletes_nothing(
     pop_user, dovecot_account, monkeypatch
 ):
     monkeypatch.setattr(Session, "BATCH_MESSAGES", 5)
@@ -110,7 +108,7 @@ def test_writer_failure_on_a_later_batch_keeps_the_earlier_ones_and_deletes_noth
     assert pop_user.messages() == []
 
 
-def test_temp_files_are_cleaned_up_after_a_parse_side_failure(pop_user, dovecot_account, monkeypatch, settings):
+def test_temp_files_are_cleaned_up_after_a_parse_failure(pop_user, dovecot_account, monkeypatch, settings):
     deliver(pop_user, 6)
     account = dovecot_account()
 

@@ -1,20 +1,16 @@
-"""Parsing and storing retrieved messages, and committing their rows, beside the session's reading.
+"""Parsing, storing and committing retrieved messages, one batch at a time, in the session's thread.
 
-The session hands each batch of retrieved raw files to :class:`Ingest`: it
-parses them and stores their attachments in the session's thread, and a writer
-thread makes the batch's files durable (one syncfs) and commits its rows while
-the session reads and parses the next batch.
+For each batch the session hands over, :class:`Ingest` parses the raw files
+(already in the store, verified), stores their attachments, makes the batch's
+files durable (one syncfs) and commits its rows in one transaction. The session
+reads the next batch only after that, and DELEs only what a committed batch
+holds (docs/design.md, invariant 1).
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from django.db import connection as db_connection
-from django.db import transaction
 
 if TYPE_CHECKING:
     from .session import Session
@@ -47,81 +43,24 @@ class Written:
     skipped: int = 0
 
 
-class _BatchWriter:
-    """Commits prepared batches on a second thread while the session keeps reading.
-
-    The database's work then overlaps the network and parsing. Batches are
-    committed in order; ``finish()`` waits for all of them and re-raises a
-    writer error. Inside an open transaction (a test, or a caller's atomic
-    block) a second connection could not see its rows, so batches are then
-    committed inline.
-    """
+class Ingest:
+    """Parse, store and commit each batch as it is submitted; ``finish()`` adds up what was committed."""
 
     def __init__(self, session: Session):
         self.session = session
         session.written = Written()
         session.stored_keys = {}
-        self.inline = transaction.get_connection().in_atomic_block
-        self.queue: queue.Queue = queue.Queue(maxsize=1)
-        self.error: BaseException | None = None
-        self.thread: threading.Thread | None = None
-        self.finished = False
 
-    def submit(self, job: PreparedBatch) -> None:
-        if self.error is not None:
-            raise self.error
-        if self.inline:
-            self.session.commit_batch(job)
-            return
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._run, name="webpop-batch-writer", daemon=True)
-            self.thread.start()
-        self.queue.put(job)
-
-    def _run(self) -> None:
-        try:
-            while (job := self.queue.get()) is not None:
-                if self.error is None:
-                    try:
-                        self.session.commit_batch(job)
-                    except BaseException as exc:
-                        self.error = exc
-        finally:
-            db_connection.close()
+    def submit(self, batch: list[Retrieved]) -> None:
+        self.session.commit_batch(self.session.prepare_batch(batch))
 
     def finish(self) -> None:
-        self._join()
-        if self.error is not None:
-            raise self.error
-
-    def abandon(self) -> None:
-        """On the way out after an error: wait for what was queued (it is safe to commit)."""
-        self._join()
-
-    def _join(self) -> None:
-        if self.thread is not None and not self.finished:
-            self.finished = True
-            self.queue.put(None)
-            self.thread.join()
         written, result = self.session.written, self.session.result
         result.fetched += written.fetched
         result.bytes += written.bytes
         result.skipped += written.skipped
         self.session.written = Written()
 
-
-class Ingest:
-    """Parse and store batches in the session's thread; their rows are committed on the writer thread."""
-
-    def __init__(self, session: Session):
-        self.session = session
-        self.writer = _BatchWriter(session)
-
-    def submit(self, batch: list[Retrieved]) -> None:
-        self.writer.submit(self.session.prepare_batch(batch))
-
-    def finish(self) -> None:
-        self.writer.finish()
-
     def abandon(self) -> None:
-        self.writer.abandon()
+        """On the way out after an error: what was committed counts."""
+        self.finish()

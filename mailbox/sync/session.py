@@ -183,7 +183,7 @@ class Session:
         accepted_bytes = 0
         self._done = already
         self._session_keys: set[tuple[str, str]] = set()
-        writer = Ingest(self)
+        ingest = Ingest(self)
         renewed_at = time.monotonic()
         try:
             try:
@@ -218,7 +218,7 @@ class Session:
                         accepted_bytes += outcome.size
                         if len(pending) >= self.BATCH_MESSAGES or pending_bytes >= self.BATCH_BYTES:
                             batch, pending, pending_bytes = pending, [], 0
-                            writer.submit(batch)
+                            ingest.submit(batch)
                         if time.monotonic() - renewed_at >= self.RENEW_SECONDS:
                             lease.renew_lease(account.id, self.lease_token)
                             renewed_at = time.monotonic()
@@ -228,14 +228,14 @@ class Session:
                 # The session broke, or storage is full: keep what arrived whole before that
                 # (with the disk full that may fail again; then the next sync fetches those again).
                 batch, pending = pending, []
-                writer.submit(batch)
-                writer.finish()
+                ingest.submit(batch)
+                ingest.finish()
                 raise
             batch, pending = pending, []
-            writer.submit(batch)
-            writer.finish()  # every row committed before anything may be DELE'd
+            ingest.submit(batch)
+            ingest.finish()  # every row committed before anything may be DELE'd
         finally:
-            writer.abandon()  # files of batches never committed stay unreferenced: gcstorage frees them
+            ingest.abandon()  # files of batches never committed stay unreferenced: gcstorage frees them
             for tmp in temp_files.values():  # only left behind when the session broke mid-message
                 with contextlib.suppress(OSError):  # a full disk: the error on the way out says so
                     _discard(tmp)
@@ -268,8 +268,7 @@ class Session:
 
         The raw files went into the store as they arrived (``_store_raw``); they
         and the attachments are made durable together, with one syncfs, by
-        ``commit_batch`` before any row points at them (on the writer thread,
-        while the next batch is parsed): a crash in between leaves at worst
+        ``commit_batch`` before any row points at them: a crash in between leaves at worst
         unreferenced files, and nothing can be DELE'd before its row is
         committed. A message that fails is recorded and the others go on
         (invariant 3).
@@ -293,7 +292,7 @@ class Session:
         return PreparedBatch(fresh, attachments, aliases, later_copies, len(batch), written)
 
     def commit_batch(self, job: PreparedBatch) -> None:
-        """Rows for a prepared batch, in one transaction (runs on the writer thread), once its files are durable."""
+        """Rows for a prepared batch, in one transaction, once its files are durable."""
         account = self.account
         store.make_durable(job.files)
         crash.point("after_sync")
