@@ -22,9 +22,7 @@ files younger than a grace period.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
-import functools
 import hashlib
 import os
 import re
@@ -211,8 +209,8 @@ def _fsync_dir(path: Path) -> None:
 
 
 # Batch durability: inside ``batch_durability()`` local writes skip their own
-# fsyncs and leaving the block makes all of them durable at once. One syncfs
-# per batch of a sync replaces thousands of file and folder fsyncs.
+# fsyncs and leaving the block makes all of them durable at once, each file
+# and folder once (a shard folder that took many files is fsynced once).
 _deferred = threading.local()
 
 
@@ -286,38 +284,13 @@ def deferred_durability():
 
 
 def make_durable(paths: set[Path]) -> None:
-    """Make files written under ``deferred_durability()`` durable (one syncfs on Linux)."""
+    """Make files written under ``deferred_durability()`` durable: an fsync per file and folder."""
     if paths:
         _make_durable(paths)
 
 
-def _syncfs(path: Path) -> bool:
-    # ctypes: os has no syncfs(2); per-file fsyncs made a first sync 1.7x slower at 100 Mbit/s, 100ms (bench/RESULTS.md)
-    libc = _libc()
-    if libc is None or not hasattr(libc, "syncfs"):
-        return False
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.syncfs(fd) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), str(path))
-    finally:
-        os.close(fd)
-    return True
-
-
-@functools.lru_cache(maxsize=1)
-def _libc():
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
-
-
 def _make_durable(paths: set[Path]) -> None:
-    if _syncfs(root()):
-        return
-    for path in sorted(paths):  # no syncfs (not Linux): each file and folder
+    for path in sorted(paths):
         if path.is_dir():
             _fsync_dir(path)
         elif path.exists():

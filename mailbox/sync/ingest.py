@@ -2,7 +2,7 @@
 
 For each batch the session hands over, :class:`Ingest` parses the raw files
 (already in the store, verified), stores their attachments, makes the batch's
-files durable (one syncfs) and commits its rows in one transaction. The session
+files durable (an fsync per file and folder) and commits its rows in one transaction. The session
 reads the next batch only after that, and DELEs only what a committed batch
 holds (docs/design.md, invariant 1).
 """

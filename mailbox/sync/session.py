@@ -267,7 +267,7 @@ class Session:
         """Parse a batch of stored raw files and store their attachments.
 
         The raw files went into the store as they arrived (``_store_raw``); they
-        and the attachments are made durable together, with one syncfs, by
+        and the attachments are made durable together by
         ``commit_batch`` before any row points at them: a crash in between leaves at worst
         unreferenced files, and nothing can be DELE'd before its row is
         committed. A message that fails is recorded and the others go on
