@@ -4,12 +4,10 @@
     python bench/_ingest_child.py setup PORT USER PASSWORD      (Django env set by the parent)
     python bench/_ingest_child.py sync ACCOUNT_ID [PROFILE_FILE]
 
-``BENCH_INGEST_VARIANT`` (for bench/ingest_relay.py) takes pieces out of the
-sync's ingest path for one run, comma-separated: ``no-thread`` (rows committed
-inline, not on the writer thread), ``fsync`` (every file and folder fsynced as it
-is written, no batch durability), ``fsync-deferred`` (the batch's files fsynced
-one by one where the batch is made durable), ``orm`` (``bulk_create`` instead of
-COPY).
+``BENCH_INGEST_VARIANT=fsync`` (for bench/ingest_relay.py) fsyncs every file
+and folder as it is written instead of a batch's files together before its
+commit. The forked ingest child, the writer thread, syncfs and COPY, measured the
+same way, are gone (bench/RESULTS.md, "ingest over a household link").
 
 Each prints one JSON line on stdout. Peak RSS is the process's own VmHWM
 (read from /proc/self/status at the end), so nothing is inherited from the
@@ -149,19 +147,10 @@ def _apply_variant(pieces: list[str]) -> None:
     """Take the named pieces out of the ingest path (see the module docstring); unknown names fail."""
     from pathlib import Path as _Path
 
-    from mailbox import pgcopy, store
-    from mailbox.sync import ingest
+    from mailbox import store
 
     for piece in pieces:
-        if piece == "no-thread":
-            init = ingest._BatchWriter.__init__
-
-            def inline_init(self, session, init=init):
-                init(self, session)
-                self.inline = True
-
-            ingest._BatchWriter.__init__ = inline_init
-        elif piece == "fsync":
+        if piece == "fsync":
             store._defer = lambda *paths: False
             commit_raw = store.commit_raw
 
@@ -174,10 +163,6 @@ def _apply_variant(pieces: list[str]) -> None:
                 return commit_raw(_Path(tmp_path), **kwargs)
 
             store.commit_raw = fsynced_commit_raw
-        elif piece == "fsync-deferred":
-            store._syncfs = lambda path: False
-        elif piece == "orm":
-            pgcopy.copy_in = lambda model, rows: model.objects.bulk_create(rows)
         elif piece:
             raise SystemExit(f"unknown ingest variant piece {piece!r}")
 
