@@ -4,6 +4,11 @@
     python bench/_ingest_child.py setup PORT USER PASSWORD      (Django env set by the parent)
     python bench/_ingest_child.py sync ACCOUNT_ID [PROFILE_FILE]
 
+``BENCH_INGEST_VARIANT=fsync`` (for bench/ingest_relay.py) fsyncs every file
+and folder as it is written instead of a batch's files together before its
+commit. The forked ingest child, the writer thread, syncfs and COPY, measured the
+same way, are gone (bench/RESULTS.md, "ingest over a household link").
+
 Each prints one JSON line on stdout. Peak RSS is the process's own VmHWM
 (read from /proc/self/status at the end), so nothing is inherited from the
 parent, which holds the whole corpus in memory.
@@ -138,8 +143,33 @@ def setup(port: int, user: str, password: str) -> dict:
     return {"account": account.id}
 
 
+def _apply_variant(pieces: list[str]) -> None:
+    """Take the named pieces out of the ingest path (see the module docstring); unknown names fail."""
+    from pathlib import Path as _Path
+
+    from mailbox import store
+
+    for piece in pieces:
+        if piece == "fsync":
+            store._defer = lambda *paths: False
+            commit_raw = store.commit_raw
+
+            def fsynced_commit_raw(tmp_path, *, commit_raw=commit_raw, **kwargs):
+                fd = os.open(tmp_path, os.O_RDONLY)  # the temp file was written unsynced: sync it first
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                return commit_raw(_Path(tmp_path), **kwargs)
+
+            store.commit_raw = fsynced_commit_raw
+        elif piece:
+            raise SystemExit(f"unknown ingest variant piece {piece!r}")
+
+
 def sync(account_id: int, profile_file: str | None) -> dict:
     _django()
+    _apply_variant(os.environ.get("BENCH_INGEST_VARIANT", "").split(","))
     from django.db import connection
 
     from mailbox.models import Message
@@ -180,7 +210,6 @@ def sync(account_id: int, profile_file: str | None) -> dict:
         "more_pending": result.more_pending,
         "stored": Message.objects.filter(account_id=account_id).count(),
         "peak_rss_kb": peak_rss_kb(),
-        "ingest_peak_rss_kb": result.ingest_peak_rss_kb,
         "peak_pss_kb": pss.peak_kb,
     }
 
