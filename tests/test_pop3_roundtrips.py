@@ -230,6 +230,7 @@ def test_later_syncs_send_no_capa_and_a_failed_one_forgets_the_profile(fault_ser
     assert sync.sync_account(account.id).fetched == 1
     assert server.commands[-1][:4] == ["CAPA", "USER alice", "PASS secret", "CAPA"]
     assert sync.sync_account(account.id).error is None
+    server.wait_idle()  # the sync left without waiting for QUIT's answer: let the server read it
     assert server.commands[-1] == ["USER alice", "PASS secret", "UIDL", "QUIT"]
     assert server.last.max_in_flight == 3  # USER, PASS and UIDL in one write
     server.faults.drop_after_command = "UIDL"
