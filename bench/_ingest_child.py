@@ -4,10 +4,12 @@
     python bench/_ingest_child.py setup PORT USER PASSWORD      (Django env set by the parent)
     python bench/_ingest_child.py sync ACCOUNT_ID [PROFILE_FILE]
 
-``BENCH_INGEST_VARIANT=fsync`` (for bench/ingest_relay.py) fsyncs every file
-and folder as it is written instead of a batch's files together before its
-commit. The forked ingest child, the writer thread, syncfs and COPY, measured the
-same way, are gone (bench/RESULTS.md, "ingest over a household link").
+``BENCH_INGEST_VARIANT`` (for bench/ingest_relay.py) takes pieces out of the
+sync's ingest path for one run, comma-separated: ``no-thread`` (rows committed
+inline, not on the writer thread), ``fsync`` (every file and folder fsynced as it
+is written, no batch durability), ``fsync-deferred`` (the batch's files fsynced
+one by one where the batch is made durable), ``orm`` (``bulk_create`` instead of
+COPY). The forked child is taken out with ``WEBPOP_SYNC_INGEST_PROCESS_MIN``.
 
 Each prints one JSON line on stdout. Peak RSS is the process's own VmHWM
 (read from /proc/self/status at the end), so nothing is inherited from the
@@ -147,10 +149,19 @@ def _apply_variant(pieces: list[str]) -> None:
     """Take the named pieces out of the ingest path (see the module docstring); unknown names fail."""
     from pathlib import Path as _Path
 
-    from mailbox import store
+    from mailbox import pgcopy, store
+    from mailbox.sync import ingest
 
     for piece in pieces:
-        if piece == "fsync":
+        if piece == "no-thread":
+            init = ingest._BatchWriter.__init__
+
+            def inline_init(self, session, init=init):
+                init(self, session)
+                self.inline = True
+
+            ingest._BatchWriter.__init__ = inline_init
+        elif piece == "fsync":
             store._defer = lambda *paths: False
             commit_raw = store.commit_raw
 
@@ -163,6 +174,10 @@ def _apply_variant(pieces: list[str]) -> None:
                 return commit_raw(_Path(tmp_path), **kwargs)
 
             store.commit_raw = fsynced_commit_raw
+        elif piece == "fsync-deferred":
+            store._syncfs = lambda path: False
+        elif piece == "orm":
+            pgcopy.copy_in = lambda model, rows: model.objects.bulk_create(rows)
         elif piece:
             raise SystemExit(f"unknown ingest variant piece {piece!r}")
 
@@ -210,6 +225,7 @@ def sync(account_id: int, profile_file: str | None) -> dict:
         "more_pending": result.more_pending,
         "stored": Message.objects.filter(account_id=account_id).count(),
         "peak_rss_kb": peak_rss_kb(),
+        "ingest_peak_rss_kb": result.ingest_peak_rss_kb,
         "peak_pss_kb": pss.peak_kb,
     }
 

@@ -9,8 +9,10 @@ a. raw pipelined retrieval: webpop's Pop3Client, RETR pipelined (window 50)
 b. webpop's full ingest: ``mailbox.sync.sync_account`` on a fresh account
    (RETR to temp file, fsync, size + SHA-256 check, parse, content-addressed
    raw store, rows committed), in a child process that does only that, so its
-   peak memory is the worker's: its peak RSS, and its peak PSS sampled in a
-   fourth run (the sampling costs CPU, kept out of the timed runs). The
+   peak memory is the worker's. Parsing and storing run in the worker's forked
+   ingest child (mailbox/sync/ingest.py), so memory is the sampled peak PSS of both
+   (shared pages counted once), with each one's own peak RSS alongside,
+   sampled in a fourth run (the sampling costs CPU, kept out of the timed runs). The
    PostgreSQL search documents are built after the sync by a task; that
    catch-up is timed on its own (row b′) and is not part of b. Best of 3
    runs, each on a fresh account and database, as for raw retrieval (the
@@ -270,7 +272,7 @@ def main() -> int:
         (wp, wp_wall), (wp_median, _wall) = wp_runs[0], wp_runs[len(wp_runs) // 2]
         wp_peak_pss_kb = memory_run["peak_pss_kb"]
         # The timing of the best run, the memory of the sampled one (the same work).
-        memory_keys = ("peak_pss_kb", "peak_rss_kb")
+        memory_keys = ("peak_pss_kb", "peak_rss_kb", "ingest_peak_rss_kb")
         wp = wp | {key: memory_run[key] for key in memory_keys}
         dm, dm_wall = run_json([str(dm_python), "dmrun.py", "getmail"], env=dm_env, cwd=project)
 
@@ -320,8 +322,9 @@ def main() -> int:
     for name, seconds, wall, data in rows:
         rss = data["peak_rss_kb"] * 1024 / 1e6
         memory = f"{rss:.0f} MB"
-        if data.get("peak_pss_kb"):
-            memory = f"{data['peak_pss_kb'] * 1024 / 1e6:.0f} MB PSS ({rss:.0f} MB RSS)"
+        if data.get("ingest_peak_rss_kb"):
+            child = data["ingest_peak_rss_kb"] * 1024 / 1e6
+            memory = f"{data['peak_pss_kb'] * 1024 / 1e6:.0f} MB PSS ({rss:.0f} + {child:.0f} MB RSS)"
         cpu = f"{data['cpu_seconds']:.2f}" if "cpu_seconds" in data else "–"
         print(
             f"| {name} | {seconds:.2f} | {wall:.2f} | {count / seconds:,.0f} | "
@@ -335,6 +338,7 @@ def main() -> int:
     vs_dm = dm["seconds"] / wp_median["seconds"]  # one django-mailbox run against webpop's median, not its best
     vs_dm_wall = dm_wall / wp_wall
     vs_raw = raw["seconds"] / wp["seconds"]
+    # The worker's memory: its own pages plus its ingest child's, shared pages counted once (PSS).
     wp_rss = (wp_peak_pss_kb or wp["peak_rss_kb"]) * 1024 / 1e6  # sampled in the memory run
 
     def met(ok: bool) -> str:
@@ -352,7 +356,7 @@ def main() -> int:
         f"| {met(vs_raw >= TARGET_VS_RAW)} |"
     )
     print(
-        f"| webpop worker peak memory (PSS) | {wp_rss:.0f} MB "
+        f"| webpop worker peak memory (PSS of the worker and its ingest child) | {wp_rss:.0f} MB "
         f"| ≤ {TARGET_RSS_MB:g} MB | {met(wp_rss <= TARGET_RSS_MB)} |"
     )
     vs_dm_indexed = dm["seconds"] / (wp["seconds"] + wp["index_seconds"])

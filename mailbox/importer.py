@@ -13,7 +13,7 @@ was lost or whose worker stopped (invariant 8).
   line ends as a POP3 server sends it. A message over the account's size
   limit is streamed past without being held, and refused with its reason.
 * Batches go in like synced mail: raw files verified and moved into the
-  content-addressed store, parsed, attachments stored, their fsyncs, then the
+  content-addressed store, parsed, attachments stored, one syncfs, then the
   rows in one transaction together with the job's resume point and counts.
   A killed import resumes after its last committed batch and stores
   nothing twice.
@@ -165,7 +165,7 @@ class _Spool:
         self.fh.write(data)
 
     def close(self) -> None:
-        self.fh.close()  # not fsynced here: the batch's fsyncs cover it
+        self.fh.close()  # not fsynced here: the batch's syncfs covers it
         self.sha256 = self.digest.hexdigest()
 
     def discard(self) -> None:

@@ -101,10 +101,12 @@ def _assert_store_whole(disk: SmallDisk, account: MailAccount) -> None:
         assert hashlib.sha256(store.path_of(message.raw_path).read_bytes()).hexdigest() == message.sha256
 
 
+@pytest.mark.parametrize("ingest", ["in_process", "child"])
 @pytest.mark.parametrize("fills", ["spool", "attachments"])
 def test_disk_full_stops_the_sync_cleanly_and_it_resumes(
-    settings, small_disk, pop_user, dovecot_account, alice_client, fills
+    settings, small_disk, pop_user, dovecot_account, alice_client, ingest, fills
 ):
+    settings.WEBPOP_SYNC_INGEST_PROCESS_MIN = 1 if ingest == "child" else 10**6
     if fills == "spool":
         # Six messages of about 150 KB; room for about two: RETR into the spool hits ENOSPC.
         delivered = _deliver(pop_user, 6, body_bytes=150_000)
@@ -139,6 +141,7 @@ def test_disk_full_stops_the_sync_cleanly_and_it_resumes(
     again = sync.sync_account(account.id)
 
     assert again.error is None
+    assert (again.ingest_peak_rss_kb > 0) == (ingest == "child")  # the path meant to be tested was taken
     assert again.fetched == len(delivered) - len(stored)
     assert again.deleted_on_server == len(delivered)
     rows = list(Message.objects.filter(account=account))

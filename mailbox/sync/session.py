@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from pathlib import Path
 from typing import BinaryIO
@@ -28,7 +29,7 @@ from ..models import FetchFailure, Message, UidlAlias
 from ..pop3 import Pop3AuthError, Pop3Client, Pop3Error, Pop3ServerError
 from . import crash, deletion, diff, lease
 from .connection import oauth_client, password_login, refused_method_fix
-from .ingest import Ingest, PreparedBatch, Retrieved
+from .ingest import ForkedIngest, LocalIngest, PreparedBatch, Retrieved
 from .outcome import OAUTH_REFUSED, SyncResult
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ class Session:
         accepted_bytes = 0
         self._done = already
         self._session_keys: set[tuple[str, str]] = set()
-        ingest = Ingest(self)
+        writer = self._ingest(len(by_number))
         renewed_at = time.monotonic()
         try:
             try:
@@ -224,7 +225,7 @@ class Session:
                         accepted_bytes += outcome.size
                         if len(pending) >= self.BATCH_MESSAGES or pending_bytes >= self.BATCH_BYTES:
                             batch, pending, pending_bytes = pending, [], 0
-                            ingest.submit(batch)
+                            writer.submit(batch)
                         if time.monotonic() - renewed_at >= self.RENEW_SECONDS:
                             lease.renew_lease(account.id, self.lease_token)
                             renewed_at = time.monotonic()
@@ -236,14 +237,14 @@ class Session:
                 # The session broke, or storage is full: keep what arrived whole before that
                 # (with the disk full that may fail again; then the next sync fetches those again).
                 batch, pending = pending, []
-                ingest.submit(batch)
-                ingest.finish()
+                writer.submit(batch)
+                writer.finish()
                 raise
             batch, pending = pending, []
-            ingest.submit(batch)
-            ingest.finish()  # every row committed before anything may be DELE'd
+            writer.submit(batch)
+            writer.finish()  # every row committed before anything may be DELE'd
         finally:
-            ingest.abandon()  # files of batches never committed stay unreferenced: gcstorage frees them
+            writer.abandon()  # files of batches never committed stay unreferenced: gcstorage frees them
             for tmp in temp_files.values():  # only left behind when the session broke mid-message
                 with contextlib.suppress(OSError):  # a full disk: the error on the way out says so
                     _discard(tmp)
@@ -271,12 +272,23 @@ class Session:
         self.result.skipped += 1
         return None
 
+    def _ingest(self, count: int) -> LocalIngest | ForkedIngest:
+        """Where retrieved batches are parsed and stored: a child process for a large download."""
+        if (
+            count >= settings.WEBPOP_SYNC_INGEST_PROCESS_MIN
+            and hasattr(os, "fork")
+            and not transaction.get_connection().in_atomic_block  # a child could not see uncommitted rows
+        ):
+            return ForkedIngest(self)
+        return LocalIngest(self)
+
     def prepare_batch(self, batch: list[Retrieved]) -> PreparedBatch:
         """Parse a batch of stored raw files and store their attachments.
 
         The raw files went into the store as they arrived (``_store_raw``); they
-        and the attachments are made durable together by
-        ``commit_batch`` before any row points at them: a crash in between leaves at worst
+        and the attachments are made durable together, with one syncfs, by
+        ``commit_batch`` before any row points at them (on the writer thread,
+        while the next batch is parsed): a crash in between leaves at worst
         unreferenced files, and nothing can be DELE'd before its row is
         committed. A message that fails is recorded and the others go on
         (invariant 3).
@@ -300,7 +312,7 @@ class Session:
         return PreparedBatch(fresh, attachments, aliases, later_copies, len(batch), written)
 
     def commit_batch(self, job: PreparedBatch) -> None:
-        """Rows for a prepared batch, in one transaction, once its files are durable."""
+        """Rows for a prepared batch, in one transaction (runs on the writer thread), once its files are durable."""
         account = self.account
         store.make_durable(job.files)
         crash.point("after_sync")
