@@ -18,11 +18,14 @@ as root its ``pg_ctl`` runs as the ``postgres`` user on a folder that user owns.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shlex
 import shutil
+import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,3 +214,44 @@ def find_executable(candidates: list, what: str, package: str) -> str:
 def _version(pg_ctl: Path) -> tuple[int, ...]:
     # /usr/lib/postgresql/<version>/bin/pg_ctl
     return tuple(int(part) for part in pg_ctl.parent.parent.name.split(".") if part.isdigit())
+
+
+@contextlib.contextmanager
+def private_servers(prefix: str) -> Iterator[dict]:
+    """A PostgreSQL and a Redis of the caller's own, in a temporary folder, for tests that stop and start them."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    stops = []
+    try:
+        redis, redis_port = private_redis(folder / "redis")
+        stops.append(redis)
+        postgres, pg_port = private_postgresql(folder)
+        stops.append(postgres)
+        yield {
+            "folder": folder,
+            "postgres": postgres,
+            "redis": redis,
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{pg_port}/{DATABASE}",
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        }
+    finally:
+        for executor in reversed(stops):
+            if executor.running():
+                executor.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def small_tmpfs(mount_point: Path, size_kb: int) -> Iterator[Path]:
+    """A tmpfs of ``size_kb`` mounted on ``mount_point``: a small real file system to fill up (needs root)."""
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            f"mounting a {size_kb} KB tmpfs failed ({done.stderr.strip()}): this test needs root "
+            "(or CAP_SYS_ADMIN) to give the mail store a small real file system; run it as root, as CI does"
+        )
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=True)

@@ -22,10 +22,8 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -74,25 +72,8 @@ print("IDS " + json.dumps(ids))
 
 @pytest.fixture
 def servers():
-    folder = Path(tempfile.mkdtemp(prefix="webpop-chaos-"))
-    stops = []
-    try:
-        redis, redis_port = services.private_redis(folder / "redis")
-        stops.append(redis)
-        postgres, pg_port = services.private_postgresql(folder)
-        stops.append(postgres)
-        yield {
-            "folder": folder,
-            "postgres": postgres,
-            "redis": redis,
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{pg_port}/{services.DATABASE}",
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        }
-    finally:
-        for executor in reversed(stops):
-            if executor.running():
-                executor.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+    with services.private_servers("webpop-chaos-") as running:
+        yield running
 
 
 @pytest.fixture
@@ -100,18 +81,8 @@ def mail_disk(servers):
     """The data dir's mail store on a tmpfs of DISK_KB (mounted before the data dir is initialized)."""
     mount_point = servers["folder"] / "data" / "mail"
     mount_point.mkdir(parents=True)
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK_KB}k", "tmpfs", str(mount_point)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        pytest.fail(
-            f"mounting a {DISK_KB} KB tmpfs failed ({done.stderr.strip()}): this test needs root "
-            "(or CAP_SYS_ADMIN) to give the mail store a small real file system; run it as root, as CI does"
-        )
-    try:
+    with services.small_tmpfs(mount_point, DISK_KB):
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
 # --- The private database, read directly (the test process's Django is on the session's) -----------

@@ -20,10 +20,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,25 +37,8 @@ PUBLISH = "from ops.tasks import fold_sync_totals; print(fold_sync_totals.delay(
 
 @pytest.fixture
 def servers():
-    folder = Path(tempfile.mkdtemp(prefix="webpop-outage-"))
-    stops = []
-    try:
-        redis, redis_port = services.private_redis(folder / "redis")
-        stops.append(redis)
-        postgres, pg_port = services.private_postgresql(folder)
-        stops.append(postgres)
-        yield {
-            "folder": folder,
-            "postgres": postgres,
-            "redis": redis,
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{pg_port}/{services.DATABASE}",
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        }
-    finally:
-        for executor in reversed(stops):
-            if executor.running():
-                executor.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+    with services.private_servers("webpop-outage-") as running:
+        yield running
 
 
 def _manage(env: dict, *args: str) -> None:

@@ -8,7 +8,6 @@ fetch everything exactly once when space returns.
 
 import hashlib
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from django.utils import timezone
 from accounts.models import MailAccount
 from mailbox import store, sync
 from mailbox.models import FetchFailure, Message
+from tests import services
 from tests.factories import build_message
 
 # Committed for real: the forked ingest child (and the writer thread) cannot see a test's open transaction.
@@ -47,20 +47,10 @@ class SmallDisk:
 def small_disk(settings, tmp_path):
     mount_point = tmp_path / "small-disk"
     mount_point.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK_KB}k", "tmpfs", str(mount_point)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        pytest.fail(
-            f"mounting a {DISK_KB} KB tmpfs failed ({done.stderr.strip()}): this test needs root "
-            "(or CAP_SYS_ADMIN) to give the mail store a small real file system; run it as root, as CI does"
-        )
-    try:
+    with services.small_tmpfs(mount_point, DISK_KB):
         settings.WEBPOP_MAIL_DIR = mount_point  # the spool folder (store.temp_file) is inside it
         assert store.root() == mount_point
         yield SmallDisk(mount_point)
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
 def _random_text(size: int, seed: str) -> str:
