@@ -2,7 +2,7 @@
 
 One real Dovecot (implicit TLS, certificate verified), the standard 2,000 mixed
 messages (bench/_corpus.py) and, in front of it, a relay that shapes the
-traffic like a household's link to its provider (bench/_netrelay.py). Each run
+traffic like a household's link to its provider (tests/relay.py). Each run
 is a first sync (``sync_account``) of a fresh account into a fresh PostgreSQL
 database (a copy of one migrated template) and a fresh store, in a child
 process (bench/_ingest_child.py) that reports its wall time, its CPU seconds
@@ -38,10 +38,10 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
 from _benchutil import Cleanup, base_env, drop_database, pg_url, run_checked, run_json  # noqa: E402
 from _corpus import build_messages  # noqa: E402
-from _netrelay import ShapedRelay  # noqa: E402
 from ingest import CHILD, WORK_DIR, scratch_filesystem  # noqa: E402
 
 from tests.dovecot import DovecotServer  # noqa: E402
+from tests.relay import Relay  # noqa: E402
 
 # Each variant's pieces taken out of the path (BENCH_INGEST_VARIANT of bench/_ingest_child.py).
 VARIANTS = {
@@ -100,7 +100,7 @@ def main() -> int:
             server.deliver("wp", raw)
         del messages
         ca = server.ca_file
-        relay = ShapedRelay(("127.0.0.1", server.pop3s_port), delay=args.rtt_ms / 2000, rate=args.mbit * 1e6 / 8)
+        relay = Relay(("127.0.0.1", server.pop3s_port), delay=args.rtt_ms / 2000, rate=args.mbit * 1e6 / 8)
         relay.start()
         cleanup.add("relay", relay.stop)
 
