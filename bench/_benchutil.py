@@ -24,19 +24,23 @@ def pg_url(name: str) -> str:
     return f"{base}/{name}"
 
 
-def create_database(name: str) -> None:
+def _pg_exec(*statements: str) -> None:
+    """Run statements on the benchmark's PostgreSQL server outside a transaction (CREATE DATABASE, say)."""
     import psycopg
 
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        for sql in statements:
+            conn.execute(sql)
+
+
+def create_database(name: str, *, template: str = "") -> None:
+    """A fresh database ``name`` (dropped first if it exists), a copy of ``template`` if given."""
+    copy = f' TEMPLATE "{template}"' if template else ""
+    _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"{copy}')
 
 
 def drop_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Cleanup:
@@ -166,21 +170,19 @@ def own_cpu_seconds() -> tuple[float, float]:
 
 def status_kb(pid: int | str, field: str) -> int:
     """A figure of ``/proc/PID/status`` in kB (``VmRSS``; ``VmHWM``, the peak RSS); 0 when it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return _kb_line(Path(f"/proc/{pid}/status"), field)
 
 
 def pss_kb(pid: int | str) -> int:
     """Proportional set size: shared pages (a prefork child's copy-on-write pages) counted once across
     the processes sharing them, so a sum over processes is what they use together, unlike RSS."""
+    return _kb_line(Path(f"/proc/{pid}/smaps_rollup"), "Pss")
+
+
+def _kb_line(path: Path, field: str) -> int:
     try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
+        for line in path.read_text().splitlines():
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
         pass

@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from _benchutil import Cleanup, base_env, drop_database, pg_url, run_checked, run_json  # noqa: E402
+from _benchutil import Cleanup, base_env, create_database, drop_database, pg_url, run_checked, run_json  # noqa: E402
 from _corpus import build_messages  # noqa: E402
 from ingest import CHILD, WORK_DIR, scratch_filesystem  # noqa: E402
 
@@ -55,14 +55,6 @@ VARIANTS = {
     "no-thread,orm": "no-thread,orm",
     "no-thread,fsync-deferred": "no-thread,fsync-deferred",
 }
-
-
-def pg_exec(sql: str) -> None:
-    import psycopg
-    from _benchutil import PG_DSN
-
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(sql)
 
 
 def main() -> int:
@@ -106,8 +98,7 @@ def main() -> int:
 
         pid = os.getpid()
         template = f"webpop_ingest_relay_{pid}_template"
-        pg_exec(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
-        pg_exec(f'CREATE DATABASE "{template}"')
+        create_database(template)
         cleanup.add("template", lambda: drop_database(template))
         base = base_env() | {
             "DJANGO_SETTINGS_MODULE": "webpop.settings",
@@ -129,8 +120,7 @@ def main() -> int:
             for name in order:
                 pieces = VARIANTS[name]
                 db = f"webpop_ingest_relay_{pid}_run"
-                pg_exec(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-                pg_exec(f'CREATE DATABASE "{db}" TEMPLATE "{template}"')
+                create_database(db, template=template)
                 data = tmp / "data"
                 env = base | {"DATABASE_URL": pg_url(db), "WEBPOP_DATA_DIR": str(data)}
                 account = run_json([sys.executable, CHILD, "setup", str(relay.port), "wp", password], env=env)[0][
