@@ -24,19 +24,23 @@ def pg_url(name: str) -> str:
     return f"{base}/{name}"
 
 
-def create_database(name: str) -> None:
+def _pg_exec(*statements: str) -> None:
+    """Run statements on the benchmark's PostgreSQL server outside a transaction (CREATE DATABASE, say)."""
     import psycopg
 
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        for sql in statements:
+            conn.execute(sql)
+
+
+def create_database(name: str, *, template: str = "") -> None:
+    """A fresh database ``name`` (dropped first if it exists), a copy of ``template`` if given."""
+    copy = f' TEMPLATE "{template}"' if template else ""
+    _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"{copy}')
 
 
 def drop_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Cleanup:
@@ -136,3 +140,62 @@ def _run_keys() -> tuple[str, str]:
     from cryptography.fernet import Fernet
 
     return secrets.token_urlsafe(50), Fernet.generate_key().decode()
+
+
+# --- Reading /proc (Linux): a process's CPU time and memory -------------------------------------
+
+
+def proc_stat(pid: int | str) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command name (state, ppid, ...); OSError when it is gone."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int | str, *, waited_children: bool = False) -> float:
+    """User + system CPU seconds of a process (with ``waited_children``, of the children it has waited for too).
+
+    OSError when it is gone.
+    """
+    fields = proc_stat(pid)
+    ticks = fields[11:15] if waited_children else fields[11:13]  # utime stime [cutime cstime]
+    return sum(int(tick) for tick in ticks) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> tuple[float, float]:
+    """(user, system) CPU seconds of this process, all its threads together."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime, own.ru_stime
+
+
+def status_kb(pid: int | str, field: str) -> int:
+    """A figure of ``/proc/PID/status`` in kB (``VmRSS``; ``VmHWM``, the peak RSS); 0 when it is gone."""
+    return _kb_line(Path(f"/proc/{pid}/status"), field)
+
+
+def pss_kb(pid: int | str) -> int:
+    """Proportional set size: shared pages (a prefork child's copy-on-write pages) counted once across
+    the processes sharing them, so a sum over processes is what they use together, unlike RSS."""
+    return _kb_line(Path(f"/proc/{pid}/smaps_rollup"), "Pss")
+
+
+def _kb_line(path: Path, field: str) -> int:
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def children(pid: int | str) -> list[int]:
+    """The child processes of every thread of ``pid`` ([] when it is gone)."""
+    pids = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                pids += [int(child) for child in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return pids

@@ -9,7 +9,7 @@ sync's ingest path for one run, comma-separated: ``no-thread`` (rows committed
 inline, not on the writer thread), ``fsync`` (every file and folder fsynced as it
 is written, no batch durability), ``fsync-deferred`` (the batch's files fsynced
 one by one where the batch is made durable), ``orm`` (``bulk_create`` instead of
-COPY). The forked child is taken out with ``WEBPOP_SYNC_INGEST_PROCESS_MIN``.
+COPY).
 
 Each prints one JSON line on stdout. Peak RSS is the process's own VmHWM
 (read from /proc/self/status at the end), so nothing is inherited from the
@@ -25,14 +25,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-
-def peak_rss_kb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
+from _benchutil import own_cpu_seconds, status_kb  # noqa: E402
 
 
 class _Sink:
@@ -60,69 +55,13 @@ def raw(port: int, user: str, password: str, ca_file: str, runs: int) -> dict:
                 count += 1
             pop.quit()
         times.append(time.perf_counter() - start)
-    return {"seconds": min(times), "all_seconds": times, "count": count, "bytes": size, "peak_rss_kb": peak_rss_kb()}
-
-
-def _cpu_seconds(kind: str = "both") -> float:
-    """User and/or system CPU of this process and its finished children."""
-    import resource
-
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    user, system = own.ru_utime + children.ru_utime, own.ru_stime + children.ru_stime
-    return {"user": user, "system": system}.get(kind, user + system)
-
-
-class PssSampler:
-    """Peak of the proportional set size (PSS) of this process plus its children, sampled.
-
-    A forked ingest child shares most of its pages with its parent: adding the
-    two VmHWM figures would count those twice. PSS splits shared pages between
-    the processes that map them, so the sum is the memory the worker really holds.
-    """
-
-    def __init__(self, interval: float = 0.02, *, enabled: bool = True) -> None:
-        import threading
-
-        self.enabled = enabled
-        self.interval = interval
-        self.peak_kb = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    @staticmethod
-    def _pss_kb(pid: int) -> int:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
-
-    def _children(self) -> list[int]:
-        pids = []
-        for task in Path("/proc/self/task").iterdir():
-            try:
-                pids += [int(p) for p in (task / "children").read_text().split()]
-            except OSError:
-                continue
-        return pids
-
-    def _run(self) -> None:
-        me = os.getpid()
-        while not self._stop.wait(self.interval):
-            total = self._pss_kb(me) + sum(self._pss_kb(pid) for pid in self._children())
-            self.peak_kb = max(self.peak_kb, total)
-
-    def __enter__(self) -> PssSampler:
-        if self.enabled:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.enabled:
-            self._stop.set()
-            self._thread.join()
+    return {
+        "seconds": min(times),
+        "all_seconds": times,
+        "count": count,
+        "bytes": size,
+        "peak_rss_kb": status_kb("self", "VmHWM"),
+    }
 
 
 def _django() -> None:
@@ -154,13 +93,13 @@ def _apply_variant(pieces: list[str]) -> None:
 
     for piece in pieces:
         if piece == "no-thread":
-            init = ingest._BatchWriter.__init__
+            init = ingest.Ingest.__init__
 
             def inline_init(self, session, init=init):
                 init(self, session)
                 self.inline = True
 
-            ingest._BatchWriter.__init__ = inline_init
+            ingest.Ingest.__init__ = inline_init
         elif piece == "fsync":
             store._defer = lambda *paths: False
             commit_raw = store.commit_raw
@@ -197,12 +136,12 @@ def sync(account_id: int, profile_file: str | None) -> dict:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    start, cpu_start, system_start = time.perf_counter(), _cpu_seconds(), _cpu_seconds("system")
-    with PssSampler(enabled=os.environ.get("BENCH_SAMPLE_PSS", "1") == "1") as pss:
-        result = sync_account(account_id)
+    start, (user_start, system_start) = time.perf_counter(), own_cpu_seconds()
+    result = sync_account(account_id)
     seconds = time.perf_counter() - start
-    cpu = _cpu_seconds() - cpu_start
-    system_cpu = _cpu_seconds("system") - system_start
+    user, system = own_cpu_seconds()
+    system_cpu = system - system_start
+    cpu = user - user_start + system_cpu
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile_file)
@@ -224,9 +163,7 @@ def sync(account_id: int, profile_file: str | None) -> dict:
         "error": result.error,
         "more_pending": result.more_pending,
         "stored": Message.objects.filter(account_id=account_id).count(),
-        "peak_rss_kb": peak_rss_kb(),
-        "ingest_peak_rss_kb": result.ingest_peak_rss_kb,
-        "peak_pss_kb": pss.peak_kb,
+        "peak_rss_kb": status_kb("self", "VmHWM"),
     }
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from _benchutil import Cleanup, base_env, create_database, drop_database, pg_url, run_checked  # noqa: E402
+from _benchutil import Cleanup, base_env, cpu_seconds, create_database, drop_database, pg_url, run_checked  # noqa: E402
 
 DB = "webpop_bench_contacts"
 QUERIES = [
@@ -75,11 +75,6 @@ def seed(owner_id: int, count: int, rng: random.Random) -> None:
         ]
     ContactEmail.objects.bulk_create(emails, batch_size=5000)
     ContactKey.objects.bulk_create(keys, batch_size=5000)
-
-
-def backend_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -133,14 +128,14 @@ def main() -> None:
             for _ in range(20):  # warm-up
                 client.get("/contacts/suggest/", {"q": q})
             times = []
-            cpu0, db0 = time.process_time(), backend_cpu(pid)
+            cpu0, db0 = time.process_time(), cpu_seconds(pid)
             for _ in range(args.rounds):
                 t0 = time.perf_counter()
                 response = client.get("/contacts/suggest/", {"q": q})
                 times.append((time.perf_counter() - t0) * 1000)
                 assert response.status_code == 200, response.status_code
             app_cpu = (time.process_time() - cpu0) / args.rounds * 1000
-            db_cpu = (backend_cpu(pid) - db0) / args.rounds * 1000
+            db_cpu = (cpu_seconds(pid) - db0) / args.rounds * 1000
             found = len(response.json()["results"])
             everything += times
             rows.append((q, found, statistics.median(times), pct(times, 0.99), app_cpu, db_cpu))

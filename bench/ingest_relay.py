@@ -2,20 +2,19 @@
 
 One real Dovecot (implicit TLS, certificate verified), the standard 2,000 mixed
 messages (bench/_corpus.py) and, in front of it, a relay that shapes the
-traffic like a household's link to its provider (bench/_netrelay.py). Each run
+traffic like a household's link to its provider (tests/relay.py). Each run
 is a first sync (``sync_account``) of a fresh account into a fresh PostgreSQL
 database (a copy of one migrated template) and a fresh store, in a child
 process (bench/_ingest_child.py) that reports its wall time, its CPU seconds
-(user + system, its forked ingest child included, the writer thread too) and
-its peak RSS and its ingest child's. Variants (``--variants``, comma-separated):
+(user + system, the writer thread's too) and its peak RSS. Variants
+(``--variants``, comma-separated):
 
   today           the path as it is
-  no-fork         no forked ingest child: parse, store and commit in the worker
   no-thread       no writer thread: each batch's rows committed inline
   fsync           every file and folder fsynced as written (no syncfs, no batch durability)
   fsync-deferred  the batch's files fsynced one by one where syncfs was (the non-Linux path)
   orm             ``bulk_create`` instead of COPY
-  simple          all four out: one process, one thread, fsync per file, bulk_create
+  simple          all three out: one thread, fsync per file, bulk_create
   A,B,...         several of the above at once (the combinations listed in VARIANTS)
 
 Variants take turns in each round (the order rotates), ``--rounds`` rounds, so a
@@ -37,41 +36,31 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from _benchutil import Cleanup, base_env, drop_database, pg_url, run_checked, run_json  # noqa: E402
+from _benchutil import Cleanup, base_env, create_database, drop_database, pg_url, run_checked, run_json  # noqa: E402
 from _corpus import build_messages  # noqa: E402
-from _netrelay import ShapedRelay  # noqa: E402
 from ingest import CHILD, WORK_DIR, scratch_filesystem  # noqa: E402
 
 from tests.dovecot import DovecotServer  # noqa: E402
+from tests.relay import Relay  # noqa: E402
 
+# Each variant's pieces taken out of the path (BENCH_INGEST_VARIANT of bench/_ingest_child.py).
 VARIANTS = {
-    "today": ("", {}),
-    "no-fork": ("", {"WEBPOP_SYNC_INGEST_PROCESS_MIN": "1000000000"}),
-    "no-thread": ("no-thread", {}),
-    "fsync": ("fsync", {}),
-    "fsync-deferred": ("fsync-deferred", {}),
-    "orm": ("orm", {}),
-    "simple": ("no-thread,fsync,orm", {"WEBPOP_SYNC_INGEST_PROCESS_MIN": "1000000000"}),
+    "today": "",
+    "no-thread": "no-thread",
+    "fsync": "fsync",
+    "fsync-deferred": "fsync-deferred",
+    "orm": "orm",
+    "simple": "no-thread,fsync,orm",
     # Pieces taken out together, to see what each is worth once the others are gone:
-    "no-fork,no-thread": ("no-thread", {"WEBPOP_SYNC_INGEST_PROCESS_MIN": "1000000000"}),
-    "no-fork,orm": ("orm", {"WEBPOP_SYNC_INGEST_PROCESS_MIN": "1000000000"}),
-    "no-fork,no-thread,orm": ("no-thread,orm", {"WEBPOP_SYNC_INGEST_PROCESS_MIN": "1000000000"}),
-    "no-fork,no-thread,fsync-deferred": ("no-thread,fsync-deferred", {"WEBPOP_SYNC_INGEST_PROCESS_MIN": "1000000000"}),
+    "no-thread,orm": "no-thread,orm",
+    "no-thread,fsync-deferred": "no-thread,fsync-deferred",
 }
-
-
-def pg_exec(sql: str) -> None:
-    import psycopg
-    from _benchutil import PG_DSN
-
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(sql)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    # --variants: comma-separated, or semicolon-separated when a variant is a combination ("today;no-fork,orm").
-    parser.add_argument("--variants", default="today,no-fork,no-thread,fsync,fsync-deferred,orm,simple")
+    # --variants: comma-separated, or semicolon-separated when a variant is a combination ("today;no-thread,orm").
+    parser.add_argument("--variants", default="today,no-thread,fsync,fsync-deferred,orm,simple")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rtt-ms", type=float, default=100.0)
     parser.add_argument("--mbit", type=float, default=100.0)
@@ -103,14 +92,13 @@ def main() -> int:
             server.deliver("wp", raw)
         del messages
         ca = server.ca_file
-        relay = ShapedRelay(("127.0.0.1", server.pop3s_port), delay=args.rtt_ms / 2000, rate=args.mbit * 1e6 / 8)
+        relay = Relay(("127.0.0.1", server.pop3s_port), delay=args.rtt_ms / 2000, rate=args.mbit * 1e6 / 8)
         relay.start()
         cleanup.add("relay", relay.stop)
 
         pid = os.getpid()
         template = f"webpop_ingest_relay_{pid}_template"
-        pg_exec(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
-        pg_exec(f'CREATE DATABASE "{template}"')
+        create_database(template)
         cleanup.add("template", lambda: drop_database(template))
         base = base_env() | {
             "DJANGO_SETTINGS_MODULE": "webpop.settings",
@@ -130,16 +118,15 @@ def main() -> int:
         for round_no in range(args.rounds):
             order = variants[round_no % len(variants) :] + variants[: round_no % len(variants)]
             for name in order:
-                pieces, extra = VARIANTS[name]
+                pieces = VARIANTS[name]
                 db = f"webpop_ingest_relay_{pid}_run"
-                pg_exec(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-                pg_exec(f'CREATE DATABASE "{db}" TEMPLATE "{template}"')
+                create_database(db, template=template)
                 data = tmp / "data"
-                env = base | extra | {"DATABASE_URL": pg_url(db), "WEBPOP_DATA_DIR": str(data)}
+                env = base | {"DATABASE_URL": pg_url(db), "WEBPOP_DATA_DIR": str(data)}
                 account = run_json([sys.executable, CHILD, "setup", str(relay.port), "wp", password], env=env)[0][
                     "account"
                 ]
-                env |= {"BENCH_INGEST_VARIANT": pieces, "BENCH_SAMPLE_PSS": "0"}
+                env |= {"BENCH_INGEST_VARIANT": pieces}
                 load_before = os.getloadavg()[0]
                 out, _wall = run_json([sys.executable, CHILD, "sync", str(account)], env=env)
                 out["load"] = (load_before + os.getloadavg()[0]) / 2
@@ -168,19 +155,17 @@ def main() -> int:
     )
     print(
         "| variant | first sync s | all runs s | CPU s | CPU ms/message | user / system s | "
-        "peak RSS worker + ingest child | wall vs first | CPU vs first |"
+        "peak RSS | wall vs first | CPU vs first |"
     )
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name in variants:
         seconds, cpu = median(name, "seconds"), median(name, "cpu_seconds")
         system = median(name, "system_cpu_seconds")
         rss = median(name, "peak_rss_kb") / 1024
-        child = median(name, "ingest_peak_rss_kb") / 1024
-        memory = f"{rss:.0f} + {child:.0f} MB" if child else f"{rss:.0f} MB"
         all_runs = " ".join(f"{run['seconds']:.1f}" for run in runs[name])
         print(
             f"| {name} | {seconds:.2f} | {all_runs} | {cpu:.2f} | {cpu / count * 1000:.2f} | "
-            f"{cpu - system:.2f} / {system:.2f} | {memory} | {seconds / median(first, 'seconds'):.2f} | "
+            f"{cpu - system:.2f} / {system:.2f} | {rss:.0f} MB | {seconds / median(first, 'seconds'):.2f} | "
             f"{cpu / median(first, 'cpu_seconds'):.2f} |"
         )
     print(f"\nScript run time: {time.perf_counter() - t0:.0f} s.", file=sys.stderr)

@@ -129,19 +129,14 @@ def best_rate(fn, messages: list[bytes]) -> float:
 _MEASURE = """
 import resource, sys, time, tracemalloc
 sys.path.insert(0, {repo!r})
+sys.path.append({bench!r})
 import email, email.policy
 from mailbox import mime
+from _benchutil import status_kb
 path, how = sys.argv[1], sys.argv[2]
 def rss():
     # VmHWM: this process image's peak RSS. ru_maxrss would carry over the parent's peak across exec on Linux.
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return (status_kb("self", "VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 if how == "tracemalloc":
     tracemalloc.start()
 before = rss()
@@ -176,7 +171,7 @@ def big_message(path: Path) -> int:
 
 
 def measure(path: Path, how: str) -> int:
-    script = _MEASURE.format(repo=str(REPO))
+    script = _MEASURE.format(repo=str(REPO), bench=str(REPO / "bench"))
     out = subprocess.run([sys.executable, "-c", script, str(path), how], capture_output=True, text=True, check=True)
     return int(out.stdout.strip())
 

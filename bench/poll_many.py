@@ -24,6 +24,7 @@ benchmark's database.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -37,7 +38,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from _benchutil import Cleanup, base_env, create_database, drop_database, pg_url, stop_group  # noqa: E402
+from _benchutil import (  # noqa: E402
+    Cleanup,
+    base_env,
+    children,
+    cpu_seconds,
+    create_database,
+    drop_database,
+    pg_url,
+    proc_stat,
+    pss_kb,
+    status_kb,
+    stop_group,
+)
 
 from tests.dovecot import DovecotServer  # noqa: E402
 from tests.relay import Relay  # noqa: E402
@@ -84,48 +97,16 @@ def small_message(user: int, n: int) -> bytes:
 
 def process_tree(pid: int) -> list[int]:
     """A Celery worker and its pool processes."""
-    pids = [pid]
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            pids += [int(c) for c in (task / "children").read_text().split()]
-    except OSError:
-        pass
-    return pids
+    return [pid, *children(pid)]
 
 
-def status_kb(pid: int, field: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def pss_kb(pid: int) -> int:
-    """Proportional set size: shared pages (a prefork child's copy-on-write pages) counted once across
-    the processes sharing them, so a sum over processes is what they use together, unlike RSS."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system time of ``pids`` (each worker's own, its waited-for children's too)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+def cpu_of(pids: list[int]) -> float:
+    """User + system time of ``pids`` (each worker's own, its waited-for children's too); gone ones count 0."""
+    total = 0.0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
-    return total / ticks
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(pid, waited_children=True)
+    return total
 
 
 def session_members(sid: int) -> list[int]:
@@ -133,7 +114,7 @@ def session_members(sid: int) -> list[int]:
     members = []
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            fields = proc_stat(entry.name)
         except OSError:
             continue
         if fields[0] != "Z" and int(fields[3]) == sid:
@@ -148,7 +129,7 @@ def postmaster_pid() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
-    return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return int(proc_stat(backend)[1])
 
 
 class OtherCpu:
@@ -163,8 +144,8 @@ class OtherCpu:
         own = os.times()
         return {
             "relay": own.user + own.system,
-            "dovecot": cpu_seconds(session_members(self.dovecot_sid)),
-            "postgres": cpu_seconds(process_tree(self.postmaster)),
+            "dovecot": cpu_of(session_members(self.dovecot_sid)),
+            "postgres": cpu_of(process_tree(self.postmaster)),
         }
 
 
@@ -297,7 +278,7 @@ def main() -> int:
             MailAccount.objects.update(next_poll_at=timezone.now() - dt.timedelta(seconds=1))
             relay.wait_closed()
             relay.reset()
-            cpu_before, others_before = cpu_seconds(worker_pids), others.read()
+            cpu_before, others_before = cpu_of(worker_pids), others.read()
             start = timezone.now()
             enqueued = 0
             while claimed := tasks.poll_due_accounts():
@@ -318,7 +299,7 @@ def main() -> int:
             last = MailAccount.objects.order_by("-last_success_at").values_list("last_success_at", flat=True)[0]
             seconds = (last - start).total_seconds()
             time.sleep(1.0)  # the last task's bookkeeping (its result, the next wake-up) ends
-            cpu = cpu_seconds(worker_pids) - cpu_before
+            cpu = cpu_of(worker_pids) - cpu_before
             others_after = others.read()
             other_cpu.append({k: others_after[k] - others_before[k] for k in others_after})
             relay.wait_closed()

@@ -85,7 +85,7 @@ def sync_with_scanner(env: dict, account: int, count: int) -> tuple[dict, dict]:
             raise RuntimeError(f"the scan sweep did not start:\n{scanner.stderr.read()[-3000:]}")
         sync = [sys.executable, INGEST_CHILD, "sync", str(account)]
         synced_at = time.time()
-        synced, _wall = run_json(sync, env=env | {"BENCH_SAMPLE_PSS": "0"})
+        synced, _wall = run_json(sync, env=env)
         synced["started_at"], synced["ended_at"] = synced_at, time.time()
         out, err = scanner.communicate(timeout=900)
     finally:
@@ -142,7 +142,7 @@ def main() -> int:
                     on_runs.append(sync_with_scanner(env, account, count))
                 else:
                     sync = [sys.executable, INGEST_CHILD, "sync", str(account)]
-                    synced, _wall = run_json(sync, env=env | {"BENCH_SAMPLE_PSS": "0"})
+                    synced, _wall = run_json(sync, env=env)
                     (off_runs if variant == "off" else queued_runs).append(synced)
                 if variant == "queued":
                     hooks.append(run_json([sys.executable, SPAM_CHILD, "hook", str(account)], env=env)[0])

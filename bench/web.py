@@ -40,7 +40,6 @@ import argparse
 import hashlib
 import http.client
 import json
-import os
 import re
 import shutil
 import socket
@@ -59,6 +58,8 @@ from _benchutil import (  # noqa: E402
     PG_DSN,
     Cleanup,
     base_env,
+    children,
+    cpu_seconds,
     create_database,
     drop_database,
     pg_url,
@@ -189,19 +190,12 @@ def load_python(url: str, cookie: str | None, duration: int) -> dict:
 # The machine may be shared: requests/s and latencies then depend on what else runs. The CPU time
 # the gunicorn workers and the database backends spend per request depends much less on that.
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
 
 def _cpu(pid: int) -> float | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return cpu_seconds(pid)
     except OSError:
         return None  # gone
-    return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
-
-
-def worker_pids(master: int) -> list[int]:
-    return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
 
 
 def backend_pids(db_name: str) -> list[int]:
@@ -431,7 +425,7 @@ def main() -> int:
         results = []
         for name, label, path, ck in targets:
             print(f"loading {label} for {args.duration} s …", file=sys.stderr)
-            with CpuMeter(lambda: worker_pids(gunicorn.pid)) as app, CpuMeter(lambda: backend_pids(db_name)) as db:
+            with CpuMeter(lambda: children(gunicorn.pid)) as app, CpuMeter(lambda: backend_pids(db_name)) as db:
                 result = load(base + path, ck, args.duration)
             result["app_cpu_ms"] = app.seconds * 1000 / max(result["requests"], 1)
             result["db_cpu_ms"] = db.seconds * 1000 / max(result["requests"], 1)

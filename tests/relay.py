@@ -18,11 +18,14 @@ one round trip for it to every connection (``connections`` counts those).
 
 ``delay`` holds every chunk for that many seconds in each direction (in order),
 as a network with a round-trip time of ``2 * delay`` would. ``rate`` (bytes a
-second, each direction) throttles it as a slow link would; ``hold()`` passes
-nothing on, as a server gone silent, until ``release()``. ``hide_capability``
-removes one line from what the server sends (``b"PIPELINING"``: a server that
-does not offer it); it works on clear-text connections only, and expects the
-CAPA listing in one chunk, as servers send it.
+second, each direction) is the link's bandwidth: a chunk leaves once the link
+has serialised it, after the chunks before it, and ``delay`` after that, so
+``Relay(target, delay=0.05, rate=100e6 / 8)`` is a 100 Mbit/s link with a 100 ms
+round trip (chunks are at most 64 KB, smooth enough for a transfer of many
+megabytes). ``hold()`` passes nothing on, as a server gone silent, until
+``release()``. ``hide_capability`` removes one line from what the server sends
+(``b"PIPELINING"``: a server that does not offer it); it works on clear-text
+connections only, and expects the CAPA listing in one chunk, as servers send it.
 
 Plain asyncio in a background thread (tests/aioserver.py), no Django.
 """
@@ -131,8 +134,9 @@ class Relay(ThreadedServer):
     async def _pump(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: str, conversation: Conversation
     ) -> None:
-        """Copy one direction; with a delay, each chunk leaves ``delay`` seconds after it arrived, in order."""
+        """Copy one direction; each chunk leaves ``delay`` seconds after the link has serialised it, in order."""
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+        link_free = 0.0  # when the link has serialised what is queued in this direction (with a rate)
 
         async def deliver() -> None:
             while True:
@@ -148,8 +152,6 @@ class Relay(ThreadedServer):
                     await asyncio.sleep(0.05)
                 writer.write(data)
                 await writer.drain()
-                if self.rate:
-                    await asyncio.sleep(len(data) / self.rate)
 
         sender = asyncio.create_task(deliver())
         try:
@@ -158,12 +160,15 @@ class Relay(ThreadedServer):
                     data = await reader.read(65536)
                 except OSError:
                     data = b""
+                now = time.monotonic()
                 if data:
                     with self._lock:
                         conversation.seen(direction, len(data))
                     if self.hide and direction == "S":
                         data = data.replace(self.hide, b"\r\n")
-                queue.put_nowait((time.monotonic() + self.delay, data))
+                    if self.rate:
+                        link_free = max(now, link_free) + len(data) / self.rate
+                queue.put_nowait((max(now, link_free) + self.delay, data))
                 if not data:
                     if direction == "C":
                         with self._lock:

@@ -40,8 +40,6 @@ def subprocess_env(settings, tmp_path, dovecot):
         data_dir,
         WEBPOP_POP3_CA_FILE=str(dovecot.ca_file),
         WEBPOP_SYNC_MAX_MESSAGES="100000",
-        # Every download goes through the forked ingest child, so kills land in both processes.
-        WEBPOP_SYNC_INGEST_PROCESS_MIN="1",
         LOG_LEVEL="WARNING",
     )
 

@@ -71,8 +71,6 @@ def worker_env(tmp_path, settings, dovecot, trust_dovecot):
         data_dir,
         WEBPOP_POP3_CA_FILE=str(dovecot.ca_file),
         WEBPOP_HEARTBEAT_SECONDS="1",
-        # Every download is parsed and stored by a child forked from a prefork pool process.
-        WEBPOP_SYNC_INGEST_PROCESS_MIN="1",
         LOG_LEVEL="WARNING",
     )
 

@@ -259,8 +259,6 @@ WEBPOP_BULK_LEASE_SECONDS = env_int("WEBPOP_BULK_LEASE_SECONDS", 120, minimum=10
 # A first sync of a huge mailbox proceeds in sessions of at most this much.
 WEBPOP_SYNC_MAX_MESSAGES = env_int("WEBPOP_SYNC_MAX_MESSAGES", 1000, minimum=1)
 WEBPOP_SYNC_MAX_BYTES = env_int("WEBPOP_SYNC_MAX_BYTES", 512 * 1024 * 1024, minimum=1024)
-# Downloads of at least this many messages are parsed and stored in a child process, on a second core.
-WEBPOP_SYNC_INGEST_PROCESS_MIN = env_int("WEBPOP_SYNC_INGEST_PROCESS_MIN", 100, minimum=1)
 # The no-change check (mailbox/sync/check.py): due accounts per task, sessions in flight per worker process,
 # at most this many of them on one server (providers throttle many logins from one address), and the
 # time one account's check may take before it counts as failed.

@@ -11,7 +11,7 @@ One module per concern:
 - ``lease``: the account's sync lease (invariant 4) and claiming accounts whose poll is due.
 - ``session``: one POP3 session: log in, list, fetch, store, DELE, QUIT.
 - ``diff``: the server's listing against what is stored (what is new, what is gone).
-- ``ingest``: parsing, storing and committing batches, in this process or a forked child.
+- ``ingest``: parsing and storing batches, their rows committed on a writer thread.
 - ``deletion``: which stored copies the policy says to DELE, and marking them gone.
 - ``connection``: logging in to a server, and the account form's connection test.
 - ``outcome``: ``SyncResult``, recording it on the account, backoff, what the user can do.
@@ -34,7 +34,6 @@ from .connection import (
     test_oauth_connection,
 )
 from .engine import open_listing, retry_failure, sync_account
-from .ingest import IngestProcessError
 from .lease import WORKER, LeaseLost, claim_due_accounts, claim_lease, release_lease, renew_lease
 from .outcome import MAX_BACKOFF, SyncResult
 from .session import QuotaFull
@@ -43,7 +42,6 @@ __all__ = [
     "MAX_BACKOFF",
     "WORKER",
     "ConnectionReport",
-    "IngestProcessError",
     "LeaseLost",
     "QuotaFull",
     "SyncResult",

@@ -18,15 +18,4 @@ def point(name: str) -> None:
     if where == name:
         _crash_hits[name] = _crash_hits.get(name, 0) + 1
         if _crash_hits[name] >= int(nth or 1):
-            if _ingest_parent_pid:  # the whole worker dies, not just its ingest child
-                os.kill(_ingest_parent_pid, signal.SIGKILL)
             os.kill(os.getpid(), signal.SIGKILL)
-
-
-_ingest_parent_pid = 0  # set in a ForkedIngest child
-
-
-def in_ingest_child(parent_pid: int) -> None:
-    """From now on a crash point kills the worker that forked this process, too."""
-    global _ingest_parent_pid
-    _ingest_parent_pid = parent_pid

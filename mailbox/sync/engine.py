@@ -70,7 +70,7 @@ def sync_account(account_id: int) -> SyncResult:
             result.error_class = "busy"
             result.error = f"busy: {exc}"
         except Exception as exc:  # keep the worker alive; record what happened
-            if store.is_disk_full(exc):  # spooling, storing, or in the ingest child
+            if store.is_disk_full(exc):  # spooling, storing, or committing
                 log.error("sync stopped, disk full account=%s: %s: %s", account_id, type(exc).__name__, exc)
                 result.error_class = "disk_full"
                 result.error = f"disk_full: {DISK_FULL}"

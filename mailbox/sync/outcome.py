@@ -36,7 +36,6 @@ class SyncResult:
     more_pending: bool = field(default=False, repr=False)
     retry_after: int = field(default=0, repr=False)
     notes: str = field(default="", repr=False)
-    ingest_peak_rss_kb: int = field(default=0, repr=False)  # of the ingest child, when there was one
     fix: str = field(default="", repr=False)  # what the user can do, when it differs from the error class's
     # The listing this sync left with nothing to do (schedule.listing_digest); "" when something is left.
     listing_digest: str = field(default="", repr=False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from pathlib import Path
 from typing import BinaryIO
@@ -29,7 +28,7 @@ from ..models import FetchFailure, Message, UidlAlias
 from ..pop3 import Pop3AuthError, Pop3Client, Pop3Error, Pop3ServerError
 from . import crash, deletion, diff, lease
 from .connection import oauth_client, password_login, refused_method_fix
-from .ingest import ForkedIngest, LocalIngest, PreparedBatch, Retrieved
+from .ingest import Ingest, PreparedBatch, Retrieved
 from .outcome import OAUTH_REFUSED, SyncResult
 
 log = logging.getLogger(__name__)
@@ -190,11 +189,11 @@ class Session:
         accepted_bytes = 0
         self._done = already
         self._session_keys: set[tuple[str, str]] = set()
-        writer = self._ingest(len(by_number))
+        ingest = Ingest(self)
         renewed_at = time.monotonic()
         try:
             try:
-                # Raw files go into the store as they arrive; the ingest side makes each batch durable.
+                # Raw files go into the store as they arrive; each batch is made durable before its rows are committed.
                 with store.durability_elsewhere():
                     for count, (number, outcome) in enumerate(client.retr_many(list(by_number), open_out), start=1):
                         uidl = by_number[number]
@@ -225,7 +224,7 @@ class Session:
                         accepted_bytes += outcome.size
                         if len(pending) >= self.BATCH_MESSAGES or pending_bytes >= self.BATCH_BYTES:
                             batch, pending, pending_bytes = pending, [], 0
-                            writer.submit(batch)
+                            ingest.submit(batch)
                         if time.monotonic() - renewed_at >= self.RENEW_SECONDS:
                             lease.renew_lease(account.id, self.lease_token)
                             renewed_at = time.monotonic()
@@ -237,14 +236,14 @@ class Session:
                 # The session broke, or storage is full: keep what arrived whole before that
                 # (with the disk full that may fail again; then the next sync fetches those again).
                 batch, pending = pending, []
-                writer.submit(batch)
-                writer.finish()
+                ingest.submit(batch)
+                ingest.finish()
                 raise
             batch, pending = pending, []
-            writer.submit(batch)
-            writer.finish()  # every row committed before anything may be DELE'd
+            ingest.submit(batch)
+            ingest.finish()  # every row committed before anything may be DELE'd
         finally:
-            writer.abandon()  # files of batches never committed stay unreferenced: gcstorage frees them
+            ingest.abandon()  # files of batches never committed stay unreferenced: gcstorage frees them
             for tmp in temp_files.values():  # only left behind when the session broke mid-message
                 with contextlib.suppress(OSError):  # a full disk: the error on the way out says so
                     _discard(tmp)
@@ -271,16 +270,6 @@ class Session:
             path.unlink(missing_ok=True)
         self.result.skipped += 1
         return None
-
-    def _ingest(self, count: int) -> LocalIngest | ForkedIngest:
-        """Where retrieved batches are parsed and stored: a child process for a large download."""
-        if (
-            count >= settings.WEBPOP_SYNC_INGEST_PROCESS_MIN
-            and hasattr(os, "fork")
-            and not transaction.get_connection().in_atomic_block  # a child could not see uncommitted rows
-        ):
-            return ForkedIngest(self)
-        return LocalIngest(self)
 
     def prepare_batch(self, batch: list[Retrieved]) -> PreparedBatch:
         """Parse a batch of stored raw files and store their attachments.
