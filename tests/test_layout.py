@@ -96,7 +96,25 @@ def test_database_url_keeps_postgresql_options():
     config = env.parse_database_url(
         "postgres://u@db.internal/mail?sslmode=require&sslrootcert=%2Fetc%2Fca.pem&connect_timeout=5", REPO
     )
-    assert config["OPTIONS"] == {"sslmode": "require", "sslrootcert": "/etc/ca.pem", "connect_timeout": "5"}
+    assert config["OPTIONS"] == {
+        "sslmode": "require",
+        "sslrootcert": "/etc/ca.pem",
+        "connect_timeout": "5",
+        "options": "-c max_parallel_workers_per_gather=0",
+    }
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("", "-c max_parallel_workers_per_gather=0"),
+        ("?options=-c%20statement_timeout%3D5s", "-c statement_timeout=5s -c max_parallel_workers_per_gather=0"),
+        ("?options=-c%20max_parallel_workers_per_gather%3D2", "-c max_parallel_workers_per_gather=2"),
+    ],
+)
+def test_postgresql_connections_run_without_parallel_workers_unless_the_url_says(given, sent):
+    config = env.parse_database_url(f"postgres://u@db.internal/mail{given}", REPO)
+    assert config["OPTIONS"]["options"] == sent
 
 
 @pytest.mark.django_db
@@ -125,6 +143,8 @@ def test_database_url_options_reach_a_real_postgresql_connection():
             assert cursor.fetchone()[0] == "webpop-url-option"
             cursor.execute("SHOW statement_timeout")
             assert cursor.fetchone()[0] == "1234ms"
+            cursor.execute("SHOW max_parallel_workers_per_gather")
+            assert cursor.fetchone()[0] == "0"
     finally:
         wrapper.close()
 

@@ -151,6 +151,20 @@ _SQLITE_OPTIONS = {"timeout": int, "transaction_mode": str, "init_command": str}
 _ENGINES = {"django.db.backends.sqlite3", "django.db.backends.postgresql"}
 
 
+# Every query webpop runs reads one user's rows or a bounded slice: starting parallel workers costs
+# more than such a query takes (docs/scaling.md, "Parallel query").
+NO_PARALLEL_WORKERS = "-c max_parallel_workers_per_gather=0"
+
+
+def _without_parallel_workers(given: str | None) -> str:
+    """libpq's ``options`` with parallel query off, unless the URL's ``options`` set it themselves."""
+    if not given:
+        return NO_PARALLEL_WORKERS
+    if "max_parallel_workers_per_gather" in given:
+        return given
+    return f"{given} {NO_PARALLEL_WORKERS}"
+
+
 def parse_database_url(url: str, base_dir: Path) -> dict:
     """Turn ``sqlite:///path`` or ``postgres://user:pw@host:port/db?sslmode=require`` into Django's form.
 
@@ -199,6 +213,7 @@ def parse_database_url(url: str, base_dir: Path) -> dict:
         raise ImproperlyConfigured("DATABASE_URL for PostgreSQL needs a database name after the host.")
     # libpq parameters are text (dj-database-url makes numbers and true/false of them).
     options = {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in options.items()}
+    options["options"] = _without_parallel_workers(options.get("options"))
     if options:
         from psycopg import ProgrammingError
         from psycopg.conninfo import make_conninfo
