@@ -8,50 +8,14 @@ so the shaping is smooth enough for a transfer of many megabytes.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-
 from tests.relay import Relay
 
 
 class ShapedRelay(Relay):
     def __init__(self, target: tuple[str, int], *, delay: float, rate: float):
         super().__init__(target, delay=delay)
-        self.rate = rate
+        self.link_rate = rate  # not Relay's ``rate``, which paces each chunk after it was sent
 
-    async def _pump(self, reader, writer, direction, conversation) -> None:
-        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-        link_free = 0.0  # when the link has sent what is queued in this direction
-
-        async def deliver() -> None:
-            while True:
-                due, data = await queue.get()
-                if not data:
-                    with contextlib.suppress(OSError):
-                        writer.write_eof()
-                    return
-                wait = due - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                writer.write(data)
-                await writer.drain()
-
-        sender = asyncio.create_task(deliver())
-        try:
-            while True:
-                try:
-                    data = await reader.read(65536)
-                except OSError:
-                    data = b""
-                now = time.monotonic()
-                if data:
-                    with self._lock:
-                        conversation.seen(direction, len(data))
-                    link_free = max(now, link_free) + len(data) / self.rate
-                queue.put_nowait((max(now, link_free) + self.delay, data))
-                if not data:
-                    break
-            await sender
-        finally:
-            sender.cancel()
+    def _leaves(self, lane, now: float, size: int) -> float:
+        lane.link_free = max(now, lane.link_free) + size / self.link_rate
+        return lane.link_free + self.delay
