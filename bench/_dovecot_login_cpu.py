@@ -51,7 +51,8 @@ VARIANTS: dict[str, str] = {
     "no_flag_updates": "protocol pop3 {\n  pop3_no_flag_updates = yes\n}\n",
     "no_stats_writer": "stats_writer_socket_path =\n",
     "index_memory": "mail_location = maildir:~/Maildir:INDEX=MEMORY\n",
-    "pop3_client_limit": "service pop3 {\n  client_limit = 100\n  process_min_avail = 2\n}\n",
+    "pop3_one_per_process": "service pop3 {\n  client_limit = 1\n  process_min_avail = 4\n}\n",
+    "login_one_process": "service pop3-login {\n  process_min_avail = 1\n}\n",
 }
 
 
