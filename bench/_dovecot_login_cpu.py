@@ -11,9 +11,13 @@ session so no CAPA, AUTH PLAIN with its initial response, UIDL and QUIT pipeline
 BENCH_LOGIN_CONCURRENCY at once (default 50). Two unmeasured passes (the first contact, which asks CAPA and
 lets Dovecot build its indexes; one more to warm up), then BENCH_LOGIN_REPS measured passes (default 5).
 
-Printed per variant: CPU ms per poll (user + system from /proc) of all Dovecot's processes, split by
-process name (processes that exited count in the master's), of the relay's thread, and of the client
-process (webpop's driver; informative). The median over the passes, and the range.
+BENCH_POLL_AUTH picks another login method (SCRAM-SHA-256: webpop's own choice when a server offers it),
+BENCH_LOGIN_STORE another way to store the passwords ("ssha256", "plain").
+
+Printed per variant: CPU ms per poll (user + system from /proc) of all Dovecot's processes and of its auth,
+pop3-login and pop3 processes, of the relay's thread, and of the client process (webpop's driver;
+informative); the median over the passes, and the range. A process that exits hands its CPU time to the
+master's (in "rest"): a pop3 process ending after its service_count makes one pass's pop3 figure negative.
 """
 
 from __future__ import annotations
