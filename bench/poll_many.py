@@ -55,8 +55,12 @@ from _benchutil import (  # noqa: E402
 from tests.dovecot import DovecotServer  # noqa: E402
 from tests.relay import Relay  # noqa: E402
 
-# Dovecot as a busy server runs it: login processes that serve many connections each and
-# pop3 processes reused, so that what is measured is webpop, not Dovecot's process spawning.
+# Dovecot as a busy server runs it, so that what is measured is webpop, not Dovecot's process handling:
+# - login processes that serve many connections each (Dovecot's "high-performance" login mode), one per core;
+# - pop3 processes that serve many sessions at once and are reused, as a host whose users all share one
+#   mail uid (virtual users) can run them: with one session per process, every idle pop3 process (one for
+#   each session once in flight at the same time) woke up for each new connection, as they all wait on
+#   one socket.
 DOVECOT_TUNING = """
 default_process_limit = 4000
 default_client_limit = 20000
@@ -67,7 +71,8 @@ service pop3-login {
 }
 service pop3 {
   service_count = 1000
-  process_min_avail = 4
+  client_limit = 100
+  process_min_avail = 2
   process_limit = 4000
 }
 """

@@ -16,13 +16,13 @@ handshake (ClientHello; the client's Finished) before the first command. The
 TCP handshake itself carries no data and is not counted; a real network adds
 one round trip for it to every connection (``connections`` counts those).
 
-``delay`` holds every chunk for that many seconds in each direction (in order),
-as a network with a round-trip time of ``2 * delay`` would. ``rate`` (bytes a
-second, each direction) is the link's bandwidth: a chunk leaves once the link
-has serialised it, after the chunks before it, and ``delay`` after that, so
-``Relay(target, delay=0.05, rate=100e6 / 8)`` is a 100 Mbit/s link with a 100 ms
-round trip (chunks are at most 64 KB, smooth enough for a transfer of many
-megabytes). ``hold()`` passes nothing on, as a server gone silent, until
+``delay`` holds every chunk, and a connection's end, for that many seconds in
+each direction (in order), as a network with a round-trip time of ``2 * delay``
+would. ``rate`` (bytes a second, each direction) is the link's bandwidth: a chunk
+leaves once the link has serialised it, after the chunks before it, and ``delay``
+after that, so ``Relay(target, delay=0.05, rate=100e6 / 8)`` is a 100 Mbit/s link
+with a 100 ms round trip (chunks are at most 64 KB, smooth enough for a transfer
+of many megabytes). ``hold()`` passes nothing on, as a server gone silent, until
 ``release()``. ``hide_capability`` removes one line from what the server sends
 (``b"PIPELINING"``: a server that does not offer it); it works on clear-text
 connections only, and expects the CAPA listing in one chunk, as servers send it.
@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from tests.aioserver import HOST, STOP_TIMEOUT, ThreadedServer
@@ -114,66 +115,174 @@ class Relay(ThreadedServer):
         conversation = Conversation()
         with self._lock:
             self.conversations.append(conversation)
+        loop = asyncio.get_running_loop()
+        link = _Link(self, conversation, loop)
+        # Callbacks instead of streams: a chunk costs one call and, with a delay, one timer per direction,
+        # no tasks. The swap is made before the first await, so the stream has not read anything yet.
+        client = client_writer.transport
+        client.set_protocol(_Side(link, "C"))
+        link.attach("C", client)
         try:
-            server_reader, server_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            client_writer.close()
-            return
-        try:
-            await asyncio.gather(
-                self._pump(client_reader, server_writer, "C", conversation),
-                self._pump(server_reader, client_writer, "S", conversation),
-            )
-        except (asyncio.CancelledError, OSError):
+            try:
+                await loop.create_connection(lambda: _Side(link, "S"), *self.target)
+            except OSError:
+                return
+            await link.done
+        except asyncio.CancelledError:
             pass
         finally:
-            for writer in (client_writer, server_writer):
-                with contextlib.suppress(Exception):
-                    writer.close()
+            link.close()
 
-    async def _pump(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: str, conversation: Conversation
-    ) -> None:
-        """Copy one direction; each chunk leaves ``delay`` seconds after the link has serialised it, in order."""
-        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-        link_free = 0.0  # when the link has serialised what is queued in this direction (with a rate)
+    def _leaves(self, lane: _Lane, now: float, size: int) -> float:
+        """When a chunk of ``size`` bytes received ``now`` is due to leave: serialised, then delayed."""
+        if self.rate:
+            lane.link_free = max(now, lane.link_free) + size / self.rate
+            return lane.link_free + self.delay
+        return now + self.delay
 
-        async def deliver() -> None:
-            while True:
-                due, data = await queue.get()
-                if not data:
-                    with contextlib.suppress(OSError):
-                        writer.write_eof()
-                    return
-                wait = due - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                while self.held:
-                    await asyncio.sleep(0.05)
-                writer.write(data)
-                await writer.drain()
 
-        sender = asyncio.create_task(deliver())
-        try:
-            while True:
-                try:
-                    data = await reader.read(65536)
-                except OSError:
-                    data = b""
-                now = time.monotonic()
-                if data:
-                    with self._lock:
-                        conversation.seen(direction, len(data))
-                    if self.hide and direction == "S":
-                        data = data.replace(self.hide, b"\r\n")
-                    if self.rate:
-                        link_free = max(now, link_free) + len(data) / self.rate
-                queue.put_nowait((max(now, link_free) + self.delay, data))
-                if not data:
-                    if direction == "C":
-                        with self._lock:
-                            conversation.client_closed = True
-                    break
-            await sender
-        finally:
-            sender.cancel()
+CHUNK = 65536  # the most passed on at once: with a ``rate``, what is serialised at a time
+
+
+@dataclass
+class _Lane:
+    """One direction of a relayed connection: the chunks waiting for their time to leave, in order."""
+
+    chunks: deque[tuple[float, bytes]] = field(default_factory=deque)  # (due, data); b"": the end
+    timer: asyncio.TimerHandle | None = None
+    paused: bool = False  # the receiving side's send buffer is full
+    ended: bool = False  # the sender sent its last byte
+    finished: bool = False  # the end was passed on, or the receiving side is gone
+    link_free: float = 0.0  # with a ``rate``: when the link has serialised what is queued
+
+
+class _Link:
+    """Both directions of one relayed connection; every callback runs on the relay's event loop."""
+
+    def __init__(self, relay: Relay, conversation: Conversation, loop: asyncio.AbstractEventLoop):
+        self.relay = relay
+        self.conversation = conversation
+        self.loop = loop
+        self.transports: dict[str, asyncio.Transport] = {}  # "C": the client's socket, "S": the server's
+        self.lanes = {"C": _Lane(), "S": _Lane()}  # by who sent the bytes
+        self.done: asyncio.Future[None] = loop.create_future()
+
+    def attach(self, side: str, transport: asyncio.Transport) -> None:
+        self.transports[side] = transport
+        self._flush(_OTHER[side])  # what waited for this side to be connected
+
+    def received(self, direction: str, data: bytes) -> None:
+        relay = self.relay
+        for start in range(0, len(data), CHUNK):
+            chunk = data[start : start + CHUNK] if len(data) > CHUNK else data
+            with relay._lock:
+                self.conversation.seen(direction, len(chunk))
+            if relay.hide and direction == "S":
+                chunk = chunk.replace(relay.hide, b"\r\n")
+            self._queue(direction, chunk)
+
+    def ended(self, direction: str) -> None:
+        """Nothing more comes from ``direction``'s sender: the end is passed on after what came before it."""
+        lane = self.lanes[direction]
+        if lane.ended:
+            return
+        lane.ended = True
+        if direction == "C":
+            with self.relay._lock:
+                self.conversation.client_closed = True
+        self._queue(direction, b"")
+
+    def lost(self, side: str) -> None:
+        """``side``'s socket is closed: it sends nothing more and what was on the way to it is dropped."""
+        self.ended(side)
+        into = self.lanes[_OTHER[side]]
+        into.chunks.clear()
+        self._finish(into)
+
+    def _queue(self, direction: str, data: bytes) -> None:
+        lane = self.lanes[direction]
+        if lane.finished:
+            return
+        lane.chunks.append((self.relay._leaves(lane, self.loop.time(), len(data)), data))
+        if len(lane.chunks) == 1 and lane.timer is None:
+            self._flush(direction)
+
+    def _flush(self, direction: str) -> None:
+        """Pass on every chunk that is due, in order; a timer for the next one."""
+        lane = self.lanes[direction]
+        lane.timer = None
+        destination = self.transports.get(_OTHER[direction])
+        relay, loop = self.relay, self.loop
+        while lane.chunks and not lane.paused and destination is not None:
+            due, data = lane.chunks[0]
+            now = loop.time()
+            leaves = due
+            if leaves <= now and relay.held:
+                leaves = now + 0.05  # look again then
+            if leaves > now:
+                lane.timer = loop.call_at(leaves, self._flush, direction)
+                return
+            lane.chunks.popleft()
+            if not data:
+                with contextlib.suppress(OSError):
+                    destination.write_eof()
+                self._finish(lane)
+                return
+            destination.write(data)
+
+    def pause(self, side: str) -> None:
+        self.lanes[_OTHER[side]].paused = True
+
+    def resume(self, side: str) -> None:
+        lane = self.lanes[_OTHER[side]]
+        lane.paused = False
+        if lane.timer is None:
+            self._flush(_OTHER[side])
+
+    def _finish(self, lane: _Lane) -> None:
+        lane.finished = True
+        if lane.timer is not None:
+            lane.timer.cancel()
+            lane.timer = None
+        if all(one.finished for one in self.lanes.values()) and not self.done.done():
+            self.done.set_result(None)
+
+    def close(self) -> None:
+        for lane in self.lanes.values():
+            if lane.timer is not None:
+                lane.timer.cancel()
+        for transport in self.transports.values():
+            with contextlib.suppress(Exception):
+                transport.close()
+
+
+_OTHER = {"C": "S", "S": "C"}
+
+
+class _Side(asyncio.Protocol):
+    """One socket of a relayed connection: the client's ("C") or the server's ("S")."""
+
+    def __init__(self, link: _Link, side: str):
+        self.link = link
+        self.side = side
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.side == "S":  # the client's socket is attached by serve()
+            assert isinstance(transport, asyncio.Transport)
+            self.link.attach("S", transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.link.received(self.side, data)
+
+    def eof_received(self) -> bool:
+        self.link.ended(self.side)
+        return True  # half-closed: what the other side still sends is passed on
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.link.lost(self.side)
+
+    def pause_writing(self) -> None:
+        self.link.pause(self.side)
+
+    def resume_writing(self) -> None:
+        self.link.resume(self.side)
