@@ -88,7 +88,7 @@ def _apply_variant(pieces: list[str]) -> None:
     """Take the named pieces out of the ingest path (see the module docstring); unknown names fail."""
     from pathlib import Path as _Path
 
-    from mailbox import pgcopy, store
+    from mailbox import durability, pgcopy, store
     from mailbox.sync import ingest
 
     for piece in pieces:
@@ -101,7 +101,7 @@ def _apply_variant(pieces: list[str]) -> None:
 
             ingest.Ingest.__init__ = inline_init
         elif piece == "fsync":
-            store._defer = lambda *paths: False
+            durability.defer = lambda *paths: False
             commit_raw = store.commit_raw
 
             def fsynced_commit_raw(tmp_path, *, commit_raw=commit_raw, **kwargs):
@@ -114,7 +114,7 @@ def _apply_variant(pieces: list[str]) -> None:
 
             store.commit_raw = fsynced_commit_raw
         elif piece == "fsync-deferred":
-            store._syncfs = lambda path: False
+            durability._syncfs = lambda path: False
         elif piece == "orm":
             pgcopy.copy_in = lambda model, rows: model.objects.bulk_create(rows)
         elif piece:

@@ -44,7 +44,7 @@ from django.utils import timezone
 
 from accounts.models import MailAccount, Profile
 
-from . import folders, joblease, mboxsplit, mime, store, threads, uploads
+from . import durability, folders, joblease, mboxsplit, mime, store, threads, uploads
 from .models import Folder, ImportJob, Message, ServerState
 
 log = logging.getLogger(__name__)
@@ -284,7 +284,7 @@ class _Import:
         duplicates = 0
         ready: list[tuple[_Entry, store.StoredFile, mime.ParsedMessage, list]] = []
         quota_stop: _Entry | None = None
-        with store.batch_durability():
+        with durability.batch_durability():
             for entry in spooled:
                 spool = entry.spool
                 if quota_stop is not None:

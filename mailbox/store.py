@@ -22,14 +22,11 @@ files younger than a grace period.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
-import functools
 import hashlib
 import os
 import re
 import secrets
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +43,7 @@ from accounts.models import MailAccount
 from spam import queue as spam_queue
 from webpop.lib import pagecache
 
-from . import list_headers, pgcopy, tabs, threads
+from . import durability, list_headers, pgcopy, tabs, threads
 from .mime import ParsedMessage
 from .models import Attachment, Message
 
@@ -206,132 +203,15 @@ def temp_file() -> BinaryIO:
     return _spool_file(root())
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# Batch durability: inside ``batch_durability()`` local writes skip their own
-# fsyncs and leaving the block makes all of them durable at once. One syncfs
-# per batch of a sync replaces thousands of file and folder fsyncs.
-_deferred = threading.local()
-
-
-def _defer(*paths: Path) -> bool:
-    """Record paths to make durable later; False when not in a batch (sync now)."""
-    pending = getattr(_deferred, "paths", None)
-    if pending is None:
-        return bool(getattr(_deferred, "elsewhere", False))
-    pending.update(paths)
-    return True
-
-
-@contextlib.contextmanager
-def durability_elsewhere():
-    """Local writes inside skip their fsyncs: the caller makes them durable later.
-
-    Before any row points at such a file, a ``batch_durability()`` block must
-    cover it (``require_durable`` names it there). The sync engine stores raw
-    files this way while it reads from the server, and makes them durable
-    together with the attachments of the same batch.
-    """
-    before = getattr(_deferred, "elsewhere", False)
-    _deferred.elsewhere = True
-    try:
-        yield
-    finally:
-        _deferred.elsewhere = before
-
-
 def require_durable(relpaths: Iterable[str]) -> None:
     """Inside ``batch_durability()``: these stored files are made durable with the batch."""
     local = local_root(mail_storage())
     if local is None:
         return  # a remote storage's save is durable when it returns
-    if getattr(_deferred, "paths", None) is None:
+    if not durability.in_batch():
         raise RuntimeError("require_durable() outside batch_durability()")
     paths = [local / check_relpath(relpath) for relpath in relpaths]
-    _defer(*paths, *{path.parent for path in paths})
-
-
-@contextlib.contextmanager
-def batch_durability():
-    if getattr(_deferred, "paths", None) is not None:
-        yield  # nested: the outer block syncs
-        return
-    _deferred.paths = set()
-    try:
-        yield
-        paths, _deferred.paths = _deferred.paths, None
-        if paths:
-            _make_durable(paths)
-    finally:
-        _deferred.paths = None
-
-
-@contextlib.contextmanager
-def deferred_durability():
-    """Like ``batch_durability()``, but the caller makes the files durable, later and elsewhere.
-
-    Yields the set of paths written inside; ``make_durable(paths)`` must run before any
-    row points at them. The sync engine parses the next batch meanwhile: the wait for
-    the disk is off its critical path.
-    """
-    if getattr(_deferred, "paths", None) is not None:
-        raise RuntimeError("deferred_durability() inside another durability block")
-    paths = _deferred.paths = set()
-    try:
-        yield paths
-    finally:
-        _deferred.paths = None
-
-
-def make_durable(paths: set[Path]) -> None:
-    """Make files written under ``deferred_durability()`` durable (one syncfs on Linux)."""
-    if paths:
-        _make_durable(paths)
-
-
-def _syncfs(path: Path) -> bool:
-    """syncfs(2) on the file system holding ``path``; False where libc has none (not Linux).
-
-    Through ctypes because the ``os`` module has no binding for it. One syncfs per
-    batch instead of an fsync per file and per folder: measured in bench/RESULTS.md,
-    "ingest over a household link".
-    """
-    libc = _libc()
-    if libc is None or not hasattr(libc, "syncfs"):
-        return False
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.syncfs(fd) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), str(path))
-    finally:
-        os.close(fd)
-    return True
-
-
-@functools.lru_cache(maxsize=1)
-def _libc():
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
-
-
-def _make_durable(paths: set[Path]) -> None:
-    if _syncfs(root()):
-        return
-    for path in sorted(paths):  # no syncfs (not Linux): each file and folder
-        if path.is_dir():
-            _fsync_dir(path)
-        elif path.exists():
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
+    durability.defer(*paths, *{path.parent for path in paths})
 
 
 def _rename_into_place(tmp_path: Path, dest: Path) -> None:
@@ -342,8 +222,8 @@ def _rename_into_place(tmp_path: Path, dest: Path) -> None:
             raise
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp_path, dest)
-    if not _defer(dest, dest.parent):
-        _fsync_dir(dest.parent)
+    if not durability.defer(dest, dest.parent):
+        durability.fsync_dir(dest.parent)
 
 
 def _refresh(path: Path, size: int) -> bool:
@@ -409,7 +289,7 @@ def write_blob(data: bytes) -> StoredFile:
             with _spool_file(local) as fh, _removed_on_error(fh):
                 fh.write(data)
                 fh.flush()
-                if not _defer():
+                if not durability.defer():
                     os.fsync(fh.fileno())
             _rename_into_place(Path(fh.name), local / relpath)
     else:

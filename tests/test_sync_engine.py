@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import MailAccount, Profile
-from mailbox import store, sync
+from mailbox import durability, store, sync
 from mailbox.models import FetchFailure, Message, SyncRun, UidlAlias
 from mailbox.sync import lease
 from mailbox.sync.session import Session
@@ -170,7 +170,7 @@ def test_no_row_is_committed_before_its_files_are_durable(pop_user, dovecot_acco
     deliver(pop_user, 12, attachments=[("notes.txt", "text/plain", b"some notes")])
     synced: set = set()
     committed, not_yet_durable = [], []
-    real_make_durable, real_save_messages = store._make_durable, store.save_messages
+    real_make_durable, real_save_messages = durability._make_durable, store.save_messages
 
     def make_durable(paths):
         real_make_durable(paths)
@@ -184,7 +184,7 @@ def test_no_row_is_committed_before_its_files_are_durable(pop_user, dovecot_acco
         committed.extend(files)
         return real_save_messages(account, items, attachments)
 
-    monkeypatch.setattr(store, "_make_durable", make_durable)
+    monkeypatch.setattr(durability, "_make_durable", make_durable)
     monkeypatch.setattr(store, "save_messages", save_messages)
     result = sync.sync_account(dovecot_account().id)
     assert (result.error, result.fetched) == (None, 12)

@@ -23,7 +23,7 @@ from accounts.models import MailAccount, Profile
 from oauth import tokens as oauth_tokens
 from webpop.lib import shutdown
 
-from .. import mime, rules, server_memory, snoozing, store, threads
+from .. import durability, mime, rules, server_memory, snoozing, store, threads
 from ..models import FetchFailure, Message, UidlAlias
 from ..pop3 import Pop3AuthError, Pop3Client, Pop3Error, Pop3ServerError
 from . import crash, deletion, diff, lease
@@ -194,7 +194,7 @@ class Session:
         try:
             try:
                 # Raw files go into the store as they arrive; each batch is made durable before its rows are committed.
-                with store.durability_elsewhere():
+                with durability.durability_elsewhere():
                     for count, (number, outcome) in enumerate(client.retr_many(list(by_number), open_out), start=1):
                         uidl = by_number[number]
                         if isinstance(outcome, Pop3ServerError):
@@ -284,7 +284,7 @@ class Session:
         """
         account, result = self.account, self.result
         ready: list[tuple[str, store.StoredFile, mime.ParsedMessage]] = []
-        with store.deferred_durability() as written:
+        with durability.deferred_durability() as written:
             store.require_durable(item.relpath for item in batch)
             for item in batch:
                 raw = store.StoredFile(sha256=item.sha256, size=item.size, relpath=item.relpath)
@@ -303,7 +303,7 @@ class Session:
     def commit_batch(self, job: PreparedBatch) -> None:
         """Rows for a prepared batch, in one transaction (runs on the writer thread), once its files are durable."""
         account = self.account
-        store.make_durable(job.files)
+        durability.make_durable(job.files)
         crash.point("after_sync")
         try:
             stored = store.save_messages(account, job.fresh, job.attachments)
