@@ -140,16 +140,27 @@ def housekeeping() -> dict:
         timed(lambda: storage.count(pause=0)) / 1000
     )
     jobs = {
-        "dashboard: total storage (counted totals)": stats.total_storage,
-        "dashboard: top 50 users by storage (counted totals)": lambda: stats.users_by_storage(50),
-        "trash expiry (30 days)": lambda: actions.expire_trash(30),
-        "search indexing (caught up)": search.index_all_pending,
+        "dashboard: total storage (counted totals)": (None, stats.total_storage),
+        "dashboard: top 50 users by storage (counted totals)": (None, lambda: stats.users_by_storage(50)),
+        "trash expiry (30 days; trash rows deleted 0-59 days ago)": (_trash_ages, lambda: actions.expire_trash(30)),
+        "search indexing (caught up)": (None, search.index_all_pending),
     }
-    for name, job in jobs.items():
+    for name, (prepare, job) in jobs.items():
         with transaction.atomic():  # measured, then rolled back: the seed stays as it is
+            if prepare:
+                prepare()  # not timed
             result[name] = timed(job) / 1000
             transaction.set_rollback(True)
     return result
+
+
+def _trash_ages() -> None:
+    """The seed's trash rows deleted between today and 59 days ago, so expiry has about half of them to do."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE mailbox_message SET deleted_at = now() - make_interval(days => (id % 60)::int) "
+            "WHERE folder = 'trash'"
+        )
 
 
 def main() -> int:
