@@ -11,6 +11,10 @@ session so no CAPA, AUTH PLAIN with its initial response, UIDL and QUIT pipeline
 BENCH_LOGIN_CONCURRENCY at once (default 50). Two unmeasured passes (the first contact, which asks CAPA and
 lets Dovecot build its indexes; one more to warm up), then BENCH_LOGIN_REPS measured passes (default 5).
 
+BENCH_TLS_RESUME=0 makes the client do a full TLS handshake every time (webpop resumes the server's
+last session: its POP3 contexts are webpop.lib.tls.ResumingContext). Dovecot's login processes each have
+their own session-ticket key: a poll resumes only when it reaches the process that issued its ticket.
+
 BENCH_POLL_AUTH picks another login method (SCRAM-SHA-256: webpop's own choice when a server offers it),
 BENCH_LOGIN_STORE another way to store the passwords ("ssha256", "plain").
 
@@ -44,6 +48,7 @@ MECHANISM = os.environ.get("BENCH_POLL_AUTH", "PLAIN").upper() or "PLAIN"
 # How the users' passwords are stored: "scram" (SCRAM-SHA-256 keys, as poll_many stores them), "ssha256"
 # (a salted SHA-256), "plain".
 STORE = os.environ.get("BENCH_LOGIN_STORE", "scram")
+RESUME = os.environ.get("BENCH_TLS_RESUME", "1") != "0"
 
 # Lines appended after poll_many's DOVECOT_TUNING (later settings win; service blocks merge).
 VARIANTS: dict[str, str] = {
@@ -66,11 +71,14 @@ VARIANTS: dict[str, str] = {
 async def _poll(user: str, password: str, port: int, ca_file: str, profile, scram_cache, then: tuple[str, ...]):
     from mailbox.pop3.aio import AsyncPop3Client
     from mailbox.pop3_login import AsyncPasswordLogin
+    from webpop.lib.tls import make_tls_context
+
+    context = None if RESUME else make_tls_context(ca_file)  # the driver's own resumes
 
     def new_client(profile):
         return AsyncPop3Client(
             "localhost", port, "ssl", timeout=30.0, session_timeout=60.0, ca_file=ca_file, allow_private=True,
-            profile=profile,
+            profile=profile, tls_context=context,
         )  # fmt: skip
 
     login = AsyncPasswordLogin(
@@ -83,40 +91,44 @@ async def _poll(user: str, password: str, port: int, ca_file: str, profile, scra
         await client.quit()
     finally:
         client.close()
-    return client.profile
+    return client.profile, client.tls_resumed
 
 
-async def _pass(port: int, ca_file: str, profiles: dict, scram_caches: dict) -> int:
+async def _pass(port: int, ca_file: str, profiles: dict, scram_caches: dict) -> tuple[int, int]:
     from mailbox.pop3 import ScramCache
 
     slots = asyncio.Semaphore(CONCURRENCY)
-    failures = 0
+    failures = resumed = 0
 
     async def one(i: int) -> None:
-        nonlocal failures
+        nonlocal failures, resumed
         async with slots:
             try:
                 profile = profiles.get(i)
                 then = ("UIDL", "QUIT") if profile is not None else ()
                 scram_cache = scram_caches.setdefault(i, ScramCache())
-                profiles[i] = await _poll(f"p{i:04d}", f"pw-{i:04d}", port, ca_file, profile, scram_cache, then)
+                profiles[i], was_resumed = await _poll(
+                    f"p{i:04d}", f"pw-{i:04d}", port, ca_file, profile, scram_cache, then
+                )
+                resumed += was_resumed
             except Exception as exc:  # counted and shown; a pass with failures is not a measurement
                 failures += 1
                 if failures <= 3:
                     print(f"poll {i} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
     await asyncio.gather(*(one(i) for i in range(USERS)))
-    return failures
+    return failures, resumed
 
 
 def client_main(port: int, ca_file: str) -> int:
-    """Reads "run" lines from stdin, answers each with the pass's failure count."""
+    """Reads "run" lines from stdin, answers each with the pass's failures and resumed TLS sessions."""
     profiles: dict = {}
     scram_caches: dict = {}  # webpop keeps the salted password of a SCRAM login per account
     for line in sys.stdin:
         if line.strip() != "run":
             break
-        print(asyncio.run(_pass(port, ca_file, profiles, scram_caches)), flush=True)
+        failures, resumed = asyncio.run(_pass(port, ca_file, profiles, scram_caches))
+        print(failures, resumed, flush=True)
     return 0
 
 
@@ -163,13 +175,14 @@ def measure(name: str, extra: str, tmp: Path) -> list[dict[str, float]]:
             cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
 
-        def run_pass() -> None:
+        def run_pass() -> float:
             client.stdin.write("run\n")
             client.stdin.flush()
-            failures = int(client.stdout.readline())
+            failures, resumed = map(int, client.stdout.readline().split())
             if failures:
                 raise SystemExit(f"{name}: {failures} of {USERS} polls failed; Dovecot's log: {server.log_file}")
             relay.wait_closed()
+            return resumed * 100 / USERS
 
         run_pass()  # first contact: CAPA, indexes built
         run_pass()  # warm
@@ -177,7 +190,7 @@ def measure(name: str, extra: str, tmp: Path) -> list[dict[str, float]]:
         for _ in range(REPS):
             time.sleep(0.3)  # what the last pass left (logging, process bookkeeping) is done
             before = (dovecot_cpu(server.pid), cpu_seconds([relay_thread]), cpu_seconds([client.pid]))
-            run_pass()
+            resumed = run_pass()
             time.sleep(0.3)
             after = (dovecot_cpu(server.pid), cpu_seconds([relay_thread]), cpu_seconds([client.pid]))
             sample = {k: after[0].get(k, 0.0) - before[0].get(k, 0.0) for k in after[0] | before[0]}
@@ -185,6 +198,7 @@ def measure(name: str, extra: str, tmp: Path) -> list[dict[str, float]]:
             sample["dovecot"] = sum(sample.values())
             sample["relay"] = (after[1] - before[1]) * 1000 / USERS
             sample["client"] = (after[2] - before[2]) * 1000 / USERS
+            sample["resumed"] = resumed
             samples.append(sample)
         processes = defaultdict(int)
         for pid in session_members(server.pid):
@@ -219,12 +233,15 @@ def main(names: list[str]) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="webpop-bench-login-"))
     print(
         f"{USERS} users, {CONCURRENCY} polls at once, {REPS} measured passes, relay delay {DELAY * 1000:.0f} ms "
-        f"each way, AUTH {MECHANISM}, passwords stored as {STORE}; load average at start "
+        f"each way, AUTH {MECHANISM}, passwords stored as {STORE}, TLS sessions "
+        f"{'resumed' if RESUME else 'never resumed'}; load average at start "
         f"{os.getloadavg()[0]:.1f}. CPU ms per poll, median (min–max) over the passes.\n",
         flush=True,
     )
-    print("| variant | Dovecot | auth | pop3-login | pop3 | rest of Dovecot | relay | client | processes | load |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+    head = "| variant | Dovecot | auth | pop3-login | pop3 | rest of Dovecot | relay | client | resumed % | processes"
+    head += " | load |"
+    print(head)
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
     try:
         for name in names or ["baseline"]:
             samples = measure(name, VARIANTS[name], tmp)
@@ -235,6 +252,7 @@ def main(names: list[str]) -> int:
             print(
                 f"| {name} | {_cell(samples, 'dovecot')} | "
                 + " | ".join(_cell(samples, k) for k in (*main_parts, "rest", "relay", "client"))
+                + f" | {statistics.median(s['resumed'] for s in samples):.0f}"
                 + f" | pop3 {processes.get('pop3', 0)}, pop3-login {processes.get('pop3-login', 0)} | "
                 f"{os.getloadavg()[0]:.1f} |",
                 flush=True,

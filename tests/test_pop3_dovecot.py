@@ -20,6 +20,7 @@ from mailbox.pop3 import (
 from tests.dovecot import DovecotServer
 from tests.factories import build_message
 from tests.pop3_drivers import pop3_driver  # noqa: F401 (every test runs with each driver)
+from webpop.lib.tls import ResumingContext, make_tls_context
 
 pytestmark = pytest.mark.dovecot
 
@@ -135,6 +136,101 @@ def test_pinned_fingerprint_accepts_a_self_signed_server(other_servers):
 def test_pinned_fingerprint_mismatch_is_refused(other_servers):
     with pytest.raises(Pop3TLSError, match="pinned fingerprint"):
         client(other_servers["untrusted"], fingerprint_sha256="00" * 32).connect()
+
+
+# Dovecot's login processes each make their own session-ticket key, and by default each connection
+# gets a new process: resumption needs its high-performance mode, here with one login process (a
+# provider with many front ends shares the key between them).
+ONE_LOGIN_PROCESS = """
+service pop3-login {
+  service_count = 0
+  process_min_avail = 1
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def resuming(tmp_path_factory):
+    server = DovecotServer(tmp_path_factory.mktemp("dovecot-resuming"), extra_config=ONE_LOGIN_PROCESS)
+    server.start()
+    server.add_user("resumer", "pw-resumer")
+    yield server
+    server.close()
+
+
+def resuming_context(ca_file=None) -> ResumingContext:
+    """A context of the test's own, so no other test's session is offered."""
+    context = ResumingContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca_file is None:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context.load_verify_locations(cafile=str(ca_file))
+    return context
+
+
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+def test_the_next_session_resumes_the_tls_session_and_sees_the_same_certificate(resuming, security):
+    context = resuming_context(resuming.ca_file)
+    with client(resuming, security, tls_context=context) as pop:
+        assert not pop.tls_resumed
+        pop.login("resumer", "pw-resumer")
+        first = pop.peer_fingerprint
+        pop.quit()
+    for _ in range(2):
+        with client(resuming, security, tls_context=context) as pop:
+            assert pop.tls_resumed
+            assert pop.peer_fingerprint == first == peer_fingerprint(resuming)
+            pop.login("resumer", "pw-resumer")
+            assert pop.stat() == (0, 0)
+            pop.quit()
+
+
+def test_the_clients_own_context_resumes(resuming):
+    make_tls_context(str(resuming.ca_file), pinned=False, resume=True).forget("localhost")
+    for expected in (False, True):
+        with client(resuming) as pop:
+            assert pop.tls_resumed is expected
+
+
+def test_a_resumed_session_is_still_held_to_the_pinned_fingerprint(resuming):
+    context = resuming_context()
+    right = peer_fingerprint(resuming)
+    with client(resuming, ca_file=None, tls_context=context, fingerprint_sha256=right) as pop:
+        assert not pop.tls_resumed
+    with client(resuming, ca_file=None, tls_context=context, fingerprint_sha256=right) as pop:
+        assert pop.tls_resumed and pop.peer_fingerprint == right
+    with pytest.raises(Pop3TLSError, match="pinned fingerprint"):
+        client(resuming, ca_file=None, tls_context=context, fingerprint_sha256="00" * 32).connect()
+
+
+def test_a_session_is_offered_only_to_its_host_name_and_another_server_does_a_full_handshake(resuming, other_servers):
+    context = resuming_context()
+    pin = peer_fingerprint(resuming)
+    with client(resuming, ca_file=None, tls_context=context, fingerprint_sha256=pin):
+        pass
+    with client(resuming, host="127.0.0.1", ca_file=None, tls_context=context, fingerprint_sha256=pin) as pop:
+        assert not pop.tls_resumed  # another name: no session offered
+    # Another server under the same name is offered the session and cannot take it: a full
+    # handshake, with its own certificate checked.
+    untrusted = other_servers["untrusted"]
+    with client(untrusted, ca_file=None, tls_context=context, fingerprint_sha256=peer_fingerprint(untrusted)) as pop:
+        assert not pop.tls_resumed
+    verified = resuming_context(resuming.ca_file)
+    with client(resuming, tls_context=verified):
+        pass
+    with pytest.raises(Pop3TLSError, match="could not be verified"):
+        client(untrusted, tls_context=verified).connect()
+
+
+def test_a_failed_handshake_forgets_the_hosts_session(resuming, other_servers):
+    context = resuming_context(resuming.ca_file)
+    with client(resuming, tls_context=context):
+        pass
+    assert context.session_for("localhost") is not None
+    with pytest.raises(Pop3TLSError, match="could not be verified"):
+        client(other_servers["untrusted"], tls_context=context).connect()
+    assert context.session_for("localhost") is None
 
 
 def test_loopback_is_refused_without_the_override(dovecot):

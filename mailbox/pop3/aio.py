@@ -157,16 +157,14 @@ class AsyncPop3Client(Driver):
             async with asyncio.timeout(self._op_timeout()):
                 transport = await loop.start_tls(stream.transport, stream, self._tls_context, server_hostname=self.host)
         except (OSError, ssl.SSLError) as exc:
-            raise tls.handshake_error(self.host, exc) from None
+            raise self._tls_failed(exc) from None
         if transport is None:
             raise Pop3ConnectError(f"Connection to {self.host} failed during TLS.")
         stream.transport = transport
-        ssl_object = transport.get_extra_info("ssl_object")
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        self.peer_fingerprint = tls.check_peer(self.host, der, self.fingerprint)
-        self.session.tls_started()
+        self._tls_done(transport.get_extra_info("ssl_object"))
 
     def close(self) -> None:
+        self._keep_tls_session()
         if self._stream is not None and self._stream.transport is not None:
             # At once, as the blocking driver's close: after QUIT's answer nothing is left to say, and
             # without QUIT the server is to roll back (no TLS close_notify: nobody waits for it).

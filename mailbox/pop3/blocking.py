@@ -71,11 +71,11 @@ class Pop3Client(Driver):
             self._sock.settimeout(self._op_timeout())
             self._sock = self._tls_context.wrap_socket(self._sock, server_hostname=self.host)
         except (OSError, ssl.SSLError) as exc:
-            raise tls.handshake_error(self.host, exc) from None
-        self.peer_fingerprint = tls.check_peer(self.host, self._sock.getpeercert(binary_form=True), self.fingerprint)
-        self.session.tls_started()
+            raise self._tls_failed(exc) from None
+        self._tls_done(self._sock)
 
     def close(self) -> None:
+        self._keep_tls_session()
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.close()

@@ -45,12 +45,32 @@ class Driver:
         self.allow_private = allow_private
         self.fingerprint = tls.normalize_fingerprint(fingerprint_sha256) if fingerprint_sha256 else None
         if tls_context is None and security != "none":
-            tls_context = tls.make_tls_context(ca_file, pinned=self.fingerprint is not None)
+            tls_context = tls.make_tls_context(ca_file, pinned=self.fingerprint is not None, resume=True)
         self._tls_context = tls_context
         usable = profile if profile is not None and profile.usable() else None
         self.session = Session(host, port, window=window, pipelining=pipelining, profile=usable)
         self._deadline: float | None = None
         self.peer_fingerprint: str | None = None
+        self._tls_object: ssl.SSLObject | ssl.SSLSocket | None = None  # once its certificate passed
+        self.tls_resumed = False  # whether the TLS handshake resumed an earlier session
+
+    def _tls_done(self, ssl_object) -> None:
+        """The handshake is over: check the certificate, then let the session be kept at close."""
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        self.peer_fingerprint = tls.check_peer(self.host, der, self.fingerprint)
+        self._tls_object = ssl_object
+        self.tls_resumed = bool(ssl_object is not None and ssl_object.session_reused)
+        self.session.tls_started()
+
+    def _tls_failed(self, exc: BaseException) -> Exception:
+        # A server that fails the handshake may have been offered a session it no longer takes.
+        tls.forget_session(self._tls_context, self.host)
+        return tls.handshake_error(self.host, exc)
+
+    def _keep_tls_session(self) -> None:
+        ssl_object, self._tls_object = self._tls_object, None
+        if ssl_object is not None:
+            tls.remember_session(self._tls_context, self.host, ssl_object)
 
     def _start_clock(self) -> None:
         """The session's whole-session limit starts with the connection."""

@@ -12,11 +12,20 @@ import hmac
 import ssl
 
 from webpop.lib import netguard
-from webpop.lib.tls import make_tls_context, normalize_fingerprint
+from webpop.lib.tls import ResumingContext, make_tls_context, normalize_fingerprint
 
 from .errors import Pop3ConnectError, Pop3Error, Pop3PrivateAddressError, Pop3TimeoutError, Pop3TLSError
 
-__all__ = ["check_peer", "connect_error", "handshake_error", "make_tls_context", "normalize_fingerprint", "resolve"]
+__all__ = [
+    "check_peer",
+    "connect_error",
+    "forget_session",
+    "handshake_error",
+    "make_tls_context",
+    "normalize_fingerprint",
+    "remember_session",
+    "resolve",
+]
 
 
 def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
@@ -65,3 +74,14 @@ def connect_error(host: str, port: int, timeout: float, exc: BaseException | Non
         return Pop3TimeoutError(f"Connecting to {where} timed out after {timeout:g} s.")
     reason = getattr(exc, "strerror", None) or str(exc)
     return Pop3ConnectError(f"Could not connect to {where}: {reason}.")
+
+
+def remember_session(context: ssl.SSLContext | None, host: str, ssl_object) -> None:
+    """Keep a finished connection's TLS session for the next poll of ``host`` (resuming contexts only)."""
+    if isinstance(context, ResumingContext):
+        context.remember(host, ssl_object)
+
+
+def forget_session(context: ssl.SSLContext | None, host: str) -> None:
+    if isinstance(context, ResumingContext):
+        context.forget(host)
