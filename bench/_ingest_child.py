@@ -6,7 +6,10 @@
 
 ``BENCH_INGEST_VARIANT`` (for bench/ingest_relay.py) takes pieces out of the
 sync's ingest path for one run, comma-separated: ``no-thread`` (rows committed
-inline, not on the writer thread), ``orm`` (``bulk_create`` instead of COPY).
+inline, not on the writer thread), ``fsync`` (every file and folder fsynced as it
+is written, no batch durability), ``fsync-deferred`` (the batch's files fsynced
+one by one where the batch is made durable), ``orm`` (``bulk_create`` instead of
+COPY).
 
 Each prints one JSON line on stdout. Peak RSS is the process's own VmHWM
 (read from /proc/self/status at the end), so nothing is inherited from the
@@ -83,7 +86,9 @@ def setup(port: int, user: str, password: str) -> dict:
 
 def _apply_variant(pieces: list[str]) -> None:
     """Take the named pieces out of the ingest path (see the module docstring); unknown names fail."""
-    from mailbox import pgcopy
+    from pathlib import Path as _Path
+
+    from mailbox import durability, pgcopy, store
     from mailbox.sync import ingest
 
     for piece in pieces:
@@ -95,6 +100,21 @@ def _apply_variant(pieces: list[str]) -> None:
                 self.inline = True
 
             ingest.Ingest.__init__ = inline_init
+        elif piece == "fsync":
+            durability.defer = lambda *paths: False
+            commit_raw = store.commit_raw
+
+            def fsynced_commit_raw(tmp_path, *, commit_raw=commit_raw, **kwargs):
+                fd = os.open(tmp_path, os.O_RDONLY)  # the temp file was written unsynced: sync it first
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                return commit_raw(_Path(tmp_path), **kwargs)
+
+            store.commit_raw = fsynced_commit_raw
+        elif piece == "fsync-deferred":
+            durability._syncfs = lambda path: False
         elif piece == "orm":
             pgcopy.copy_in = lambda model, rows: model.objects.bulk_create(rows)
         elif piece:

@@ -8,7 +8,7 @@ a. raw pipelined retrieval: webpop's Pop3Client, RETR pipelined (window 50)
    into a sink that discards; best of 3 runs. The ceiling for a POP3 fetcher.
 b. webpop's full ingest: ``mailbox.sync.sync_account`` on a fresh account
    (RETR to temp file, size + SHA-256 check, content-addressed raw store,
-   each file fsynced, parse, rows committed on the writer thread), in a
+   parse, one syncfs per batch, rows committed on the writer thread), in a
    child process that does only that, so its
    peak memory (VmHWM, the highest of the runs) is the worker's. The
    PostgreSQL search documents are built after the sync by a task; that
@@ -68,7 +68,7 @@ def scratch_filesystem(cleanup) -> Path | None:
 
     On the machine's shared root file system, what ran before weighs on this run: ext4
     allocates inodes slowly for minutes after many files were deleted (a test run, the
-    previous run's clean-up), and fsync waits behind everyone's writes. Needs root and
+    previous run's clean-up), and syncfs waits for everyone's writes. Needs root and
     loop devices; None (files under var/bench/work instead) when either is missing.
     """
     if os.geteuid() != 0 or not shutil.which("mkfs.ext4"):

@@ -11,8 +11,10 @@ process (bench/_ingest_child.py) that reports its wall time, its CPU seconds
 
   today           the path as it is
   no-thread       no writer thread: each batch's rows committed inline
+  fsync           every file and folder fsynced as written (no syncfs, no batch durability)
+  fsync-deferred  the batch's files fsynced one by one where syncfs was (the non-Linux path)
   orm             ``bulk_create`` instead of COPY
-  simple          both out: one thread, bulk_create
+  simple          all three out: one thread, fsync per file, bulk_create
   A,B,...         several of the above at once (the combinations listed in VARIANTS)
 
 Variants take turns in each round (the order rotates), ``--rounds`` rounds, so a
@@ -45,15 +47,20 @@ from tests.relay import Relay  # noqa: E402
 VARIANTS = {
     "today": "",
     "no-thread": "no-thread",
+    "fsync": "fsync",
+    "fsync-deferred": "fsync-deferred",
     "orm": "orm",
-    "simple": "no-thread,orm",
+    "simple": "no-thread,fsync,orm",
+    # Pieces taken out together, to see what each is worth once the others are gone:
+    "no-thread,orm": "no-thread,orm",
+    "no-thread,fsync-deferred": "no-thread,fsync-deferred",
 }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     # --variants: comma-separated, or semicolon-separated when a variant is a combination ("today;no-thread,orm").
-    parser.add_argument("--variants", default="today,no-thread,orm,simple")
+    parser.add_argument("--variants", default="today,no-thread,fsync,fsync-deferred,orm,simple")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rtt-ms", type=float, default=100.0)
     parser.add_argument("--mbit", type=float, default=100.0)

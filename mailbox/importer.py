@@ -13,7 +13,7 @@ was lost or whose worker stopped (invariant 8).
   line ends as a POP3 server sends it. A message over the account's size
   limit is streamed past without being held, and refused with its reason.
 * Batches go in like synced mail: raw files verified and moved into the
-  content-addressed store (each file fsynced), parsed, attachments stored, then the
+  content-addressed store, parsed, attachments stored, one syncfs, then the
   rows in one transaction together with the job's resume point and counts.
   A killed import resumes after its last committed batch and stores
   nothing twice.
@@ -44,7 +44,7 @@ from django.utils import timezone
 
 from accounts.models import MailAccount, Profile
 
-from . import folders, joblease, mboxsplit, mime, store, threads, uploads
+from . import durability, folders, joblease, mboxsplit, mime, store, threads, uploads
 from .models import Folder, ImportJob, Message, ServerState
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class _Spool:
         self.fh.write(data)
 
     def close(self) -> None:
-        self.fh.close()  # store.commit_raw fsyncs it before moving it into the store
+        self.fh.close()  # not fsynced here: the batch's syncfs covers it
         self.sha256 = self.digest.hexdigest()
 
     def discard(self) -> None:
@@ -284,36 +284,37 @@ class _Import:
         duplicates = 0
         ready: list[tuple[_Entry, store.StoredFile, mime.ParsedMessage, list]] = []
         quota_stop: _Entry | None = None
-        for entry in spooled:
-            spool = entry.spool
-            if quota_stop is not None:
-                spool.discard()
-                continue
-            if entry.uidl in known:
-                duplicates += 1
-                entry.spool = None
-                spool.discard()
-                continue
-            if self.quota_left is not None and spool.size > self.quota_left:
-                quota_stop = entry  # nothing from here on: the job ends before this message
-                spool.discard()
-                continue
-            known.add(entry.uidl)  # the same message twice in one upload
-            try:
-                raw = store.commit_raw(spool.path, expected_size=spool.size, expected_sha256=spool.sha256)
-                with store.open_file(raw.relpath) as fh:
-                    parsed = mime.parse_file(fh)
-                blobs = store.write_attachments(parsed)
-            except Exception as exc:  # one bad message never blocks the rest
-                log.exception("import %s: %s could not be stored", self.job.id, entry.label)
-                entry.refuse("unreadable", type(exc).__name__)  # the log has the rest (paths stay there)
-                continue
-            finally:
-                spool.path.unlink(missing_ok=True)
-            _slim(parsed)
-            if self.quota_left is not None:
-                self.quota_left -= spool.size
-            ready.append((entry, raw, parsed, blobs))
+        with durability.batch_durability():
+            for entry in spooled:
+                spool = entry.spool
+                if quota_stop is not None:
+                    spool.discard()
+                    continue
+                if entry.uidl in known:
+                    duplicates += 1
+                    entry.spool = None
+                    spool.discard()
+                    continue
+                if self.quota_left is not None and spool.size > self.quota_left:
+                    quota_stop = entry  # nothing from here on: the job ends before this message
+                    spool.discard()
+                    continue
+                known.add(entry.uidl)  # the same message twice in one upload
+                try:
+                    raw = store.commit_raw(spool.path, expected_size=spool.size, expected_sha256=spool.sha256)
+                    with store.open_file(raw.relpath) as fh:
+                        parsed = mime.parse_file(fh)
+                    blobs = store.write_attachments(parsed)
+                except Exception as exc:  # one bad message never blocks the rest
+                    log.exception("import %s: %s could not be stored", self.job.id, entry.label)
+                    entry.refuse("unreadable", type(exc).__name__)  # the log has the rest (paths stay there)
+                    continue
+                finally:
+                    spool.path.unlink(missing_ok=True)
+                _slim(parsed)
+                if self.quota_left is not None:
+                    self.quota_left -= spool.size
+                ready.append((entry, raw, parsed, blobs))
         if quota_stop is not None:
             batch = batch[: batch.index(quota_stop)]
             end = quota_stop.before

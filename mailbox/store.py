@@ -27,7 +27,7 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -43,7 +43,7 @@ from accounts.models import MailAccount
 from spam import queue as spam_queue
 from webpop.lib import pagecache
 
-from . import list_headers, pgcopy, tabs, threads
+from . import durability, list_headers, pgcopy, tabs, threads
 from .mime import ParsedMessage
 from .models import Attachment, Message
 
@@ -203,12 +203,15 @@ def temp_file() -> BinaryIO:
     return _spool_file(root())
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def require_durable(relpaths: Iterable[str]) -> None:
+    """Inside ``batch_durability()``: these stored files are made durable with the batch."""
+    local = local_root(mail_storage())
+    if local is None:
+        return  # a remote storage's save is durable when it returns
+    if not durability.in_batch():
+        raise RuntimeError("require_durable() outside batch_durability()")
+    paths = [local / check_relpath(relpath) for relpath in relpaths]
+    durability.defer(*paths, *{path.parent for path in paths})
 
 
 def _rename_into_place(tmp_path: Path, dest: Path) -> None:
@@ -219,7 +222,8 @@ def _rename_into_place(tmp_path: Path, dest: Path) -> None:
             raise
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp_path, dest)
-    fsync_dir(dest.parent)
+    if not durability.defer(dest, dest.parent):
+        durability.fsync_dir(dest.parent)
 
 
 def _refresh(path: Path, size: int) -> bool:
@@ -235,13 +239,10 @@ def _refresh(path: Path, size: int) -> bool:
         return False
 
 
-def hash_file(path: Path, *, fsync: bool = False) -> tuple[int, str]:
-    """Size and SHA-256 of a file; with ``fsync``, its bytes are on disk before it returns."""
+def hash_file(path: Path) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as fh:
-        if fsync:
-            os.fsync(fh.fileno())
         while chunk := fh.read(1024 * 1024):
             digest.update(chunk)
             size += len(chunk)
@@ -257,8 +258,8 @@ def blob_relpath(sha256: str) -> str:
 
 
 def commit_raw(tmp_path: Path, *, expected_size: int, expected_sha256: str) -> StoredFile:
-    """Verify a fully written temp file, make it durable and move it into the store."""
-    size, sha = hash_file(tmp_path, fsync=local_root(mail_storage()) is not None)
+    """Verify a fully written, fsynced temp file and move it into the store."""
+    size, sha = hash_file(tmp_path)
     if size != expected_size or sha != expected_sha256:
         raise VerificationError(
             f"stored bytes differ from received bytes (size {size} vs {expected_size}, sha256 {sha[:12]}…)"
@@ -288,7 +289,8 @@ def write_blob(data: bytes) -> StoredFile:
             with _spool_file(local) as fh, _removed_on_error(fh):
                 fh.write(data)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if not durability.defer():
+                    os.fsync(fh.fileno())
             _rename_into_place(Path(fh.name), local / relpath)
     else:
         _keep_remote(storage, relpath, lambda: ContentFile(data))

@@ -5,13 +5,12 @@ import hashlib
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from accounts.models import MailAccount, Profile
-from mailbox import store, sync
+from mailbox import durability, store, sync
 from mailbox.models import FetchFailure, Message, SyncRun, UidlAlias
 from mailbox.sync import lease
 from mailbox.sync.session import Session
@@ -167,33 +166,25 @@ def test_stored_raw_bytes_match_sha256_for_every_message(pop_user, dovecot_accou
 
 
 def test_no_row_is_committed_before_its_files_are_durable(pop_user, dovecot_account, monkeypatch):
-    monkeypatch.setattr(Session, "BATCH_MESSAGES", 5)  # several batches
+    monkeypatch.setattr(Session, "BATCH_MESSAGES", 5)  # several batches, each synced on its own
     deliver(pop_user, 12, attachments=[("notes.txt", "text/plain", b"some notes")])
-    synced_files: set[int] = set()  # inodes whose data were fsynced
-    synced_names: set[Path] = set()  # names a folder held when it was fsynced
+    synced: set = set()
     committed, not_yet_durable = [], []
-    real_fsync, real_save_messages = os.fsync, store.save_messages
+    real_make_durable, real_save_messages = durability._make_durable, store.save_messages
 
-    def fsync(fd):
-        real_fsync(fd)
-        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
-        if path.is_dir():
-            synced_names.update(path / name for name in os.listdir(path))
-        else:
-            synced_files.add(os.fstat(fd).st_ino)
+    def make_durable(paths):
+        real_make_durable(paths)
+        synced.update(paths)
 
     def save_messages(account, items, attachments=None):
         files = [raw.relpath for _uidl, raw, _parsed in items]
         files += [blob.relpath for blobs in attachments or [] for _att, blob in blobs]
         local = store.root()
-        for relpath in files:
-            path = local / relpath
-            if path.stat().st_ino not in synced_files or path not in synced_names:
-                not_yet_durable.append(relpath)
+        not_yet_durable.extend(relpath for relpath in files if local / relpath not in synced)
         committed.extend(files)
         return real_save_messages(account, items, attachments)
 
-    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(durability, "_make_durable", make_durable)
     monkeypatch.setattr(store, "save_messages", save_messages)
     result = sync.sync_account(dovecot_account().id)
     assert (result.error, result.fetched) == (None, 12)

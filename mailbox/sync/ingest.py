@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Retrieved:
-    """A retrieved message, verified, durable in the store (no row yet)."""
+    """A retrieved message, verified and in the store (not yet durable, no row yet)."""
 
     uidl: str
     relpath: str
@@ -36,6 +36,7 @@ class PreparedBatch:
     aliases: list
     later_copies: dict
     count: int
+    files: set  # written for this batch, made durable before its rows are committed
 
 
 @dataclass

@@ -23,7 +23,7 @@ from accounts.models import MailAccount, Profile
 from oauth import tokens as oauth_tokens
 from webpop.lib import shutdown
 
-from .. import mime, rules, server_memory, snoozing, store, threads
+from .. import durability, mime, rules, server_memory, snoozing, store, threads
 from ..models import FetchFailure, Message, UidlAlias
 from ..pop3 import Pop3AuthError, Pop3Client, Pop3Error, Pop3ServerError
 from . import crash, deletion, diff, lease
@@ -193,40 +193,43 @@ class Session:
         renewed_at = time.monotonic()
         try:
             try:
-                # Raw files go into the store, durable, as they arrive; rows follow in batches.
-                for count, (number, outcome) in enumerate(client.retr_many(list(by_number), open_out), start=1):
-                    uidl = by_number[number]
-                    if isinstance(outcome, Pop3ServerError):
-                        error = f"The server refused to send it: {outcome}"
-                        _record_failure(account, uidl, sizes.get(number), error)
-                        result.skipped += 1
-                        continue
-                    tmp = temp_files.pop(number)
-                    crash.point("after_retr")
-                    if quota_left is not None and accepted_bytes + outcome.size > quota_left:
-                        _discard(tmp)
-                        waiting = len(by_number) - count + 1
-                        raise QuotaFull(f"Your storage is full; {waiting} or more messages are waiting on the server.")
-                    try:
-                        tmp.close()  # flushes the last bytes: may find the disk full
-                    except OSError:
-                        with contextlib.suppress(OSError):
+                # Raw files go into the store as they arrive; each batch is made durable before its rows are committed.
+                with durability.durability_elsewhere():
+                    for count, (number, outcome) in enumerate(client.retr_many(list(by_number), open_out), start=1):
+                        uidl = by_number[number]
+                        if isinstance(outcome, Pop3ServerError):
+                            error = f"The server refused to send it: {outcome}"
+                            _record_failure(account, uidl, sizes.get(number), error)
+                            result.skipped += 1
+                            continue
+                        tmp = temp_files.pop(number)
+                        crash.point("after_retr")
+                        if quota_left is not None and accepted_bytes + outcome.size > quota_left:
                             _discard(tmp)
-                        raise
-                    raw = self._store_raw(uidl, Path(tmp.name), outcome.size, outcome.sha256)
-                    if raw is None:
-                        continue
-                    pending.append(Retrieved(uidl, raw.relpath, raw.size, raw.sha256))
-                    pending_bytes += outcome.size
-                    accepted_bytes += outcome.size
-                    if len(pending) >= self.BATCH_MESSAGES or pending_bytes >= self.BATCH_BYTES:
-                        batch, pending, pending_bytes = pending, [], 0
-                        ingest.submit(batch)
-                    if time.monotonic() - renewed_at >= self.RENEW_SECONDS:
-                        lease.renew_lease(account.id, self.lease_token)
-                        renewed_at = time.monotonic()
-                    if shutdown.requested():  # the worker is stopping: keep what is whole, fetch no more
-                        raise shutdown.Stopping(f"stopped after {count} of {len(by_number)} messages")
+                            waiting = len(by_number) - count + 1
+                            raise QuotaFull(
+                                f"Your storage is full; {waiting} or more messages are waiting on the server."
+                            )
+                        try:
+                            tmp.close()  # flushes the last bytes: may find the disk full
+                        except OSError:
+                            with contextlib.suppress(OSError):
+                                _discard(tmp)
+                            raise
+                        raw = self._store_raw(uidl, Path(tmp.name), outcome.size, outcome.sha256)
+                        if raw is None:
+                            continue
+                        pending.append(Retrieved(uidl, raw.relpath, raw.size, raw.sha256))
+                        pending_bytes += outcome.size
+                        accepted_bytes += outcome.size
+                        if len(pending) >= self.BATCH_MESSAGES or pending_bytes >= self.BATCH_BYTES:
+                            batch, pending, pending_bytes = pending, [], 0
+                            ingest.submit(batch)
+                        if time.monotonic() - renewed_at >= self.RENEW_SECONDS:
+                            lease.renew_lease(account.id, self.lease_token)
+                            renewed_at = time.monotonic()
+                        if shutdown.requested():  # the worker is stopping: keep what is whole, fetch no more
+                            raise shutdown.Stopping(f"stopped after {count} of {len(by_number)} messages")
             except Exception as exc:
                 if not isinstance(exc, (Pop3Error, QuotaFull, shutdown.Stopping)) and not store.is_disk_full(exc):
                     raise
@@ -271,32 +274,36 @@ class Session:
     def prepare_batch(self, batch: list[Retrieved]) -> PreparedBatch:
         """Parse a batch of stored raw files and store their attachments.
 
-        The raw files went into the store, durable, as they arrived (``_store_raw``);
-        the attachments are written durably here, and ``commit_batch`` commits the
-        rows on the writer thread while the next batch is parsed: a crash in
-        between leaves at worst unreferenced files, and nothing can be DELE'd
-        before its row is committed. A message that fails is recorded and the
-        others go on (invariant 3).
+        The raw files went into the store as they arrived (``_store_raw``); they
+        and the attachments are made durable together, with one syncfs, by
+        ``commit_batch`` before any row points at them (on the writer thread,
+        while the next batch is parsed): a crash in between leaves at worst
+        unreferenced files, and nothing can be DELE'd before its row is
+        committed. A message that fails is recorded and the others go on
+        (invariant 3).
         """
         account, result = self.account, self.result
         ready: list[tuple[str, store.StoredFile, mime.ParsedMessage]] = []
-        for item in batch:
-            raw = store.StoredFile(sha256=item.sha256, size=item.size, relpath=item.relpath)
-            try:
-                with store.open_file(raw.relpath) as fh:
-                    parsed = mime.parse_file(fh)
-                ready.append((item.uidl, raw, parsed))
-            except Exception as exc:  # invariant 3: one bad message never blocks the rest
-                log.exception("parsing failed account=%s uidl=%s", account.id, item.uidl)
-                _record_failure(account, item.uidl, item.size, f"{type(exc).__name__}: {exc}", raw.relpath)
-                result.skipped += 1
-        fresh, aliases, later_copies = self._split_duplicates(ready)
-        attachments = [store.write_attachments(parsed) for _uidl, _raw, parsed in fresh]
-        return PreparedBatch(fresh, attachments, aliases, later_copies, len(batch))
+        with durability.deferred_durability() as written:
+            store.require_durable(item.relpath for item in batch)
+            for item in batch:
+                raw = store.StoredFile(sha256=item.sha256, size=item.size, relpath=item.relpath)
+                try:
+                    with store.open_file(raw.relpath) as fh:
+                        parsed = mime.parse_file(fh)
+                    ready.append((item.uidl, raw, parsed))
+                except Exception as exc:  # invariant 3: one bad message never blocks the rest
+                    log.exception("parsing failed account=%s uidl=%s", account.id, item.uidl)
+                    _record_failure(account, item.uidl, item.size, f"{type(exc).__name__}: {exc}", raw.relpath)
+                    result.skipped += 1
+            fresh, aliases, later_copies = self._split_duplicates(ready)
+            attachments = [store.write_attachments(parsed) for _uidl, _raw, parsed in fresh]
+        return PreparedBatch(fresh, attachments, aliases, later_copies, len(batch), written)
 
     def commit_batch(self, job: PreparedBatch) -> None:
-        """Rows for a prepared batch, in one transaction (runs on the writer thread); its files are durable."""
+        """Rows for a prepared batch, in one transaction (runs on the writer thread), once its files are durable."""
         account = self.account
+        durability.make_durable(job.files)
         crash.point("after_sync")
         try:
             stored = store.save_messages(account, job.fresh, job.attachments)
