@@ -15,6 +15,8 @@ BENCH_TLS_RESUME=0 makes the client do a full TLS handshake every time (webpop r
 last session: its POP3 contexts are webpop.lib.tls.ResumingContext). Dovecot's login processes each have
 their own session-ticket key: a poll resumes only when it reaches the process that issued its ticket.
 
+WEBPOP_TEST_CERT_KEY=rsa gives the server an RSA-2048 certificate (the tests' default is P-256).
+
 BENCH_POLL_AUTH picks another login method (SCRAM-SHA-256: webpop's own choice when a server offers it),
 BENCH_LOGIN_STORE another way to store the passwords ("ssha256", "plain").
 
@@ -150,7 +152,7 @@ def dovecot_cpu(sid: int) -> dict[str, float]:
             name = Path(f"/proc/{pid}/comm").read_text().strip()
         except OSError:
             continue
-        by_name[name] += cpu_seconds([pid])
+        by_name[name] += cpu_seconds(pid)
     return by_name
 
 
@@ -189,10 +191,10 @@ def measure(name: str, extra: str, tmp: Path) -> list[dict[str, float]]:
         samples = []
         for _ in range(REPS):
             time.sleep(0.3)  # what the last pass left (logging, process bookkeeping) is done
-            before = (dovecot_cpu(server.pid), cpu_seconds([relay_thread]), cpu_seconds([client.pid]))
+            before = (dovecot_cpu(server.pid), cpu_seconds(relay_thread), cpu_seconds(client.pid))
             resumed = run_pass()
             time.sleep(0.3)
-            after = (dovecot_cpu(server.pid), cpu_seconds([relay_thread]), cpu_seconds([client.pid]))
+            after = (dovecot_cpu(server.pid), cpu_seconds(relay_thread), cpu_seconds(client.pid))
             sample = {k: after[0].get(k, 0.0) - before[0].get(k, 0.0) for k in after[0] | before[0]}
             sample = {f"dovecot:{k}": v * 1000 / USERS for k, v in sample.items()}
             sample["dovecot"] = sum(sample.values())
@@ -234,7 +236,8 @@ def main(names: list[str]) -> int:
     print(
         f"{USERS} users, {CONCURRENCY} polls at once, {REPS} measured passes, relay delay {DELAY * 1000:.0f} ms "
         f"each way, AUTH {MECHANISM}, passwords stored as {STORE}, TLS sessions "
-        f"{'resumed' if RESUME else 'never resumed'}; load average at start "
+        f"{'resumed' if RESUME else 'never resumed'}, {os.environ.get('WEBPOP_TEST_CERT_KEY') or 'P-256'} "
+        f"certificate; load average at start "
         f"{os.getloadavg()[0]:.1f}. CPU ms per poll, median (min–max) over the passes.\n",
         flush=True,
     )

@@ -13,13 +13,15 @@ alone: inbox page 1, a deep keyset page (90% down the inbox), a conversation, a 
 common word and for a rare one, the unread counts, and a no-change sync's database work (the
 UIDLs already stored, the quota sum). Each as a whole page (Django's test client, in process,
 median of ``--runs``), as its SELECTs alone (median), and the p99 of the whole page with
-``--concurrency`` processes for ``--duration`` seconds. Then the operator-wide jobs on the host
+``--concurrency`` processes for ``--duration`` seconds. With ``--rounds N`` the host database and the
+user alone take turns N times (the order alternating), so a change in the machine's load weighs on both
+alike, and each figure is the median of its rounds. Then the operator-wide jobs on the host
 database, in seconds and seconds per million messages. Prints Markdown tables.
 
 Target (issue 21): every figure within 1.25x of the same user alone.
 
     .venv/bin/python bench/host_scale.py [--users 2000] [--messages 10000000] [--big-users 4]
-        [--big-size 500000] [--runs 15] [--duration 5] [--concurrency 8] [--fresh] [--drop]
+        [--big-size 500000] [--runs 15] [--duration 5] [--concurrency 8] [--rounds 1] [--fresh] [--drop]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -114,6 +117,22 @@ def measure(db_name: str, username: str, args) -> dict:
     return result
 
 
+def _rounds(host_db: str, alone_db: str, username: str, args) -> tuple[dict, dict]:
+    """Each figure's median over ``--rounds`` turns of the host database and the user alone."""
+    runs: dict[str, list[dict]] = {host_db: [], alone_db: []}
+    for turn in range(args.rounds):
+        for name in (host_db, alone_db) if turn % 2 == 0 else (alone_db, host_db):
+            runs[name].append(measure(name, username, args))
+
+    def median(results: list[dict]) -> dict:
+        return {
+            item: {key: statistics.median(r[item][key] or 0.0 for r in results) for key in results[0][item]}
+            for item in results[0]
+        }
+
+    return median(runs[host_db]), median(runs[alone_db])
+
+
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b > 0.05 else "–"
 
@@ -127,6 +146,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=1, help="host and alone take turns this many times")
     parser.add_argument("--fresh", action="store_true", help="seed afresh even if a kept seed matches")
     parser.add_argument("--drop", action="store_true", help="remove this run's databases at the end")
     args = parser.parse_args()
@@ -154,7 +174,7 @@ def main() -> int:
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for label, user in (("big", big), ("small", small)):
             username = f"user{user[0]}"
-            on_host, by_itself = measure(host_db, username, args), measure(alone[user], username, args)
+            on_host, by_itself = _rounds(host_db, alone[user], username, args)
             for item, h in on_host.items():
                 a = by_itself[item]
                 cells = []

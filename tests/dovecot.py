@@ -41,7 +41,7 @@ from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CertKind = Literal["trusted", "untrusted", "wrong-host"]
@@ -70,12 +70,18 @@ class _Pki:
     certs: dict[str, _Issued]
 
 
-def _new_key() -> ec.EllipticCurvePrivateKey:
-    # P-256 keys are generated in microseconds, unlike RSA.
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def _new_key() -> PrivateKey:
+    # P-256 keys are generated in microseconds, unlike RSA. WEBPOP_TEST_CERT_KEY=rsa gives RSA-2048
+    # keys, what most providers' certificates carry (bench/_dovecot_login_cpu.py).
+    if os.environ.get("WEBPOP_TEST_CERT_KEY") == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+def _pem_key(key: PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -87,7 +93,7 @@ def _validity(builder: x509.CertificateBuilder) -> x509.CertificateBuilder:
     return builder.not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
 
 
-def _make_ca(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _make_ca(common_name: str) -> tuple[x509.Certificate, PrivateKey]:
     key = _new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     builder = (
@@ -118,7 +124,7 @@ def _make_ca(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivat
 
 def _make_leaf(
     ca_cert: x509.Certificate,
-    ca_key: ec.EllipticCurvePrivateKey,
+    ca_key: PrivateKey,
     common_name: str,
     alt_names: list[x509.GeneralName],
 ) -> _Issued:
