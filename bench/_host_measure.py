@@ -106,7 +106,7 @@ def _worker(call, duration: float, out) -> None:
     out.put(latencies)
 
 
-def concurrent_p99(call, concurrency: int, duration: float) -> tuple[float, float]:
+def concurrent_p99(call, concurrency: int, duration: float) -> tuple[float, float, list[float]]:
     connections.close_all()
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
@@ -117,7 +117,12 @@ def concurrent_p99(call, concurrency: int, duration: float) -> tuple[float, floa
     for proc in procs:
         proc.join()
     latencies.sort()
-    return latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], len(latencies) / duration
+    return p99(latencies), len(latencies) / duration, latencies
+
+
+def p99(latencies: list[float]) -> float:
+    """The 99th percentile of sorted latencies."""
+    return latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
 
 
 def measure(username: str, runs: int, concurrency: int, duration: float) -> dict:
@@ -127,8 +132,10 @@ def measure(username: str, runs: int, concurrency: int, duration: float) -> dict
             call()  # warm: caches, the conversation marked read
         page = statistics.median(timed(call) for _ in range(runs))
         queries = query_ms(call, runs)
-        p99, rate = concurrent_p99(call, concurrency, duration) if concurrency else (None, None)
-        result[name] = {"page_ms": page, "queries_ms": queries, "p99_ms": p99, "per_s": rate}
+        tail, rate, latencies = concurrent_p99(call, concurrency, duration) if concurrency else (None, None, [])
+        result[name] = {"page_ms": page, "queries_ms": queries, "p99_ms": tail, "per_s": rate}
+        # Every call's latency (0.01 ms), for host_scale to take the p99 over several turns' calls together.
+        result[name]["latencies_ms"] = [round(x, 2) for x in latencies]
     return result
 
 

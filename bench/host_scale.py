@@ -15,7 +15,8 @@ UIDLs already stored, the quota sum). Each as a whole page (Django's test client
 median of ``--runs``), as its SELECTs alone (median), and the p99 of the whole page with
 ``--concurrency`` processes for ``--duration`` seconds. With ``--rounds N`` the host database and the
 user alone take turns N times (the order alternating), so a change in the machine's load weighs on both
-alike, and each figure is the median of its rounds. Then the operator-wide jobs on the host
+alike; each page and query figure is the median of its rounds, the p99 is that of all the rounds' calls
+together. Then the operator-wide jobs on the host
 database, in seconds and seconds per million messages. Prints Markdown tables.
 
 Target (issue 21): every figure within 1.25x of the same user alone.
@@ -125,10 +126,15 @@ def _rounds(host_db: str, alone_db: str, username: str, args) -> tuple[dict, dic
             runs[name].append(measure(name, username, args))
 
     def median(results: list[dict]) -> dict:
-        return {
-            item: {key: statistics.median(r[item][key] or 0.0 for r in results) for key in results[0][item]}
-            for item in results[0]
-        }
+        figures = {}
+        for item, first in results[0].items():
+            figures[item] = {
+                key: statistics.median(r[item][key] or 0.0 for r in results) for key in first if key != "latencies_ms"
+            }
+            pooled = sorted(x for r in results for x in r[item].get("latencies_ms", []))
+            if pooled:
+                figures[item]["p99_ms"] = pooled[min(len(pooled) - 1, int(len(pooled) * 0.99))]
+        return figures
 
     return median(runs[host_db]), median(runs[alone_db])
 
