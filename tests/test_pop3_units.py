@@ -132,3 +132,17 @@ def test_client_reaches_an_ipv6_server(fault_server, driver):
         client.login("alice", "secret", allow_plaintext=True)
         assert client.stat()[0] == 1
         client.quit()
+
+
+def test_the_resuming_context_is_set_up_as_the_librarys_default_client_context():
+    import ssl
+
+    from webpop.lib.tls import ResumingContext, make_tls_context
+
+    ours, default = make_tls_context(resume=True), ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    default.minimum_version = ssl.TLSVersion.TLSv1_2
+    assert isinstance(ours, ResumingContext)
+    for setting in ("verify_mode", "check_hostname", "options", "verify_flags", "minimum_version", "maximum_version"):
+        assert getattr(ours, setting) == getattr(default, setting), setting
+    assert ours.get_ciphers() == default.get_ciphers()
+    assert len(ours.get_ca_certs()) == len(default.get_ca_certs())

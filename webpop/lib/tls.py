@@ -13,8 +13,9 @@ import threading
 class ResumingContext(ssl.SSLContext):
     """A client context that offers each server the TLS session it last handed out.
 
-    A poll connects to the same few servers every few minutes: resuming skips the server's
-    certificate, its signature and our chain check (under TLS 1.3 it saves CPU, not a round trip).
+    A poll connects to the same few servers every few minutes: resuming spares the server its
+    certificate and signature (measured: a third of a Dovecot login process's CPU with an RSA
+    certificate; under TLS 1.3 no round trip and none of our CPU, bench/RESULTS.md).
     Sessions are kept per host name, as SNI and the certificate check are: a session is offered only
     to the name it was made with. Both ``wrap_socket`` and ``wrap_bio`` (what asyncio's
     ``start_tls`` calls) pick the session up, so both POP3 drivers resume the same way.
@@ -86,7 +87,7 @@ def make_tls_context(ca_file: str | None = None, *, pinned: bool = False, resume
     that may meet the same name on different ports.
     """
     if resume:
-        # As ssl.create_default_context(SERVER_AUTH) builds it, in the subclass.
+        # As ssl.create_default_context(SERVER_AUTH) builds it, in the subclass (a test keeps the two alike).
         context: ssl.SSLContext = ResumingContext(ssl.PROTOCOL_TLS_CLIENT)
         context.load_default_certs(ssl.Purpose.SERVER_AUTH)
     else:
