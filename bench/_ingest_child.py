@@ -5,8 +5,7 @@
     python bench/_ingest_child.py sync ACCOUNT_ID [PROFILE_FILE]
 
 ``BENCH_INGEST_VARIANT`` (for bench/ingest_relay.py) takes pieces out of the
-sync's ingest path for one run, comma-separated: ``no-thread`` (rows committed
-inline, not on the writer thread), ``fsync`` (every file and folder fsynced as it
+sync's ingest path for one run, comma-separated: ``fsync`` (every file and folder fsynced as it
 is written, no batch durability), ``fsync-deferred`` (the batch's files fsynced
 one by one where the batch is made durable), ``orm`` (``bulk_create`` instead of
 COPY).
@@ -89,18 +88,9 @@ def _apply_variant(pieces: list[str]) -> None:
     from pathlib import Path as _Path
 
     from mailbox import durability, pgcopy, store
-    from mailbox.sync import ingest
 
     for piece in pieces:
-        if piece == "no-thread":
-            init = ingest.Ingest.__init__
-
-            def inline_init(self, session, init=init):
-                init(self, session)
-                self.inline = True
-
-            ingest.Ingest.__init__ = inline_init
-        elif piece == "fsync":
+        if piece == "fsync":
             durability.defer = lambda *paths: False
             commit_raw = store.commit_raw
 

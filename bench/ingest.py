@@ -8,7 +8,7 @@ a. raw pipelined retrieval: webpop's Pop3Client, RETR pipelined (window 50)
    into a sink that discards; best of 3 runs. The ceiling for a POP3 fetcher.
 b. webpop's full ingest: ``mailbox.sync.sync_account`` on a fresh account
    (RETR to temp file, size + SHA-256 check, content-addressed raw store,
-   parse, one syncfs per batch, rows committed on the writer thread), in a
+   parse, one syncfs per batch, rows committed batch by batch), in a
    child process that does only that, so its
    peak memory (VmHWM, the highest of the runs) is the worker's. The
    PostgreSQL search documents are built after the sync by a task; that

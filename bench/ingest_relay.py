@@ -6,15 +6,14 @@ traffic like a household's link to its provider (tests/relay.py). Each run
 is a first sync (``sync_account``) of a fresh account into a fresh PostgreSQL
 database (a copy of one migrated template) and a fresh store, in a child
 process (bench/_ingest_child.py) that reports its wall time, its CPU seconds
-(user + system, the writer thread's too) and its peak RSS. Variants
+(user + system) and its peak RSS. Variants
 (``--variants``, comma-separated):
 
-  today           the path as it is
-  no-thread       no writer thread: each batch's rows committed inline
+  today           the path as it is (each batch parsed, stored and committed inline)
   fsync           every file and folder fsynced as written (no syncfs, no batch durability)
   fsync-deferred  the batch's files fsynced one by one where syncfs was (the non-Linux path)
   orm             ``bulk_create`` instead of COPY
-  simple          all three out: one thread, fsync per file, bulk_create
+  simple          both out: fsync per file, bulk_create
   A,B,...         several of the above at once (the combinations listed in VARIANTS)
 
 Variants take turns in each round (the order rotates), ``--rounds`` rounds, so a
@@ -46,21 +45,17 @@ from tests.relay import Relay  # noqa: E402
 # Each variant's pieces taken out of the path (BENCH_INGEST_VARIANT of bench/_ingest_child.py).
 VARIANTS = {
     "today": "",
-    "no-thread": "no-thread",
     "fsync": "fsync",
     "fsync-deferred": "fsync-deferred",
     "orm": "orm",
-    "simple": "no-thread,fsync,orm",
-    # Pieces taken out together, to see what each is worth once the others are gone:
-    "no-thread,orm": "no-thread,orm",
-    "no-thread,fsync-deferred": "no-thread,fsync-deferred",
+    "simple": "fsync,orm",
 }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    # --variants: comma-separated, or semicolon-separated when a variant is a combination ("today;no-thread,orm").
-    parser.add_argument("--variants", default="today,no-thread,fsync,fsync-deferred,orm,simple")
+    # --variants: comma-separated, or semicolon-separated when a variant is a combination ("today;fsync,orm").
+    parser.add_argument("--variants", default="today,fsync,fsync-deferred,orm,simple")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rtt-ms", type=float, default=100.0)
     parser.add_argument("--mbit", type=float, default=100.0)

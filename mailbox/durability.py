@@ -103,7 +103,7 @@ def _syncfs(path: Path) -> bool:
     Through ctypes because the ``os`` module has no binding for it. One syncfs per
     batch instead of an fsync per file and per folder: a first sync of 2,000 messages
     over a 1 Gbit/s, 10 ms link took 3.2 s with it, 4.5 s with the batch's files
-    fsynced one by one on the writer thread and 7.0 s with each fsynced as written
+    fsynced one by one before their rows and 7.0 s with each fsynced as written
     (bench/RESULTS.md, "ingest over a household link", set 9).
     """
     libc = _libc()

@@ -20,7 +20,7 @@ from mailbox.models import FetchFailure, Message
 from tests import services
 from tests.factories import build_message
 
-# Committed for real: the writer thread cannot see a test's open transaction.
+# Committed for real, as in a worker.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot, pytest.mark.sqlite]
 
 DISK_KB = 2048

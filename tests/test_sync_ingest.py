@@ -1,20 +1,16 @@
-"""Large downloads: parsed and stored a batch at a time, rows committed on a writer thread; a failure loses nothing.
+"""Large downloads: parsed, stored and committed a batch at a time; a failure loses nothing.
 
-Transactional tests: the rows are committed as in a worker (inside a test's open
-transaction the writer thread could not see them, and batches are committed
-inline). Nothing of a batch whose commit failed is DELE'd; kills of the worker at
-each step are tests/test_sync_crash.py, a full disk tests/test_sync_disk_full.py.
+Transactional tests: the rows are committed as in a worker. Nothing of a batch
+whose commit failed is DELE'd; kills of the worker at each step are
+tests/test_sync_crash.py, a full disk tests/test_sync_disk_full.py.
 """
 
 import hashlib
-import queue
-import threading
 
 import pytest
 
 from mailbox import sync
 from mailbox.models import Attachment, Message
-from mailbox.sync import ingest
 from mailbox.sync.session import Session
 from tests.factories import build_message
 
@@ -30,9 +26,7 @@ def deliver(pop_user, count, **kwargs):
     return raws
 
 
-def test_large_download_is_committed_batch_by_batch_on_the_writer_thread_exactly_once(
-    pop_user, dovecot_account, monkeypatch
-):
+def test_large_download_is_committed_batch_by_batch_exactly_once(pop_user, dovecot_account, monkeypatch):
     monkeypatch.setattr(Session, "BATCH_MESSAGES", 7)  # several batches, committed one after another
     raws = deliver(pop_user, 40, attachments=[("a.txt", "text/plain", b"attached")])
     account = dovecot_account(policy="delete")
@@ -40,14 +34,14 @@ def test_large_download_is_committed_batch_by_batch_on_the_writer_thread_exactly
     real_commit = Session.commit_batch
 
     def recording_commit(self, job):
-        committed.append((job.count, threading.current_thread().name))
+        committed.append(job.count)
         return real_commit(self, job)
 
     monkeypatch.setattr(Session, "commit_batch", recording_commit)
     result = sync.sync_account(account.id)
 
     assert (result.error, result.fetched, result.skipped, result.deleted_on_server) == (None, 40, 0, 40)
-    assert committed == [(count, "webpop-batch-writer") for count in (7, 7, 7, 7, 7, 5)]
+    assert committed == [7, 7, 7, 7, 7, 5]
     assert {m.sha256 for m in Message.objects.filter(account=account)} == {hashlib.sha256(r).hexdigest() for r in raws}
     assert Attachment.objects.filter(message__account=account).count() == 40
     account.refresh_from_db()
@@ -107,7 +101,7 @@ def test_a_failure_mid_download_keeps_the_earlier_batches_deletes_nothing_and_th
 
     assert result.error_class == "internal"
     assert len(pop_user.messages()) == 20
-    assert Message.objects.filter(account=account).count() == 5  # the batch handed to the writer before stands
+    assert Message.objects.filter(account=account).count() == 5  # the batch committed before stands
     monkeypatch.undo()
     again = sync.sync_account(account.id)
     assert again.error is None and again.fetched == 15
@@ -115,48 +109,37 @@ def test_a_failure_mid_download_keeps_the_earlier_batches_deletes_nothing_and_th
     assert pop_user.messages() == []
 
 
-def test_the_session_waits_for_the_writer_instead_of_preparing_batches_ahead(pop_user, dovecot_account, monkeypatch):
-    """Parsed messages and files without rows stay bounded however large the download and however slow the database:
-    one batch committing, one waiting for the writer, one parsed and waiting to be handed over."""
+def test_each_batch_is_committed_before_the_next_is_fetched(pop_user, dovecot_account, monkeypatch):
+    """Parsed messages and files without rows stay bounded however large the download: one batch at a time,
+    its rows committed before another message is retrieved."""
     monkeypatch.setattr(Session, "BATCH_MESSAGES", 3)
     raws = deliver(pop_user, 17)  # six batches
     account = dovecot_account()
-    session_waits = threading.Event()
-
-    class Handover(queue.Queue):
-        def put(self, item, block=True, timeout=None):
-            if self.full():
-                session_waits.set()  # the session is about to wait for the writer
-            super().put(item, block, timeout)
-
-    real_init = ingest.Ingest.__init__
-
-    def init(self, session):
-        real_init(self, session)
-        self.queue = Handover(maxsize=self.queue.maxsize)
-
-    prepared, committed, ahead = [], [], []
-    real_prepare, real_commit = Session.prepare_batch, Session.commit_batch
+    events = []
+    real_prepare, real_commit, real_store = Session.prepare_batch, Session.commit_batch, Session._store_raw
 
     def prepare(self, batch):
-        prepared.append(len(batch))
-        ahead.append(len(prepared) - len(committed))
+        events.append(("parse", len(batch)))
         return real_prepare(self, batch)
 
     def commit(self, job):
-        if not committed:
-            assert session_waits.wait(timeout=120), "the session never waited for the writer"
         real_commit(self, job)
-        committed.append(job.count)
+        events.append(("commit", job.count))
 
-    monkeypatch.setattr(ingest.Ingest, "__init__", init)
+    def store_raw(self, *args, **kwargs):
+        events.append(("retrieved", 1))
+        return real_store(self, *args, **kwargs)
+
     monkeypatch.setattr(Session, "prepare_batch", prepare)
     monkeypatch.setattr(Session, "commit_batch", commit)
+    monkeypatch.setattr(Session, "_store_raw", store_raw)
     result = sync.sync_account(account.id)
 
     assert (result.error, result.fetched) == (None, 17)
-    assert committed == prepared == [3, 3, 3, 3, 3, 2]
-    assert max(ahead) == 3  # while the first batch's rows were held up, no fourth batch was parsed
+    expected = []
+    for size in (3, 3, 3, 3, 3, 2):
+        expected += [("retrieved", 1)] * size + [("parse", size), ("commit", size)]
+    assert events == expected
     assert {m.sha256 for m in Message.objects.filter(account=account)} == {hashlib.sha256(r).hexdigest() for r in raws}
 
 

@@ -11,7 +11,7 @@ One module per concern:
 - ``lease``: the account's sync lease (invariant 4) and claiming accounts whose poll is due.
 - ``session``: one POP3 session: log in, list, fetch, store, DELE, QUIT.
 - ``diff``: the server's listing against what is stored (what is new, what is gone).
-- ``ingest``: parsing and storing batches, their rows committed on a writer thread.
+- ``ingest``: what fetching hands to storing (a retrieved message, a parsed batch).
 - ``deletion``: which stored copies the policy says to DELE, and marking them gone.
 - ``connection``: logging in to a server, and the account form's connection test.
 - ``outcome``: ``SyncResult``, recording it on the account, backoff, what the user can do.

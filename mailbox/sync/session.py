@@ -28,7 +28,7 @@ from ..models import FetchFailure, Message, UidlAlias
 from ..pop3 import Pop3AuthError, Pop3Client, Pop3Error, Pop3ServerError
 from . import crash, deletion, diff, lease
 from .connection import oauth_client, password_login, refused_method_fix
-from .ingest import Ingest, PreparedBatch, Retrieved
+from .ingest import PreparedBatch, Retrieved
 from .outcome import OAUTH_REFUSED, SyncResult
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ class Session:
         accepted_bytes = 0
         self._done = already
         self._session_keys: set[tuple[str, str]] = set()
-        ingest = Ingest(self)
+        self._stored_keys: dict[tuple[str, str], int] = {}
         renewed_at = time.monotonic()
         try:
             try:
@@ -224,7 +224,7 @@ class Session:
                         accepted_bytes += outcome.size
                         if len(pending) >= self.BATCH_MESSAGES or pending_bytes >= self.BATCH_BYTES:
                             batch, pending, pending_bytes = pending, [], 0
-                            ingest.submit(batch)
+                            self._ingest(batch)
                         if time.monotonic() - renewed_at >= self.RENEW_SECONDS:
                             lease.renew_lease(account.id, self.lease_token)
                             renewed_at = time.monotonic()
@@ -236,14 +236,12 @@ class Session:
                 # The session broke, or storage is full: keep what arrived whole before that
                 # (with the disk full that may fail again; then the next sync fetches those again).
                 batch, pending = pending, []
-                ingest.submit(batch)
-                ingest.finish()
+                self._ingest(batch)
                 raise
             batch, pending = pending, []
-            ingest.submit(batch)
-            ingest.finish()  # every row committed before anything may be DELE'd
+            self._ingest(batch)  # every row committed before anything may be DELE'd
         finally:
-            ingest.abandon()  # files of batches never committed stay unreferenced: gcstorage frees them
+            # Files of a batch never committed stay unreferenced: gcstorage frees them.
             for tmp in temp_files.values():  # only left behind when the session broke mid-message
                 with contextlib.suppress(OSError):  # a full disk: the error on the way out says so
                     _discard(tmp)
@@ -271,13 +269,16 @@ class Session:
         self.result.skipped += 1
         return None
 
+    def _ingest(self, batch: list[Retrieved]) -> None:
+        if batch:
+            self.commit_batch(self.prepare_batch(batch))
+
     def prepare_batch(self, batch: list[Retrieved]) -> PreparedBatch:
         """Parse a batch of stored raw files and store their attachments.
 
         The raw files went into the store as they arrived (``_store_raw``); they
         and the attachments are made durable together, with one syncfs, by
-        ``commit_batch`` before any row points at them (on the writer thread,
-        while the next batch is parsed): a crash in between leaves at worst
+        ``commit_batch`` before any row points at them: a crash in between leaves at worst
         unreferenced files, and nothing can be DELE'd before its row is
         committed. A message that fails is recorded and the others go on
         (invariant 3).
@@ -301,7 +302,7 @@ class Session:
         return PreparedBatch(fresh, attachments, aliases, later_copies, len(batch), written)
 
     def commit_batch(self, job: PreparedBatch) -> None:
-        """Rows for a prepared batch, in one transaction (runs on the writer thread), once its files are durable."""
+        """Rows for a prepared batch, in one transaction, once its files are durable."""
         account = self.account
         durability.make_durable(job.files)
         crash.point("after_sync")
@@ -317,10 +318,10 @@ class Session:
                 except Exception as exc:
                     log.exception("storing failed account=%s uidl=%s", account.id, uidl)
                     _record_failure(account, uidl, raw.size, f"{type(exc).__name__}: {exc}", raw.relpath)
-                    self.written.skipped += 1
+                    self.result.skipped += 1
                     continue
                 if message is None:
-                    self.written.skipped += 1
+                    self.result.skipped += 1
                 else:
                     stored.append(message)
         crash.point("after_commit")
@@ -337,23 +338,23 @@ class Session:
         except Exception:  # a convenience: never lose the batch over it
             log.exception("waking snoozed conversations failed account=%s", account.id)
         for message in stored:
-            self.stored_keys[(message.sha256, message.message_id)] = message.pk
+            self._stored_keys[(message.sha256, message.message_id)] = message.pk
         aliases = list(job.aliases)
         for key, uidls in job.later_copies.items():
-            first = self.stored_keys.get(key)
+            first = self._stored_keys.get(key)
             if first is not None:  # else the first copy failed: the next sync fetches these again
                 aliases += [(uidl, first) for uidl in uidls]
         for uidl, message_pk in aliases:
             _save_alias(account, uidl, message_pk)
-        written = self.written
-        written.skipped += len(aliases)
-        written.fetched += len(stored)
-        written.bytes += sum(message.size for message in stored)
+        result = self.result
+        result.skipped += len(aliases)
+        result.fetched += len(stored)
+        result.bytes += sum(message.size for message in stored)
         self._done += job.count
         done_uidls = {message.uidl for message in stored} & self._failing
         if done_uidls:
             FetchFailure.objects.filter(account=account, uidl__in=done_uidls).delete()
-        MailAccount.objects.filter(id=account.id).update(progress_done=self._done, progress_bytes=written.bytes)
+        MailAccount.objects.filter(id=account.id).update(progress_done=self._done, progress_bytes=result.bytes)
 
     def _split_duplicates(self, ready):
         """Separate messages already stored under another UIDL (same bytes and Message-ID) in this account."""
