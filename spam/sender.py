@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
+from django.db import connection
+
 from contacts.models import ContactEmail
 from mailbox.models import Message
 from outgoing.models import Identity
@@ -30,10 +34,33 @@ class StoredKnownDomains:
     def imitated(self, domain: str) -> str:
         if not domain:
             return ""
-        rows = ContactEmail.objects.filter(owner_id=self.owner_id, domain_skeleton=trust.address_skeleton(f"@{domain}"))
-        own = Identity.objects.filter(account__owner_id=self.owner_id).order_by().values_list("address", flat=True)
-        alike = rows.order_by().values_list("address_key", flat=True).union(own)
+        params = {"owner": self.owner_id, "skeleton": trust.address_skeleton(f"@{domain}")}
+        with connection.cursor() as cursor:
+            cursor.execute(_ALIKE_SQL.format(**_tables()), params)
+            alike = [address for (address,) in cursor.fetchall()]
         return trust.KnownDomains(a.rpartition("@")[2].lower() for a in alike if "@" in a).imitated(domain)
+
+
+# The contacts whose domain has the sender's skeleton (contacts_email_skeleton_idx) and the user's own
+# addresses, as ContactEmail.objects.filter(owner_id=, domain_skeleton=).values_list("address_key")
+# .union(Identity.objects.filter(account__owner_id=).values_list("address")) reads them, in plain SQL:
+# every message page runs it, and the ORM took longer to build the query than the database to run it.
+_ALIKE_SQL = """
+SELECT address_key FROM {contacts} WHERE owner_id = %(owner)s AND domain_skeleton = %(skeleton)s
+UNION
+SELECT i.address FROM {identities} i JOIN {accounts} a ON a.id = i.account_id
+WHERE a.owner_id = %(owner)s
+"""
+
+
+@functools.cache
+def _tables() -> dict[str, str]:
+    quote = connection.ops.quote_name
+    return {
+        "contacts": quote(ContactEmail._meta.db_table),
+        "identities": quote(Identity._meta.db_table),
+        "accounts": quote(Identity._meta.get_field("account").related_model._meta.db_table),
+    }
 
 
 def for_message(message: Message, domains: set[str] | None = None) -> trust.Trust:
