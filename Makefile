@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PORT ?= 8000
+# Test processes (pytest-xdist): most tests wait on servers and subprocesses, so more than the cores pay.
+TEST_WORKERS ?= 3
 HOST ?= 127.0.0.1
 
 .PHONY: run test test-sqlite lint format bench migrate venv dev-deps system-deps clean
@@ -54,13 +56,14 @@ system-deps:
 # The whole suite on PostgreSQL and Redis: private servers in a temporary folder, which the test run
 # (tests/services.py) starts and stops, unless DATABASE_URL / REDIS_URL name servers of yours. Then
 # test-sqlite: the tests marked `sqlite` again in the embedded setup `make run` uses (SQLite, no Redis).
+# TEST_WORKERS=0 runs the suite in one process.
 test: dev-deps system-deps
 	$(PY) manage.py initdata
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-logo
-	$(VENV)/bin/pytest --durations=30 $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --durations=30 $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-sqlite
 
 # PYTEST_ARGS may select none of these (pytest's exit status 5): only then is running none not a failure.

@@ -6,6 +6,11 @@ pytest-django does while pytest starts up. So the servers start before that, in
 and their URLs go into the environment (which the tests' own subprocesses inherit). They
 stop, and the folder is removed, when pytest ends.
 
+With pytest-xdist (``make test`` runs ``-n``) the servers start once, in the controlling
+process, and its workers inherit their URLs: pytest-django gives each worker a test database
+of its own, and each worker takes a Redis database of its own (``gw0`` database 1, ``gw1``
+database 2, ...), so a test's Celery worker never takes another test run's tasks.
+
 A variable that is set is used as given and nothing is started for it:
 ``DATABASE_URL=sqlite:///…`` runs on SQLite, ``REDIS_URL=`` (empty) runs without Redis, as
 ``make run`` does. ``WEBPOP_DATA_DIR``, when unset, is a folder of the run's own too, so a
@@ -67,6 +72,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def start_missing(config: pytest.Config) -> Started:
     """Start what the environment does not name; register their stop with ``config``."""
     started = Started()
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # the controller started the servers: only this worker's Redis database is its own
+        if os.environ.get("REDIS_URL"):
+            os.environ["REDIS_URL"] = worker_redis_url(os.environ["REDIS_URL"], worker)
+        prepare_data_dir(config)
+        return started
     missing = [name for name in ("DATABASE_URL", "REDIS_URL", "WEBPOP_DATA_DIR") if name not in os.environ]
     if not missing:
         prepare_data_dir(config)
@@ -88,6 +99,17 @@ def start_missing(config: pytest.Config) -> Started:
         started.services.append(f"PostgreSQL on 127.0.0.1:{port}")
     prepare_data_dir(config)
     return started
+
+
+def worker_redis_url(url: str, worker: str) -> str:
+    """``url`` with the Redis database of xdist worker ``worker`` (``gw0`` -> 1): the run's own database 0 is
+    the controller's. A Redis server has 16 databases unless configured otherwise."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    index = int(worker.removeprefix("gw")) + 1
+    if index > 15:
+        raise pytest.UsageError(f"at most 15 test workers share one Redis server ({worker} is one more)")
+    return urlunsplit(urlsplit(url)._replace(path=f"/{index}"))
 
 
 def prepare_data_dir(config: pytest.Config) -> None:

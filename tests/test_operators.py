@@ -135,6 +135,21 @@ def test_the_migration_made_the_operators_group_with_every_permission_and_runs_a
     assert Permission.objects.filter(content_type__model="operator").count() == len(operators.PERMISSIONS)
 
 
+
+@pytest.mark.django_db(transaction=True)
+def test_an_emptied_database_gets_the_operators_group_back_with_the_permissions():
+    """``flush`` (as a transactional test's teardown runs it) empties every table and adds the permissions back
+    on post_migrate; the group comes back with them, as an administrator who deleted it gets it on ``migrate``."""
+    call_command("flush", "--no-input", verbosity=0)
+
+    group = Group.objects.get(name=operators.GROUP)
+    held = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
+    assert held == set(operators.PERMISSIONS)
+    group.permissions.clear()
+    call_command("migrate", verbosity=0)
+    assert group.permissions.count() == 0  # a group that is there stays as it was left
+
+
 # --- Superusers are out of reach -----------------------------------------------------------
 
 

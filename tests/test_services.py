@@ -44,15 +44,16 @@ def test_report():
 """
 
 
-def run_inner(tmp_path: Path, **env: str) -> dict:
+def run_inner(tmp_path: Path, *args: str, **env: str) -> dict:
     test = tmp_path / "test_inner.py"
     test.write_text(INNER)
     report = tmp_path / "report.json"
-    environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "WEBPOP_DATA_DIR"}}
+    ours = {"DATABASE_URL", "REDIS_URL", "WEBPOP_DATA_DIR"}  # and this run's xdist worker, if it is one
+    environ = {k: v for k, v in os.environ.items() if k not in ours and not k.startswith("PYTEST_XDIST_")}
     environ.update(env, WEBPOP_SERVICES_REPORT=str(report))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-c", str(REPO / "pyproject.toml"), "--rootdir", str(REPO),
-         "-p", "no:cacheprovider", str(test)],
+         "-p", "no:cacheprovider", *args, str(test)],
         cwd=REPO, env=environ, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -77,6 +78,14 @@ def test_a_run_without_database_or_redis_urls_starts_its_own_servers_and_stops_t
     # Gone when the run ends: the servers and their folder.
     assert refuses(seen["postgresql_port"]) and refuses(seen["redis_port"])
     assert not folder.exists()
+
+
+def test_test_workers_share_the_run_s_servers_each_with_a_redis_database_of_its_own(tmp_path):
+    seen = run_inner(tmp_path, "-n", "1")
+
+    assert seen["redis_url"] == f"redis://127.0.0.1:{seen['redis_port']}/1"  # gw0: database 0 is the run's
+    assert Path(seen["data_directory"]).parents[1].name.startswith("webpop-test-")  # started once, by the run
+    assert refuses(seen["postgresql_port"]) and refuses(seen["redis_port"])
 
 
 def test_urls_that_are_set_are_used_as_given_and_nothing_is_started(tmp_path):
