@@ -135,7 +135,6 @@ def test_the_migration_made_the_operators_group_with_every_permission_and_runs_a
     assert Permission.objects.filter(content_type__model="operator").count() == len(operators.PERMISSIONS)
 
 
-
 @pytest.mark.django_db(transaction=True)
 def test_an_emptied_database_gets_the_operators_group_back_with_the_permissions():
     """``flush`` (as a transactional test's teardown runs it) empties every table and adds the permissions back
