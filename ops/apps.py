@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.apps import apps as global_apps
 
 
 class OpsConfig(AppConfig):
@@ -12,16 +13,24 @@ class OpsConfig(AppConfig):
         post_migrate.connect(ensure_operators_group, sender=self, dispatch_uid="ops.ensure_operators_group")
 
 
-def ensure_operators_group(sender, using: str, **kwargs) -> None:
+def ensure_operators_group(sender, using: str, apps=global_apps, **kwargs) -> None:
     """The "Operators" group again after ``migrate`` or ``flush`` (which empties every table and then
-    adds the permissions back, as this does the group): migration 0003 made it once."""
-    from django.contrib.auth.models import Group, Permission
+    adds the permissions back, as this does the group): migration 0003 made it once.
 
+    ``apps``: the models as migrated (``migrate`` passes them; ``flush`` does not), as Django's own
+    permissions use them; without auth or this app's permissions migrated (``migrate`` of another app
+    alone) there is nothing to do.
+    """
     from users import operators
 
-    if Group.objects.using(using).filter(name=operators.GROUP).exists():
+    try:
+        group_model, permission_model = apps.get_model("auth", "Group"), apps.get_model("auth", "Permission")
+        apps.get_model("ops", "Operator")
+    except LookupError:
+        return
+    if group_model.objects.using(using).filter(name=operators.GROUP).exists():
         return  # as an administrator left it
     codenames = [name.split(".", 1)[1] for name in operators.PERMISSIONS]
-    permissions = Permission.objects.using(using).filter(content_type__app_label="ops", codename__in=codenames)
+    permissions = permission_model.objects.using(using).filter(content_type__app_label="ops", codename__in=codenames)
     if permissions.count() == len(codenames):  # else ops is migrated back before its permissions
-        Group.objects.using(using).create(name=operators.GROUP).permissions.add(*permissions)
+        group_model.objects.using(using).create(name=operators.GROUP).permissions.add(*permissions)
