@@ -24,13 +24,12 @@ def ensure_operators_group(sender, using: str, apps=global_apps, **kwargs) -> No
     from users import operators
 
     try:
-        group_model, permission_model = apps.get_model("auth", "Group"), apps.get_model("auth", "Permission")
-        apps.get_model("ops", "Operator")
+        permission_model = apps.get_model("auth", "Permission")
+        for app_label, model_name in (("auth", "Group"), ("ops", "Operator")):
+            apps.get_model(app_label, model_name)
     except LookupError:
         return
-    if group_model.objects.using(using).filter(name=operators.GROUP).exists():
-        return  # as an administrator left it
     codenames = [name.split(".", 1)[1] for name in operators.PERMISSIONS]
     permissions = permission_model.objects.using(using).filter(content_type__app_label="ops", codename__in=codenames)
     if permissions.count() == len(codenames):  # else ops is migrated back before its permissions
-        group_model.objects.using(using).create(name=operators.GROUP).permissions.add(*permissions)
+        operators.operators_group()  # made if missing; one that is there stays as an administrator left it
