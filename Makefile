@@ -85,7 +85,13 @@ format: dev-deps
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# wrk loads the web benchmark (bench/web.py); without it a Python load generator shares the cores.
 bench: dev-deps system-deps
+	@if ! command -v wrk >/dev/null 2>&1; then \
+	  echo "Installing wrk (needs root)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; \
+	fi
 	$(PY) bench/run_all.py
 
 clean:
