@@ -9,6 +9,9 @@ PORT ?= 8000
 # test passing; 3 took 24-25 and left the chaos and outage tests' timings tight.
 TEST_WORKERS ?= 2
 HOST ?= 127.0.0.1
+# Debian packages, as root or through sudo (a shell fragment; the package names follow).
+APT_INSTALL = if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
 
 .PHONY: run test test-sqlite lint format bench migrate venv dev-deps system-deps clean
 
@@ -50,8 +53,7 @@ system-deps:
 	if ! command -v msgfmt >/dev/null 2>&1; then missing="$$missing gettext"; fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing$$missing (needs root)"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	  $(APT_INSTALL) $$missing >/dev/null; \
 	fi
 
 # The whole suite on PostgreSQL and Redis: private servers in a temporary folder, which the test run
@@ -89,8 +91,7 @@ format: dev-deps
 bench: dev-deps system-deps
 	@if ! command -v wrk >/dev/null 2>&1; then \
 	  echo "Installing wrk (needs root)"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; \
+	  $(APT_INSTALL) wrk >/dev/null; \
 	fi
 	$(PY) bench/run_all.py
 
