@@ -38,7 +38,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from _benchutil import PG_DSN, Cleanup, base_env, create_database, drop_database, pg_url, run_checked, run_json  # noqa: E402
+from _benchutil import (  # noqa: E402
+    PG_DSN,
+    Cleanup,
+    base_env,
+    create_database,
+    drop_database,
+    pg_url,
+    python_speed_ms,
+    run_checked,
+    run_json,
+)
 
 PYTHON = sys.executable
 CACHE_DIR = REPO / "var" / "bench-hostscale"
@@ -173,7 +183,8 @@ def main() -> int:
         print(
             f"\nhost: {len(plan):,} users, {host_seed['messages']:,} messages "
             f"(seeded in {host_seed['seconds']:.0f} s); "
-            f"big user {big[1]:,} messages, small user {small[1]:,}; concurrency {args.concurrency}\n"
+            f"big user {big[1]:,} messages, small user {small[1]:,}; concurrency {args.concurrency}; "
+            f"the reference Python loop takes {python_speed_ms():.1f} ms\n"
         )
         head = ["page ms host", "alone", "ratio", "queries ms host", "alone", "ratio", "p99 ms host", "alone", "ratio"]
         print("| user | item | " + " | ".join(head) + " |")

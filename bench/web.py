@@ -63,6 +63,7 @@ from _benchutil import (  # noqa: E402
     create_database,
     drop_database,
     pg_url,
+    python_speed_ms,
     run_checked,
     stop_group,
 )
@@ -456,6 +457,7 @@ def main() -> int:
         + (f" (code served from {args.app_dir})" if args.app_dir != REPO else "")
         + "\n"
     )
+    print(f"Machine speed: the reference Python loop takes {python_speed_ms():.1f} ms (bench/_benchutil.py).\n")
     print("| URL | requests/s | p50 ms | p99 ms | requests | non-2xx | app CPU ms/req | db CPU ms/req |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for _name, label, r in results:
