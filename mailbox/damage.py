@@ -20,8 +20,10 @@ from django.core.cache import cache
 from django.core.files import File
 from django.db import IntegrityError, transaction
 
+from webpop.lib import pagecache
+
 from . import store
-from .models import DamagedFile, Message
+from .models import Attachment, DamagedFile, Message
 
 log = logging.getLogger(__name__)
 
@@ -107,14 +109,29 @@ def mark(relpath: str, sha256: str, kind: str) -> None:
     # A body sanitized from these bytes may be wrong: render it again from the file once it is whole.
     rows = Message.objects.filter(sha256=sha256, raw_path=relpath)  # by the indexed hash first
     rows.exclude(html_cache_version=0).update(html_cache_version=0)
+    _touch_owners([(relpath, sha256)])
+
+
+def _touch_owners(files: Iterable[tuple[str, str]]) -> None:
+    """Conversation pages show damage notices: those of the files' messages are out of date."""
+    owners: set[int] = set()
+    for relpath, sha256 in files:  # by the indexed hash first: a file is shared by content
+        owners.update(Message.objects.filter(sha256=sha256, raw_path=relpath).values_list("owner_id", flat=True))
+        owners.update(
+            Attachment.objects.filter(sha256=sha256, stored_path=relpath).values_list("message__owner_id", flat=True)
+        )
+    pagecache.touch_message_pages(owners)
 
 
 def clear(relpaths: Iterable[str]) -> int:
     relpaths = list(relpaths)
     if not relpaths:
         return 0
-    deleted = DamagedFile.objects.filter(relpath__in=relpaths).delete()[0]
+    marks = DamagedFile.objects.filter(relpath__in=relpaths)
+    files = list(marks.values_list("relpath", "sha256"))
+    deleted = marks.delete()[0]
     if deleted:
+        _touch_owners(files)
         try:
             cache.delete(ANY_KEY)  # asked again next time
         except Exception:

@@ -24,6 +24,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from webpop.lib import pagecache
+
 from . import attachments as attachment_kinds
 from . import ical, itip, mime, store
 from .models import Attachment, CalendarEntry, Message
@@ -264,4 +266,5 @@ def answer(owner, attachment_id: int, uid: str, recurrence_id: str, partstat: st
         entry.answer = partstat
         entry.answered_at = now
         entry.save(update_fields=["answer", "answered_at"])
+        pagecache.touch_message_pages([owner.pk])  # its card shows the answer
     return entry

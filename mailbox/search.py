@@ -22,6 +22,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from webpop.lib import pagecache
+
 OPERATORS = {"from", "to", "subject", "has", "is", "before", "after", "account", "in", "older_than", "newer_than"}
 _TOKEN = re.compile(r'(-?)(\w+):("[^"]*"|\S+)|(-?)("[^"]*"|\S+)')
 _RELATIVE = re.compile(r"^(\d+)([dwmy])$")
@@ -194,10 +196,14 @@ def index_pending(limit: int = INDEX_BATCH) -> int:
             UPDATE mailbox_message SET search_document =
               mailbox_message_document(subject, from_name, from_email, "to", cc, search_text)
             FROM batch WHERE mailbox_message.id = batch.id
+            RETURNING mailbox_message.owner_id
             """,
             [limit],
         )
-        return cursor.rowcount
+        owners = [owner for (owner,) in cursor.fetchall()]
+    # A kept search page may differ now (a word's stem matches where the unindexed text did not).
+    pagecache.touch(set(owners))
+    return len(owners)
 
 
 def index_all_pending() -> int:

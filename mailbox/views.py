@@ -30,6 +30,8 @@ CACHED_PAGE_PARAMS = {
     "view": {"messages", "conversations"}.__contains__,
     "tab": {"updates", "promotions", "forums"}.__contains__,
 }
+# A search's first page: the user's latest is kept (pagecache's "search" slot), for going back to it.
+SEARCH_PAGE_PARAMS = {**CACHED_PAGE_PARAMS, "q": lambda value: bool(value.strip())}
 
 
 @login_required
@@ -37,9 +39,10 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
     """A folder of all the user's accounts (or one, with ``?account=``), or search results (``?q=``).
 
     The first page of a folder (of all accounts or one, either view) comes from
-    webpop.lib.pagecache while the user's mail is unchanged. Search results are always
-    computed (the search index changes without the mail changing), and so are older
-    pages (``?before=``), which people seldom load twice.
+    webpop.lib.pagecache while the user's mail is unchanged, and so does the first page
+    of the user's latest search (one kept: back from a result to the results is served;
+    indexing new mail for search changes the version too). Older pages (``?before=``),
+    which people seldom load twice, are always computed.
     """
     reading_pane(request)  # in the session before the page cache keys on it
     views_tabs.enabled(request)
@@ -48,14 +51,20 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
 
 def list_page(request: HttpRequest, folder: str, view: virtual.View | None = None) -> HttpResponse:
     """A folder's list or a virtual view's (``folder`` is then its slug): its first page from the page cache."""
-    if not cacheable(request):
-        return _inbox(request, folder, view=view)
-    return pagecache.serve(request, lambda csrf_token: _inbox(request, folder, csrf_token=csrf_token, view=view))
+
+    def render(csrf_token: str) -> HttpResponse:
+        return _inbox(request, folder, csrf_token=csrf_token, view=view)
+
+    if cacheable(request):
+        return pagecache.serve(request, render)
+    if cacheable(request, SEARCH_PAGE_PARAMS) and "q" in request.GET:
+        return pagecache.serve(request, render, slot="search")
+    return _inbox(request, folder, view=view)
 
 
-def cacheable(request: HttpRequest) -> bool:
+def cacheable(request: HttpRequest, params: dict = CACHED_PAGE_PARAMS) -> bool:
     """A list page may come from the page cache; not while it reports on a job of the user's (views_bulk)."""
-    return pagecache.cacheable(request, CACHED_PAGE_PARAMS) and not request.session.get("bulk_job")
+    return pagecache.cacheable(request, params) and not request.session.get("bulk_job")
 
 
 def _inbox(

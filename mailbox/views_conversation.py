@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.utils.translation import gettext, pgettext
 from django.views.decorators.http import require_GET, require_POST
 
+from webpop.lib import pagecache
+
 from . import actions, conversation, rows, views, views_tabs
 from . import sidebar as sidebar_module
 from .models import VISIBLE_FOLDERS, Folder, Message
@@ -23,6 +25,23 @@ from .models import VISIBLE_FOLDERS, Folder, Message
 @login_required
 @require_GET
 def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
+    """The conversation page; a plain view of it from the page cache while the user's mail is unchanged.
+
+    The user's latest conversation is kept (one, webpop.lib.pagecache's slot): opening it again (back
+    from an attachment or the print view, a second click in the reading pane, a reload) is served.
+    A cached page was rendered with every message on it read, so serving it marks nothing.
+    """
+    if not pagecache.cacheable(request, {}):
+        return _message_detail(request, message_id)
+    return pagecache.serve(
+        request,
+        lambda csrf_token: _message_detail(request, message_id, csrf_token=csrf_token),
+        slot="conversation",
+        message_page=True,
+    )
+
+
+def _message_detail(request: HttpRequest, message_id: int, *, csrf_token: str | None = None) -> HttpResponse:
     # The sidebar has the user's accounts (from the cache while their mail is unchanged): no join for them.
     sidebar = sidebar_module.load(request.user.id)
     accounts = {a.id: a for a in sidebar.accounts}
@@ -53,40 +72,39 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     # Translators: a date and time in short lists (Django date format syntax).
     short_date = rows.date_formatter(pgettext("short date and time", "M j, H:i"))
     local = {m.id: m.date.astimezone(zone) for m in thread.messages}
-    return render(
-        request,
-        "mailbox/message.html",
-        {
-            "message": message,
-            "thread": thread,
-            # Each message, its expanded part (or None), its folder when not the opened message's, its URLs,
-            # its date (ISO 8601 and short, in the reader's time zone).
-            "items": [
-                (
-                    m,
-                    parts.get(m.id),
-                    labels.get(m.folder, "") if m.folder != message.folder else "",
-                    part_url.format(m.id),
-                    open_url.format(m.id),
-                    local[m.id].isoformat(),
-                    short_date(local[m.id]),
-                )
-                for m in thread.messages
-            ],
-            "acted_on": acted_on,
-            "folders": VISIBLE_FOLDERS,
-            "sidebar": sidebar_module.links(sidebar, current=message.folder),
-            "move_targets": [(value, label) for value, label in VISIBLE_FOLDERS if value != message.folder],
-            "folder_url": views._folder_url(message.folder),
-            "folder_label": dict(Folder.choices).get(message.folder) or gettext("Back"),
-            "print_url": print_url.format(message.id),
-            "newer": newer,
-            "older": older,
-            "newer_url": newer and open_url.format(newer),
-            "older_url": older and open_url.format(older),
-            "sender_tabs": views_tabs.choices(request, message),
-        },
-    )
+    context = {
+        "message": message,
+        "thread": thread,
+        # Each message, its expanded part (or None), its folder when not the opened message's, its URLs,
+        # its date (ISO 8601 and short, in the reader's time zone).
+        "items": [
+            (
+                m,
+                parts.get(m.id),
+                labels.get(m.folder, "") if m.folder != message.folder else "",
+                part_url.format(m.id),
+                open_url.format(m.id),
+                local[m.id].isoformat(),
+                short_date(local[m.id]),
+            )
+            for m in thread.messages
+        ],
+        "acted_on": acted_on,
+        "folders": VISIBLE_FOLDERS,
+        "sidebar": sidebar_module.links(sidebar, current=message.folder),
+        "move_targets": [(value, label) for value, label in VISIBLE_FOLDERS if value != message.folder],
+        "folder_url": views._folder_url(message.folder),
+        "folder_label": dict(Folder.choices).get(message.folder) or gettext("Back"),
+        "print_url": print_url.format(message.id),
+        "newer": newer,
+        "older": older,
+        "newer_url": newer and open_url.format(newer),
+        "older_url": older and open_url.format(older),
+        "sender_tabs": views_tabs.choices(request, message),
+    }
+    if csrf_token is not None:
+        context["csrf_token"] = csrf_token  # overrides the context processor's: pagecache swaps in the real one
+    return render(request, "mailbox/message.html", context)
 
 
 @login_required

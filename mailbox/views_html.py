@@ -60,7 +60,7 @@ from django.utils.translation import gettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from webpop.lib import cspolicy
+from webpop.lib import cspolicy, pagecache
 
 from . import damage, imageproxy, mime, plaintext, sanitize
 from .models import Attachment, Message, RemoteImagePreference
@@ -451,6 +451,7 @@ def remote_images_for_sender(request: HttpRequest, message_id: int) -> HttpRespo
     else:
         RemoteImagePreference.objects.filter(owner=request.user, sender=sender).delete()
         messages.success(request, gettext("Remote images from %(sender)s will be blocked again.") % {"sender": sender})
+    pagecache.touch_message_pages([request.user.id])  # the kept conversation page shows the choice
     return redirect("mailbox:message", message.id)
 
 
@@ -470,6 +471,7 @@ def remote_image_settings(request: HttpRequest) -> HttpResponse:
         if request.POST.get("remove"):
             prefs.filter(sender=request.POST["remove"].strip().lower()).exclude(sender="").delete()
             messages.success(request, gettext("Removed."))
+        pagecache.touch_message_pages([request.user.id])  # the kept conversation page shows the choice
         return redirect("mailbox:remote_image_settings")
     return render(
         request,

@@ -267,6 +267,8 @@ def _file(token: str, jobs: list[_Job], report: ScanReport, now) -> None:
         SenderTrust.objects.bulk_create(checked)
         PendingScan.objects.filter(message_id__in=done, claim=token).delete()
         pagecache.touch(owners)
+        # The conversation page's sender-trust line reads the rows just written.
+        pagecache.touch_message_pages({j.message.owner_id for j in jobs if j.auth and j.error is None})
         # New-mail notifications wait for the scan (push.actions.new_inbox_mail): judged mail may be new.
         for owner_id in sorted({job.message.owner_id for job in jobs if job.error is None}):
             push_actions.new_mail_stored(owner_id)

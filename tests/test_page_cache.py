@@ -367,12 +367,38 @@ def test_pages_of_other_urls_are_their_own(alice_client, hello):
 
 @pytest.mark.parametrize(
     "query",
-    ["?q=hello", "?before=1700000000.000000_5", "?utm=1", "?view=other", "?account=1&account=1"],
-    ids=["search", "older page", "unknown parameter", "unknown view", "repeated parameter"],
+    [
+        "?q=hello&before=1700000000.000000_5",
+        "?before=1700000000.000000_5",
+        "?utm=1",
+        "?view=other",
+        "?account=1&account=1",
+    ],
+    ids=["older page of a search", "older page", "unknown parameter", "unknown view", "repeated parameter"],
 )
 def test_pages_a_user_could_multiply_are_never_cached(alice_client, hello, query):
     alice_client.get(INBOX + query)
     assert rendered(alice_client.get(INBOX + query))
+
+
+def test_only_the_latest_search_is_kept(alice_client, hello):
+    alice_client.get(INBOX)
+    alice_client.get(INBOX + "?q=hello")
+    again = alice_client.get(INBOX + "?q=hello")
+    assert not rendered(again) and b"Hello there" in again.content
+    other = alice_client.get(INBOX + "?q=carol")
+    assert rendered(other)
+    assert rendered(alice_client.get(INBOX + "?q=hello")), "the second search took the first one's place"
+    assert not rendered(alice_client.get(INBOX)), "folder pages are kept beside it"
+
+
+def test_the_kept_search_follows_the_folder_and_account_it_searched(alice_client, account, hello):
+    alice_client.get(INBOX + "?q=hello")
+    one_account = alice_client.get(INBOX + f"?q=hello&account={account.id}")
+    assert rendered(one_account)
+    assert not rendered(alice_client.get(INBOX + f"?q=hello&account={account.id}"))
+    archive = alice_client.get(ARCHIVE + "?q=hello")
+    assert rendered(archive)
 
 
 def test_each_view_of_a_folder_is_cached(alice_client, account, hello):
@@ -416,6 +442,7 @@ def test_a_search_page_shows_every_change_to_the_folders_accounts_and_counts(
 def test_an_unchanged_sidebar_costs_no_query(alice, alice_client, hello, django_assert_num_queries):
     make_account(alice, username="second", label="Second")  # the account list shows with two accounts
     alice_client.get(SEARCH)
+    alice_client.get(INBOX + "?q=carol")  # takes the kept search's place: SEARCH is rendered again
     # The search alone: its newest-mail window's bound (listing.Window) is kept with the sidebar
     # (none here, the mailbox being small: the whole search runs).
     with django_assert_num_queries(1):

@@ -70,3 +70,16 @@ def test_syncmail_leaves_the_index_caught_up(alice):
     with pytest.raises(SystemExit):
         call_command("syncmail", str(account.id), stdout=io.StringIO())
     assert Message.objects.filter(search_document__isnull=True).count() == 0
+
+
+def test_indexing_replaces_the_owners_kept_search_page(alice, alice_client, bob, bob_client):
+    """A kept search page (webpop.lib.pagecache) is built again once its owner's new mail is indexed."""
+    message = store_message(make_account(alice), build_message("Quarterly figures", "The zeppelin lands."), "u1")
+    store_message(make_account(bob), build_message("Bob's figures", "No airships."), "u1")
+    for client in (alice_client, bob_client):
+        client.get("/?q=zeppelin")
+        assert client.get("/?q=zeppelin").context is None  # kept
+    assert search.index_pending() == 2
+    page = alice_client.get("/?q=zeppelin")
+    assert page.context is not None and page.context["rows"][0]["id"] == message.id
+    assert bob_client.get("/?q=zeppelin").context is not None

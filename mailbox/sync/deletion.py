@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import MailAccount
+from webpop.lib import pagecache
 
 from ..models import DamagedFile, Message, ServerState, UidlAlias
 
@@ -49,6 +50,8 @@ def mark_gone(deleted: list[tuple[str, int, str]]) -> int:
     messages = [pk for kind, pk, _uidl in deleted if kind == "message"]
     aliases = [pk for kind, pk, _uidl in deleted if kind == "alias"]
     with transaction.atomic():
+        # Their conversation pages show the server copy's state.
+        pagecache.touch_message_pages(Message.objects.filter(id__in=messages).values_list("owner_id", flat=True))
         count = Message.objects.filter(id__in=messages).update(server_state=ServerState.GONE)
         UidlAlias.objects.filter(id__in=aliases).update(server_state=ServerState.GONE)
         # Tombstones of mail the user deleted for good are no longer needed once the server copy is gone.

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import MailAccount
+from webpop.lib import pagecache
 
 from ..models import DamagedFile, FetchFailure, Message, ServerState, UidlAlias
 from ..pop3 import Pop3Client, Pop3ServerError, Pop3TemporaryError
@@ -136,5 +137,6 @@ def reconcile_missing(account: MailAccount, listing: dict[str, int]) -> None:
     live = Message.objects.filter(account=account).exclude(server_state=ServerState.GONE)
     missing = [pk for pk, uidl in live.values_list("id", "uidl") if uidl not in listing]
     if missing:
+        pagecache.touch_message_pages([account.owner_id])  # conversation pages show the server copy's state
         Message.objects.filter(id__in=missing).update(server_state=ServerState.GONE)
         Message.objects.filter(id__in=missing, folder="purged").delete()

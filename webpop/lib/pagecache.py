@@ -1,4 +1,4 @@
-"""Folder pages kept rendered until the user's mail changes.
+"""Pages kept rendered until the user's mail changes.
 
 The message list is the page people load most, and most loads find nothing changed.
 Each user has a mailbox version in the cache, a random token replaced (``touch``)
@@ -9,8 +9,8 @@ built from and served while that version is current.
 Nothing notices writes on its own: the function that changes what a page shows calls
 ``touch`` with the owners it changed, once, in the transaction that makes the change
 (mailbox/actions.py for what people do, folders.py, rules.py, threads.py, store.py for
-stored mail, accounts/actions.py, the preferences). A write that no page shows (an
-account's sync status, a message's cached HTML, server state, tombstones) touches nothing.
+stored mail, accounts/actions.py, the preferences). A write that no list shows (an
+account's sync status, a message's cached HTML, tombstones) touches nothing.
 tests/test_page_cache.py walks every such change through its real code path.
 
 Correctness rests on two orders. A page reads the version *before* the database,
@@ -26,8 +26,16 @@ permission, and the code (templates, translations, static file names). The CSRF 
 pages are rendered with a placeholder that is replaced when served. Pages with
 flash messages are neither served from nor put in the cache.
 
-Pages that are always rendered (searches, older pages) still take what they show beside
-their rows from here (``remembered``), under the same version.
+A user's latest conversation page and latest search page are kept as well, one of each
+(``serve(..., slot=...)``): going back to them is served, and however many conversations or
+searches a user opens, their entries stay a handful. The conversation page shows more than
+lists do (a message's server copy, unsubscribe progress, calendar answers, remote-image
+choices, damage, sender trust): changes to those replace a second version only that page
+keys on (``touch_message_pages``), so folder pages stay cached through them.
+tests/test_message_page_cache*.py walk those writers.
+
+Pages that are always rendered (older pages, pages with other parameters) still take what
+they show beside their rows from here (``remembered``), under the same version.
 """
 
 from __future__ import annotations
@@ -54,12 +62,18 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PAGE_TTL = 600  # seconds; also bounds how long a lost version change could show an old page
-PAGE_CODE = ("mailbox", "accounts", "users", "webpop")  # apps whose code takes part in folder pages
+PAGE_CODE = ("mailbox", "accounts", "users", "webpop", "spam", "unsubscribe")  # apps whose code takes part in pages
 VERSION_TTL = 7 * 24 * 3600
 
 
-def _version_key(user_id: int) -> str:
-    return f"mailbox-version:{user_id}"
+# What a version covers: "mailbox", everything the pages show; "message", what only the
+# conversation page shows (a message's server copy, an unsubscribe's progress, damage marks, the
+# sender's trust), so those changes leave folder pages and searches cached.
+MAILBOX, MESSAGE = "mailbox", "message"
+
+
+def _version_key(user_id: int, scope: str = MAILBOX) -> str:
+    return f"{scope}-version:{user_id}"
 
 
 def touch(owner_ids: Iterable) -> None:
@@ -68,16 +82,28 @@ def touch(owner_ids: Iterable) -> None:
     Called by each function that changes what a folder page or the sidebar shows, inside its
     transaction (outside one, "at commit" is at once).
     """
+    _touch(owner_ids, (MAILBOX, MESSAGE))
+
+
+def touch_message_pages(owner_ids: Iterable) -> None:
+    """Something only a conversation page shows changed for these users: those pages are out of date.
+
+    ``touch`` for changes no folder page or search shows, so those stay cached.
+    """
+    _touch(owner_ids, (MESSAGE,))
+
+
+def _touch(owner_ids: Iterable, scopes: tuple[str, ...]) -> None:
     ids = {int(pk) for pk in owner_ids if pk is not None}
     if not ids:
         return
-    _replace_versions(ids)
-    transaction.on_commit(lambda: _replace_versions(ids))
+    _replace_versions(ids, scopes)
+    transaction.on_commit(lambda: _replace_versions(ids, scopes))
 
 
-def _replace_versions(ids: set[int]) -> None:
+def _replace_versions(ids: set[int], scopes: tuple[str, ...]) -> None:
     try:
-        cache.set_many({_version_key(pk): secrets.token_hex(8) for pk in ids}, VERSION_TTL)
+        cache.set_many({_version_key(pk, scope): secrets.token_hex(8) for pk in ids for scope in scopes}, VERSION_TTL)
     except Exception as exc:
         # A change to mail must not fail because the cache is away; pages expire after PAGE_TTL.
         report_unavailable(logger, "page cache (marking pages out of date)", exc)
@@ -126,7 +152,7 @@ def cacheable(request: HttpRequest, params: dict[str, Callable[[str], bool]]) ->
     for name, values in request.GET.lists():
         if name not in params or len(values) != 1 or not params[name](values[0]):
             return False
-    return "messages" not in request.COOKIES and "_messages" not in request.session
+    return not request.COOKIES.get("messages") and "_messages" not in request.session
 
 
 def _page_key(request: HttpRequest) -> str:
@@ -148,20 +174,23 @@ def _page_key(request: HttpRequest) -> str:
     return f"mailbox-page:{user.pk}:{digest}"
 
 
-def _read(user_id: int, key: str) -> tuple[str | None, object]:
-    """The user's mailbox version (made if missing) and the entry under ``key``, in one round trip.
+def _read(user_id: int, key: str, scopes: tuple[str, ...] = (MAILBOX,)) -> tuple[str | None, object]:
+    """The user's version of these scopes (each made if missing) and the entry under ``key``, in one round trip.
 
     (None, None) when the cache is away: the caller computes afresh and stores nothing.
     """
-    version_key = _version_key(user_id)
+    version_keys = [_version_key(user_id, scope) for scope in scopes]
     try:
-        found = cache.get_many([version_key, key])
-        version = found.get(version_key)
-        if version is None:
-            version = secrets.token_hex(8)
-            if not cache.add(version_key, version, VERSION_TTL):
-                version = cache.get(version_key)  # set meanwhile by a change or another page
-        return version, found.get(key)
+        found = cache.get_many([*version_keys, key])
+        versions = []
+        for version_key in version_keys:
+            version = found.get(version_key)
+            if version is None:
+                version = secrets.token_hex(8)
+                if not cache.add(version_key, version, VERSION_TTL):
+                    version = cache.get(version_key)  # set meanwhile by a change or another page
+            versions.append(str(version))
+        return "/".join(versions), found.get(key)
     except Exception as exc:
         report_unavailable(logger, "page cache", exc)
         return None, None
@@ -191,16 +220,30 @@ def remembered(user_id: int, name: str, compute: Callable[[], T]) -> T:
     return value
 
 
-def serve(request: HttpRequest, render: Callable[[str], HttpResponse]) -> HttpResponse:
-    """The page from the cache if current, else ``render(csrf_placeholder)``, stored for next time."""
+def serve(
+    request: HttpRequest, render: Callable[[str], HttpResponse], *, slot: str | None = None, message_page: bool = False
+) -> HttpResponse:
+    """The page from the cache if current, else ``render(csrf_placeholder)``, stored for next time.
+
+    ``slot``: pages of a kind a user has many of (their conversations, their searches) are kept one per
+    kind, the latest, under this name: going back to it, or opening it again in the reading pane, is
+    served, and one user's pages stay a handful however many URLs they load.
+    """
     page_key = _page_key(request)
-    version, page = _read(request.user.pk, page_key)
-    if isinstance(page, tuple) and len(page) == 3 and version is not None and page[0] == version:
-        response = HttpResponse(page[1], content_type=page[2])
+    entry_key = page_key if slot is None else f"mailbox-page:{request.user.pk}:slot:{slot}"
+    version, page = _read(request.user.pk, entry_key, (MAILBOX, MESSAGE) if message_page else (MAILBOX,))
+    if (
+        isinstance(page, tuple)
+        and len(page) == 4
+        and version is not None
+        and page[0] == version
+        and page[1] == page_key
+    ):
+        response = HttpResponse(page[2], content_type=page[3])
     else:
         response = render(placeholder())
         if response.status_code == 200 and version is not None and not response.streaming:
-            _store(page_key, (version, response.content, response["Content-Type"]))
+            _store(entry_key, (version, page_key, response.content, response["Content-Type"]))
     if not response.streaming:
         response.content = response.content.replace(placeholder().encode(), get_token(request).encode())
     return response
