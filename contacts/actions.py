@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from mailbox import mime
 from mailbox.models import Folder, Message
+from webpop.lib import pagecache
 
 from . import search
 from .models import Contact, ContactEmail, ContactKey
@@ -93,6 +94,7 @@ def create(owner_id: int, card: Card) -> tuple[Contact, list[str]]:
     )  # fmt: skip
     taken = _set_addresses(contact, card.emails)
     _reindex(contact)
+    pagecache.touch_message_pages([owner_id])  # a conversation page warns of look-alikes of contacts' domains
     return contact, taken
 
 
@@ -103,12 +105,16 @@ def update(owner_id: int, contact_id: int, card: Card) -> tuple[Contact, list[st
     contact.save(update_fields=["name", "notes", "updated_at"])
     taken = _set_addresses(contact, card.emails)
     _reindex(contact)
+    pagecache.touch_message_pages([owner_id])  # a conversation page warns of look-alikes of contacts' domains
     return contact, taken
 
 
 @transaction.atomic
 def delete(owner_id: int, contact_id: int) -> bool:
-    return Contact.objects.filter(id=contact_id, owner_id=owner_id).delete()[0] > 0
+    deleted = Contact.objects.filter(id=contact_id, owner_id=owner_id).delete()[0] > 0
+    if deleted:
+        pagecache.touch_message_pages([owner_id])  # its domains are no longer known
+    return deleted
 
 
 def record(owner_id: int, people: list[tuple[str, str]], when: dt.datetime, weight: float = WEIGHT_SENT) -> None:
@@ -138,6 +144,7 @@ def _record_one(owner_id: int, name: str, address: str, when: dt.datetime, weigh
             domain_skeleton=ContactEmail.skeleton_of(address),
         )  # fmt: skip
         _reindex(contact)
+        pagecache.touch_message_pages([owner_id])  # a new address: its domain is known now
         return
     contact = Contact.objects.select_for_update().get(id=email.contact_id)
     contact.rank = search.rank_after(contact.rank, weight, _days(when))
@@ -193,7 +200,10 @@ def seed_from_sent(owner_id: int) -> int:
 
 
 def import_cards(owner_id: int, cards: list[Card]) -> dict[str, int]:
-    """vCards into the user's book: a card sharing an address with a contact updates it, others are new."""
+    """vCards into the user's book: a card sharing an address with a contact updates it, others are new.
+
+    Each card goes through ``create`` or ``update``, which replace the conversation pages in its transaction.
+    """
     created = updated = 0
     for card in cards:
         with transaction.atomic():

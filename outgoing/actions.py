@@ -159,6 +159,7 @@ def queue(owner, outgoing_id: int, *, delay: int | None = None) -> OutgoingMessa
             error_class="",
             claimed_at=None,
         )
+        send.touch_unsubscribe_pages([outgoing.id])  # an unsubscribe's e-mail sent again from the Outbox
         transaction.on_commit(lambda: tasks.publish_send(outgoing.id, delay))
     outgoing.refresh_from_db()
     return outgoing
@@ -173,19 +174,20 @@ def undo(owner, outgoing_id: int) -> bool:
     too late (it is being sent or was sent).
     """
     now = timezone.now()
-    return bool(
-        OutgoingMessage.objects.filter(
-            id=outgoing_id, owner=owner, state=OutgoingState.QUEUED, attempts=0, next_attempt_at__gt=now
-        ).update(
-            state=OutgoingState.DRAFT,
-            raw=None,
-            message_id="",
-            queued_at=None,
-            next_attempt_at=None,
-            enqueued_at=None,
-            updated_at=now,
-        )
+    taken_back = OutgoingMessage.objects.filter(
+        id=outgoing_id, owner=owner, state=OutgoingState.QUEUED, attempts=0, next_attempt_at__gt=now
+    ).update(
+        state=OutgoingState.DRAFT,
+        raw=None,
+        message_id="",
+        queued_at=None,
+        next_attempt_at=None,
+        enqueued_at=None,
+        updated_at=now,
     )
+    if taken_back:
+        send.touch_unsubscribe_pages([outgoing_id])
+    return bool(taken_back)
 
 
 # --- OAuth2 accounts send with their grant --------------------------------------------

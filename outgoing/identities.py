@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from accounts.models import MailAccount
+from webpop.lib import pagecache
 
 from . import compose, richtext, text
 from .models import Identity, SignaturePlacement, SmtpSettings
@@ -31,6 +32,7 @@ def sync_default(smtp: SmtpSettings) -> Identity:
     # An alias with the new main address gives way to it (the same address twice is one identity).
     Identity.objects.filter(account_id=smtp.account_id, address__iexact=smtp.from_email, is_default=False).delete()
     identity.save()
+    pagecache.touch_message_pages([smtp.account.owner_id])  # a conversation page warns of look-alikes of it
     return identity
 
 
@@ -52,6 +54,7 @@ def of_user(user) -> list[Identity]:
             ],
             ignore_conflicts=True,
         )
+        pagecache.touch_message_pages([user.pk])  # a conversation page warns of look-alikes of the user's addresses
     rows = Identity.objects.filter(account__in=accounts).select_related("account", "account__smtp")
     return list(rows.order_by("account_id", "-is_default", "address", "id"))
 
@@ -114,6 +117,7 @@ def save(owner, account: MailAccount, identity: Identity | None, data: dict) -> 
         SmtpSettings.objects.filter(id=smtp.id).update(
             from_email=identity.address, from_name=identity.name, signature=identity.signature
         )
+    pagecache.touch_message_pages([account.owner_id])  # a conversation page warns of look-alikes of its address
     return identity
 
 
@@ -121,4 +125,6 @@ def save(owner, account: MailAccount, identity: Identity | None, data: dict) -> 
 def delete(owner, identity_id: int) -> bool:
     """Delete an alias (never an account's main identity); drafts written as it fall back to the main one."""
     deleted, _rows = Identity.objects.filter(id=identity_id, account__owner=owner, is_default=False).delete()
+    if deleted:
+        pagecache.touch_message_pages([owner.pk])  # its address is no longer the user's own
     return bool(deleted)

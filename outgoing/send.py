@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import random
+from collections.abc import Iterable
 from pathlib import Path
 
 from django.conf import settings
@@ -38,6 +39,8 @@ from accounts.models import DEFAULT_UNDO_SEND_SECONDS, MailAccount, Profile
 from contacts import actions as contacts_actions
 from mailbox import mime, store, threads
 from mailbox.models import Folder, Message, ServerState
+from unsubscribe.models import UnsubscribeRequest
+from webpop.lib import pagecache
 
 from . import compose, forwarded, identities, rich, text
 from .models import Identity, OutgoingAttachment, OutgoingMessage, OutgoingState, SmtpAuth, SmtpSettings
@@ -354,6 +357,18 @@ def client_for(smtp: SmtpSettings) -> SmtpClient:
     )
 
 
+def touch_unsubscribe_pages(outgoing_ids: Iterable[int]) -> None:
+    """These messages changed state: the conversation pages of unsubscribes sent by e-mail with them show it.
+
+    Only those (one indexed query): an ordinary send leaves every kept page as it is. Call it in the
+    transaction that changes the state (outside one, after the change).
+    """
+    ids = list(outgoing_ids)
+    if ids:
+        owners = UnsubscribeRequest.objects.filter(outgoing_id__in=ids).values_list("owner_id", flat=True)
+        pagecache.touch_message_pages(set(owners))
+
+
 def _claim(outgoing_id: int) -> bool:
     """Take the message for sending with a conditional UPDATE: exactly one caller wins, and only once it is due."""
     now = timezone.now()
@@ -401,14 +416,15 @@ def deliver(outgoing_id: int) -> Outcome:
     except Exception:
         # The server has it: never send it again. The bytes stay on this row for the Outbox.
         log.exception("sent but not filed in Sent outgoing=%s", outgoing.id)
-        OutgoingMessage.objects.filter(id=outgoing.id, state=OutgoingState.SENDING).update(
+        if OutgoingMessage.objects.filter(id=outgoing.id, state=OutgoingState.SENDING).update(
             state=OutgoingState.SENT,
             sent_at=timezone.now(),
             updated_at=timezone.now(),
             claimed_at=None,
             error_class="not_filed",
             error=_("Sent, but the copy could not be filed in Sent."),
-        )
+        ):
+            touch_unsubscribe_pages([outgoing.id])  # filed, it was store.save_message's touch
     contacts_actions.record_sent(outgoing)  # ranks the recipients in the address book; never raises
     return Outcome.SENT
 
@@ -418,25 +434,27 @@ def _failed(outgoing: OutgoingMessage, exc: SmtpError) -> Outcome:
     log.info("send failed outgoing=%s class=%s temporary=%s", outgoing.id, exc.error_class, exc.temporary)
     now = timezone.now()
     retry = exc.temporary and outgoing.attempts < MAX_ATTEMPTS  # else the last try's answer goes to the Outbox
-    OutgoingMessage.objects.filter(id=outgoing.id, state=OutgoingState.SENDING).update(
+    if OutgoingMessage.objects.filter(id=outgoing.id, state=OutgoingState.SENDING).update(
         state=OutgoingState.QUEUED if retry else OutgoingState.FAILED,
         next_attempt_at=now + dt.timedelta(seconds=backoff(outgoing.attempts - 1)) if retry else None,
         error=error,
         error_class=exc.error_class,
         claimed_at=None,
         updated_at=now,
-    )
+    ):
+        touch_unsubscribe_pages([outgoing.id])  # an unsubscribe's e-mail that failed: its page says so
     return Outcome.RETRY if retry else Outcome.FAILED
 
 
 @transaction.atomic
 def give_up(outgoing_id: int) -> bool:
     """A message still waiting goes to the Outbox with its last error."""
-    return bool(
-        OutgoingMessage.objects.filter(id=outgoing_id, state=OutgoingState.QUEUED).update(
-            state=OutgoingState.FAILED, next_attempt_at=None, updated_at=timezone.now()
-        )
+    given_up = OutgoingMessage.objects.filter(id=outgoing_id, state=OutgoingState.QUEUED).update(
+        state=OutgoingState.FAILED, next_attempt_at=None, updated_at=timezone.now()
     )
+    if given_up:
+        touch_unsubscribe_pages([outgoing_id])
+    return bool(given_up)
 
 
 @transaction.atomic
@@ -450,10 +468,16 @@ def dispatch_due(now: dt.datetime | None = None, limit: int = 500) -> list[int]:
     """
     now = now or timezone.now()
     dead = Q(state=OutgoingState.SENDING, claimed_at__lt=now - CLAIM_LEASE)
-    # Out of tries (a worker died during the last one; or queued under a higher limit): the Outbox.
-    OutgoingMessage.objects.filter(dead | Q(state=OutgoingState.QUEUED), attempts__gte=MAX_ATTEMPTS).update(
-        state=OutgoingState.FAILED, claimed_at=None, next_attempt_at=None, updated_at=now
-    )
+    # Out of tries (a worker died during the last one; or queued under a higher limit): the Outbox. Read
+    # first (as the update would, so an idle tick costs no more): an unsubscribe's page shows it.
+    out_of_tries = Q(dead | Q(state=OutgoingState.QUEUED), attempts__gte=MAX_ATTEMPTS)
+    failing = list(OutgoingMessage.objects.filter(out_of_tries).values_list("id", flat=True))
+    if failing:
+        OutgoingMessage.objects.filter(out_of_tries, id__in=failing).update(
+            state=OutgoingState.FAILED, claimed_at=None, next_attempt_at=None, updated_at=now
+        )
+        touch_unsubscribe_pages(failing)
+    # Sending again (queued): an unsubscribe's page shows "Unsubscribing…" for both, so nothing it shows changes.
     OutgoingMessage.objects.filter(dead).update(
         state=OutgoingState.QUEUED, claimed_at=None, next_attempt_at=now, updated_at=now
     )

@@ -28,6 +28,7 @@ from mailbox.models import Folder, Message
 from outgoing import actions as outgoing_actions
 from outgoing import compose, send
 from outgoing.models import OutgoingState, SmtpSettings
+from webpop.lib import pagecache
 
 from . import oneclick, tasks
 from .models import UnsubscribeRequest
@@ -125,6 +126,7 @@ def _start(owner, message_id: int, method: str) -> UnsubscribeRequest:
         request.method, request.target, request.state = Method.ONE_CLICK, offered.https, State.PENDING
         request.not_before = request.enqueued_at = now  # published below; should that be lost, the sweep does
         request.save()
+        pagecache.touch_message_pages([owner.pk])  # the conversation page shows its progress
         request_id = request.id
         transaction.on_commit(lambda: _enqueue(request_id))
         return request
@@ -148,6 +150,7 @@ def _start(owner, message_id: int, method: str) -> UnsubscribeRequest:
         request.method, request.target, request.state = Method.MAILTO, mailto.address, State.MAILED
         request.outgoing, request.enqueued_at = outgoing, None
         request.save()
+        pagecache.touch_message_pages([owner.pk])  # the conversation page shows its progress
         return request
     raise Refused(_("Unknown way to unsubscribe."))
 

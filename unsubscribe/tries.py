@@ -13,6 +13,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from webpop.lib import pagecache
+
 from . import oneclick
 from .models import UnsubscribeRequest
 
@@ -56,7 +58,8 @@ def run(request_id: int) -> str:
         fields.update(state=State.PENDING, error_class="temporary", not_before=now + wait)
     else:
         fields.update(state=State.FAILED, error_class=result.outcome.value, finished_at=now)
-    UnsubscribeRequest.objects.filter(id=request.id, state=State.RUNNING).update(**fields)
+    if UnsubscribeRequest.objects.filter(id=request.id, state=State.RUNNING).update(**fields):
+        pagecache.touch_message_pages([request.owner_id])  # the conversation page shows how it ended
     return fields["state"]
 
 
@@ -71,9 +74,14 @@ def due(now: dt.datetime | None = None, limit: int = 500) -> list[int]:
     now = now or timezone.now()
     rows = UnsubscribeRequest.objects.filter(method=Method.ONE_CLICK)
     dead = Q(state=State.RUNNING, claimed_at__lt=now - CLAIM_LEASE)
-    rows.filter(dead, attempts__gte=MAX_ATTEMPTS).update(
-        state=State.FAILED, error_class="stopped", claimed_at=None, finished_at=now, updated_at=now
-    )
+    # Read first (as the update would, so an idle tick costs no more): their owners' conversation pages show it.
+    stopped = list(rows.filter(dead, attempts__gte=MAX_ATTEMPTS).values_list("id", "owner_id"))
+    if stopped:
+        rows.filter(dead, attempts__gte=MAX_ATTEMPTS, id__in=[pk for pk, _owner in stopped]).update(
+            state=State.FAILED, error_class="stopped", claimed_at=None, finished_at=now, updated_at=now
+        )
+        pagecache.touch_message_pages({owner_id for _pk, owner_id in stopped})
+    # Running again (pending): the page shows "Unsubscribing…" for both, so nothing it shows changes.
     rows.filter(dead).update(state=State.PENDING, claimed_at=None, not_before=now, updated_at=now)
     not_on_its_way = (
         Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=F("not_before")) | Q(enqueued_at__lt=now - REDISPATCH_AFTER)
