@@ -342,7 +342,7 @@ else:
         "control_folder": str(CELERY_BROKER_DIR / "control"),
     }
 # Django's cache holds cached session data and users (users/sessions.py, users/backends.py) and
-# rendered folder pages (webpop/lib/pagecache.py): Redis when REDIS_URL is set, shared by every web
+# rendered pages (webpop/lib/pagecache.py): Redis when REDIS_URL is set, shared by every web
 # process; else files under the data dir. Rate-limit counters are rows (webpop/lib/ratelimit.py).
 if REDIS_URL:
     CACHES = {
