@@ -26,7 +26,7 @@ from tests.test_invitations import ics, invitation_mail
 from tests.test_spam_trust_views import AUTHSERV, signed
 from webpop.lib import pagecache
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def rendered(response) -> bool:

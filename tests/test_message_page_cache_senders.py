@@ -31,7 +31,7 @@ from unsubscribe import actions as unsubscribe_actions
 from unsubscribe import tasks as unsubscribe_tasks
 from unsubscribe.models import UnsubscribeRequest
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 OFFERED = b'">Unsubscribe</a>'
 WORKING = "Unsubscribing…".encode()
