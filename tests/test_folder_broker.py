@@ -49,13 +49,15 @@ def test_worker_and_beat_from_a_checkout_write_nothing_into_it(alice, tmp_path):
         "beat": [*celery, "beat", "--loglevel", "INFO", "--schedule", str(data_dir / "celerybeat-schedule")],
     }
     with running(commands, env=env, cwd=REPO, logs=tmp_path / "logs") as procs:
+        # The attempt is written when the sync starts and its outcome when it ends: wait for the outcome.
         wait_until(
-            lambda: MailAccount.objects.get(id=account.id).last_attempt_at is not None,
-            "beat's poll to reach the worker and the worker to try the account",
+            lambda: MailAccount.objects.get(id=account.id).last_error_class != "",
+            "beat's poll to reach the worker and the worker's try of the account to end",
             procs=procs,
             logs=tmp_path / "logs",
         )
-    assert MailAccount.objects.get(id=account.id).last_error_class == "refused"
+    tried = MailAccount.objects.get(id=account.id)
+    assert tried.last_attempt_at is not None and tried.last_error_class == "refused"
     after = _repository_files()
     assert {name: after.get(name) for name in before.keys() | after.keys() if before.get(name) != after.get(name)} == {}
     assert sorted(p.name for p in (data_dir / "broker" / "control").iterdir()) == [
