@@ -537,3 +537,17 @@ def push_enqueued(request, monkeypatch) -> list[tuple[str, int]]:
         monkeypatch.setattr(tasks.notify_new_mail, "delay", lambda owner_id: calls.append(("notify", owner_id)))
         monkeypatch.setattr(tasks.deliver, "delay", lambda subscription_id: calls.append(("deliver", subscription_id)))
     return calls
+
+
+@pytest.fixture
+def list_server(tmp_path, settings):
+    """A mailing list's one-click unsubscribe endpoint on loopback (HTTPS, its own CA): reachable only because
+    tests allow private addresses."""
+    from tests.https_server import HttpsServer
+
+    server = HttpsServer(tmp_path / "list-pki")
+    server.routes["/u/12"] = (200, {})
+    settings.WEBPOP_UNSUBSCRIBE_CA_FILE = str(server.ca_file)
+    settings.WEBPOP_IMAGE_PROXY_ALLOW_PRIVATE = True
+    yield server
+    server.close()

@@ -25,8 +25,8 @@ from outgoing import identities, send
 from outgoing import tasks as outgoing_tasks
 from outgoing.models import OutgoingMessage, OutgoingState, SmtpSettings
 from tests.factories import build_message, make_account, store_message
-from tests.https_server import HttpsServer
 from tests.test_message_page_cache import assert_replaced, kept, rendered, url_of
+from tests.test_unsubscribe import newsletter
 from unsubscribe import actions as unsubscribe_actions
 from unsubscribe import tasks as unsubscribe_tasks
 from unsubscribe.models import UnsubscribeRequest
@@ -39,33 +39,7 @@ DONE = b'<span class="badge ok">Unsubscribed</span>'
 FAILED = b"Unsubscribing did not work"
 
 
-def newsletter(account, unsubscribe: str, *, post: str = "List-Unsubscribe=One-Click"):
-    lines = [
-        "From: Weekly News <news@weekly.example>",
-        "To: alice@example.org",
-        "Subject: Issue 12",
-        "Date: Thu, 26 Nov 2026 09:00:00 +0000",
-        "Message-ID: <n-1@weekly.example>",
-        "List-Id: Weekly News <weekly.example>",
-        f"List-Unsubscribe: {unsubscribe}",
-    ]
-    if post:
-        lines.append(f"List-Unsubscribe-Post: {post}")
-    return store_message(account, ("\r\n".join(lines) + "\r\n\r\nThis week: nothing new.\r\n").encode(), "n-1")
-
-
 # --- Unsubscribing in one click ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def list_server(tmp_path, settings):
-    """The list's unsubscribe endpoint on loopback (tests/test_unsubscribe.py's)."""
-    server = HttpsServer(tmp_path / "list-pki")
-    server.routes["/u/12"] = (200, {})
-    settings.WEBPOP_UNSUBSCRIBE_CA_FILE = str(server.ca_file)
-    settings.WEBPOP_IMAGE_PROXY_ALLOW_PRIVATE = True
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -24,17 +24,6 @@ pytestmark = pytest.mark.django_db
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
 
-@pytest.fixture
-def list_server(tmp_path, settings):
-    """The list's unsubscribe endpoint, on loopback: reachable only because tests allow private addresses."""
-    server = HttpsServer(tmp_path / "list-pki")
-    server.routes["/u/12"] = (200, {})
-    settings.WEBPOP_UNSUBSCRIBE_CA_FILE = str(server.ca_file)
-    settings.WEBPOP_IMAGE_PROXY_ALLOW_PRIVATE = True
-    yield server
-    server.close()
-
-
 def newsletter(account, unsubscribe: str, *, post: str = ONE_CLICK, uidl: str = "n-1", subject: str = "Issue 12"):
     lines = [
         "From: Weekly News <news@weekly.example>",

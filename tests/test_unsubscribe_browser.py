@@ -16,7 +16,6 @@ import pytest
 
 from tests.browser import session_cookie
 from tests.factories import build_message, make_account, store_message
-from tests.https_server import HttpsServer
 from tests.test_accessibility import _check
 from unsubscribe import actions
 from unsubscribe.models import UnsubscribeRequest
@@ -33,15 +32,6 @@ PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
 )
-
-
-@pytest.fixture
-def list_server(tmp_path, settings):
-    server = HttpsServer(tmp_path / "list-pki")
-    settings.WEBPOP_UNSUBSCRIBE_CA_FILE = str(server.ca_file)
-    settings.WEBPOP_IMAGE_PROXY_ALLOW_PRIVATE = True  # the list's server is on loopback
-    yield server
-    server.close()
 
 
 def newsletter(account, list_server, uidl: str, *, one_click: bool = True, mailto: bool = True) -> object:
