@@ -202,7 +202,7 @@ def index_pending(limit: int = INDEX_BATCH) -> int:
         )
         owners = [owner for (owner,) in cursor.fetchall()]
     # A kept search page may differ now (a word's stem matches where the unindexed text did not).
-    pagecache.touch(set(owners))
+    pagecache.touch_search_pages(owners)
     return len(owners)
 
 

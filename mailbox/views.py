@@ -41,7 +41,7 @@ def inbox(request: HttpRequest, folder: str = Folder.INBOX) -> HttpResponse:
     The first page of a folder (of all accounts or one, either view) comes from
     webpop.lib.pagecache while the user's mail is unchanged, and so does the first page
     of the user's latest search (one kept: back from a result to the results is served;
-    indexing new mail for search changes the version too). Older pages (``?before=``),
+    indexing new mail for search replaces it). Older pages (``?before=``),
     which people seldom load twice, are always computed.
     """
     reading_pane(request)  # in the session before the page cache keys on it
@@ -58,7 +58,7 @@ def list_page(request: HttpRequest, folder: str, view: virtual.View | None = Non
     if cacheable(request):
         return pagecache.serve(request, render)
     if cacheable(request, SEARCH_PAGE_PARAMS) and "q" in request.GET:
-        return pagecache.serve(request, render, slot="search")
+        return pagecache.serve(request, render, slot=pagecache.SEARCH)
     return _inbox(request, folder, view=view)
 
 

@@ -36,8 +36,7 @@ def message_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     return pagecache.serve(
         request,
         lambda csrf_token: _message_detail(request, message_id, csrf_token=csrf_token),
-        slot="conversation",
-        message_page=True,
+        slot=pagecache.CONVERSATION,
     )
 
 

@@ -79,7 +79,9 @@ def test_indexing_replaces_the_owners_kept_search_page(alice, alice_client, bob,
     for client in (alice_client, bob_client):
         client.get("/?q=zeppelin")
         assert client.get("/?q=zeppelin").context is None  # kept
+    alice_client.get("/")
     assert search.index_pending() == 2
+    assert alice_client.get("/").context is None, "the inbox shows nothing indexing changes: still kept"
     page = alice_client.get("/?q=zeppelin")
     assert page.context is not None and page.context["rows"][0]["id"] == message.id
     assert bob_client.get("/?q=zeppelin").context is not None

@@ -31,7 +31,8 @@ A user's latest conversation page and latest search page are kept as well, one o
 searches a user opens, their entries stay a handful. The conversation page shows more than
 lists do (a message's server copy, unsubscribe progress, calendar answers, remote-image
 choices, damage, sender trust): changes to those replace a second version only that page
-keys on (``touch_message_pages``), so folder pages stay cached through them.
+keys on (``touch_message_pages``), so folder pages stay cached through them. The kept search
+keys likewise on one that indexing new mail for search replaces (``touch_search_pages``).
 tests/test_message_page_cache*.py walk those writers.
 
 Pages that are always rendered (older pages, pages with other parameters) still take what
@@ -66,10 +67,12 @@ PAGE_CODE = ("mailbox", "accounts", "users", "webpop", "spam", "unsubscribe")  #
 VERSION_TTL = 7 * 24 * 3600
 
 
-# What a version covers: "mailbox", everything the pages show; "message", what only the
-# conversation page shows (a message's server copy, an unsubscribe's progress, damage marks, the
-# sender's trust), so those changes leave folder pages and searches cached.
-MAILBOX, MESSAGE = "mailbox", "message"
+# What a version covers. MAILBOX: everything the pages show; every page keys on it. A kept page of
+# a slot (one per user) keys on its slot's version too, replaced by what only that page shows, so
+# those changes leave the other pages cached: CONVERSATION, a message's server copy, an unsubscribe's
+# progress, damage marks, the sender's trust; SEARCH, new mail indexed for search.
+MAILBOX, CONVERSATION, SEARCH = "mailbox", "conversation", "search"
+SLOTS = (CONVERSATION, SEARCH)
 
 
 def _version_key(user_id: int, scope: str = MAILBOX) -> str:
@@ -82,28 +85,33 @@ def touch(owner_ids: Iterable) -> None:
     Called by each function that changes what a folder page or the sidebar shows, inside its
     transaction (outside one, "at commit" is at once).
     """
-    _touch(owner_ids, (MAILBOX, MESSAGE))
+    _touch(owner_ids, MAILBOX)
 
 
 def touch_message_pages(owner_ids: Iterable) -> None:
-    """Something only a conversation page shows changed for these users: those pages are out of date.
+    """Something only a conversation page shows changed for these users: their kept one is out of date.
 
     ``touch`` for changes no folder page or search shows, so those stay cached.
     """
-    _touch(owner_ids, (MESSAGE,))
+    _touch(owner_ids, CONVERSATION)
 
 
-def _touch(owner_ids: Iterable, scopes: tuple[str, ...]) -> None:
+def touch_search_pages(owner_ids: Iterable) -> None:
+    """These users' mail was indexed for search: their kept search is out of date, their folder pages are not."""
+    _touch(owner_ids, SEARCH)
+
+
+def _touch(owner_ids: Iterable, scope: str) -> None:
     ids = {int(pk) for pk in owner_ids if pk is not None}
     if not ids:
         return
-    _replace_versions(ids, scopes)
-    transaction.on_commit(lambda: _replace_versions(ids, scopes))
+    _replace_versions(ids, scope)
+    transaction.on_commit(lambda: _replace_versions(ids, scope))
 
 
-def _replace_versions(ids: set[int], scopes: tuple[str, ...]) -> None:
+def _replace_versions(ids: set[int], scope: str) -> None:
     try:
-        cache.set_many({_version_key(pk, scope): secrets.token_hex(8) for pk in ids for scope in scopes}, VERSION_TTL)
+        cache.set_many({_version_key(pk, scope): secrets.token_hex(8) for pk in ids}, VERSION_TTL)
     except Exception as exc:
         # A change to mail must not fail because the cache is away; pages expire after PAGE_TTL.
         report_unavailable(logger, "page cache (marking pages out of date)", exc)
@@ -220,18 +228,17 @@ def remembered(user_id: int, name: str, compute: Callable[[], T]) -> T:
     return value
 
 
-def serve(
-    request: HttpRequest, render: Callable[[str], HttpResponse], *, slot: str | None = None, message_page: bool = False
-) -> HttpResponse:
+def serve(request: HttpRequest, render: Callable[[str], HttpResponse], *, slot: str | None = None) -> HttpResponse:
     """The page from the cache if current, else ``render(csrf_placeholder)``, stored for next time.
 
     ``slot``: pages of a kind a user has many of (their conversations, their searches) are kept one per
     kind, the latest, under this name: going back to it, or opening it again in the reading pane, is
-    served, and one user's pages stay a handful however many URLs they load.
+    served, and one user's pages stay a handful however many URLs they load. One of ``SLOTS``: the page
+    also keys on that slot's version.
     """
     page_key = _page_key(request)
     entry_key = page_key if slot is None else f"mailbox-page:{request.user.pk}:slot:{slot}"
-    version, page = _read(request.user.pk, entry_key, (MAILBOX, MESSAGE) if message_page else (MAILBOX,))
+    version, page = _read(request.user.pk, entry_key, (MAILBOX,) if slot is None else (MAILBOX, slot))
     if (
         isinstance(page, tuple)
         and len(page) == 4
