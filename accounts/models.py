@@ -113,6 +113,9 @@ class MailAccount(models.Model):
     # The server's listing when the last sync left nothing to do (mailbox/check.py): a poll that sees the
     # same listing stops there. "" after any failure or anything left to fetch or delete.
     listing_digest = models.CharField(max_length=64, blank=True, editable=False)
+    # How many of the listing's first UIDLs the digest covers: a listing that only grew keeps that
+    # prefix, so a sync compares only what was added (mailbox/sync/diff.py).
+    listing_length = models.PositiveIntegerField(default=0, editable=False)
     deletion_due_at = models.DateTimeField(null=True, blank=True, editable=False)  # days policy: next DELE due
     consecutive_failures = models.PositiveIntegerField(default=0)
     # Lease: at most one sync per account across all workers (invariant 4).

@@ -37,11 +37,13 @@ from django.test.utils import CaptureQueriesContext, setup_test_environment  # n
 from accounts.models import MailAccount  # noqa: E402
 from mailbox import actions, listing, search  # noqa: E402
 from mailbox.models import Folder, Message  # noqa: E402
+from mailbox.sync import check as sync_check  # noqa: E402
 from mailbox.sync import diff as sync_diff  # noqa: E402
 from mailbox.sync import session as sync_session  # noqa: E402
 from ops import stats, storage  # noqa: E402
 
 COMMON_WORD = "invoice"  # in one subject pattern of 16
+NEW_UIDL = "new-mail-0000000001"  # not stored: what a server lists behind the settled listing
 
 
 def items(username: str) -> dict:
@@ -60,9 +62,30 @@ def items(username: str) -> dict:
 
         return call
 
-    def sync_work():
-        sync_diff._known_uidls(account)
+    # A poll finds what the last complete sync left: its listing digest stands, the password decrypts
+    # with this run's keys. The same one-row write in the host database and alone.
+    account.set_password("secret")
+    account.listing_digest, account.listing_length = "0" * 64, Message.objects.filter(account=account).count()
+    account.save(update_fields=["password_encrypted", "listing_digest", "listing_length"])
+
+    def no_change_poll():
+        # A no-change poll's database work (mailbox/sync/check.py): its batch's state in one query, its
+        # outcome in one UPDATE. The POP3 session between them holds no connection.
+        checks, to_sync = sync_check.plan([account.id])
+        assert len(checks) == 1 and not to_sync, to_sync
+        sync_check._record_unchanged(checks)
+
+    def new_mail_sync():
+        # A sync that finds one new message behind the settled listing: that UIDL looked up (before the
+        # fetch and after), the quota left.
+        sync_diff._known_among(account, [NEW_UIDL])
         sync_session._quota_left(account)
+        sync_diff._known_among(account, [NEW_UIDL])
+
+    def full_compare():
+        # A listing that changed otherwise (mail deleted on the server by another client): every UIDL
+        # the account has stored, to compare the whole listing with.
+        sync_diff._known_uidls(account)
 
     return {
         "inbox": get("/"),
@@ -71,7 +94,9 @@ def items(username: str) -> dict:
         "search common": get(f"/?q={COMMON_WORD}"),
         "search rare": get(f"/?q={RARE_WORD}"),
         "unread counts": get("/counts/"),
-        "no-change sync (DB)": sync_work,
+        "no-change poll (DB)": no_change_poll,
+        "new-mail sync (DB)": new_mail_sync,
+        "full listing compare (DB)": full_compare,
     }
 
 

@@ -10,8 +10,10 @@ databases holding one user alone with the same mail (``webpop_hostscale_alone_<f
 
 For a big user (the first) and a small one (the first of the rest), in the host database and
 alone: inbox page 1, a deep keyset page (90% down the inbox), a conversation, a search for a
-common word and for a rare one, the unread counts, and a no-change sync's database work (the
-UIDLs already stored, the quota sum). Each as a whole page (Django's test client, in process,
+common word and for a rare one, the unread counts, and the database work of a poll: a no-change
+poll (the check's batch query and its UPDATE), a sync that finds one new message behind the settled
+listing (that UIDL looked up, the quota sum) and a full listing compare (every stored UIDL: a
+listing that changed otherwise). Each as a whole page (Django's test client, in process,
 median of ``--runs``), as its SELECTs alone (median), and the p99 of the whole page with
 ``--concurrency`` processes for ``--duration`` seconds. With ``--rounds N`` the host database and the
 user alone take turns N times (the order alternating), so a change in the machine's load weighs on both

@@ -144,6 +144,9 @@ class PopUser:
     def deliver(self, raw: bytes) -> None:
         self.server.deliver(self.name, raw)
 
+    def remove(self, raw: bytes) -> None:
+        self.server.remove(self.name, raw)
+
     def sha256s(self) -> set[str]:
         return self.server.server_sha256s(self.name)
 

@@ -580,6 +580,16 @@ class DovecotServer:
                 time.sleep(0.01)
         raise RuntimeError(f"{maildir} kept changing while being read")
 
+    def remove(self, user: str, data: bytes) -> None:
+        """Delete the message with these bytes, as another mail client on the server would."""
+        maildir = self.maildir(user)
+        for sub in ("new", "cur"):
+            for path in (maildir / sub).iterdir():
+                if not path.name.startswith(".") and path.read_bytes() == data:
+                    path.unlink()
+                    return
+        raise LookupError(f"no such message in {maildir}")
+
     def server_sha256s(self, user: str) -> set[str]:
         return {hashlib.sha256(data).hexdigest() for data in self.server_messages(user)}
 

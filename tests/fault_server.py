@@ -250,6 +250,13 @@ class FaultServer(ThreadedServer):
         with self._state:
             return [m.uidl for m in self._store if not m.deleted]
 
+    def deliver(self, data: bytes) -> str:
+        """New mail arrives at the end of the maildrop, as on a real server; its UIDL is returned."""
+        with self._state:
+            uidl = f"uid-{len(self._store) + 1:05d}"
+            self._store.append(_Message(bytes(data), uidl))
+            return uidl
+
     def wire_body(self, data: bytes) -> bytes:
         """What RETR sends after the status line for a message with these bytes."""
         eol = b"\n" if self.faults.bare_lf else b"\r\n"

@@ -8,6 +8,7 @@ as a failed sync and costs the others nothing.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 
 import pytest
@@ -165,6 +166,89 @@ def test_a_no_change_sync_does_not_read_the_stored_uidls(dovecot_account, pop_us
     assert read_uidls == []
     account.refresh_from_db()
     assert account.listing_digest  # still trusted
+
+
+def uidl_reads(queries) -> list[str]:
+    """SELECTs of stored UIDLs (those of the few failed fetches aside)."""
+    return [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith("SELECT")
+        and ('"mailbox_message"."uidl"' in q["sql"] or '"mailbox_uidlalias"."uidl"' in q["sql"])
+    ]
+
+
+@pytest.mark.dovecot
+def test_a_sync_after_new_mail_looks_up_only_the_new_uidls(dovecot_account, pop_user):
+    for n in range(1, 6):
+        pop_user.deliver(make_message(n))
+    account = synced(dovecot_account(), 5)
+    assert account.listing_length == 5
+    pop_user.deliver(make_message(6))
+    pop_user.deliver(make_message(7))
+
+    with CaptureQueriesContext(connection) as queries:
+        account = synced(account, 2)
+
+    reads = uidl_reads(queries)
+    assert reads and all(" IN (" in sql for sql in reads), "\n".join(reads)  # by UIDL, never the whole mailbox
+    assert account.listing_digest and account.listing_length == 7
+    assert Message.objects.filter(account=account).count() == 7
+    assert check.check_accounts([account.id]).unchanged == [account.id]
+
+
+def test_new_mail_costs_the_same_queries_in_a_big_mailbox_as_in_a_small_one(fault_server, fault_account):
+    def new_mail_sync(size: int) -> int:
+        raw = make_message(1)
+        server = fault_server([raw] * size)
+        account = fault_account(server)
+        sha = hashlib.sha256(raw).hexdigest()
+        Message.objects.bulk_create(
+            Message(owner_id=account.owner_id, account=account, uidl=f"uid-{i:05d}", sha256=sha, size=len(raw),
+                    raw_path="raw/x", date=timezone.now())
+            for i in range(1, size + 1)
+        )  # fmt: skip
+        synced(account, 0)  # compares the whole listing once, and settles it
+        server.deliver(make_message(size + 1))  # a subject of its own: no thread with the other call's
+        with CaptureQueriesContext(connection) as queries:
+            synced(account, 1)
+        assert all(" IN (" in sql for sql in uidl_reads(queries))
+        return len(queries)
+
+    assert new_mail_sync(10_000) == new_mail_sync(100)
+
+
+@pytest.mark.dovecot
+def test_mail_deleted_elsewhere_is_noticed_when_new_mail_arrives_too(dovecot_account, pop_user):
+    for n in range(1, 4):
+        pop_user.deliver(make_message(n))
+    account = synced(dovecot_account(), 3)
+    first = Message.objects.filter(account=account).order_by("id").first()
+    pop_user.remove(make_message(1))
+    pop_user.deliver(make_message(4))
+
+    account = synced(account, 1)
+
+    first.refresh_from_db()
+    assert first.server_state == ServerState.GONE
+    assert Message.objects.filter(account=account, server_state=ServerState.ON_SERVER).count() == 3
+    assert account.listing_length == 3
+    assert check.check_accounts([account.id]).unchanged == [account.id]
+
+
+@pytest.mark.dovecot
+def test_a_listing_that_settled_before_this_change_is_compared_whole_once(dovecot_account, pop_user):
+    for n in range(1, 4):
+        pop_user.deliver(make_message(n))
+    account = synced(dovecot_account(), 3)
+    MailAccount.objects.filter(id=account.id).update(listing_length=0)  # as the column's default leaves it
+    pop_user.deliver(make_message(4))
+
+    with CaptureQueriesContext(connection) as queries:
+        account = synced(account, 1)
+
+    assert any(" IN (" not in sql for sql in uidl_reads(queries))  # the whole listing
+    assert account.listing_length == 4
 
 
 def test_a_sync_that_leaves_a_message_to_retry_keeps_no_digest(fault_server, fault_account):

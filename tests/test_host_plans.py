@@ -210,7 +210,7 @@ def test_conversation_lookup(host, who):
 @pytest.mark.django_db
 @pytest.mark.parametrize("who", [BIG, SMALL], ids=["big", "small"])
 def test_sync_known_uidls_and_quota(host, who):
-    """A no-change sync's database work: the UIDLs it already has, and the storage the owner uses."""
+    """A sync whose listing changed otherwise: every UIDL it already has, and the storage the owner uses."""
     from accounts.models import Profile
     from mailbox.sync import diff, session
 
@@ -227,6 +227,38 @@ def test_sync_known_uidls_and_quota(host, who):
         i.startswith(("message_account_uidl_uniq", "msg_account_", "mailbox_message_account_id_")) for i in uidls
     )
     assert quota and all(index.startswith(OWNER_LEADING) for index in quota), quota
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("who", [BIG, SMALL], ids=["big", "small"])
+def test_new_mail_behind_the_settled_listing_is_looked_up_by_uidl(host, who):
+    """A sync with new mail reads only the UIDLs listed after the settled prefix, through the unique index."""
+    from mailbox.sync import diff
+
+    _user, account = host[who]
+    stored = list(Message.objects.filter(account=account).values_list("uidl", flat=True)[:3])
+    with CaptureQueriesContext(connection) as captured:
+        known = diff._known_among(account, [*stored, "not-stored-yet"])
+    assert known == set(stored)
+    (sql,) = [q["sql"] for q in captured.captured_queries if '"mailbox_message"' in q["sql"]]
+    scans = message_scans(plan_of(sql))
+    assert {index for _type, index in scans if index} == {"message_account_uidl_uniq"}, scans
+    assert not [s for s in scans if s[0] == "Seq Scan"], scans
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("who", [BIG, SMALL], ids=["big", "small"])
+def test_a_no_change_poll_reads_its_account_by_key(host, who):
+    """The check's one query per batch: the accounts by primary key, mirror deletions pending by index."""
+    from mailbox.sync import check
+
+    _user, account = host[who]
+    with CaptureQueriesContext(connection) as captured:
+        check.plan([account.id])
+    (sql,) = [q["sql"] for q in captured.captured_queries]
+    scans = message_scans(plan_of(sql))
+    assert scans and {index for _type, index in scans} <= {"msg_account_server_state_idx"}, scans
+    assert not [s for s in scans if s[0] == "Seq Scan"], scans
 
 
 @pytest.mark.django_db

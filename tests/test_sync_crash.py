@@ -145,3 +145,34 @@ def test_four_concurrent_syncs_store_each_message_once(subprocess_env, pop_user,
     shas = list(Message.objects.filter(account=account).values_list("sha256", flat=True))
     assert len(shas) == MESSAGES and set(shas) == delivered
     assert pop_user.messages() == []
+
+
+def test_a_sync_killed_after_storing_new_mail_leaves_the_next_to_compare_the_whole_listing(
+    subprocess_env, pop_user, dovecot_account
+):
+    """A settled prefix lets a sync skip looking for stored copies the server no longer has; only while
+    nothing was stored after it. Killed after storing, the next sync must still notice such a copy."""
+    raws = [build_message(f"prefix {i}", f"body {i}", message_id=f"<prefix{i}@x>") for i in range(4)]
+    for raw in raws[:2]:
+        pop_user.deliver(raw)
+    account = dovecot_account()
+    assert syncmail(subprocess_env, account.id).wait(timeout=120) == 0
+    account.refresh_from_db()
+    assert account.listing_digest and account.listing_length == 2
+    for raw in raws[2:]:
+        pop_user.deliver(raw)
+
+    killed = syncmail(subprocess_env, account.id, crash_at="before_quit:1")
+    assert killed.wait(timeout=120) == -signal.SIGKILL
+    assert Message.objects.filter(account=account).count() == 4  # the new mail was stored
+    pop_user.remove(raws[2])  # and then deleted on the server by another client
+
+    final = syncmail(subprocess_env, account.id)
+    out, err = final.communicate(timeout=120)
+    assert final.returncode == 0 and json.loads(out)["error"] is None, err
+
+    gone = Message.objects.get(account=account, sha256=hashlib.sha256(raws[2]).hexdigest())
+    assert gone.server_state == ServerState.GONE
+    assert Message.objects.filter(account=account).count() == 4
+    account.refresh_from_db()
+    assert account.listing_length == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 
 from django.db.models import Q
 from django.utils import timezone
@@ -63,22 +64,43 @@ def _fingerprints(client: Pop3Client, notes: list[str]) -> list[tuple[int, str]]
     return pairs
 
 
-def new_messages(account: MailAccount, listing: dict[str, int]) -> list[tuple[str, int]]:
-    """``(uidl, message number)`` of the listed messages this account has not stored (nor set aside)."""
-    known = _known_uidls(account)
-    return [(uidl, number) for uidl, number in listing.items() if uidl not in known]
+def settled_prefix(account: MailAccount, listing: Listing) -> int | None:
+    """How many of the listing's first keys are the listing the last complete sync settled, or None.
+
+    Servers list in message order and add new mail at the end, so a listing that only grew since
+    then starts with the settled one: everything in that prefix is stored (or set aside) and nothing
+    stored is missing from it. A sync need then only compare what follows, not the whole mailbox.
+    None when the listing changed in any other way (or the server has no UIDL): compare it all.
+    """
+    count = account.listing_length
+    if listing.by_fingerprint or not account.listing_digest or count > len(listing):
+        return None
+    prefix = itertools.islice(listing, count)
+    if schedule.listing_digest(prefix, identity=schedule.identity(account)) != account.listing_digest:
+        return None
+    return count
 
 
-def unchanged_since_settled(account: MailAccount, listing: Listing) -> str:
+def new_messages(account: MailAccount, listing: dict[str, int], prefix: int | None = None) -> list[tuple[str, int]]:
+    """``(uidl, message number)`` of the listed messages this account has not stored (nor set aside).
+
+    ``prefix``: ``settled_prefix``'s count; only the keys after it are looked up.
+    """
+    if prefix is None:
+        known = _known_uidls(account)
+        return [(uidl, number) for uidl, number in listing.items() if uidl not in known]
+    added = list(itertools.islice(listing.items(), prefix, None))
+    known = _known_among(account, [uidl for uidl, _number in added])
+    return [(uidl, number) for uidl, number in added if uidl not in known]
+
+
+def unchanged_since_settled(account: MailAccount, listing: Listing, prefix: int | None) -> str:
     """The listing's digest if it is the one the last complete sync left with nothing to do, else "".
 
     Then nothing is new and nothing needs deleting that was not already due, so what is stored
     need not be read: a no-change sync costs a few queries however large the mailbox.
     """
-    if listing.by_fingerprint or not account.listing_digest:
-        return ""
-    digest = schedule.listing_digest(listing, identity=schedule.identity(account))
-    return digest if digest == account.listing_digest else ""
+    return account.listing_digest if prefix is not None and prefix == len(listing) else ""
 
 
 def deletions_due(account: MailAccount, policy) -> bool:
@@ -90,19 +112,27 @@ def deletions_due(account: MailAccount, policy) -> bool:
     return False
 
 
-def settled(account: MailAccount, policy, listing: Listing, deleted: set[str], *, fetched_any: bool):
-    """``(digest, deletion_due_at)`` after a sync whose DELEs all went through; digest "" if anything is left.
+def settled(
+    account: MailAccount, policy, listing: Listing, deleted: set[str], *, fetched_any: bool, prefix: int | None
+) -> tuple[str, int, dt.datetime | None]:
+    """``(digest, length, deletion_due_at)`` after a sync whose DELEs all went through; "" and 0 if anything is left.
 
     Left: a new message that failed and waits for a retry, or a copy the policy would delete but keeps
-    because its stored file is damaged (see ``deletion.messages_to_delete``).
+    because its stored file is damaged (see ``deletion.messages_to_delete``). ``prefix`` as for
+    ``new_messages``: only what follows it can have been new.
     """
     if listing.by_fingerprint:
-        return "", None
+        return "", 0, None
     remaining = [uidl for uidl in listing if uidl not in deleted]
     if fetched_any:
-        known = _known_uidls(account)
-        if any(uidl not in known for uidl in remaining):
-            return "", None
+        if prefix is None:
+            unsettled = remaining
+            known = _known_uidls(account)
+        else:
+            unsettled = [uidl for uidl in itertools.islice(listing, prefix, None) if uidl not in deleted]
+            known = _known_among(account, unsettled)
+        if any(uidl not in known for uidl in unsettled):
+            return "", 0, None
     deletes = policy.delete_after_fetch or policy.mirror or policy.delete_after_days is not None
     if deletes and Message.objects.filter(account=account, raw_path__in=DamagedFile.objects.values("relpath")).exists():
         return "", None
@@ -116,24 +146,46 @@ def settled(account: MailAccount, policy, listing: Listing, deleted: set[str], *
         )
         if oldest is not None:
             due_at = oldest + dt.timedelta(days=policy.delete_after_days)
-    return schedule.listing_digest(remaining, identity=schedule.identity(account)), due_at
+    return schedule.listing_digest(remaining, identity=schedule.identity(account)), len(remaining), due_at
 
 
 def _known_uidls(account: MailAccount) -> set[str]:
+    """Every UIDL the account has stored or set aside."""
+    return _known(account, Q())
+
+
+def _known_among(account: MailAccount, uidls: list[str]) -> set[str]:
+    """Which of ``uidls`` the account has stored or set aside: index lookups, not the whole mailbox."""
+    known: set[str] = set()
+    for start in range(0, len(uidls), KNOWN_CHUNK):
+        known |= _known(account, Q(uidl__in=uidls[start : start + KNOWN_CHUNK]))
+    return known
+
+
+KNOWN_CHUNK = 1000  # UIDLs per lookup
+
+
+def _known(account: MailAccount, among: Q) -> set[str]:
     live = ~Q(server_state=ServerState.GONE)
-    known = set(Message.objects.filter(live, account=account).values_list("uidl", flat=True))
-    known.update(UidlAlias.objects.filter(live, account=account).values_list("uidl", flat=True))
+    known = set(Message.objects.filter(live, among, account=account).values_list("uidl", flat=True))
+    known.update(UidlAlias.objects.filter(live, among, account=account).values_list("uidl", flat=True))
     # Quarantined and too-large messages wait for the user's "retry".
     known.update(
-        FetchFailure.objects.filter(account=account)
+        FetchFailure.objects.filter(among, account=account)
         .filter(Q(quarantined_at__isnull=False) | Q(reason=FetchFailure.Reason.TOO_LARGE))
         .values_list("uidl", flat=True)
     )
     return known
 
 
-def reconcile_missing(account: MailAccount, listing: dict[str, int]) -> None:
-    """Copies the server no longer lists are gone (deleted elsewhere, or expired)."""
+def reconcile_missing(account: MailAccount, listing: dict[str, int], prefix: int | None) -> None:
+    """Copies the server no longer lists are gone (deleted elsewhere, or expired).
+
+    With a settled prefix (``settled_prefix``) nothing stored can be missing: every copy stored up to
+    the last complete sync is in it, and this sync cleared the digest before it stored anything more.
+    """
+    if prefix is not None:
+        return
     live = Message.objects.filter(account=account).exclude(server_state=ServerState.GONE)
     missing = [pk for pk, uidl in live.values_list("id", "uidl") if uidl not in listing]
     if missing:

@@ -39,6 +39,7 @@ class SyncResult:
     fix: str = field(default="", repr=False)  # what the user can do, when it differs from the error class's
     # The listing this sync left with nothing to do (schedule.listing_digest); "" when something is left.
     listing_digest: str = field(default="", repr=False)
+    listing_length: int = field(default=0, repr=False)  # how many UIDLs the digest covers
     deletion_due_at: dt.datetime | None = field(default=None, repr=False)  # when the policy next deletes
 
     def failed(self, exc: Pop3Error) -> None:
@@ -86,6 +87,7 @@ def record_outcome(account: MailAccount, result: SyncResult, run: SyncRun | None
             current_interval=interval,
             sync_notes=result.notes,
             listing_digest=result.listing_digest,
+            listing_length=result.listing_length,
             deletion_due_at=result.deletion_due_at,
             **_learned(account, result),
         )

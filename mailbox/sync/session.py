@@ -62,15 +62,19 @@ class Session:
                 raise shutdown.Stopping("stopped after the login")
             self._note_capabilities(client)
             listing = diff.server_listing(client, self.notes)
-            digest = diff.unchanged_since_settled(account, listing)
+            prefix = diff.settled_prefix(account, listing)
+            digest = diff.unchanged_since_settled(account, listing, prefix)
             if digest and not diff.deletions_due(account, self.policy):
                 client.leave()  # nothing arrived since a sync that left nothing to do: nothing to commit
                 self.result.listing_digest, self.result.deletion_due_at = digest, account.deletion_due_at
+                self.result.listing_length = account.listing_length
                 self.result.notes = account.sync_notes
                 return
-            new = diff.new_messages(account, listing)
+            new = diff.new_messages(account, listing, prefix)
+            # The digest goes before anything is stored: a sync cut short leaves the next one to compare
+            # the whole listing (diff.reconcile_missing relies on it).
             MailAccount.objects.filter(id=account.id).update(
-                progress_total=len(listing), progress_done=len(listing) - len(new), progress_bytes=0
+                progress_total=len(listing), progress_done=len(listing) - len(new), progress_bytes=0, listing_digest=""
             )
             if new:
                 self._fetch(client, new, len(listing) - len(new))
@@ -86,12 +90,12 @@ class Session:
 
         crash.point("after_quit")
         self.result.deleted_on_server = deletion.mark_gone(to_delete)
-        diff.reconcile_missing(account, listing)
+        diff.reconcile_missing(account, listing, prefix)
         self.result.notes = " ".join(self.notes)
         if all_deleted and not self.result.more_pending:
             deleted = {uidl for _kind, _pk, uidl in to_delete}
-            self.result.listing_digest, self.result.deletion_due_at = diff.settled(
-                account, self.policy, listing, deleted, fetched_any=bool(new)
+            self.result.listing_digest, self.result.listing_length, self.result.deletion_due_at = diff.settled(
+                account, self.policy, listing, deleted, fetched_any=bool(new), prefix=prefix
             )
 
     def log_in(self) -> Pop3Client:
