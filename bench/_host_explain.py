@@ -34,7 +34,7 @@ def main() -> int:
             call()
         for query in captured.captured_queries:
             sql = query["sql"]
-            if not sql.lstrip().upper().startswith("SELECT") or '"mailbox_message"' not in sql.split(" WHERE ")[0]:
+            if not sql.lstrip().upper().startswith("SELECT") or '"mailbox_message"' not in sql:
                 continue
             with connection.cursor() as cursor:
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql)
