@@ -135,7 +135,7 @@ def settled(
             return "", 0, None
     deletes = policy.delete_after_fetch or policy.mirror or policy.delete_after_days is not None
     if deletes and Message.objects.filter(account=account, raw_path__in=DamagedFile.objects.values("relpath")).exists():
-        return "", None
+        return "", 0, None
     due_at = None
     if policy.delete_after_days is not None:
         oldest = (
