@@ -38,13 +38,13 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, QuerySet, Sum
+from django.db.models import F, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import MailAccount, Profile
+from accounts.models import MailAccount
 
-from . import durability, folders, joblease, mboxsplit, mime, store, threads, uploads
+from . import durability, folders, joblease, mboxsplit, mime, quota, store, threads, uploads
 from .models import Folder, ImportJob, Message, ServerState
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ class _Import:
 
     def run(self) -> None:
         job = self.job
-        self.quota_left = _quota_left(job.owner_id)
+        self.quota_left = quota.left(job.owner_id)
         if self.quota_left is not None and self.quota_left <= 0:
             raise JobFailed("quota")
         offset_before = sum(f["size"] for f in job.files[: job.file_index])
@@ -420,14 +420,6 @@ def _target_folder(job: ImportJob) -> str:
     if job.folder in dict(folders.SYSTEM_TARGETS) or folders.is_owned_slug(job.owner_id, job.folder):
         return job.folder
     return Folder.INBOX
-
-
-def _quota_left(owner_id: int) -> int | None:
-    quota = (Profile.objects.filter(user_id=owner_id).first() or Profile(user_id=owner_id)).effective_quota_bytes
-    if quota is None:
-        return None
-    used = Message.objects.filter(owner_id=owner_id).exclude(folder=Folder.PURGED).aggregate(total=Sum("size"))
-    return quota - (used["total"] or 0)
 
 
 # --- The beat sweep -----------------------------------------------------------------------------

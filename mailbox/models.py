@@ -142,6 +142,9 @@ class Message(models.Model):
             # Unread counts on every page: only unread rows, so it stays small.
             models.Index(fields=["owner", "folder", "id"], condition=models.Q(seen=False), name="msg_owner_unread_idx"),
             models.Index(fields=["owner", "message_key"], name="msg_owner_key_idx"),
+            # The storage a user's quota counts (mailbox/quota.py), summed from the index alone: the rows
+            # themselves are a page each, a 500,000-message mailbox 1-2.5 s to read.
+            models.Index(fields=["owner", "size"], condition=~models.Q(folder="purged"), name="msg_owner_size_idx"),
             models.Index(fields=["owner", "thread_subject"], name="msg_owner_thread_subject_idx"),
             # The Inbox's order (INBOX_ORDER), for all accounts and for one.
             models.Index(

@@ -2,7 +2,7 @@
 that starts with the owner (or their account), never a sequential scan of the message table.
 
 Users of very different sizes share the tables, COPY-loaded once for the module
-(bench/_web_data.py) and ANALYZEd, so the planner sees a host's statistics: one large
+(bench/_web_data.py) and VACUUM ANALYZEd, so the planner sees a host's statistics: one large
 mailbox and several small ones. Each hot query is taken from the real page (the SQL the view
 runs) or the real function, and checked with EXPLAIN (FORMAT JSON).
 """
@@ -43,7 +43,7 @@ def host(django_db_setup, django_db_blocker):
             copy_rows(build_rows(user.id, account.id, size, raw, seed=n, uidl_prefix=f"h{n}"))
             users.append((user, account))
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE mailbox_message")
+            cursor.execute("VACUUM ANALYZE mailbox_message")  # as autovacuum leaves a live host: index-only scans
         yield users
         for user, _account in users:
             Message.objects.filter(owner=user)._raw_delete(connection.alias)
@@ -226,7 +226,7 @@ def test_sync_known_uidls_and_quota(host, who):
     assert uidls and all(
         i.startswith(("message_account_uidl_uniq", "msg_account_", "mailbox_message_account_id_")) for i in uidls
     )
-    assert quota and all(index.startswith(OWNER_LEADING) for index in quota), quota
+    assert quota == {"msg_owner_size_idx"}, quota  # the sizes from the index, not every row of the user
 
 
 @pytest.mark.django_db

@@ -100,3 +100,30 @@ def test_admin_edits_quotas_inline_and_lists_them(alice, django_user_model):
     listing = client.get(reverse("admin:auth_user_changelist")).content.decode()
     assert "50 MB" in listing and '<td class="field-send_rate">12</td>' in listing
     assert '<td class="field-storage_used">0.0 MB</td>' in listing
+
+
+def test_the_storage_left_counts_every_stored_message_but_tombstones(alice, bob, settings):
+    from django.utils import timezone
+
+    from mailbox import quota
+    from mailbox.models import Folder, Message
+
+    accounts = {alice: make_account(alice), bob: make_account(bob)}
+
+    def stored(owner, size, folder=Folder.INBOX):
+        Message.objects.create(
+            owner=owner, account=accounts[owner], uidl=f"q{Message.objects.count()}", sha256="0" * 64, size=size,
+            raw_path="raw/q", date=timezone.now(), folder=folder,
+        )  # fmt: skip
+
+    assert quota.left(alice.id) is None  # no quota anywhere: unlimited
+    Profile.objects.update_or_create(user=alice, defaults={"storage_quota_bytes": 10_000})
+    stored(alice, 3_000)
+    stored(alice, 2_000, Folder.TRASH)  # still stored: counts until the trash is emptied
+    stored(alice, 4_000, Folder.PURGED)  # deleted for good, waiting only for the server's copy to go
+    stored(bob, 9_000)
+    assert quota.left(alice.id) == 5_000
+    stored(alice, 6_000)
+    assert quota.left(alice.id) == -1_000  # over: a sync stops fetching, an import fails
+    settings.WEBPOP_DEFAULT_QUOTA_MB = 1
+    assert quota.left(bob.id) == 1024 * 1024 - 9_000  # the site's default where the profile has none

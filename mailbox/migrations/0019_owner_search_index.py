@@ -10,10 +10,10 @@ migration prints what the database administrator runs. SQLite: nothing to do
 
 import sys
 
-from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 
 from mailbox import owner_search_index
+from mailbox.migrations._concurrent import AddIndexConcurrentlyOnPostgres
 
 
 def forwards(apps, schema_editor):
@@ -24,20 +24,6 @@ def forwards(apps, schema_editor):
 
 def backwards(apps, schema_editor):
     owner_search_index.revert(schema_editor.connection)
-
-
-class AddIndexConcurrentlyOnPostgres(AddIndexConcurrently):
-    """CREATE INDEX CONCURRENTLY on PostgreSQL, a plain CREATE INDEX elsewhere (SQLite)."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            return super().database_forwards(app_label, schema_editor, from_state, to_state)
-        return migrations.AddIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            return super().database_backwards(app_label, schema_editor, from_state, to_state)
-        return migrations.AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
 
 
 class Migration(migrations.Migration):

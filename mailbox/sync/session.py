@@ -16,14 +16,13 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
-from accounts.models import MailAccount, Profile
+from accounts.models import MailAccount
 from oauth import tokens as oauth_tokens
 from webpop.lib import shutdown
 
-from .. import durability, mime, rules, server_memory, snoozing, store, threads
+from .. import durability, mime, quota, rules, server_memory, snoozing, store, threads
 from ..models import FetchFailure, Message, UidlAlias
 from ..pop3 import Pop3AuthError, Pop3Client, Pop3Error, Pop3ServerError
 from . import crash, deletion, diff, lease
@@ -392,17 +391,10 @@ def _discard(tmp: BinaryIO) -> None:
 
 
 def _quota_left(account: MailAccount) -> int | None:
-    profile = Profile.objects.filter(user_id=account.owner_id).first()
-    quota = profile.effective_quota_bytes if profile else Profile(user_id=account.owner_id).effective_quota_bytes
-    if quota is None:
-        return None
-    used = (
-        Message.objects.filter(owner_id=account.owner_id).exclude(folder="purged").aggregate(total=Sum("size"))["total"]
-        or 0
-    )
-    if used >= quota:
+    left = quota.left(account.owner_id)
+    if left is not None and left <= 0:
         raise QuotaFull("Your storage is full: new mail stays on the server until you make room.")
-    return quota - used
+    return left
 
 
 def _save_alias(account: MailAccount, uidl: str, message_id: int) -> None:
