@@ -52,3 +52,20 @@ def test_the_command_rebuilds_an_interrupted_build_and_can_run_again():
         assert f"{OWNER_INDEX} is in place" in out.getvalue()
         assert _index_valid(OWNER_INDEX) is True
         assert _index_valid(OLD_INDEX) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrate_runs_again_after_an_interrupted_concurrent_index_build():
+    """The quota's index (migration 0020): a build cut short leaves an invalid index and no record."""
+    require_postgresql()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'msg_owner_size_idx'::regclass")
+        cursor.execute("DELETE FROM django_migrations WHERE app = 'mailbox' AND name = '0020_owner_size_index'")
+    assert _index_valid("msg_owner_size_idx") is False
+
+    call_command("migrate", "mailbox", verbosity=0)
+
+    assert _index_valid("msg_owner_size_idx") is True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM django_migrations WHERE app = 'mailbox' AND name = '0020_owner_size_index'")
+        assert cursor.fetchone()
