@@ -92,3 +92,25 @@ def store_message(account: MailAccount, raw: bytes, uidl: str) -> Message:
     assert message is not None
     threads.assign([message])
     return message
+
+
+def stored_maildrop(fault_server, fault_account, size: int):
+    """``(server, account)``: a fault server listing ``size`` copies of one message, every one already stored.
+
+    The rows are bulk-created under the server's UIDLs (no files): for tests of what a sync of a large,
+    fully stored mailbox costs.
+    """
+    from django.utils import timezone
+
+    from tests.fault_server import make_message
+
+    raw = make_message(1)
+    server = fault_server([raw] * size)
+    account = fault_account(server)
+    sha = hashlib.sha256(raw).hexdigest()
+    Message.objects.bulk_create(
+        Message(owner_id=account.owner_id, account=account, uidl=f"uid-{i:05d}", sha256=sha, size=len(raw),
+                raw_path="raw/x", date=timezone.now())
+        for i in range(1, size + 1)
+    )  # fmt: skip
+    return server, account

@@ -8,7 +8,6 @@ as a failed sync and costs the others nothing.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 
 import pytest
@@ -20,7 +19,7 @@ from accounts.models import MailAccount
 from mailbox import sync, tasks
 from mailbox.models import Message, ServerState, SyncRun
 from mailbox.sync import check, schedule
-from tests.factories import make_account
+from tests.factories import make_account, stored_maildrop
 from tests.fault_server import make_message
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
@@ -199,15 +198,7 @@ def test_a_sync_after_new_mail_looks_up_only_the_new_uidls(dovecot_account, pop_
 
 def test_new_mail_costs_the_same_queries_in_a_big_mailbox_as_in_a_small_one(fault_server, fault_account):
     def new_mail_sync(size: int) -> int:
-        raw = make_message(1)
-        server = fault_server([raw] * size)
-        account = fault_account(server)
-        sha = hashlib.sha256(raw).hexdigest()
-        Message.objects.bulk_create(
-            Message(owner_id=account.owner_id, account=account, uidl=f"uid-{i:05d}", sha256=sha, size=len(raw),
-                    raw_path="raw/x", date=timezone.now())
-            for i in range(1, size + 1)
-        )  # fmt: skip
+        server, account = stored_maildrop(fault_server, fault_account, size)
         synced(account, 0)  # compares the whole listing once, and settles it
         server.deliver(make_message(size + 1))  # a subject of its own: no thread with the other call's
         with CaptureQueriesContext(connection) as queries:

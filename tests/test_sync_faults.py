@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.models import MailAccount
 from mailbox import actions, store, sync
 from mailbox.models import FetchFailure, Message
+from tests.factories import stored_maildrop
 from tests.fault_server import make_message
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
@@ -173,15 +174,7 @@ def test_mirror_deletes_what_the_user_deleted_on_the_fault_server(fault_server, 
 
 def no_change_poll(fault_server, fault_account, size: int) -> tuple[int, list[str]]:
     """Queries and POP3 commands of a poll that finds ``size`` messages, all already stored."""
-    raw = make_message(1)
-    server = fault_server([raw] * size)
-    account = fault_account(server)
-    sha = hashlib.sha256(raw).hexdigest()
-    Message.objects.bulk_create(
-        Message(owner_id=account.owner_id, account=account, uidl=f"uid-{i:05d}", sha256=sha, size=len(raw),
-                raw_path="raw/x", date=timezone.now())
-        for i in range(1, size + 1)
-    )  # fmt: skip
+    server, account = stored_maildrop(fault_server, fault_account, size)
     with CaptureQueriesContext(connection) as queries:
         result = sync.sync_account(account.id)
     assert (result.error, result.fetched) == (None, 0)

@@ -154,15 +154,15 @@ def _known_uidls(account: MailAccount) -> set[str]:
     return _known(account, Q())
 
 
+KNOWN_CHUNK = 1000  # UIDLs per lookup
+
+
 def _known_among(account: MailAccount, uidls: list[str]) -> set[str]:
     """Which of ``uidls`` the account has stored or set aside: index lookups, not the whole mailbox."""
     known: set[str] = set()
     for start in range(0, len(uidls), KNOWN_CHUNK):
         known |= _known(account, Q(uidl__in=uidls[start : start + KNOWN_CHUNK]))
     return known
-
-
-KNOWN_CHUNK = 1000  # UIDLs per lookup
 
 
 def _known(account: MailAccount, among: Q) -> set[str]:
